@@ -1,0 +1,218 @@
+import { describe, expect, it } from 'vitest';
+import {
+  BatchflightError,
+  ClosedError,
+  InvalidOptionError,
+  Listeners,
+  NEVER_ABORTED,
+  TimeoutError,
+  argumentsKey,
+  integerOption,
+  knownOptions,
+  sleep,
+  stableKey,
+  stack,
+  toContext,
+  type Handler,
+  type Layer,
+} from './index.js';
+import { TestClock } from '@batchflight/testing';
+
+describe('stack', () => {
+  const tag = (name: string, log: string[]): Layer<string, string> => ({
+    wrap: (next) => async (input, ctx) => {
+      log.push(`>${name}`);
+      const out = await next(`${input}${name}`, ctx);
+      log.push(`<${name}`);
+      return out;
+    },
+  });
+
+  it('lets the first layer see the call first and the result last', async () => {
+    const log: string[] = [];
+    const handler: Handler<string, string> = async (input) => {
+      log.push(`handler:${input}`);
+      return input;
+    };
+    const wrapped = stack(tag('a', log), tag('b', log), tag('c', log)).wrap(handler);
+    await expect(wrapped('', toContext())).resolves.toBe('abc');
+    expect(log).toEqual(['>a', '>b', '>c', 'handler:abc', '<c', '<b', '<a']);
+  });
+
+  it('rejects something that is not a layer with a message naming its position', () => {
+    expect(() => stack({} as Layer<unknown, unknown>)).toThrow(
+      'stack(): argument 0 must be a Layer (an object with a wrap(handler) method), got an object.',
+    );
+  });
+});
+
+describe('toContext', () => {
+  it('gives a shared never-aborting signal when no options are given', () => {
+    expect(toContext().signal).toBe(NEVER_ABORTED);
+    expect(toContext({ scope: 't1' })).toEqual({
+      signal: NEVER_ABORTED,
+      scope: 't1',
+      urgent: undefined,
+    });
+  });
+  it('keeps the caller signal', () => {
+    const controller = new AbortController();
+    expect(toContext({ signal: controller.signal }).signal).toBe(controller.signal);
+  });
+});
+
+describe('errors', () => {
+  it('carry a stable code, an explicit name and a cause', () => {
+    const cause = new Error('root');
+    const error = new TimeoutError('took too long', 50, { cause });
+    expect(error.code).toBe('ERR_BATCHFLIGHT_TIMEOUT');
+    expect(error.name).toBe('TimeoutError');
+    expect(error.cause).toBe(cause);
+    expect(error.timeoutMs).toBe(50);
+  });
+
+  it('are recognised by brand and code, not by instanceof', () => {
+    const error = new ClosedError('closed');
+    expect(ClosedError.is(error)).toBe(true);
+    expect(BatchflightError.is(error)).toBe(true);
+    expect(TimeoutError.is(error)).toBe(false);
+    // A structurally identical error from another installed copy is still recognised.
+    const foreign = Object.assign(new Error('x'), { code: 'ERR_BATCHFLIGHT_CLOSED' });
+    Object.defineProperty(foreign, Symbol.for('batchflight.error'), { value: true });
+    expect(ClosedError.is(foreign)).toBe(true);
+    expect(ClosedError.is(new Error('plain'))).toBe(false);
+    expect(ClosedError.is(null)).toBe(false);
+  });
+});
+
+describe('validation', () => {
+  it('echoes the option, the contract and the value', () => {
+    expect(() => integerOption('batch()', 'maxSize', 0)).toThrow(
+      'batch(): option maxSize must be an integer >= 1, got 0.',
+    );
+    expect(() => integerOption('batch()', 'maxSize', 'ten')).toThrow(InvalidOptionError);
+    expect(integerOption('x', 'y', Infinity, { allowInfinity: true })).toBe(Infinity);
+  });
+  it('catches misspelt options', () => {
+    expect(() => {
+      knownOptions('batch()', { maxsize: 3 }, ['maxSize']);
+    }).toThrow('batch(): unknown option "maxsize"; known options are maxSize.');
+  });
+});
+
+describe('sleep', () => {
+  it('waits on the injected clock', async () => {
+    const clock = new TestClock();
+    let done = false;
+    const waiting = sleep(100, { clock }).then(() => (done = true));
+    await clock.advance(99);
+    expect(done).toBe(false);
+    await clock.advance(1);
+    await waiting;
+    expect(done).toBe(true);
+  });
+  it('rejects with the signal reason and cancels its timer', async () => {
+    const clock = new TestClock();
+    const controller = new AbortController();
+    const waiting = sleep(100, { clock, signal: controller.signal });
+    const reason = new Error('stop');
+    controller.abort(reason);
+    await expect(waiting).rejects.toBe(reason);
+    await clock.advance(0);
+    expect(clock.pendingTimers).toBe(0);
+  });
+});
+
+describe('Listeners', () => {
+  it('delivers events until disposed and survives a throwing listener', () => {
+    const listeners = new Listeners<number>();
+    const seen: number[] = [];
+    listeners.add(() => {
+      throw new Error('listener bug');
+    });
+    const subscription = listeners.add((n) => seen.push(n));
+    const warnings: unknown[] = [];
+    const onWarning = (w: unknown): number => warnings.push(w);
+    process.on('warning', onWarning);
+    listeners.emit(1);
+    subscription.dispose();
+    subscription.dispose();
+    listeners.emit(2);
+    process.off('warning', onWarning);
+    expect(seen).toEqual([1]);
+    expect(warnings).toHaveLength(1);
+  });
+});
+
+describe('stableKey', () => {
+  it('never lets values of different types collide', () => {
+    const values: unknown[] = [
+      1,
+      '1',
+      1n,
+      true,
+      'true',
+      null,
+      'null',
+      undefined,
+      'u',
+      [1],
+      ['1'],
+      { a: 1 },
+      { a: '1' },
+      { a: undefined },
+      {},
+      new Date(0),
+      0,
+      new Map([[1, 2]]),
+      new Set([1, 2]),
+      [1, 2],
+      new Uint8Array([1]),
+      new Int8Array([1]),
+      /a/g,
+      new URL('https://example.org/'),
+      's"a',
+      ['s"a'],
+      'a,b',
+      ['a', 'b'],
+    ];
+    const keys = values.map((v) => stableKey(v));
+    expect(new Set(keys).size).toBe(values.length);
+  });
+  it('ignores object key order and Set/Map insertion order', () => {
+    expect(stableKey({ a: 1, b: { c: 2, d: 3 } })).toBe(stableKey({ b: { d: 3, c: 2 }, a: 1 }));
+    expect(stableKey(new Set([1, 2]))).toBe(stableKey(new Set([2, 1])));
+    expect(
+      stableKey(
+        new Map([
+          ['x', 1],
+          ['y', 2],
+        ]),
+      ),
+    ).toBe(
+      stableKey(
+        new Map([
+          ['y', 2],
+          ['x', 1],
+        ]),
+      ),
+    );
+  });
+  it('tells argument lists apart from arrays', () => {
+    expect(argumentsKey([1, 2])).not.toBe(argumentsKey([[1, 2]]));
+    expect(argumentsKey([])).not.toBe(argumentsKey([undefined]));
+  });
+  it('names where an unkeyable value was found', () => {
+    expect(() => argumentsKey([1, { user: { cb: () => 1 } }])).toThrow(
+      'Cannot build a key: argument 1.user.cb is a function',
+    );
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    expect(() => argumentsKey([cyclic])).toThrow('argument 0.self is a cyclic reference');
+    expect(() => stableKey(Symbol('s'))).toThrow(TypeError);
+  });
+  it('accepts shared but acyclic references', () => {
+    const shared = { x: 1 };
+    expect(() => stableKey({ a: shared, b: shared })).not.toThrow();
+  });
+});

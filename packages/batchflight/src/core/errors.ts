@@ -1,0 +1,88 @@
+/**
+ * The error base of batchflight.
+ *
+ * Every error has a stable `code` (match on it, not on messages), an explicit
+ * `name` that survives minification, and a chained `cause`. `Foo.is(value)`
+ * recognises an error by brand and code rather than `instanceof`, so it keeps
+ * working when two copies of batchflight are installed side by side.
+ */
+
+const BRAND = Symbol.for('batchflight.error');
+
+/** Options accepted by every batchflight error. */
+export interface BatchflightErrorOptions {
+  /** The underlying error, kept as `error.cause`. */
+  readonly cause?: unknown;
+}
+
+type ErrorClass<T> = abstract new (...args: never[]) => T;
+
+/** Base class of every error batchflight throws on purpose. */
+export class BatchflightError extends Error {
+  /** Stable machine-readable code of this class; subclasses override it. */
+  static readonly code: string = 'ERR_BATCHFLIGHT';
+  override name = 'BatchflightError';
+  /** Stable machine-readable code, e.g. `ERR_BATCHFLIGHT_TIMEOUT`. */
+  readonly code: string;
+  declare readonly [BRAND]: true;
+
+  constructor(message: string, options?: BatchflightErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = (new.target as unknown as { code: string }).code;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /**
+   * True when `value` is an error of this class (or, on the base class, any
+   * batchflight error), even if it comes from another installed copy.
+   *
+   * @example
+   * ```ts
+   * if (TimeoutError.is(err)) retryLater();
+   * ```
+   */
+  static is<T extends BatchflightError>(this: ErrorClass<T>, value: unknown): value is T {
+    if (typeof value !== 'object' || value === null) return false;
+    if ((value as { [BRAND]?: unknown })[BRAND] !== true) return false;
+    const code = (this as unknown as { code: string }).code;
+    return code === BatchflightError.code || (value as { code?: unknown }).code === code;
+  }
+}
+
+/**
+ * An option given at construction breaks its contract. The message names the
+ * option, restates the contract and echoes the value.
+ */
+export class InvalidOptionError extends BatchflightError {
+  static override readonly code: string = 'ERR_BATCHFLIGHT_INVALID_OPTION';
+  override name = 'InvalidOptionError';
+  /** Name of the offending option, e.g. `maxSize`. */
+  readonly option: string;
+
+  constructor(option: string, message: string) {
+    super(message);
+    this.option = option;
+  }
+}
+
+/**
+ * A deadline passed. Used as the abort reason of timed-out work, so a
+ * caller's own abort and a timeout can always be told apart.
+ */
+export class TimeoutError extends BatchflightError {
+  static override readonly code: string = 'ERR_BATCHFLIGHT_TIMEOUT';
+  override name = 'TimeoutError';
+  /** The deadline that passed, in milliseconds. */
+  readonly timeoutMs: number;
+
+  constructor(message: string, timeoutMs: number, options?: BatchflightErrorOptions) {
+    super(message, options);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** A call was made on an object after `close()`. */
+export class ClosedError extends BatchflightError {
+  static override readonly code: string = 'ERR_BATCHFLIGHT_CLOSED';
+  override name = 'ClosedError';
+}

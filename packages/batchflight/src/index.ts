@@ -1,0 +1,7 @@
+/**
+ * batchflight: take pressure off the systems your application calls.
+ *
+ * The root entry re-exports every capability; import a subpath
+ * (`batchflight/singleflight`, `batchflight/batch`, …) to load only one.
+ */
+export * from './core/index.js';

@@ -1,0 +1,41 @@
+/**
+ * The shape of one demo scenario: a workload run against a fake upstream,
+ * once the naive way and once with batchflight, reported side by side.
+ */
+
+/** What the demo hands every scenario. */
+export interface DemoEnv {
+  /** Redis URL when the run may use Redis (`--redis` or `BATCHFLIGHT_REDIS_URL`). */
+  readonly redisUrl: string | undefined;
+  /** PostgreSQL URL when the run may use PostgreSQL (`--postgres` or `BATCHFLIGHT_PG_URL`). */
+  readonly postgresUrl: string | undefined;
+  /** A scratch directory the scenario may write files into (SQLite databases). */
+  readonly workDir: string;
+  /** Prints a progress line under the scenario's heading. */
+  log(message: string): void;
+}
+
+/** One row of a report: a metric's name, then one cell per column. */
+export type ReportRow = readonly [metric: string, ...cells: string[]];
+
+/** The result of one scenario. */
+export interface ScenarioReport {
+  /** Column headings after the metric column, e.g. `['without', 'with batchflight']`. */
+  readonly columns: readonly string[];
+  readonly rows: readonly ReportRow[];
+  /** One line that says what the figures show. */
+  readonly verdict?: string;
+}
+
+/** A runnable scenario of `npm run demo`. */
+export interface Scenario {
+  /** Short id for `--only`, e.g. `db-pool`. */
+  readonly id: string;
+  /** Capability it shows, e.g. `singleflight`. */
+  readonly capability: string;
+  /** One-line description of the workload. */
+  readonly title: string;
+  /** A server the scenario needs; without it the scenario is listed as skipped. */
+  readonly requires?: 'redis' | 'postgres';
+  run(env: DemoEnv): Promise<ScenarioReport>;
+}

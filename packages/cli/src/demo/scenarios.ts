@@ -1,0 +1,7 @@
+/**
+ * Every scenario of `npm run demo`, in the order they run. Each capability
+ * adds its scenarios in a file of its own under `scenarios/`.
+ */
+import type { Scenario } from './scenario.js';
+
+export const scenarios: readonly Scenario[] = [];
