@@ -124,7 +124,7 @@ describe('sleep', () => {
 });
 
 describe('Listeners', () => {
-  it('delivers events until disposed and survives a throwing listener', () => {
+  it('delivers events until disposed and survives a throwing listener', async () => {
     const listeners = new Listeners<number>();
     const seen: number[] = [];
     listeners.add(() => {
@@ -138,6 +138,8 @@ describe('Listeners', () => {
     subscription.dispose();
     subscription.dispose();
     listeners.emit(2);
+    // Warnings are emitted on a later tick.
+    await new Promise((resolve) => setImmediate(resolve));
     process.off('warning', onWarning);
     expect(seen).toEqual([1]);
     expect(warnings).toHaveLength(1);
