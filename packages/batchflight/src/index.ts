@@ -5,3 +5,5 @@
  * (`batchflight/singleflight`, `batchflight/batch`, …) to load only one.
  */
 export * from './core/index.js';
+export * from './cache/index.js';
+export * from './rate-limit/index.js';

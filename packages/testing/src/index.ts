@@ -9,3 +9,16 @@ export {
   type FakeUpstreamStats,
   UpstreamError,
 } from './fake-upstream.js';
+export {
+  cacheStoreConformance,
+  type CacheStoreHarness,
+} from './conformance/cache-store.js';
+export {
+  rateLimitStoreConformance,
+  type RateLimitStoreHarness,
+} from './conformance/rate-limit-store.js';
+export {
+  jobStoreConformance,
+  type JobStoreFactory,
+  type JobStoreHarness,
+} from './conformance/job-store.js';

@@ -1,0 +1,15 @@
+/**
+ * `batchflight/cache`: caching with stampede protection. A miss is coalesced
+ * (one upstream call per cold key), stale values are served while one
+ * background refresh runs, XFetch refreshes hot keys before they expire,
+ * keys are versioned and taggable, and entries live in a pluggable
+ * {@link CacheStore} (memory here, Redis in `@batchflight/redis`).
+ */
+export { type CacheEntry, type CacheStore, type MaybePromise, isPromiseLike } from './store.js';
+export {
+  MemoryCacheStore,
+  type MemoryCacheStoreOptions,
+  type MemoryCacheStoreStats,
+  estimateEntryBytes,
+  estimateValueBytes,
+} from './memory-store.js';

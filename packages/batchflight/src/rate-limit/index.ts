@@ -1,0 +1,13 @@
+/**
+ * `batchflight/rate-limit`: GCRA rate limiting per key and scope, waiting in
+ * a bounded FIFO queue or rejecting with `RateLimitedError`, with state in a
+ * pluggable {@link RateLimitStore} (memory here, Redis in `@batchflight/redis`).
+ */
+export {
+  type RateLimitRule,
+  type RateLimitRequest,
+  type RateLimitDecision,
+  type RateLimitStore,
+  gcra,
+} from './store.js';
+export { MemoryRateLimitStore, type MemoryRateLimitStoreOptions } from './memory-store.js';
