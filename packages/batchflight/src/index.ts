@@ -7,3 +7,4 @@
 export * from './core/index.js';
 export * from './cache/index.js';
 export * from './rate-limit/index.js';
+export * from './jobs/index.js';

@@ -17,3 +17,8 @@ export {
   rateLimitStoreConformance,
   type RateLimitStoreHarness,
 } from './conformance/rate-limit-store.js';
+export {
+  jobStoreConformance,
+  type JobStoreFactory,
+  type JobStoreHarness,
+} from './conformance/job-store.js';

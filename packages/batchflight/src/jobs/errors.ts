@@ -1,0 +1,66 @@
+/**
+ * Errors of `batchflight/jobs`.
+ */
+import { BatchflightError } from '../core/index.js';
+
+/**
+ * An idempotency key was reused with another job name or payload. The first
+ * job stays as it was; nothing of the rejected call was enqueued.
+ */
+export class JobConflictError extends BatchflightError {
+  static override readonly code: string = 'ERR_BATCHFLIGHT_JOB_CONFLICT';
+  override name = 'JobConflictError';
+  readonly queue: string;
+  readonly idempotencyKey: string;
+  /** The job that owns the key. */
+  readonly existingId: string;
+
+  constructor(queue: string, idempotencyKey: string, existingId: string) {
+    super(
+      `Idempotency key ${JSON.stringify(idempotencyKey)} of queue ${JSON.stringify(queue)} is already used by job ${existingId} with another name or payload; a key must always describe the same job.`,
+    );
+    this.queue = queue;
+    this.idempotencyKey = idempotencyKey;
+    this.existingId = existingId;
+  }
+}
+
+/** `dependsOn` named a job that does not exist. Nothing was enqueued. */
+export class JobDependencyError extends BatchflightError {
+  static override readonly code: string = 'ERR_BATCHFLIGHT_JOB_DEPENDENCY';
+  override name = 'JobDependencyError';
+  readonly missing: readonly string[];
+
+  constructor(missing: readonly string[]) {
+    super(
+      `dependsOn names job(s) that do not exist: ${missing.join(', ')}; a dependency must be enqueued first.`,
+    );
+    this.missing = missing;
+  }
+}
+
+/**
+ * The lease of a job (or chunk) was lost: reclaimed after expiry by another
+ * worker, or cancelled. It is the abort reason of `ctx.signal`; the job's
+ * completion by this holder is refused by the store.
+ */
+export class LeaseLostError extends BatchflightError {
+  static override readonly code: string = 'ERR_BATCHFLIGHT_LEASE_LOST';
+  override name = 'LeaseLostError';
+  readonly jobId: string;
+  readonly epoch: number;
+
+  constructor(jobId: string, epoch: number) {
+    super(
+      `The lease of job ${jobId} at epoch ${epoch} was lost (expired and reclaimed, or cancelled); this worker's result will be refused.`,
+    );
+    this.jobId = jobId;
+    this.epoch = epoch;
+  }
+}
+
+/** No handler is registered for a claimed job's name. */
+export class UnknownJobError extends BatchflightError {
+  static override readonly code: string = 'ERR_BATCHFLIGHT_UNKNOWN_JOB';
+  override name = 'UnknownJobError';
+}

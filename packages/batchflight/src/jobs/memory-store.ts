@@ -1,0 +1,770 @@
+/* The contract is async; this store is synchronous inside, so its methods await nothing. */
+/* eslint-disable @typescript-eslint/require-await */
+/**
+ * An in-process `JobStore` for tests and single-process use: the reference
+ * implementation of the contract (every method is one synchronous step, so
+ * each is trivially atomic). Nothing survives the process.
+ */
+import { ClosedError, systemClock, type Clock } from '../core/index.js';
+import { JobConflictError, JobDependencyError } from './errors.js';
+import {
+  checkClaim,
+  chunkCount,
+  normalizeEnqueue,
+  zeroCounts,
+  type NormalizedEnqueue,
+} from './store-kit.js';
+import type {
+  AttemptOutcome,
+  AttemptQuery,
+  AttemptRecord,
+  CheckpointInput,
+  ChunkLease,
+  ChunkRef,
+  ChunkState,
+  ClaimChunksOptions,
+  ClaimOptions,
+  CompleteInput,
+  CreateRunSpec,
+  EnqueueResult,
+  EnqueueSpec,
+  FailInput,
+  FailResult,
+  JobCounts,
+  JobQuery,
+  JobRecord,
+  JobState,
+  JobStore,
+  JobStoreOptions,
+  LeaseRef,
+  PurgeOptions,
+  PutStepInput,
+  Refusal,
+  ReplayOptions,
+  RequeueOptions,
+  RunRecord,
+  RunState,
+  SettleResult,
+  StepValue,
+} from './store.js';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+interface LedgerEntry {
+  jobId: string;
+  fingerprint: string;
+  state: JobState;
+  result: unknown;
+}
+
+interface Chunk {
+  index: number;
+  start: number;
+  end: number;
+  offset: number;
+  state: ChunkState;
+  epoch: number;
+  leaseOwner: string | null;
+  leaseExpiresAt: number | null;
+}
+
+interface Run {
+  id: string;
+  seq: number;
+  name: string;
+  input: unknown;
+  state: RunState;
+  total: number;
+  chunkSize: number;
+  chunks: Chunk[];
+  createdAt: number;
+  updatedAt: number;
+  finishedAt: number | null;
+}
+
+const clone = <T>(value: T): T =>
+  value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
+
+const TERMINAL = new Set<JobState>(['succeeded', 'dead', 'cancelled']);
+
+/**
+ * The memory store.
+ *
+ * @example
+ * ```ts
+ * const clock = new TestClock();
+ * const store = new MemoryJobStore({ clock });
+ * const queue = new Queue(store, { clock });
+ * ```
+ */
+export class MemoryJobStore implements JobStore {
+  readonly #clock: Clock;
+  readonly #jobs = new Map<string, Mutable<JobRecord>>();
+  readonly #ledger = new Map<string, LedgerEntry>();
+  readonly #log: AttemptRecord[] = [];
+  readonly #steps = new Map<string, Map<string, unknown>>();
+  readonly #runs = new Map<string, Run>();
+  readonly #runKeys = new Map<string, string>();
+  #seq = 0;
+  #runSeq = 0;
+  #closed = false;
+
+  constructor(options: JobStoreOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  #check(): void {
+    if (this.#closed) throw new ClosedError('MemoryJobStore is closed.');
+  }
+
+  async init(): Promise<void> {
+    this.#check();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  #view(job: Mutable<JobRecord>): JobRecord {
+    return Object.freeze({
+      ...job,
+      payload: clone(job.payload),
+      result: clone(job.result),
+      dependsOn: [...job.dependsOn],
+    });
+  }
+
+  #appendAttempt(job: Mutable<JobRecord>, outcome: AttemptOutcome, error: string | null): void {
+    this.#log.push(
+      Object.freeze({
+        jobId: job.id,
+        queue: job.queue,
+        name: job.name,
+        attempt: job.attempts,
+        epoch: job.epoch,
+        workerId: job.leaseOwner ?? '',
+        startedAt: job.startedAt ?? job.updatedAt,
+        endedAt: this.#clock.now(),
+        outcome,
+        error,
+      }),
+    );
+  }
+
+  #syncLedger(job: Mutable<JobRecord>): void {
+    if (job.idempotencyKey === null) return;
+    const entry = this.#ledger.get(`${job.queue}\0${job.idempotencyKey}`);
+    if (entry === undefined || entry.jobId !== job.id) return;
+    entry.state = job.state;
+    entry.result = job.state === 'succeeded' ? clone(job.result) : undefined;
+  }
+
+  async enqueue(specs: readonly EnqueueSpec[]): Promise<EnqueueResult[]> {
+    this.#check();
+    const now = this.#clock.now();
+    const normalized = specs.map((s) => normalizeEnqueue(s, now));
+    // Validate everything before changing anything: the call is all or nothing.
+    const pendingKeys = new Map<string, { fingerprint: string; index: number }>();
+    const missing = new Set<string>();
+    normalized.forEach((n, index) => {
+      for (const dep of n.dependsOn) if (!this.#jobs.has(dep)) missing.add(dep);
+      if (n.idempotencyKey === null) return;
+      const key = `${n.queue}\0${n.idempotencyKey}`;
+      const existing = this.#ledger.get(key);
+      if (existing !== undefined) {
+        if (existing.fingerprint !== n.fingerprint) {
+          throw new JobConflictError(n.queue, n.idempotencyKey, existing.jobId);
+        }
+        return;
+      }
+      const earlier = pendingKeys.get(key);
+      if (earlier !== undefined && earlier.fingerprint !== n.fingerprint) {
+        throw new JobConflictError(n.queue, n.idempotencyKey, `(input ${String(earlier.index)})`);
+      }
+      if (earlier === undefined) pendingKeys.set(key, { fingerprint: n.fingerprint, index });
+    });
+    if (missing.size > 0) throw new JobDependencyError([...missing]);
+    return normalized.map((n) => this.#enqueueOne(n, now));
+  }
+
+  #enqueueOne(n: NormalizedEnqueue, now: number): EnqueueResult {
+    if (n.idempotencyKey !== null) {
+      const existing = this.#ledger.get(`${n.queue}\0${n.idempotencyKey}`);
+      if (existing !== undefined) {
+        const job = this.#jobs.get(existing.jobId);
+        return {
+          id: existing.jobId,
+          created: false,
+          job: job === undefined ? null : this.#view(job),
+          state: job?.state ?? existing.state,
+          result: clone(job !== undefined ? job.result : existing.result),
+        };
+      }
+    }
+    const seq = ++this.#seq;
+    const job: Mutable<JobRecord> = {
+      id: String(seq),
+      queue: n.queue,
+      name: n.name,
+      payload: n.payload,
+      state: 'pending',
+      seq,
+      idempotencyKey: n.idempotencyKey,
+      partitionKey: n.partitionKey,
+      partition: n.partition,
+      ordered: n.ordered,
+      priority: n.priority,
+      runAt: n.runAt,
+      dependsOn: n.dependsOn,
+      attempts: 0,
+      maxAttempts: n.maxAttempts,
+      backoff: n.backoff,
+      epoch: 0,
+      leaseOwner: null,
+      leaseExpiresAt: null,
+      startedAt: null,
+      createdAt: now,
+      updatedAt: now,
+      finishedAt: null,
+      result: undefined,
+      lastError: null,
+    };
+    this.#jobs.set(job.id, job);
+    if (n.idempotencyKey !== null) {
+      this.#ledger.set(`${n.queue}\0${n.idempotencyKey}`, {
+        jobId: job.id,
+        fingerprint: n.fingerprint,
+        state: 'pending',
+        result: undefined,
+      });
+    }
+    return { id: job.id, created: true, job: this.#view(job), state: 'pending', result: undefined };
+  }
+
+  async claim(options: ClaimOptions): Promise<JobRecord[]> {
+    this.#check();
+    const agingMs = checkClaim(options);
+    const now = this.#clock.now();
+    const queues = options.queues === undefined ? undefined : new Set(options.queues);
+    const names = options.names === undefined ? undefined : new Set(options.names);
+    const inScope = (j: JobRecord): boolean =>
+      (queues === undefined || queues.has(j.queue)) && (names === undefined || names.has(j.name));
+
+    // Expired leases whose attempts are exhausted die here (the crash may be the job's fault).
+    for (const job of this.#jobs.values()) {
+      if (
+        job.state === 'leased' &&
+        (job.leaseExpiresAt ?? 0) <= now &&
+        job.attempts >= job.maxAttempts &&
+        inScope(job)
+      ) {
+        this.#appendAttempt(job, 'expired', 'lease expired');
+        job.state = 'dead';
+        job.lastError = 'lease expired after the last attempt';
+        job.leaseOwner = null;
+        job.leaseExpiresAt = null;
+        job.finishedAt = now;
+        job.updatedAt = now;
+        this.#syncLedger(job);
+      }
+    }
+
+    const blockingOrdered = new Map<string, number>(); // (queue, partitionKey) → lowest unfinished seq
+    for (const job of this.#jobs.values()) {
+      if (!job.ordered || TERMINAL.has(job.state)) continue;
+      const key = `${job.queue}\0${job.partitionKey ?? ''}`;
+      const lowest = blockingOrdered.get(key);
+      if (lowest === undefined || job.seq < lowest) blockingOrdered.set(key, job.seq);
+    }
+
+    const groups = new Map<string, { job: Mutable<JobRecord>; eff: number }[]>();
+    for (const job of this.#jobs.values()) {
+      const reclaimable = job.state === 'leased' && (job.leaseExpiresAt ?? 0) <= now;
+      const due = (job.state === 'pending' || job.state === 'failed') && job.runAt <= now;
+      if (!(reclaimable || due) || !inScope(job)) continue;
+      if (
+        job.dependsOn.some((d) => this.#jobs.has(d) && this.#jobs.get(d)?.state !== 'succeeded')
+      ) {
+        continue;
+      }
+      if (
+        job.ordered &&
+        blockingOrdered.get(`${job.queue}\0${job.partitionKey ?? ''}`) !== job.seq
+      ) {
+        continue;
+      }
+      const fairKey = job.partitionKey ?? '';
+      const eff =
+        job.priority +
+        (Number.isFinite(agingMs) ? Math.floor(Math.max(0, now - job.runAt) / agingMs) : 0);
+      let group = groups.get(fairKey);
+      if (group === undefined) groups.set(fairKey, (group = []));
+      group.push({ job, eff });
+    }
+    const ranked: { job: Mutable<JobRecord>; eff: number; rank: number }[] = [];
+    for (const [fairKey, group] of groups) {
+      group.sort((a, b) => b.eff - a.eff || a.job.seq - b.job.seq);
+      const weight = options.weights?.[fairKey] ?? 1;
+      group.forEach((g, i) => ranked.push({ ...g, rank: i / (weight > 0 ? weight : 1) }));
+    }
+    ranked.sort((a, b) => a.rank - b.rank || b.eff - a.eff || a.job.seq - b.job.seq);
+
+    const claimed: JobRecord[] = [];
+    for (const { job } of ranked.slice(0, options.limit)) {
+      if (job.state === 'leased') this.#appendAttempt(job, 'expired', 'lease expired');
+      job.state = 'leased';
+      job.attempts += 1;
+      job.epoch += 1;
+      job.leaseOwner = options.workerId;
+      job.leaseExpiresAt = now + options.leaseMs;
+      job.startedAt = now;
+      job.updatedAt = now;
+      claimed.push(this.#view(job));
+    }
+    return claimed;
+  }
+
+  #cas(ref: LeaseRef): Mutable<JobRecord> | Refusal {
+    const job = this.#jobs.get(ref.id);
+    if (job === undefined) return { id: ref.id, epoch: ref.epoch, reason: 'not-found' };
+    if (job.epoch !== ref.epoch) {
+      return {
+        id: ref.id,
+        epoch: ref.epoch,
+        reason: 'stale-epoch',
+        state: job.state,
+        currentEpoch: job.epoch,
+      };
+    }
+    if (job.state !== 'leased') {
+      return {
+        id: ref.id,
+        epoch: ref.epoch,
+        reason: 'not-leased',
+        state: job.state,
+        currentEpoch: job.epoch,
+      };
+    }
+    return job;
+  }
+
+  async heartbeat(leases: readonly LeaseRef[], leaseMs: number): Promise<SettleResult> {
+    this.#check();
+    const now = this.#clock.now();
+    const accepted: string[] = [];
+    const refused: Refusal[] = [];
+    for (const ref of leases) {
+      const job = this.#cas(ref);
+      if ('reason' in job) {
+        refused.push(job);
+        continue;
+      }
+      job.leaseExpiresAt = now + leaseMs;
+      job.updatedAt = now;
+      accepted.push(job.id);
+    }
+    return { accepted, refused };
+  }
+
+  async complete(completions: readonly CompleteInput[]): Promise<SettleResult> {
+    this.#check();
+    const now = this.#clock.now();
+    const accepted: string[] = [];
+    const refused: Refusal[] = [];
+    for (const c of completions) {
+      const job = this.#cas(c);
+      if ('reason' in job) {
+        refused.push(job);
+        continue;
+      }
+      const result = clone(c.result ?? null);
+      this.#appendAttempt(job, 'succeeded', null);
+      job.state = 'succeeded';
+      job.result = result;
+      job.leaseOwner = null;
+      job.leaseExpiresAt = null;
+      job.finishedAt = now;
+      job.updatedAt = now;
+      this.#syncLedger(job);
+      accepted.push(job.id);
+    }
+    return { accepted, refused };
+  }
+
+  async fail(failures: readonly FailInput[]): Promise<FailResult> {
+    this.#check();
+    const now = this.#clock.now();
+    const accepted: string[] = [];
+    const refused: Refusal[] = [];
+    const retrying: string[] = [];
+    const dead: string[] = [];
+    for (const f of failures) {
+      const job = this.#cas(f);
+      if ('reason' in job) {
+        refused.push(job);
+        continue;
+      }
+      const toDead = f.dead === true || job.attempts >= job.maxAttempts;
+      this.#appendAttempt(job, toDead ? 'dead' : 'failed', f.error);
+      job.state = toDead ? 'dead' : 'failed';
+      job.lastError = f.error;
+      job.leaseOwner = null;
+      job.leaseExpiresAt = null;
+      job.updatedAt = now;
+      if (toDead) job.finishedAt = now;
+      else job.runAt = Math.floor(f.retryAt ?? now);
+      this.#syncLedger(job);
+      accepted.push(job.id);
+      (toDead ? dead : retrying).push(job.id);
+    }
+    return { accepted, refused, retrying, dead };
+  }
+
+  async deadLetter(ids: readonly string[], reason: string): Promise<string[]> {
+    this.#check();
+    return this.#terminate(ids, 'dead', reason);
+  }
+
+  async cancel(ids: readonly string[]): Promise<string[]> {
+    this.#check();
+    return this.#terminate(ids, 'cancelled', null);
+  }
+
+  #terminate(ids: readonly string[], to: 'dead' | 'cancelled', reason: string | null): string[] {
+    const now = this.#clock.now();
+    const moved: string[] = [];
+    for (const id of new Set(ids)) {
+      const job = this.#jobs.get(id);
+      if (job === undefined || TERMINAL.has(job.state)) continue;
+      if (job.state === 'leased') {
+        this.#appendAttempt(job, to, reason);
+        job.epoch += 1; // fences the holder: its complete/fail/heartbeat are refused
+      }
+      job.state = to;
+      if (reason !== null) job.lastError = reason;
+      job.leaseOwner = null;
+      job.leaseExpiresAt = null;
+      job.finishedAt = now;
+      job.updatedAt = now;
+      this.#syncLedger(job);
+      moved.push(id);
+    }
+    return moved;
+  }
+
+  async requeue(ids: readonly string[], options: RequeueOptions = {}): Promise<string[]> {
+    this.#check();
+    const now = this.#clock.now();
+    const moved: string[] = [];
+    for (const id of new Set(ids)) {
+      const job = this.#jobs.get(id);
+      if (job === undefined) continue;
+      if (job.state !== 'dead' && job.state !== 'failed' && job.state !== 'cancelled') continue;
+      this.#reset(job, now, options.runAt ?? now, options.resetAttempts ?? true);
+      moved.push(id);
+    }
+    return moved;
+  }
+
+  #reset(job: Mutable<JobRecord>, now: number, runAt: number, resetAttempts: boolean): void {
+    job.state = 'pending';
+    job.runAt = Math.floor(runAt);
+    if (resetAttempts) job.attempts = 0;
+    job.result = undefined;
+    job.finishedAt = null;
+    job.updatedAt = now;
+    this.#syncLedger(job);
+  }
+
+  async get(id: string): Promise<JobRecord | undefined> {
+    this.#check();
+    const job = this.#jobs.get(id);
+    return job === undefined ? undefined : this.#view(job);
+  }
+
+  async query(filter: JobQuery = {}): Promise<JobRecord[]> {
+    this.#check();
+    const states =
+      filter.state === undefined
+        ? undefined
+        : new Set(typeof filter.state === 'string' ? [filter.state] : filter.state);
+    const out: JobRecord[] = [];
+    const limit = filter.limit ?? 100;
+    for (const job of this.#jobs.values()) {
+      if (out.length >= limit) break;
+      if (filter.queue !== undefined && job.queue !== filter.queue) continue;
+      if (filter.name !== undefined && job.name !== filter.name) continue;
+      if (states !== undefined && !states.has(job.state)) continue;
+      if (filter.partitionKey !== undefined && job.partitionKey !== filter.partitionKey) continue;
+      if (filter.partition !== undefined && job.partition !== filter.partition) continue;
+      if (filter.afterSeq !== undefined && job.seq <= filter.afterSeq) continue;
+      out.push(this.#view(job));
+    }
+    return out;
+  }
+
+  async counts(filter: { readonly queue?: string } = {}): Promise<JobCounts> {
+    this.#check();
+    const now = this.#clock.now();
+    const byState = zeroCounts();
+    const byQueue: Record<string, Record<JobState, number>> = {};
+    const byPartition: Record<string, Record<JobState, number>> = {};
+    let oldest = Infinity;
+    for (const job of this.#jobs.values()) {
+      if (filter.queue !== undefined && job.queue !== filter.queue) continue;
+      byState[job.state]++;
+      (byQueue[job.queue] ??= zeroCounts())[job.state]++;
+      (byPartition[job.partition === null ? 'none' : String(job.partition)] ??= zeroCounts())[
+        job.state
+      ]++;
+      if ((job.state === 'pending' || job.state === 'failed') && job.runAt <= now) {
+        oldest = Math.min(oldest, job.runAt);
+      }
+    }
+    return {
+      byState,
+      byQueue,
+      byPartition,
+      oldestReadyAgeMs: oldest === Infinity ? 0 : now - oldest,
+    };
+  }
+
+  async attempts(filter: AttemptQuery = {}): Promise<AttemptRecord[]> {
+    this.#check();
+    const limit = filter.limit ?? 1000;
+    const out: AttemptRecord[] = [];
+    for (const a of this.#log) {
+      if (out.length >= limit) break;
+      if (filter.jobId !== undefined && a.jobId !== filter.jobId) continue;
+      if (filter.since !== undefined && a.endedAt < filter.since) continue;
+      out.push(a);
+    }
+    return out;
+  }
+
+  async replay(options: ReplayOptions): Promise<JobRecord[]> {
+    this.#check();
+    if ((options.partition === undefined) === (options.partitionKey === undefined)) {
+      throw new TypeError('replay(): pass exactly one of partition (a number) or partitionKey.');
+    }
+    const now = this.#clock.now();
+    const out: JobRecord[] = [];
+    const jobs = [...this.#jobs.values()].sort((a, b) => a.seq - b.seq);
+    for (const job of jobs) {
+      if (options.queue !== undefined && job.queue !== options.queue) continue;
+      if (options.partition !== undefined && job.partition !== options.partition) continue;
+      if (options.partitionKey !== undefined && job.partitionKey !== options.partitionKey) continue;
+      if (job.createdAt < options.since) continue;
+      if (options.dryRun !== true && (TERMINAL.has(job.state) || job.state === 'failed')) {
+        this.#reset(job, now, now, true);
+      }
+      out.push(this.#view(job));
+    }
+    return out;
+  }
+
+  async purge(options: PurgeOptions): Promise<number> {
+    this.#check();
+    const states = new Set(options.states ?? [...TERMINAL]);
+    let count = 0;
+    for (const job of [...this.#jobs.values()]) {
+      if (!TERMINAL.has(job.state) || !states.has(job.state)) continue;
+      if (job.finishedAt === null || job.finishedAt >= options.finishedBefore) continue;
+      this.#jobs.delete(job.id);
+      this.#steps.delete(job.id);
+      count++;
+    }
+    return count;
+  }
+
+  async getStep(jobId: string, step: string): Promise<StepValue> {
+    this.#check();
+    const steps = this.#steps.get(jobId);
+    if (steps?.has(step) !== true) return { found: false, value: undefined };
+    return { found: true, value: clone(steps.get(step)) };
+  }
+
+  async putStep(input: PutStepInput): Promise<boolean> {
+    this.#check();
+    const job = this.#cas(input);
+    if ('reason' in job) return false;
+    let steps = this.#steps.get(job.id);
+    if (steps === undefined) this.#steps.set(job.id, (steps = new Map<string, unknown>()));
+    steps.set(input.step, clone(input.value ?? null));
+    return true;
+  }
+
+  #runView(run: Run): RunRecord {
+    let processed = 0;
+    let done = 0;
+    for (const c of run.chunks) {
+      processed += c.offset - c.start;
+      if (c.state === 'done') done++;
+    }
+    return Object.freeze({
+      id: run.id,
+      name: run.name,
+      input: clone(run.input),
+      state: run.state,
+      total: run.total,
+      chunkSize: run.chunkSize,
+      chunks: run.chunks.length,
+      chunksDone: done,
+      processed,
+      createdAt: run.createdAt,
+      updatedAt: run.updatedAt,
+      finishedAt: run.finishedAt,
+    });
+  }
+
+  async createRun(spec: CreateRunSpec): Promise<RunRecord> {
+    this.#check();
+    const n = chunkCount(spec.total, spec.chunkSize);
+    if (spec.idempotencyKey !== undefined) {
+      const existing = this.#runKeys.get(spec.idempotencyKey);
+      const run = existing === undefined ? undefined : this.#runs.get(existing);
+      if (run !== undefined) return this.#runView(run);
+    }
+    const now = this.#clock.now();
+    const seq = ++this.#runSeq;
+    const chunks: Chunk[] = [];
+    for (let i = 0; i < n; i++) {
+      const start = i * spec.chunkSize;
+      chunks.push({
+        index: i,
+        start,
+        end: Math.min(spec.total, start + spec.chunkSize),
+        offset: start,
+        state: 'pending',
+        epoch: 0,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+      });
+    }
+    const run: Run = {
+      id: `run-${String(seq)}`,
+      seq,
+      name: spec.name,
+      input: clone(spec.input ?? null),
+      state: n === 0 ? 'succeeded' : 'running',
+      total: spec.total,
+      chunkSize: spec.chunkSize,
+      chunks,
+      createdAt: now,
+      updatedAt: now,
+      finishedAt: n === 0 ? now : null,
+    };
+    this.#runs.set(run.id, run);
+    if (spec.idempotencyKey !== undefined) this.#runKeys.set(spec.idempotencyKey, run.id);
+    return this.#runView(run);
+  }
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    this.#check();
+    const run = this.#runs.get(id);
+    return run === undefined ? undefined : this.#runView(run);
+  }
+
+  async claimChunks(options: ClaimChunksOptions): Promise<ChunkLease[]> {
+    this.#check();
+    checkClaim(options);
+    const now = this.#clock.now();
+    const names = options.names === undefined ? undefined : new Set(options.names);
+    const out: ChunkLease[] = [];
+    const runs = [...this.#runs.values()].sort((a, b) => a.seq - b.seq);
+    for (const run of runs) {
+      if (run.state !== 'running') continue;
+      if (options.runId !== undefined && run.id !== options.runId) continue;
+      if (names !== undefined && !names.has(run.name)) continue;
+      for (const c of run.chunks) {
+        if (out.length >= options.limit) break;
+        const free =
+          c.state === 'pending' || (c.state === 'leased' && (c.leaseExpiresAt ?? 0) <= now);
+        if (!free) continue;
+        c.state = 'leased';
+        c.epoch += 1;
+        c.leaseOwner = options.workerId;
+        c.leaseExpiresAt = now + options.leaseMs;
+        out.push({
+          runId: run.id,
+          name: run.name,
+          index: c.index,
+          start: c.start,
+          end: c.end,
+          offset: c.offset,
+          epoch: c.epoch,
+          leaseExpiresAt: c.leaseExpiresAt,
+        });
+      }
+    }
+    return out;
+  }
+
+  #chunkCas(ref: ChunkRef): { run: Run; chunk: Chunk } | undefined {
+    const run = this.#runs.get(ref.runId);
+    const chunk = run?.chunks[ref.index];
+    if (run === undefined || chunk === undefined) return undefined;
+    if (run.state === 'cancelled' || chunk.state !== 'leased' || chunk.epoch !== ref.epoch) {
+      return undefined;
+    }
+    return { run, chunk };
+  }
+
+  async checkpointChunk(input: CheckpointInput): Promise<boolean> {
+    this.#check();
+    const found = this.#chunkCas(input);
+    if (found === undefined) return false;
+    const now = this.#clock.now();
+    const { run, chunk } = found;
+    chunk.offset = Math.min(chunk.end, Math.max(chunk.offset, Math.floor(input.offset)));
+    if (input.leaseMs !== undefined) chunk.leaseExpiresAt = now + input.leaseMs;
+    run.updatedAt = now;
+    return true;
+  }
+
+  async completeChunk(input: ChunkRef): Promise<boolean> {
+    this.#check();
+    const found = this.#chunkCas(input);
+    if (found === undefined) return false;
+    const now = this.#clock.now();
+    const { run, chunk } = found;
+    chunk.state = 'done';
+    chunk.offset = chunk.end;
+    chunk.leaseOwner = null;
+    chunk.leaseExpiresAt = null;
+    run.updatedAt = now;
+    if (run.chunks.every((c) => c.state === 'done') && run.state !== 'cancelled') {
+      run.state = 'succeeded';
+      run.finishedAt = now;
+    }
+    return true;
+  }
+
+  #runTransition(id: string, from: readonly RunState[], to: RunState): boolean {
+    const run = this.#runs.get(id);
+    if (run === undefined || !from.includes(run.state)) return false;
+    const now = this.#clock.now();
+    run.state = to;
+    run.updatedAt = now;
+    if (to === 'cancelled') {
+      run.finishedAt = now;
+      for (const c of run.chunks) if (c.state === 'leased') c.epoch += 1;
+    }
+    return true;
+  }
+
+  async pauseRun(id: string): Promise<boolean> {
+    this.#check();
+    return this.#runTransition(id, ['running'], 'paused');
+  }
+
+  async resumeRun(id: string): Promise<boolean> {
+    this.#check();
+    return this.#runTransition(id, ['paused'], 'running');
+  }
+
+  async cancelRun(id: string): Promise<boolean> {
+    this.#check();
+    return this.#runTransition(id, ['running', 'paused'], 'cancelled');
+  }
+}

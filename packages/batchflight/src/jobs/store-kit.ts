@@ -1,0 +1,227 @@
+/**
+ * Helpers shared by every `JobStore` implementation, so that the memory,
+ * SQLite and PostgreSQL stores agree byte for byte on defaults, validation,
+ * partition numbers and idempotency fingerprints.
+ */
+import { createHash } from 'node:crypto';
+import { InvalidOptionError, describe } from '../core/index.js';
+import type { BackoffSpec, EnqueueSpec, JobState } from './store.js';
+
+/** Number of partitions `partitionOf` maps keys onto. Part of the stored format: never change it. */
+export const PARTITION_COUNT = 64;
+
+/** Default `maxAttempts` of a job. */
+export const DEFAULT_MAX_ATTEMPTS = 25;
+
+/** Default `agingMs` of a claim: +1 effective priority per minute waited. */
+export const DEFAULT_AGING_MS = 60_000;
+
+/** Default queue name. */
+export const DEFAULT_QUEUE = 'default';
+
+/**
+ * The partition of a key: FNV-1a (32-bit) over the key's UTF-8 bytes, modulo
+ * {@link PARTITION_COUNT}. Deterministic across processes, machines and
+ * stores, so a partition can be replayed by number.
+ *
+ * @example
+ * ```ts
+ * partitionOf('tenant-42'); // always the same number in [0, 64)
+ * ```
+ */
+export function partitionOf(key: string): number {
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(key, 'utf8')) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % PARTITION_COUNT;
+}
+
+/** JSON with object keys sorted, so equal values always serialise equally. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(JSON.parse(JSON.stringify(value ?? null)) as unknown));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      out[key] = sortKeys((value as Record<string, unknown>)[key]);
+    }
+    return out;
+  }
+  return value;
+}
+
+/**
+ * The idempotency fingerprint of a job: SHA-256 of its name and canonical
+ * JSON payload. Two enqueues with one key must have equal fingerprints.
+ */
+export function fingerprintOf(name: string, payload: unknown): string {
+  return createHash('sha256')
+    .update(name)
+    .update('\0')
+    .update(canonicalJson(payload))
+    .digest('hex');
+}
+
+/** An {@link EnqueueSpec} with every default applied and validated. */
+export interface NormalizedEnqueue {
+  readonly queue: string;
+  readonly name: string;
+  readonly payload: unknown;
+  /** `JSON.stringify(payload)` (null for undefined). */
+  readonly payloadJson: string;
+  readonly fingerprint: string;
+  readonly idempotencyKey: string | null;
+  readonly partitionKey: string | null;
+  readonly partition: number | null;
+  readonly ordered: boolean;
+  readonly priority: number;
+  readonly runAt: number;
+  readonly dependsOn: readonly string[];
+  readonly maxAttempts: number;
+  readonly backoff: BackoffSpec | null;
+}
+
+function fail(option: string, contract: string, value: unknown): never {
+  throw new InvalidOptionError(
+    option,
+    `enqueue(): ${option} must be ${contract}, got ${describe(value)}.`,
+  );
+}
+
+function optionalString(option: string, value: unknown): string | null {
+  if (value === undefined) return null;
+  if (typeof value !== 'string' || value.length === 0) fail(option, 'a non-empty string', value);
+  return value;
+}
+
+/** Validates a spec and applies the defaults; `nowMs` is the store clock's now. */
+export function normalizeEnqueue(spec: EnqueueSpec, nowMs: number): NormalizedEnqueue {
+  // Callers in plain JavaScript may pass anything.
+  if (typeof (spec as unknown) !== 'object' || (spec as unknown) === null)
+    fail('spec', 'an object', spec);
+  const queue = optionalString('queue', spec.queue) ?? DEFAULT_QUEUE;
+  const name = optionalString('name', spec.name);
+  if (name === null) fail('name', 'a non-empty string', spec.name);
+  const payloadJson = JSON.stringify(spec.payload ?? null);
+  const payload = JSON.parse(payloadJson) as unknown;
+  const idempotencyKey = optionalString('idempotencyKey', spec.idempotencyKey);
+  const partitionKey = optionalString('partitionKey', spec.partitionKey);
+  const ordered = spec.ordered ?? false;
+  if (typeof ordered !== 'boolean') fail('ordered', 'a boolean', ordered);
+  if (ordered && partitionKey === null) fail('partitionKey', 'set when ordered is true', null);
+  const priority = spec.priority ?? 0;
+  if (!Number.isSafeInteger(priority)) fail('priority', 'a safe integer', priority);
+  const runAt = spec.runAt ?? nowMs;
+  if (typeof runAt !== 'number' || !Number.isFinite(runAt)) {
+    fail('runAt', 'a finite number of epoch milliseconds', runAt);
+  }
+  const dependsOn = spec.dependsOn ?? [];
+  if (!Array.isArray(dependsOn) || dependsOn.some((d) => typeof d !== 'string')) {
+    fail('dependsOn', 'an array of job ids', dependsOn);
+  }
+  const maxAttempts = spec.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) {
+    fail('maxAttempts', 'an integer >= 1', maxAttempts);
+  }
+  const backoff = spec.backoff ?? null;
+  if (backoff !== null) validateBackoffSpec(backoff);
+  return {
+    queue,
+    name,
+    payload,
+    payloadJson,
+    fingerprint: fingerprintOf(name, payload),
+    idempotencyKey,
+    partitionKey,
+    partition: partitionKey === null ? null : partitionOf(partitionKey),
+    ordered,
+    priority,
+    runAt: Math.floor(runAt),
+    dependsOn: [...new Set(dependsOn)],
+    maxAttempts,
+    backoff,
+  };
+}
+
+function validateBackoffSpec(spec: BackoffSpec): void {
+  if (typeof spec === 'number') {
+    if (!(spec >= 0) || !Number.isFinite(spec)) fail('backoff', 'a delay in ms >= 0', spec);
+    return;
+  }
+  const type = (spec as { type?: unknown } | null)?.type;
+  if (type !== 'exponential' && type !== 'constant') {
+    fail('backoff', "a number of ms or { type: 'exponential' | 'constant', … }", spec);
+  }
+}
+
+/** A record of zero per state. */
+export function zeroCounts(): Record<JobState, number> {
+  return { pending: 0, leased: 0, succeeded: 0, failed: 0, dead: 0, cancelled: 0 };
+}
+
+/** Validates claim options shared by every store; returns the aging period. */
+export function checkClaim(options: {
+  readonly limit: number;
+  readonly leaseMs: number;
+  readonly workerId: string;
+  readonly agingMs?: number;
+}): number {
+  if (!Number.isSafeInteger(options.limit) || options.limit < 1) {
+    throw new InvalidOptionError(
+      'limit',
+      `claim(): limit must be an integer >= 1, got ${describe(options.limit)}.`,
+    );
+  }
+  if (!(options.leaseMs > 0) || !Number.isFinite(options.leaseMs)) {
+    throw new InvalidOptionError(
+      'leaseMs',
+      `claim(): leaseMs must be a finite number > 0, got ${describe(options.leaseMs)}.`,
+    );
+  }
+  if (typeof options.workerId !== 'string' || options.workerId.length === 0) {
+    throw new InvalidOptionError(
+      'workerId',
+      `claim(): workerId must be a non-empty string, got ${describe(options.workerId)}.`,
+    );
+  }
+  const aging = options.agingMs ?? DEFAULT_AGING_MS;
+  if (!(aging > 0)) {
+    throw new InvalidOptionError(
+      'agingMs',
+      `claim(): agingMs must be a number > 0 or Infinity, got ${describe(aging)}.`,
+    );
+  }
+  return aging;
+}
+
+/** The number of chunks of a run. */
+export function chunkCount(total: number, chunkSize: number): number {
+  if (!Number.isSafeInteger(total) || total < 0) {
+    throw new InvalidOptionError(
+      'total',
+      `createRun(): total must be an integer >= 0, got ${describe(total)}.`,
+    );
+  }
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) {
+    throw new InvalidOptionError(
+      'chunkSize',
+      `createRun(): chunkSize must be an integer >= 1, got ${describe(chunkSize)}.`,
+    );
+  }
+  return Math.ceil(total / chunkSize);
+}
+
+/** Stringifies an error for the attempt log: the stack when there is one. */
+export function errorText(error: unknown): string {
+  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
+  try {
+    return typeof error === 'string' ? error : JSON.stringify(error);
+  } catch {
+    return String(error);
+  }
+}

@@ -1,0 +1,4 @@
+import { MemoryJobStore } from 'batchflight/jobs';
+import { jobStoreConformance } from './job-store.js';
+
+jobStoreConformance('memory', (clock) => Promise.resolve(new MemoryJobStore({ clock })));
