@@ -8,3 +8,5 @@ export * from './core/index.js';
 export * from './cache/index.js';
 export * from './rate-limit/index.js';
 export * from './jobs/index.js';
+export * from './retry/index.js';
+export * from './circuit-breaker/index.js';

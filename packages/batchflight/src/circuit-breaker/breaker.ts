@@ -1,0 +1,445 @@
+/**
+ * `circuitBreaker()`: stop calling an upstream that is failing, give it time,
+ * then let a few probe calls find out whether it is back.
+ *
+ * States: `closed` (calls flow, the policy watches outcomes) → `open` (every
+ * call is refused at once with `CircuitOpenError`, nothing reaches the
+ * upstream) → after `halfOpenAfterMs`, `half-open` (up to `halfOpenProbes`
+ * calls are admitted; when all of them succeed the circuit closes, the first
+ * failure opens it again). The open → half-open move needs no timer: it
+ * happens on the first call (or `state` read) after the deadline.
+ *
+ * What counts: an error counts as a failure when `failureOn(error)` says so
+ * (default: every error); an error it rejects counts as a success (the
+ * upstream answered). The caller's own abort counts as neither.
+ */
+import {
+  eventChannel,
+  functionOption,
+  integerOption,
+  InvalidOptionError,
+  knownOptions,
+  Listeners,
+  numberOption,
+  systemClock,
+  toContext,
+  type CallContext,
+  type CallOptions,
+  type Clock,
+  type Handler,
+  type Layer,
+  type Subscription,
+} from '../core/index.js';
+import { CircuitOpenError } from './errors.js';
+import { consecutive, type BreakerPolicy, type PolicyState } from './policies.js';
+
+/** The state of a breaker. */
+export type CircuitState = 'closed' | 'open' | 'half-open';
+
+/** A saved breaker state: what {@link CircuitBreaker.toJSON} returns and `initialState` accepts. */
+export interface CircuitBreakerSnapshot {
+  readonly state: CircuitState;
+  /** When the circuit last opened (epoch ms), or null. */
+  readonly openedAt: number | null;
+  /** The policy's own state (failure counts, window buckets). */
+  readonly policy: unknown;
+}
+
+/** Options of {@link circuitBreaker}. */
+export interface CircuitBreakerOptions {
+  /** When to open: {@link consecutive} or {@link sampling}. Default `consecutive(5)`. */
+  readonly policy?: BreakerPolicy;
+  /** How long the circuit stays open before probing, in milliseconds. Default 10 000. */
+  readonly halfOpenAfterMs?: number;
+  /** Probe calls admitted while half-open; all must succeed to close. Default 1. */
+  readonly halfOpenProbes?: number;
+  /** Which errors count as failures. Default: every error (the caller's own abort never counts). */
+  readonly failureOn?: (error: unknown) => boolean;
+  /** A state saved with `toJSON()`, e.g. by another process or before a restart. */
+  readonly initialState?: CircuitBreakerSnapshot;
+  /** Shown in error messages and events. Default `'circuit'`. */
+  readonly name?: string;
+  /** Time source. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+/** Payload of {@link CircuitBreaker.onStateChange}. */
+export interface StateChangeEvent {
+  readonly name: string;
+  readonly from: CircuitState;
+  readonly to: CircuitState;
+  /** The failure that opened the circuit, when one did. */
+  readonly error?: unknown;
+}
+
+/** Payload of {@link CircuitBreaker.onRejected}. */
+export interface BreakerRejectedEvent {
+  readonly name: string;
+  readonly state: CircuitState;
+  readonly retryAfterMs: number;
+  readonly isolated: boolean;
+}
+
+/** Payload of {@link CircuitBreaker.onFailure}. */
+export interface BreakerFailureEvent {
+  readonly name: string;
+  readonly error: unknown;
+  /** The state the call was admitted in. */
+  readonly state: CircuitState;
+}
+
+/** Counters of a breaker. */
+export interface CircuitBreakerStats {
+  readonly state: CircuitState;
+  readonly isolated: boolean;
+  /** Calls admitted to the upstream. */
+  readonly calls: number;
+  readonly successes: number;
+  readonly failures: number;
+  /** Calls refused with `CircuitOpenError`. */
+  readonly rejections: number;
+  /** Times the circuit opened. */
+  readonly opens: number;
+}
+
+/** A handle from {@link CircuitBreaker.isolate}: dispose it to release the hold. */
+export interface IsolationHandle {
+  dispose(): void;
+  [Symbol.dispose](): void;
+}
+
+const CLOSED = 0;
+const OPEN = 1;
+const HALF_OPEN = 2;
+type StateCode = typeof CLOSED | typeof OPEN | typeof HALF_OPEN;
+const NAMES: readonly CircuitState[] = ['closed', 'open', 'half-open'];
+
+const stateChannel = eventChannel<StateChangeEvent>('circuit-breaker', 'state-change');
+const rejectedChannel = eventChannel<BreakerRejectedEvent>('circuit-breaker', 'rejected');
+const failureChannel = eventChannel<BreakerFailureEvent>('circuit-breaker', 'failure');
+
+const WHERE = 'circuitBreaker()';
+
+/** Rejects with `error` unchanged: the wrapped call's errors pass through as they are, Error or not. */
+function rejectWith(error: unknown): Promise<never> {
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- rethrown unchanged on purpose
+  return Promise.reject(error);
+}
+
+
+/** A circuit breaker: a shared {@link Layer} with a plain-function form. See {@link circuitBreaker}. */
+export class CircuitBreaker<I = unknown, O = unknown> implements Layer<I, O> {
+  readonly name: string;
+  readonly halfOpenAfterMs: number;
+  readonly halfOpenProbes: number;
+  readonly #policy: PolicyState;
+  readonly #failureOn: ((error: unknown) => boolean) | undefined;
+  readonly #clock: Clock;
+  readonly #onStateChange = new Listeners<StateChangeEvent>();
+  readonly #onRejected = new Listeners<BreakerRejectedEvent>();
+  readonly #onFailure = new Listeners<BreakerFailureEvent>();
+  #state: StateCode = CLOSED;
+  #openedAt: number | null = null;
+  #isolations = 0;
+  #probesStarted = 0;
+  #probeSuccesses = 0;
+  #calls = 0;
+  #successes = 0;
+  #failures = 0;
+  #rejections = 0;
+  #opens = 0;
+
+  constructor(options: CircuitBreakerOptions = {}) {
+    knownOptions(WHERE, options, [
+      'policy',
+      'halfOpenAfterMs',
+      'halfOpenProbes',
+      'failureOn',
+      'initialState',
+      'name',
+      'clock',
+    ]);
+    const policy = options.policy ?? consecutive(5);
+    if (typeof (policy as Partial<BreakerPolicy> | null)?.create !== 'function') {
+      throw new InvalidOptionError(
+        'policy',
+        `${WHERE}: option policy must be a breaker policy from consecutive(n) or sampling({...}), got ${typeof policy}.`,
+      );
+    }
+    this.halfOpenAfterMs = numberOption(
+      WHERE,
+      'halfOpenAfterMs',
+      options.halfOpenAfterMs ?? 10_000,
+    );
+    this.halfOpenProbes = integerOption(WHERE, 'halfOpenProbes', options.halfOpenProbes ?? 1);
+    this.#failureOn =
+      options.failureOn === undefined
+        ? undefined
+        : functionOption<(error: unknown) => boolean>(WHERE, 'failureOn', options.failureOn);
+    this.name = options.name ?? 'circuit';
+    this.#clock = options.clock ?? systemClock;
+    const saved = options.initialState;
+    this.#policy = policy.create(saved?.policy);
+    if (saved !== undefined) {
+      const code = NAMES.indexOf(saved.state);
+      if (code === -1) {
+        throw new InvalidOptionError(
+          'initialState',
+          `${WHERE}: option initialState must be a snapshot from toJSON() with state 'closed', 'open' or 'half-open', got ${JSON.stringify(saved.state)}.`,
+        );
+      }
+      if (code !== CLOSED) {
+        // A saved half-open circuit resumes as open with its old deadline: probing restarts cleanly.
+        this.#state = OPEN;
+        this.#openedAt = saved.openedAt ?? this.#clock.now();
+      }
+    }
+  }
+
+  /** The current state (a due open → half-open move happens on this read). */
+  get state(): CircuitState {
+    if (this.#state === OPEN) this.#maybeHalfOpen(this.#clock.now());
+    return NAMES[this.#state] as CircuitState;
+  }
+
+  /** True while held open by {@link isolate}. */
+  get isolated(): boolean {
+    return this.#isolations > 0;
+  }
+
+  /** Wraps `next` so that calls pass through the breaker. */
+  wrap(next: Handler<I, O>): Handler<I, O> {
+    return (input, ctx) => {
+      if (this.#state !== CLOSED || this.#isolations > 0) return this.#admitSlow(next, input, ctx);
+      this.#calls++;
+      let call: Promise<O>;
+      try {
+        call = next(input, ctx);
+      } catch (error) {
+        call = rejectWith(error);
+      }
+      return call.then(this.#closedSucceeded, (error: unknown) => this.#closedFailed(error, ctx));
+    };
+  }
+
+  /**
+   * Runs `fn` through the breaker: the plain-function form.
+   *
+   * @example
+   * ```ts
+   * const rows = await breaker.execute(({ signal }) => db.query(sql, { signal }));
+   * ```
+   */
+  execute<T>(fn: (ctx: CallContext) => Promise<T>, options?: CallOptions): Promise<T> {
+    const handler = (_: unknown, ctx: CallContext): Promise<T> => fn(ctx);
+    return (this as unknown as CircuitBreaker<unknown, T>).wrap(handler)(
+      undefined,
+      toContext(options),
+    );
+  }
+
+  /**
+   * Holds the circuit open until the returned handle is disposed (for
+   * maintenance windows or a manual kill switch). Holds nest: the circuit
+   * closes when the last one is released.
+   */
+  isolate(): IsolationHandle {
+    const from = this.state;
+    this.#isolations++;
+    if (this.#isolations === 1 && from !== 'open') {
+      this.#state = OPEN;
+      this.#openedAt = this.#clock.now();
+      this.#emitState(from, 'open', undefined);
+    }
+    let released = false;
+    const dispose = (): void => {
+      if (released) return;
+      released = true;
+      this.#isolations--;
+      if (this.#isolations === 0) this.#close();
+    };
+    return { dispose, [Symbol.dispose]: dispose };
+  }
+
+  /** A JSON-safe snapshot to restore with `initialState` (isolation is not saved). */
+  toJSON(): CircuitBreakerSnapshot {
+    return { state: this.state, openedAt: this.#openedAt, policy: this.#policy.toJSON() };
+  }
+
+  /** Called on every state change. */
+  onStateChange(listener: (event: StateChangeEvent) => void): Subscription {
+    return this.#onStateChange.add(listener);
+  }
+
+  /** Called when a call is refused with `CircuitOpenError`. */
+  onRejected(listener: (event: BreakerRejectedEvent) => void): Subscription {
+    return this.#onRejected.add(listener);
+  }
+
+  /** Called when an admitted call fails (an error `failureOn` counts). */
+  onFailure(listener: (event: BreakerFailureEvent) => void): Subscription {
+    return this.#onFailure.add(listener);
+  }
+
+  stats(): CircuitBreakerStats {
+    return {
+      state: this.state,
+      isolated: this.#isolations > 0,
+      calls: this.#calls,
+      successes: this.#successes,
+      failures: this.#failures,
+      rejections: this.#rejections,
+      opens: this.#opens,
+    };
+  }
+
+  readonly #closedSucceeded = (value: O): O => {
+    this.#successes++;
+    // A call admitted while closed that settles after the circuit opened says nothing new.
+    if (this.#state === CLOSED) this.#policy.success(this.#clock.now());
+    return value;
+  };
+
+  #closedFailed(error: unknown, ctx: CallContext): Promise<never> {
+    const kind = this.#classify(error, ctx);
+    if (kind === 'success') this.#closedSucceeded(undefined as O);
+    else if (kind === 'failure') {
+      this.#failures++;
+      this.#emitFailure(error, 'closed');
+      if (this.#state === CLOSED && this.#policy.failure(this.#clock.now())) {
+        this.#open('closed', error);
+      }
+    }
+    return rejectWith(error);
+  }
+
+  #classify(error: unknown, ctx: CallContext): 'success' | 'failure' | 'neutral' {
+    if (ctx.signal.aborted) return 'neutral';
+    if (this.#failureOn === undefined) return 'failure';
+    return this.#failureOn(error) ? 'failure' : 'success';
+  }
+
+  #admitSlow(next: Handler<I, O>, input: I, ctx: CallContext): Promise<O> {
+    const now = this.#clock.now();
+    if (this.#state === OPEN) this.#maybeHalfOpen(now);
+    if (this.#state === HALF_OPEN && this.#probesStarted < this.halfOpenProbes) {
+      this.#probesStarted++;
+      this.#calls++;
+      let call: Promise<O>;
+      try {
+        call = next(input, ctx);
+      } catch (error) {
+        call = rejectWith(error);
+      }
+      return call.then(
+        (value) => {
+          this.#probeSettled('success', undefined);
+          return value;
+        },
+        (error: unknown) => {
+          this.#probeSettled(this.#classify(error, ctx), error);
+          throw error;
+        },
+      );
+    }
+    return this.#reject(now);
+  }
+
+  #probeSettled(kind: 'success' | 'failure' | 'neutral', error: unknown): void {
+    if (kind === 'neutral') {
+      // The caller left: free its probe slot so another call can find out.
+      if (this.#state === HALF_OPEN) this.#probesStarted--;
+      return;
+    }
+    if (kind === 'success') {
+      this.#successes++;
+      if (this.#state === HALF_OPEN && ++this.#probeSuccesses >= this.halfOpenProbes) {
+        this.#close();
+      }
+      return;
+    }
+    this.#failures++;
+    this.#emitFailure(error, 'half-open');
+    if (this.#state === HALF_OPEN) this.#open('half-open', error);
+  }
+
+  #reject(now: number): Promise<never> {
+    this.#rejections++;
+    const isolated = this.#isolations > 0;
+    const retryAfterMs = isolated
+      ? Infinity
+      : this.#state === OPEN
+        ? Math.max(0, (this.#openedAt ?? now) + this.halfOpenAfterMs - now)
+        : this.halfOpenAfterMs;
+    const state = NAMES[this.#state] as CircuitState;
+    if (this.#onRejected.active || rejectedChannel.hasSubscribers) {
+      const event = { name: this.name, state, retryAfterMs, isolated };
+      this.#onRejected.emit(event);
+      if (rejectedChannel.hasSubscribers) rejectedChannel.publish(event);
+    }
+    const why = isolated
+      ? 'is isolated'
+      : state === 'open'
+        ? `is open; retry in ${String(Math.ceil(retryAfterMs))} ms`
+        : 'is half-open and every probe slot is taken';
+    return Promise.reject(
+      new CircuitOpenError(`Circuit "${this.name}" ${why}.`, retryAfterMs, isolated),
+    );
+  }
+
+  #maybeHalfOpen(now: number): void {
+    if (this.#isolations > 0) return;
+    if (now < (this.#openedAt ?? now) + this.halfOpenAfterMs) return;
+    this.#state = HALF_OPEN;
+    this.#probesStarted = 0;
+    this.#probeSuccesses = 0;
+    this.#emitState('open', 'half-open', undefined);
+  }
+
+  #open(from: CircuitState, error: unknown): void {
+    this.#state = OPEN;
+    this.#openedAt = this.#clock.now();
+    this.#opens++;
+    this.#emitState(from, 'open', error);
+  }
+
+  #close(): void {
+    const from = NAMES[this.#state] as CircuitState;
+    this.#state = CLOSED;
+    this.#openedAt = null;
+    this.#policy.reset();
+    if (from !== 'closed') this.#emitState(from, 'closed', undefined);
+  }
+
+  #emitState(from: CircuitState, to: CircuitState, error: unknown): void {
+    if (!this.#onStateChange.active && !stateChannel.hasSubscribers) return;
+    const event: StateChangeEvent =
+      error === undefined ? { name: this.name, from, to } : { name: this.name, from, to, error };
+    this.#onStateChange.emit(event);
+    if (stateChannel.hasSubscribers) stateChannel.publish(event);
+  }
+
+  #emitFailure(error: unknown, state: CircuitState): void {
+    if (!this.#onFailure.active && !failureChannel.hasSubscribers) return;
+    const event = { name: this.name, error, state };
+    this.#onFailure.emit(event);
+    if (failureChannel.hasSubscribers) failureChannel.publish(event);
+  }
+}
+
+/**
+ * Creates a circuit breaker: a {@link Layer} for `stack(...)` and, through
+ * `execute(fn, { signal })`, a plain function wrapper.
+ *
+ * @example
+ * ```ts
+ * const breaker = circuitBreaker({ policy: consecutive(5), halfOpenAfterMs: 5_000 });
+ * breaker.onStateChange(({ from, to }) => log.warn(`circuit ${from} -> ${to}`));
+ * const getUser = breaker.wrap((id: number, { signal }) => api.user(id, { signal }));
+ * ```
+ */
+export function circuitBreaker<I = unknown, O = unknown>(
+  options?: CircuitBreakerOptions,
+): CircuitBreaker<I, O> {
+  return new CircuitBreaker<I, O>(options);
+}

@@ -1,0 +1,24 @@
+/**
+ * `batchflight/circuit-breaker`: consecutive and sampling breakers with
+ * half-open probes, save/restore and isolation.
+ */
+export {
+  circuitBreaker,
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitBreakerSnapshot,
+  type CircuitBreakerStats,
+  type CircuitState,
+  type StateChangeEvent,
+  type BreakerRejectedEvent,
+  type BreakerFailureEvent,
+  type IsolationHandle,
+} from './breaker.js';
+export {
+  consecutive,
+  sampling,
+  type BreakerPolicy,
+  type PolicyState,
+  type SamplingOptions,
+} from './policies.js';
+export { CircuitOpenError } from './errors.js';

@@ -1,0 +1,29 @@
+/**
+ * `batchflight/retry`: retries with exponential backoff and jitter, a shared
+ * retry budget, `Retry-After` honoured and abortable sleeps.
+ */
+export {
+  retry,
+  RetryPolicy,
+  type RetryOptions,
+  type RetryEvent,
+  type GiveUpEvent,
+  type GiveUpReason,
+  type RetryStats,
+  type RetryContext,
+} from './retry.js';
+export {
+  retryBudget,
+  RetryBudget,
+  type RetryBudgetOptions,
+  type RetryBudgetStats,
+} from './budget.js';
+export {
+  exponentialBackoff,
+  constantBackoff,
+  toBackoff,
+  type Backoff,
+  type Jitter,
+  type ExponentialBackoffOptions,
+} from './backoff.js';
+export { retryAfterFromError, parseRetryAfter, isAbortError } from './errors.js';
