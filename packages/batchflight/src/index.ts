@@ -5,6 +5,7 @@
  * (`batchflight/singleflight`, `batchflight/batch`, …) to load only one.
  */
 export * from './core/index.js';
+export * from './singleflight/index.js';
 export * from './cache/index.js';
 export * from './rate-limit/index.js';
 export * from './jobs/index.js';
