@@ -18,6 +18,7 @@ export type {
   CreateRunSpec,
   EnqueueResult,
   EnqueueSpec,
+  EnqueuedEvent,
   FailInput,
   FailResult,
   JobCounts,

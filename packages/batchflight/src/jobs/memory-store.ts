@@ -5,7 +5,13 @@
  * implementation of the contract (every method is one synchronous step, so
  * each is trivially atomic). Nothing survives the process.
  */
-import { ClosedError, systemClock, type Clock } from '../core/index.js';
+import {
+  ClosedError,
+  Listeners,
+  systemClock,
+  type Clock,
+  type Subscription,
+} from '../core/index.js';
 import { JobConflictError, JobDependencyError } from './errors.js';
 import {
   checkClaim,
@@ -28,6 +34,7 @@ import type {
   CreateRunSpec,
   EnqueueResult,
   EnqueueSpec,
+  EnqueuedEvent,
   FailInput,
   FailResult,
   JobCounts,
@@ -108,6 +115,7 @@ export class MemoryJobStore implements JobStore {
   #seq = 0;
   #runSeq = 0;
   #closed = false;
+  readonly #enqueued = new Listeners<EnqueuedEvent>();
 
   constructor(options: JobStoreOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -123,6 +131,24 @@ export class MemoryJobStore implements JobStore {
 
   async close(): Promise<void> {
     this.#closed = true;
+  }
+
+  onEnqueued(listener: (event: EnqueuedEvent) => void): Subscription {
+    return this.#enqueued.add(listener);
+  }
+
+  #notify(jobs: Iterable<JobRecord>): void {
+    if (!this.#enqueued.active) return;
+    const byQueue = new Map<string, { count: number; runAt: number }>();
+    for (const job of jobs) {
+      const e = byQueue.get(job.queue);
+      if (e === undefined) byQueue.set(job.queue, { count: 1, runAt: job.runAt });
+      else {
+        e.count++;
+        e.runAt = Math.min(e.runAt, job.runAt);
+      }
+    }
+    for (const [queue, e] of byQueue) this.#enqueued.emit({ queue, ...e });
   }
 
   #view(job: Mutable<JobRecord>): JobRecord {
@@ -184,7 +210,9 @@ export class MemoryJobStore implements JobStore {
       if (earlier === undefined) pendingKeys.set(key, { fingerprint: n.fingerprint, index });
     });
     if (missing.size > 0) throw new JobDependencyError([...missing]);
-    return normalized.map((n) => this.#enqueueOne(n, now));
+    const results = normalized.map((n) => this.#enqueueOne(n, now));
+    this.#notify(results.flatMap((r) => (r.created && r.job !== null ? [r.job] : [])));
+    return results;
   }
 
   #enqueueOne(n: NormalizedEnqueue, now: number): EnqueueResult {
@@ -463,6 +491,7 @@ export class MemoryJobStore implements JobStore {
       this.#reset(job, now, options.runAt ?? now, options.resetAttempts ?? true);
       moved.push(id);
     }
+    this.#notify(moved.flatMap((id) => this.#jobs.get(id) ?? []));
     return moved;
   }
 
@@ -560,6 +589,7 @@ export class MemoryJobStore implements JobStore {
       }
       out.push(this.#view(job));
     }
+    if (options.dryRun !== true) this.#notify(out.filter((j) => j.state === 'pending'));
     return out;
   }
 

@@ -63,7 +63,7 @@
  * of a key ranks at `(n - 1) / weight`, so a key of weight 2 gets twice the
  * share of a key of weight 1 and one hot key cannot starve the others.
  */
-import type { Clock } from '../core/index.js';
+import type { Clock, Subscription } from '../core/index.js';
 
 /** The state of a job; see the state machine in the module documentation. */
 export type JobState = 'pending' | 'leased' | 'succeeded' | 'failed' | 'dead' | 'cancelled';
@@ -417,6 +417,15 @@ export interface PutStepInput extends LeaseRef {
   readonly value: unknown;
 }
 
+/** Payload of {@link JobStore.onEnqueued}. */
+export interface EnqueuedEvent {
+  readonly queue: string;
+  /** Jobs that became claimable or will at `runAt`. */
+  readonly count: number;
+  /** The earliest `runAt` among them (epoch ms). */
+  readonly runAt: number;
+}
+
 /** Options every store constructor accepts. */
 export interface JobStoreOptions {
   /** The source of every timestamp. Default `systemClock`. */
@@ -441,6 +450,15 @@ export interface JobStore {
   init(): Promise<void>;
   /** Releases connections. Idempotent. Other calls after close reject with `ClosedError`. */
   close(): Promise<void>;
+
+  /**
+   * Optional wake-up notifications: `listener` is called after jobs were
+   * enqueued, requeued or replayed (possibly by another process, e.g. through
+   * PostgreSQL LISTEN/NOTIFY), so workers claim at once instead of waiting for
+   * their next poll. Polling stays the fallback; a store without
+   * notifications omits this method.
+   */
+  onEnqueued?(listener: (event: EnqueuedEvent) => void): Subscription;
 
   /**
    * Enqueues jobs in one transaction; results in input order. A duplicate
