@@ -11,3 +11,4 @@ export * from './rate-limit/index.js';
 export * from './jobs/index.js';
 export * from './retry/index.js';
 export * from './circuit-breaker/index.js';
+export * from './timeout/index.js';

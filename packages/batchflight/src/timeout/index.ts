@@ -1,0 +1,12 @@
+/**
+ * `batchflight/timeout`: per-call deadlines with one timer per policy and a
+ * lazily created AbortController.
+ */
+export {
+  timeout,
+  TimeoutPolicy,
+  type TimeoutOptions,
+  type TimeoutEvent,
+  type TimeoutStats,
+} from './timeout.js';
+export { TimeoutError } from './errors.js';
