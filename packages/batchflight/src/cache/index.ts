@@ -13,3 +13,20 @@ export {
   estimateEntryBytes,
   estimateValueBytes,
 } from './memory-store.js';
+export {
+  Cache,
+  cache,
+  cached,
+  cacheChannels,
+  type CacheOptions,
+  type CacheGetOptions,
+  type CacheStats,
+  type CacheLoadEvent,
+  type CacheStaleEvent,
+  type CacheErrorEvent,
+  type CacheInvalidateEvent,
+  type CachedOptions,
+  type CachedFunction,
+  type EarlyRefreshOptions,
+} from './cache.js';
+export { CacheKeyError } from './errors.js';
