@@ -22,3 +22,4 @@ export {
   type JobStoreFactory,
   type JobStoreHarness,
 } from './conformance/job-store.js';
+export { ManualScheduler } from './manual-scheduler.js';
