@@ -12,3 +12,4 @@ export * from './jobs/index.js';
 export * from './retry/index.js';
 export * from './circuit-breaker/index.js';
 export * from './timeout/index.js';
+export * from './bulkhead/index.js';

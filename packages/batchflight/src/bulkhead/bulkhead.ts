@@ -1,0 +1,343 @@
+/**
+ * `bulkhead()`: at most `maxConcurrent` calls run at once, up to `maxQueued`
+ * more wait in FIFO order, anything beyond is refused at once with
+ * `BulkheadFullError`, so a slow upstream cannot soak up every socket,
+ * connection or worker of the caller.
+ *
+ * - A freed slot passes straight to the oldest waiter, so a newcomer can
+ *   never overtake the queue.
+ * - A waiter whose signal aborts leaves the queue at once and rejects with
+ *   `signal.reason`; its listener is removed when it leaves either way.
+ * - `ctx.urgent` calls go to the front of the queue and are queued even when
+ *   the queue is full; they never exceed `maxConcurrent`.
+ * - `ready()` lets a producer wait until a call would not be refused
+ *   (backpressure instead of errors).
+ */
+import {
+  ClosedError,
+  eventChannel,
+  integerOption,
+  knownOptions,
+  Listeners,
+  NEVER_ABORTED,
+  toContext,
+  type CallContext,
+  type CallOptions,
+  type Handler,
+  type Layer,
+  type Subscription,
+} from '../core/index.js';
+import { BulkheadFullError } from './errors.js';
+
+/** Options of {@link bulkhead}. */
+export interface BulkheadOptions {
+  /** Calls running at once. */
+  readonly maxConcurrent: number;
+  /** Calls waiting for a slot; `Infinity` allowed. Default 0 (refuse when every slot is busy). */
+  readonly maxQueued?: number;
+}
+
+/** Payload of {@link Bulkhead.onRejected}. */
+export interface BulkheadRejectedEvent {
+  readonly active: number;
+  readonly queued: number;
+}
+
+/** Counters of a bulkhead. */
+export interface BulkheadStats {
+  /** Calls running now. */
+  readonly active: number;
+  /** Calls waiting now. */
+  readonly queued: number;
+  /** Calls that started running. */
+  readonly executed: number;
+  /** Calls refused with `BulkheadFullError`. */
+  readonly rejected: number;
+  /** Waiters that left the queue because their signal aborted. */
+  readonly aborted: number;
+}
+
+const rejectedChannel = eventChannel<BulkheadRejectedEvent>('bulkhead', 'rejected');
+const WHERE = 'bulkhead()';
+
+/** A queued call or a `ready()` waiter: a node of a doubly linked list. */
+class Waiter {
+  prev: Waiter | undefined = undefined;
+  next: Waiter | undefined = undefined;
+  resolve!: () => void;
+  reject!: (reason: unknown) => void;
+
+  constructor(
+    readonly signal: AbortSignal,
+    readonly owner: Bulkhead<never, never>,
+    readonly list: WaiterList,
+  ) {}
+
+  /** The waiter's signal aborted (this object is its listener, no closure). */
+  handleEvent(): void {
+    this.owner.waiterAborted(this);
+  }
+}
+
+class WaiterList {
+  head: Waiter | undefined = undefined;
+  tail: Waiter | undefined = undefined;
+  size = 0;
+
+  pushBack(w: Waiter): void {
+    if (this.tail === undefined) this.head = w;
+    else {
+      this.tail.next = w;
+      w.prev = this.tail;
+    }
+    this.tail = w;
+    this.size++;
+  }
+
+  pushFront(w: Waiter): void {
+    if (this.head === undefined) this.tail = w;
+    else {
+      this.head.prev = w;
+      w.next = this.head;
+    }
+    this.head = w;
+    this.size++;
+  }
+
+  remove(w: Waiter): void {
+    if (w.prev === undefined) this.head = w.next;
+    else w.prev.next = w.next;
+    if (w.next === undefined) this.tail = w.prev;
+    else w.next.prev = w.prev;
+    w.prev = w.next = undefined;
+    this.size--;
+  }
+}
+
+/** A bulkhead: a shared {@link Layer} with a plain-function form. See {@link bulkhead}. */
+export class Bulkhead<I = unknown, O = unknown> implements Layer<I, O> {
+  readonly maxConcurrent: number;
+  readonly maxQueued: number;
+  readonly #queue = new WaiterList();
+  readonly #ready = new WaiterList();
+  readonly #onRejected = new Listeners<BulkheadRejectedEvent>();
+  #active = 0;
+  #executed = 0;
+  #rejected = 0;
+  #aborted = 0;
+  #closing: Promise<void> | undefined = undefined;
+  #drained: (() => void) | undefined = undefined;
+
+  constructor(options: BulkheadOptions) {
+    if (typeof options !== 'object') {
+      throw new TypeError(
+        `${WHERE}: expected an options object { maxConcurrent, maxQueued }, got ${typeof options}.`,
+      );
+    }
+    knownOptions(WHERE, options, ['maxConcurrent', 'maxQueued']);
+    this.maxConcurrent = integerOption(WHERE, 'maxConcurrent', options.maxConcurrent);
+    this.maxQueued = integerOption(WHERE, 'maxQueued', options.maxQueued ?? 0, {
+      min: 0,
+      allowInfinity: true,
+    });
+  }
+
+  /** Wraps `next` so that calls pass through the bulkhead. */
+  wrap(next: Handler<I, O>): Handler<I, O> {
+    return (input, ctx) => {
+      if (this.#active < this.maxConcurrent && this.#queue.size === 0 && !this.#closing) {
+        return this.#run(next, input, ctx);
+      }
+      return this.#admitSlow(next, input, ctx);
+    };
+  }
+
+  /**
+   * Runs `fn` in the bulkhead: the plain-function form.
+   *
+   * @example
+   * ```ts
+   * const pool = bulkhead({ maxConcurrent: 10, maxQueued: 100 });
+   * const rows = await pool.execute(({ signal }) => db.query(sql, { signal }), { signal });
+   * ```
+   */
+  execute<T>(fn: (ctx: CallContext) => Promise<T>, options?: CallOptions): Promise<T> {
+    const handler = (_: unknown, ctx: CallContext): Promise<T> => fn(ctx);
+    return (this as unknown as Bulkhead<unknown, T>).wrap(handler)(undefined, toContext(options));
+  }
+
+  /**
+   * Resolves when a call made now would start or be queued rather than be
+   * refused. Waiters are woken in FIFO order, one per free place. Rejects
+   * with `signal.reason` when the signal aborts.
+   */
+  ready(options?: { readonly signal?: AbortSignal }): Promise<void> {
+    if (this.#room() > 0 || this.#closing) return Promise.resolve();
+    return this.#wait(this.#ready, options?.signal ?? NEVER_ABORTED, false);
+  }
+
+  /** Called when a call is refused with `BulkheadFullError`. */
+  onRejected(listener: (event: BulkheadRejectedEvent) => void): Subscription {
+    return this.#onRejected.add(listener);
+  }
+
+  stats(): BulkheadStats {
+    return {
+      active: this.#active,
+      queued: this.#queue.size,
+      executed: this.#executed,
+      rejected: this.#rejected,
+      aborted: this.#aborted,
+    };
+  }
+
+  /**
+   * Stops admitting calls (new ones reject with `ClosedError`) and resolves
+   * when the running and queued calls have finished. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closing = new Promise<void>((resolve) => {
+      this.#drained = resolve;
+    });
+    // Producers waiting for room learn of the close from their next call.
+    this.#wakeReady(Infinity);
+    this.#checkDrained();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #room(): number {
+    return this.maxConcurrent - this.#active + (this.maxQueued - this.#queue.size);
+  }
+
+  #run(next: Handler<I, O>, input: I, ctx: CallContext): Promise<O> {
+    this.#active++;
+    return this.#runInSlot(next, input, ctx);
+  }
+
+  /** Runs a call that already holds a slot. */
+  #runInSlot(next: Handler<I, O>, input: I, ctx: CallContext): Promise<O> {
+    this.#executed++;
+    let call: Promise<O>;
+    try {
+      call = next(input, ctx);
+    } catch (error) {
+      this.#release();
+      return rejectWith(error);
+    }
+    return call.then(this.#releaseValue, this.#releaseError);
+  }
+
+  readonly #releaseValue = (value: O): O => {
+    this.#release();
+    return value;
+  };
+
+  readonly #releaseError = (error: unknown): Promise<never> => {
+    this.#release();
+    return rejectWith(error);
+  };
+
+  #release(): void {
+    const head = this.#queue.head;
+    if (head === undefined) this.#active--;
+    else {
+      // Hand the slot over without freeing it, so no newcomer can jump the queue.
+      this.#leave(this.#queue, head);
+      head.resolve();
+    }
+    if (this.#ready.size > 0) this.#wakeReady(this.#room());
+    if (this.#closing) this.#checkDrained();
+  }
+
+  #admitSlow(next: Handler<I, O>, input: I, ctx: CallContext): Promise<O> {
+    if (this.#closing) {
+      return rejectWith(new ClosedError(`${WHERE}: the bulkhead is closed; no new calls start.`));
+    }
+    const signal = ctx.signal;
+    if (signal.aborted) return rejectWith(signal.reason);
+    const urgent = ctx.urgent === true;
+    if (this.#queue.size >= this.maxQueued && !urgent) {
+      this.#rejected++;
+      if (this.#onRejected.active || rejectedChannel.hasSubscribers) {
+        const event = { active: this.#active, queued: this.#queue.size };
+        this.#onRejected.emit(event);
+        if (rejectedChannel.hasSubscribers) rejectedChannel.publish(event);
+      }
+      return rejectWith(
+        new BulkheadFullError(
+          `${WHERE}: all ${String(this.maxConcurrent)} slots and ${String(this.maxQueued)} queue places are taken; the call was refused. Wait with ready() or raise maxQueued.`,
+          this.maxConcurrent,
+          this.maxQueued,
+        ),
+      );
+    }
+    return this.#wait(this.#queue, signal, urgent).then(() => this.#runInSlot(next, input, ctx));
+  }
+
+  #wait(list: WaiterList, signal: AbortSignal, front: boolean): Promise<void> {
+    const waiter = new Waiter(signal, this as unknown as Bulkhead<never, never>, list);
+    const promise = new Promise<void>((resolve, reject) => {
+      waiter.resolve = resolve;
+      waiter.reject = reject;
+    });
+    if (front) list.pushFront(waiter);
+    else list.pushBack(waiter);
+    if (signal !== NEVER_ABORTED) signal.addEventListener('abort', waiter);
+    return promise;
+  }
+
+  #leave(list: WaiterList, waiter: Waiter): void {
+    list.remove(waiter);
+    if (waiter.signal !== NEVER_ABORTED) waiter.signal.removeEventListener('abort', waiter);
+  }
+
+  /** @internal Called by a waiter's abort listener. */
+  waiterAborted(waiter: Waiter): void {
+    this.#leave(waiter.list, waiter);
+    if (waiter.list === this.#queue) {
+      this.#aborted++;
+      if (this.#ready.size > 0) this.#wakeReady(this.#room());
+      if (this.#closing) this.#checkDrained();
+    }
+    waiter.reject(waiter.signal.reason);
+  }
+
+  #wakeReady(places: number): void {
+    for (let woken = 0; woken < places; woken++) {
+      const head = this.#ready.head;
+      if (head === undefined) return;
+      this.#leave(this.#ready, head);
+      head.resolve();
+    }
+  }
+
+  #checkDrained(): void {
+    if (this.#active === 0 && this.#queue.size === 0) this.#drained?.();
+  }
+}
+
+/** Rejects with `error` unchanged: the wrapped call's errors pass through as they are, Error or not. */
+function rejectWith(error: unknown): Promise<never> {
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- rethrown unchanged on purpose
+  return Promise.reject(error);
+}
+
+/**
+ * Creates a bulkhead: a {@link Layer} for `stack(...)` and, through
+ * `execute(fn, { signal, urgent })`, a plain function wrapper.
+ *
+ * @example
+ * ```ts
+ * const pool = bulkhead({ maxConcurrent: 10, maxQueued: 50 });
+ * const getUser = pool.wrap((id: number, { signal }) => api.user(id, { signal }));
+ * await pool.ready(); // backpressure: wait for room instead of catching BulkheadFullError
+ * ```
+ */
+export function bulkhead<I = unknown, O = unknown>(options: BulkheadOptions): Bulkhead<I, O> {
+  return new Bulkhead<I, O>(options);
+}
