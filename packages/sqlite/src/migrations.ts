@@ -1,0 +1,126 @@
+/**
+ * The schema of the SQLite job store as append-only, numbered migrations,
+ * compiled into this module (no file is read at run time, so bundlers and
+ * single-file deployments keep working).
+ *
+ * Rules: never edit a shipped migration, only append a new one. `{p}` is
+ * replaced by the table prefix. Every migration runs inside the same
+ * `BEGIN IMMEDIATE` transaction that records it in `{p}migrations`, so
+ * concurrent processes serialise on the database write lock: the first one
+ * applies, the others wait (busy timeout), see the recorded version and skip.
+ */
+
+/** One migration. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/** Every migration, in version order. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'jobs, ledger, attempt log, steps, runs and chunks',
+    sql: `
+CREATE TABLE {p}jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  queue TEXT NOT NULL,
+  name TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  state TEXT NOT NULL,
+  idempotency_key TEXT,
+  partition_key TEXT,
+  fair_key TEXT NOT NULL,
+  partition INTEGER,
+  ordered INTEGER NOT NULL,
+  priority INTEGER NOT NULL,
+  run_at INTEGER NOT NULL,
+  has_deps INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  max_attempts INTEGER NOT NULL,
+  backoff TEXT,
+  epoch INTEGER NOT NULL,
+  lease_owner TEXT,
+  lease_expires_at INTEGER,
+  started_at INTEGER,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  finished_at INTEGER,
+  result TEXT,
+  last_error TEXT
+);
+CREATE INDEX {p}jobs_ready ON {p}jobs (state, run_at);
+CREATE INDEX {p}jobs_lease ON {p}jobs (lease_expires_at) WHERE state = 'leased';
+CREATE INDEX {p}jobs_ordered ON {p}jobs (queue, partition_key, seq) WHERE ordered = 1;
+CREATE INDEX {p}jobs_partition ON {p}jobs (partition, created_at);
+CREATE INDEX {p}jobs_finished ON {p}jobs (finished_at) WHERE finished_at IS NOT NULL;
+
+CREATE TABLE {p}job_deps (
+  job_seq INTEGER NOT NULL,
+  depends_on INTEGER NOT NULL,
+  PRIMARY KEY (job_seq, depends_on)
+) WITHOUT ROWID;
+
+CREATE TABLE {p}ledger (
+  queue TEXT NOT NULL,
+  key TEXT NOT NULL,
+  job_seq INTEGER NOT NULL,
+  fingerprint TEXT NOT NULL,
+  state TEXT NOT NULL,
+  result TEXT,
+  PRIMARY KEY (queue, key)
+) WITHOUT ROWID;
+
+CREATE TABLE {p}attempts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_seq INTEGER NOT NULL,
+  queue TEXT NOT NULL,
+  name TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  worker_id TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  ended_at INTEGER NOT NULL,
+  outcome TEXT NOT NULL,
+  error TEXT
+);
+CREATE INDEX {p}attempts_job ON {p}attempts (job_seq);
+CREATE INDEX {p}attempts_ended ON {p}attempts (ended_at);
+
+CREATE TABLE {p}steps (
+  job_seq INTEGER NOT NULL,
+  step TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (job_seq, step)
+) WITHOUT ROWID;
+
+CREATE TABLE {p}runs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  input TEXT NOT NULL,
+  state TEXT NOT NULL,
+  total INTEGER NOT NULL,
+  chunk_size INTEGER NOT NULL,
+  chunks INTEGER NOT NULL,
+  idempotency_key TEXT UNIQUE,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  finished_at INTEGER
+);
+
+CREATE TABLE {p}chunks (
+  run_seq INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  start INTEGER NOT NULL,
+  end_at INTEGER NOT NULL,
+  offset_at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  lease_owner TEXT,
+  lease_expires_at INTEGER,
+  PRIMARY KEY (run_seq, idx)
+) WITHOUT ROWID;
+`,
+  },
+];

@@ -1,0 +1,101 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { jobStoreConformance, TestClock } from '@batchflight/testing';
+import { SqliteJobStore } from './store.js';
+
+jobStoreConformance('sqlite', (clock) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bf-sqlite-'));
+  const path = join(dir, 'jobs.db');
+  return Promise.resolve({
+    store: new SqliteJobStore({ path, clock }),
+    // A second connection on the same file, as another process would have.
+    open: async () => {
+      const other = new SqliteJobStore({ path, clock });
+      await other.init();
+      return other;
+    },
+    cleanup: () => {
+      rmSync(dir, { recursive: true, force: true });
+      return Promise.resolve();
+    },
+  });
+});
+
+describe('SqliteJobStore', () => {
+  it('applies migrations once, also from several connections', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bf-sqlite-'));
+    const path = join(dir, 'jobs.db');
+    const stores = Array.from({ length: 4 }, () => new SqliteJobStore({ path }));
+    await Promise.all(stores.map((s) => s.init()));
+    expect(stores.map((s) => s.schemaVersion())).toEqual([1, 1, 1, 1]);
+    const rows = stores[0]!.db.prepare('SELECT COUNT(*) AS n FROM bf_migrations').get() as {
+      n: number;
+    };
+    expect(rows.n).toBe(1);
+    for (const s of stores) await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps tables apart with a prefix', async () => {
+    const clock = new TestClock();
+    const store = new SqliteJobStore({ clock, tablePrefix: 'app_' });
+    await store.init();
+    await store.enqueue([{ name: 'x', payload: 1 }]);
+    const row = store.db.prepare('SELECT COUNT(*) AS n FROM app_jobs').get() as { n: number };
+    expect(row.n).toBe(1);
+    await store.close();
+  });
+
+  it('runs onComplete inside the completion transaction, only for accepted jobs', async () => {
+    const clock = new TestClock();
+    const seen: string[] = [];
+    const store = new SqliteJobStore({
+      clock,
+      onComplete: (db, done) => {
+        for (const d of done) {
+          db.prepare('INSERT INTO effects (job_id, value) VALUES (?, ?)').run(
+            d.id,
+            String(d.result),
+          );
+          seen.push(d.id);
+        }
+      },
+    });
+    await store.init();
+    store.db.exec('CREATE TABLE effects (job_id TEXT, value TEXT)');
+    const [r] = await store.enqueue([{ name: 'x', payload: 1 }]);
+    const [job] = await store.claim({ workerId: 'w', limit: 1, leaseMs: 1000 });
+    await store.complete([{ id: r!.id, epoch: job!.epoch, result: 'v' }]);
+    await store.complete([{ id: r!.id, epoch: job!.epoch, result: 'again' }]);
+    expect(store.db.prepare('SELECT job_id, value FROM effects').all()).toEqual([
+      { job_id: r!.id, value: 'v' },
+    ]);
+    expect(seen).toEqual([r!.id]);
+    await store.close();
+  });
+
+  it('rolls the completion back when onComplete throws', async () => {
+    const clock = new TestClock();
+    const store = new SqliteJobStore({
+      clock,
+      onComplete: () => {
+        throw new Error('effect failed');
+      },
+    });
+    await store.init();
+    const [r] = await store.enqueue([{ name: 'x', payload: 1 }]);
+    const [job] = await store.claim({ workerId: 'w', limit: 1, leaseMs: 1000 });
+    await expect(store.complete([{ id: r!.id, epoch: job!.epoch }])).rejects.toThrow(
+      'effect failed',
+    );
+    expect((await store.get(r!.id))?.state).toBe('leased');
+    expect(await store.attempts({ jobId: r!.id })).toEqual([]);
+    await store.close();
+  });
+
+  it('rejects a bad table prefix', () => {
+    expect(() => new SqliteJobStore({ tablePrefix: 'x; DROP' })).toThrow(/tablePrefix/);
+  });
+});
