@@ -204,6 +204,7 @@ describe('stableKey', () => {
   it('tells argument lists apart from arrays', () => {
     expect(argumentsKey([1, 2])).not.toBe(argumentsKey([[1, 2]]));
     expect(argumentsKey([])).not.toBe(argumentsKey([undefined]));
+    expect(argumentsKey(['a,sb', 'c'])).not.toBe(argumentsKey(['a', 'b,sc']));
   });
   it('names where an unkeyable value was found', () => {
     expect(() => argumentsKey([1, { user: { cb: () => 1 } }])).toThrow(

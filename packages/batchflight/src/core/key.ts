@@ -37,7 +37,12 @@ export function argumentsKey(args: readonly unknown[]): string {
   let key = '(';
   for (let i = 0; i < args.length; i++) {
     if (i > 0) key += ',';
-    key += encode(args[i], `argument ${String(i)}`, undefined);
+    const arg = args[i];
+    // Quote strings in a list so a comma inside one cannot forge a second argument.
+    key +=
+      typeof arg === 'string'
+        ? `s${JSON.stringify(arg)}`
+        : encode(arg, `argument ${String(i)}`, undefined);
   }
   return `${key})`;
 }
