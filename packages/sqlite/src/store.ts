@@ -614,6 +614,34 @@ export class SqliteJobStore implements JobStore {
     });
   }
 
+  release(leases: readonly LeaseRef[]): Promise<SettleResult> {
+    const notify: { queue: string; run_at: number }[] = [];
+    return this.#write(() => {
+      notify.length = 0;
+      const now = this.#clock.now();
+      const accepted: string[] = [];
+      const refused: Refusal[] = [];
+      const stmt = this.#stmt(
+        `UPDATE {p}jobs SET state = 'pending', attempts = MAX(0, attempts - 1), lease_owner = NULL,
+           lease_expires_at = NULL, run_at = MIN(run_at, ?1), updated_at = ?1
+         WHERE seq = ?2 AND epoch = ?3 AND state = 'leased' RETURNING queue, run_at`,
+      );
+      for (const ref of leases) {
+        const row = stmt.get(now, toSeq(ref.id), ref.epoch) as
+          { queue: string; run_at: number } | undefined;
+        if (row === undefined) refused.push(this.#refusal(ref));
+        else {
+          accepted.push(ref.id);
+          notify.push(row);
+        }
+      }
+      return { accepted, refused };
+    }).then((res) => {
+      this.#notify(notify);
+      return res;
+    });
+  }
+
   complete(completions: readonly CompleteInput[]): Promise<SettleResult> {
     return this.#write(() => {
       const now = this.#clock.now();

@@ -394,6 +394,29 @@ export class MemoryJobStore implements JobStore {
     return { accepted, refused };
   }
 
+  async release(leases: readonly LeaseRef[]): Promise<SettleResult> {
+    this.#check();
+    const now = this.#clock.now();
+    const accepted: string[] = [];
+    const refused: Refusal[] = [];
+    for (const ref of leases) {
+      const job = this.#cas(ref);
+      if ('reason' in job) {
+        refused.push(job);
+        continue;
+      }
+      job.state = 'pending';
+      job.attempts = Math.max(0, job.attempts - 1);
+      job.leaseOwner = null;
+      job.leaseExpiresAt = null;
+      job.runAt = Math.min(job.runAt, now);
+      job.updatedAt = now;
+      accepted.push(job.id);
+    }
+    this.#notify(accepted.flatMap((id) => this.#jobs.get(id) ?? []));
+    return { accepted, refused };
+  }
+
   async complete(completions: readonly CompleteInput[]): Promise<SettleResult> {
     this.#check();
     const now = this.#clock.now();

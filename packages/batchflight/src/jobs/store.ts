@@ -479,6 +479,13 @@ export interface JobStore {
   /** Extends the leases to `now + leaseMs`; refused ones are lost. */
   heartbeat(leases: readonly LeaseRef[], leaseMs: number): Promise<SettleResult>;
 
+  /**
+   * `leased → pending` without spending the attempt (CAS): a worker hands
+   * back jobs it claimed but never started (graceful shutdown), so they run
+   * at once elsewhere instead of after the lease expires.
+   */
+  release(leases: readonly LeaseRef[]): Promise<SettleResult>;
+
   /** `leased → succeeded` (CAS on id + epoch); stores results and fills the ledger. */
   complete(completions: readonly CompleteInput[]): Promise<SettleResult>;
 

@@ -241,6 +241,18 @@ export function jobStoreConformance(name: string, factory: JobStoreFactory): voi
         expect(again.refused[0]).toMatchObject({ id: r.id, reason: 'not-leased' });
       });
 
+      it('release hands back an unstarted job without spending the attempt', async () => {
+        const r = await add(1);
+        const [job] = await claim();
+        const res = await store.release([{ id: r.id, epoch: job?.epoch ?? 0 }]);
+        expect(res.accepted).toEqual([r.id]);
+        expect(await store.get(r.id)).toMatchObject({ state: 'pending', attempts: 0 });
+        const [again] = await claim(10, { workerId: 'w2' });
+        expect(again).toMatchObject({ id: r.id, attempts: 1, epoch: 2 });
+        const stale = await store.release([{ id: r.id, epoch: job?.epoch ?? 0 }]);
+        expect(stale.refused[0]).toMatchObject({ reason: 'stale-epoch' });
+      });
+
       it('refuses unknown ids', async () => {
         const res = await store.complete([{ id: '999999', epoch: 1 }]);
         expect(res.refused[0]).toMatchObject({ id: '999999', reason: 'not-found' });
