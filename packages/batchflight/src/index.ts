@@ -13,3 +13,5 @@ export * from './retry/index.js';
 export * from './circuit-breaker/index.js';
 export * from './timeout/index.js';
 export * from './bulkhead/index.js';
+export * from './fallback/index.js';
+export * from './hedge/index.js';

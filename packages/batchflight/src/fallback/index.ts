@@ -1,0 +1,8 @@
+/** `batchflight/fallback`: a substitute answer when a call fails. */
+export {
+  fallback,
+  FallbackPolicy,
+  type FallbackOptions,
+  type FallbackEvent,
+  type FallbackStats,
+} from './fallback.js';

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+// eslint-disable-next-line no-restricted-imports -- tests use the test kit; the boundary is about runtime code
+import { TestClock } from '@batchflight/testing';
+import { sleep, toContext, type CallContext } from '../core/index.js';
+import { HedgeCancelledError, hedge, type HedgeEvent } from './index.js';
+
+/** A handler whose n-th call takes `latencies[n]` ms on the clock (and honours its signal). */
+function replicas(clock: TestClock, latencies: number[], failures: boolean[] = []) {
+  const contexts: CallContext[] = [];
+  const handler = async (input: string, ctx: CallContext): Promise<string> => {
+    const n = contexts.push(ctx) - 1;
+    await sleep(latencies[n] ?? 0, { clock, signal: ctx.signal });
+    if (failures[n] === true) throw new Error(`replica ${String(n)} failed`);
+    return `${input}@${String(n)}`;
+  };
+  return { handler, contexts };
+}
+
+describe('hedge', () => {
+  it('does not hedge a call that answers before afterMs', async () => {
+    const clock = new TestClock();
+    const policy = hedge<string, string>({ afterMs: 50, clock });
+    const { handler, contexts } = replicas(clock, [20]);
+    const result = policy.wrap(handler)('k', toContext());
+    await clock.advance(100);
+    await expect(result).resolves.toBe('k@0');
+    expect(contexts).toHaveLength(1);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('starts a hedge after afterMs; the first answer wins and the loser is aborted', async () => {
+    const clock = new TestClock();
+    const policy = hedge<string, string>({ afterMs: 50, clock });
+    const events: HedgeEvent[] = [];
+    policy.onHedge((e) => events.push(e));
+    const { handler, contexts } = replicas(clock, [500, 10]);
+    const result = policy.wrap(handler)('k', toContext());
+    await clock.advance(59);
+    expect(contexts).toHaveLength(2);
+    await clock.advance(1);
+    await expect(result).resolves.toBe('k@1');
+    expect(contexts[0]!.signal.aborted).toBe(true);
+    expect(HedgeCancelledError.is(contexts[0]!.signal.reason)).toBe(true);
+    expect(events).toEqual([{ attempt: 2, reason: 'slow' }]);
+    expect(policy.stats()).toEqual({ calls: 1, hedges: 1, hedgeWins: 1 });
+  });
+
+  it('keeps at most maxHedges extra attempts, each afterMs after the previous', async () => {
+    const clock = new TestClock();
+    const policy = hedge<string, string>({ afterMs: 10, maxHedges: 2, clock });
+    const { handler, contexts } = replicas(clock, [100, 100, 100, 1]);
+    const result = policy.wrap(handler)('k', toContext());
+    await clock.advance(25);
+    expect(contexts).toHaveLength(3);
+    await clock.advance(100);
+    await expect(result).resolves.toBe('k@0');
+    expect(contexts).toHaveLength(3);
+  });
+
+  it('starts the next hedge at once when an attempt fails, and rejects with the last error when all fail', async () => {
+    const clock = new TestClock();
+    const policy = hedge<string, string>({ afterMs: 1_000, maxHedges: 1, clock });
+    const { handler, contexts } = replicas(clock, [5, 5], [true, true]);
+    const result = policy
+      .wrap(handler)('k', toContext())
+      .catch((e: unknown) => e);
+    await clock.advance(5);
+    expect(contexts).toHaveLength(2);
+    await clock.advance(5);
+    expect(await result).toMatchObject({ message: 'replica 1 failed' });
+  });
+
+  it("rejects with the caller's reason and aborts every attempt when the caller aborts", async () => {
+    const clock = new TestClock();
+    const policy = hedge<string, string>({ afterMs: 10, clock });
+    const { handler, contexts } = replicas(clock, [100, 100]);
+    const controller = new AbortController();
+    const result = policy.wrap(handler)('k', { signal: controller.signal });
+    await clock.advance(10);
+    const reason = new Error('caller left');
+    controller.abort(reason);
+    await expect(result).rejects.toBe(reason);
+    expect(contexts.map((c): unknown => c.signal.reason)).toEqual([reason, reason]);
+    await clock.runAll();
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('execute() and validation', async () => {
+    const clock = new TestClock();
+    const result = hedge({ afterMs: 5, clock }).execute(async ({ signal }) => signal.aborted);
+    await expect(result).resolves.toBe(false);
+    expect(() => hedge({ afterMs: -1 })).toThrow(
+      'hedge(): option afterMs must be a finite number >= 0, got -1.',
+    );
+    expect(() => hedge({ afterMs: 1, maxHedges: 1.5 })).toThrow('maxHedges');
+  });
+});

@@ -1,0 +1,256 @@
+/**
+ * `hedge()`: when a call is slow, start another attempt and take whichever
+ * answers first (tail-latency hedging, "The Tail at Scale", CACM 2013).
+ *
+ * - After `afterMs` without an answer a hedge starts, up to `maxHedges`
+ *   extra attempts, each `afterMs` after the previous.
+ * - The first success wins; every other attempt in flight is aborted
+ *   through its own signal with a `HedgeCancelledError` reason.
+ * - A failed attempt starts the next hedge at once (as gRPC hedging does);
+ *   when every attempt has failed the caller gets the last error.
+ * - Each attempt gets its own context whose `signal` is created on first
+ *   read and linked to the caller's; the caller's abort aborts them all and
+ *   rejects with its `signal.reason`.
+ * Hedge only idempotent calls: two attempts may both reach the upstream.
+ */
+import {
+  eventChannel,
+  integerOption,
+  knownOptions,
+  Listeners,
+  NEVER_ABORTED,
+  numberOption,
+  systemClock,
+  toContext,
+  type CallContext,
+  type CallOptions,
+  type Clock,
+  type Handler,
+  type Layer,
+  type Subscription,
+  type Timer,
+} from '../core/index.js';
+import { HedgeCancelledError } from './errors.js';
+
+/** Options of {@link hedge}. */
+export interface HedgeOptions {
+  /** Wait before each hedge, in milliseconds (typically the upstream's p95). */
+  readonly afterMs: number;
+  /** Extra attempts at most. Default 1. */
+  readonly maxHedges?: number;
+  /** Time source. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+/** Payload of {@link HedgePolicy.onHedge}. */
+export interface HedgeEvent {
+  /** The attempt starting, from 2 (the first hedge). */
+  readonly attempt: number;
+  /** Why: the previous attempt was slow, or it failed. */
+  readonly reason: 'slow' | 'failed';
+}
+
+/** Counters of a hedge policy. */
+export interface HedgeStats {
+  readonly calls: number;
+  /** Hedges started. */
+  readonly hedges: number;
+  /** Calls answered by a hedge rather than the first attempt. */
+  readonly hedgeWins: number;
+}
+
+const hedgeChannel = eventChannel<HedgeEvent>('hedge', 'hedge');
+const WHERE = 'hedge()';
+
+/** One attempt's context: a lazily created signal linked to the race. */
+class Attempt implements CallContext {
+  controller: AbortController | undefined = undefined;
+  reason: unknown = undefined;
+
+  constructor(readonly race: Race) {}
+
+  get signal(): AbortSignal {
+    let controller = this.controller;
+    if (controller === undefined) {
+      controller = this.controller = new AbortController();
+      if (this.reason !== undefined) controller.abort(this.reason);
+    }
+    return controller.signal;
+  }
+
+  get scope(): string | undefined {
+    return this.race.ctx.scope;
+  }
+
+  get urgent(): boolean | undefined {
+    return this.race.ctx.urgent;
+  }
+
+  abort(reason: unknown): void {
+    if (this.reason !== undefined) return;
+    this.reason = reason;
+    this.controller?.abort(reason);
+  }
+}
+
+/** The attempts of one hedged call. */
+class Race {
+  readonly attempts: Attempt[] = [];
+  inFlight = 0;
+  done = false;
+  timer: Timer | undefined = undefined;
+  resolve!: (value: unknown) => void;
+  reject!: (error: unknown) => void;
+
+  constructor(
+    readonly ctx: CallContext,
+    readonly next: Handler<unknown, unknown>,
+    readonly input: unknown,
+  ) {}
+
+  /** The caller's signal aborted (this object is its listener). */
+  handleEvent(): void {
+    const reason: unknown = this.ctx.signal.reason;
+    this.finish(reason);
+    this.reject(reason);
+  }
+
+  finish(loserReason: unknown): void {
+    this.done = true;
+    this.timer?.cancel();
+    if (this.ctx.signal !== NEVER_ABORTED) this.ctx.signal.removeEventListener('abort', this);
+    for (const attempt of this.attempts) attempt.abort(loserReason);
+  }
+}
+
+/** A hedge policy: a shared {@link Layer} with a plain-function form. See {@link hedge}. */
+export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
+  readonly afterMs: number;
+  readonly maxHedges: number;
+  readonly #clock: Clock;
+  readonly #onHedge = new Listeners<HedgeEvent>();
+  #calls = 0;
+  #hedges = 0;
+  #hedgeWins = 0;
+
+  constructor(options: HedgeOptions) {
+    if (typeof options !== 'object') {
+      throw new TypeError(
+        `${WHERE}: expected an options object { afterMs }, got ${typeof options}.`,
+      );
+    }
+    knownOptions(WHERE, options, ['afterMs', 'maxHedges', 'clock']);
+    this.afterMs = numberOption(WHERE, 'afterMs', options.afterMs);
+    this.maxHedges = integerOption(WHERE, 'maxHedges', options.maxHedges ?? 1, { min: 0 });
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** Wraps `next` so that slow calls are hedged. */
+  wrap(next: Handler<I, O>): Handler<I, O> {
+    return (input, ctx) => {
+      this.#calls++;
+      const signal = ctx.signal;
+      if (signal.aborted) return rejectWith(signal.reason);
+      const race = new Race(ctx, next as Handler<unknown, unknown>, input);
+      const outer = new Promise<O>((resolve, reject) => {
+        race.resolve = resolve as (value: unknown) => void;
+        race.reject = reject;
+      });
+      if (signal !== NEVER_ABORTED) signal.addEventListener('abort', race);
+      this.#launch(race, 'slow');
+      return outer;
+    };
+  }
+
+  /**
+   * Runs `fn` hedged: the plain-function form.
+   *
+   * @example
+   * ```ts
+   * const doc = await hedge({ afterMs: 50 }).execute(({ signal }) => store.get(key, { signal }));
+   * ```
+   */
+  execute<T>(fn: (ctx: CallContext) => Promise<T>, options?: CallOptions): Promise<T> {
+    const handler = (_: unknown, ctx: CallContext): Promise<T> => fn(ctx);
+    return (this as unknown as HedgePolicy<unknown, T>).wrap(handler)(
+      undefined,
+      toContext(options),
+    );
+  }
+
+  /** Called when a hedge starts. */
+  onHedge(listener: (event: HedgeEvent) => void): Subscription {
+    return this.#onHedge.add(listener);
+  }
+
+  stats(): HedgeStats {
+    return { calls: this.#calls, hedges: this.#hedges, hedgeWins: this.#hedgeWins };
+  }
+
+  #launch(race: Race, reason: 'slow' | 'failed'): void {
+    const attempt = new Attempt(race);
+    const index = race.attempts.push(attempt);
+    race.inFlight++;
+    if (index > 1) {
+      this.#hedges++;
+      if (this.#onHedge.active || hedgeChannel.hasSubscribers) {
+        const event = { attempt: index, reason };
+        this.#onHedge.emit(event);
+        if (hedgeChannel.hasSubscribers) hedgeChannel.publish(event);
+      }
+    }
+    race.timer?.cancel();
+    race.timer =
+      index <= this.maxHedges
+        ? this.#clock.setTimer(() => {
+            race.timer = undefined;
+            if (!race.done) this.#launch(race, 'slow');
+          }, this.afterMs)
+        : undefined;
+    let call: Promise<unknown>;
+    try {
+      call = race.next(race.input, attempt);
+    } catch (error) {
+      call = rejectWith(error);
+    }
+    call.then(
+      (value) => {
+        race.inFlight--;
+        if (race.done) return;
+        if (index > 1) this.#hedgeWins++;
+        race.finish(new HedgeCancelledError(`${WHERE}: another attempt answered first.`));
+        race.resolve(value);
+      },
+      (error: unknown) => {
+        race.inFlight--;
+        if (race.done) return;
+        if (race.attempts.length <= this.maxHedges) this.#launch(race, 'failed');
+        else if (race.inFlight === 0) {
+          race.finish(error);
+          race.reject(error);
+        }
+      },
+    );
+  }
+}
+
+/** Rejects with `error` unchanged: the wrapped call's errors pass through as they are, Error or not. */
+function rejectWith(error: unknown): Promise<never> {
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- rethrown unchanged on purpose
+  return Promise.reject(error);
+}
+
+/**
+ * Creates a hedge policy: a {@link Layer} for `stack(...)` and, through
+ * `execute(fn, { signal })`, a plain function wrapper. Only for idempotent calls.
+ *
+ * @example
+ * ```ts
+ * const getDoc = hedge<string, Doc>({ afterMs: 40, maxHedges: 1 }).wrap((id, { signal }) =>
+ *   replicas.get(id, { signal }),
+ * );
+ * ```
+ */
+export function hedge<I = unknown, O = unknown>(options: HedgeOptions): HedgePolicy<I, O> {
+  return new HedgePolicy<I, O>(options);
+}

@@ -1,0 +1,9 @@
+/** `batchflight/hedge`: a second attempt when the first is slow; the first answer wins. */
+export {
+  hedge,
+  HedgePolicy,
+  type HedgeOptions,
+  type HedgeEvent,
+  type HedgeStats,
+} from './hedge.js';
+export { HedgeCancelledError } from './errors.js';
