@@ -22,3 +22,4 @@ export {
   type FlightLeaveEvent,
 } from './single-flight.js';
 export { FlightReentryError } from './errors.js';
+export { callKey, valueKey } from './key.js';

@@ -37,16 +37,15 @@ import {
   type Subscription,
   type Timer,
   TimeoutError,
-  argumentsKey,
   describe,
   eventChannel,
   functionOption,
   knownOptions,
   numberOption,
-  stableKey,
   systemClock,
 } from '../core/index.js';
 import { FlightReentryError } from './errors.js';
+import { callKey as argsKey, valueKey } from './key.js';
 
 /** Options of {@link SingleFlight}. */
 export interface SingleFlightOptions {
@@ -159,7 +158,7 @@ export const singleFlightChannels = {
 
 /** Options of {@link SingleFlight.layer}. */
 export interface SingleFlightLayerOptions<I> {
-  /** The key of an input. Default: the tagged stable encoding of the input (`stableKey`). */
+  /** The key of an input. Default: the tagged stable encoding of the input (`stableKey`, via `valueKey`). */
   readonly key?: ((input: I) => string) | undefined;
 }
 
@@ -335,7 +334,7 @@ export class SingleFlight<V = unknown> {
     knownOptions('SingleFlight#layer()', options, ['key']);
     const keyOf =
       options.key === undefined
-        ? (input: I) => stableKey(input, 'input')
+        ? (input: I) => valueKey(input, 'input')
         : functionOption<(input: I) => string>('SingleFlight#layer()', 'key', options.key);
     return {
       wrap: (next: Handler<I, O>): Handler<I, O> => {
@@ -712,9 +711,11 @@ class Waiter<V> {
 /** Options of {@link singleflight}. */
 export interface SingleflightOptions<A extends readonly unknown[]> extends SingleFlightOptions {
   /**
-   * The key of a call from its arguments. Default: `argumentsKey(args)`, a
-   * tagged stable encoding (`1` ≠ `"1"`, key order irrelevant); a function,
-   * symbol or cyclic argument is a `TypeError` naming the argument.
+   * The key of a call from its arguments. Default: `callKey(args)`, the
+   * core's tagged stable encoding (`1` ≠ `"1"`, `{ a: undefined }` ≠ `{}`, key
+   * order irrelevant, Date, BigInt, Map, Set, typed arrays) with a fast path
+   * for plain data; a function, symbol or cyclic argument is a `TypeError`
+   * naming the argument.
    */
   readonly key?: ((...args: A) => string) | undefined;
   /**
@@ -793,7 +794,7 @@ export function singleflight<A extends readonly unknown[], R>(
     let callKey: string;
     let callScope: string | undefined;
     try {
-      callKey = keyFn === undefined ? argumentsKey(args) : keyFn(...args);
+      callKey = keyFn === undefined ? argsKey(args) : keyFn(...args);
       callScope = scopeFn === undefined ? undefined : scopeFn(...args);
     } catch (error) {
       return rejectWith(error);
