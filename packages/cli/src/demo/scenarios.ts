@@ -3,5 +3,6 @@
  * adds its scenarios in a file of its own under `scenarios/`.
  */
 import type { Scenario } from './scenario.js';
+import { singleflightScenarios } from './scenarios/singleflight.js';
 
-export const scenarios: readonly Scenario[] = [];
+export const scenarios: readonly Scenario[] = [...singleflightScenarios];
