@@ -15,3 +15,12 @@ export * from './timeout/index.js';
 export * from './bulkhead/index.js';
 export * from './fallback/index.js';
 export * from './hedge/index.js';
+export * from './batch/index.js';
+export {
+  DataLoader,
+  TtlCacheMap,
+  type TtlCacheMapOptions,
+  type DataLoaderOptions,
+  type BatchLoadFn as DataLoaderBatchLoadFn,
+  type CacheMap as DataLoaderCacheMap,
+} from './dataloader/index.js';
