@@ -1,0 +1,16 @@
+/**
+ * `@batchflight/redis`: distributed mode on Redis (ioredis). A fleet of
+ * processes behaves like one: one rate limit (GCRA in Lua on the server's
+ * clock), one cache (Redis L2 behind each process's memory L1, invalidations
+ * broadcast), and one flight per key (a lease, pub/sub waiters, takeover).
+ */
+export {
+  RedisRateLimitStore,
+  type RedisRateLimitStoreOptions,
+  type RedisRateLimitStoreStats,
+  type RateLimitUnavailableEvent,
+} from './rate-limit-store.js';
+export { type Codec, jsonCodec, type ErrorShape, errorShape } from './codec.js';
+export { LuaScript, type RedisLike } from './script.js';
+export { type RedisClient } from './options.js';
+export { CodecError, RedisUnavailableError, RemoteFlightError } from './errors.js';

@@ -1,0 +1,140 @@
+import { rateLimitStoreConformance } from '@batchflight/testing';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  connect,
+  countPrefix,
+  dropPrefix,
+  redisUnavailable,
+  uniquePrefix,
+} from './__fixtures__/redis.js';
+import { RedisRateLimitStore } from './rate-limit-store.js';
+
+const skip = await redisUnavailable();
+
+describe.skipIf(skip !== null)('RedisRateLimitStore', () => {
+  const prefix = uniquePrefix('rl');
+  let client: Redis;
+  let seq = 0;
+  beforeAll(() => {
+    client = connect();
+  });
+  afterAll(async () => {
+    await dropPrefix(client, prefix);
+    expect(await countPrefix(client, prefix)).toBe(0);
+    client.disconnect();
+  });
+
+  rateLimitStoreConformance('RedisRateLimitStore', () => {
+    const own = `${prefix}${String(++seq)}:`;
+    const store = new RedisRateLimitStore({ client, prefix: own });
+    return Promise.resolve({
+      store,
+      cleanup: async () => {
+        store.close();
+        await dropPrefix(client, own);
+      },
+    });
+  });
+
+  it('charges several limits atomically under concurrency from many clients', async () => {
+    const clients = Array.from({ length: 4 }, () => connect());
+    const stores = clients.map((c) => new RedisRateLimitStore({ client: c, prefix }));
+    const rules = [
+      { key: 'multi-a', rate: 1, perMs: 60_000, burst: 30 },
+      { key: 'multi-b', rate: 1, perMs: 60_000, burst: 50 },
+    ];
+    const decisions = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        (stores[i % 4] as RedisRateLimitStore).acquire({ rules, cost: 1 }),
+      ),
+    );
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(30);
+    // The refusals charged nothing on the second limit: 20 units are left there.
+    const rest = await (stores[0] as RedisRateLimitStore).acquire({
+      rules: [rules[1] as (typeof rules)[number]],
+      cost: 0,
+    });
+    expect(rest.remaining).toBe(20);
+    for (const c of clients) c.disconnect();
+  });
+
+  it('survives SCRIPT FLUSH between calls (reloads after NOSCRIPT)', async () => {
+    const store = new RedisRateLimitStore({ client, prefix });
+    const rule = { key: 'flush', rate: 1, perMs: 60_000, burst: 3 };
+    expect((await store.acquire({ rules: [rule], cost: 1 })).allowed).toBe(true);
+    await client.script('FLUSH');
+    const [a, b, c] = await Promise.all([
+      store.acquire({ rules: [rule], cost: 1 }),
+      store.acquire({ rules: [rule], cost: 1 }),
+      store.acquire({ rules: [rule], cost: 1 }),
+    ]);
+    expect([a.allowed, b.allowed, c.allowed].filter(Boolean)).toHaveLength(2);
+    expect(store.stats().remote).toBe(4);
+  });
+
+  it('throws a server error instead of masking it with the fallback', async () => {
+    const store = new RedisRateLimitStore({
+      client,
+      prefix,
+      onUnavailable: 'local',
+      expectedInstances: 2,
+    });
+    await client.set(`${prefix}{rl}:not-a-number`, 'x');
+    await expect(
+      store.acquire({ rules: [{ key: 'not-a-number', rate: 1, perMs: 1000, burst: 1 }], cost: 1 }),
+    ).rejects.toThrow();
+  });
+});
+
+describe('RedisRateLimitStore when Redis is unreachable', () => {
+  // Nothing listens on port 1: the client never becomes ready.
+  const offline = (): Redis => {
+    const c = new Redis('redis://127.0.0.1:1', {
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+    });
+    c.on('error', () => undefined);
+    return c;
+  };
+  const rule = { key: 'api', rate: 50, perMs: 1000, burst: 10 };
+  const T0 = Date.UTC(2030, 0, 1);
+
+  it("'fail-closed' (the default) refuses every acquisition with a retry delay", async () => {
+    const client = offline();
+    const store = new RedisRateLimitStore({ client, unavailableRetryMs: 250 });
+    const events: unknown[] = [];
+    store.onUnavailable((e) => events.push(e.fallback));
+    const d = await store.acquire({ rules: [rule], cost: 1, now: T0 });
+    expect(d).toEqual({
+      allowed: false,
+      retryAfterMs: 250,
+      remaining: 0,
+      resetAfterMs: 250,
+      limitedBy: 0,
+    });
+    expect(events).toEqual(['fail-closed']);
+    expect(store.stats()).toEqual({ remote: 0, fallback: 1 });
+    client.disconnect();
+  });
+
+  it("'local' admits limit ÷ expectedInstances per process, never unbounded", async () => {
+    const client = offline();
+    const store = new RedisRateLimitStore({ client, onUnavailable: 'local', expectedInstances: 5 });
+    let admitted = 0;
+    // Arrivals every ms over [0, 1000): this process's share is a burst of 10/5 = 2, then
+    // 50/5 = 10 per second, one every 100 ms (t = 100 … 900).
+    for (let t = 0; t < 1000; t++) {
+      if ((await store.acquire({ rules: [rule], cost: 1, now: T0 + t })).allowed) admitted++;
+    }
+    expect(admitted).toBe(2 + 9);
+    client.disconnect();
+  });
+
+  it("'local' needs expectedInstances", () => {
+    expect(() => new RedisRateLimitStore({ client: offline(), onUnavailable: 'local' })).toThrow(
+      /expectedInstances/,
+    );
+  });
+});

@@ -1,0 +1,220 @@
+/**
+ * The Redis {@link RateLimitStore}: GCRA in one Lua script per acquisition,
+ * on the server's clock, all-or-nothing across several limits, one round trip.
+ *
+ * When Redis cannot be reached the store does not let traffic through
+ * unbounded. `onUnavailable` decides:
+ *
+ * - `'fail-closed'` (default): every acquisition is refused with
+ *   `retryAfterMs = unavailableRetryMs`, so callers that queue retry later.
+ * - `'local'`: each process admits `rate / expectedInstances` with a burst of
+ *   `burst / expectedInstances` (at least 1) in an in-process GCRA, so the
+ *   fleet as a whole stays within the limit while Redis is away.
+ *
+ * "Unreachable" means the client is not connected (`status !== 'ready'`, the
+ * decision is immediate, no command is queued) or a command failed without a
+ * server reply (closed connection, `commandTimeout`). An error answered by
+ * the server (a bad argument) is thrown, not masked by the fallback.
+ */
+import {
+  type Clock,
+  InvalidOptionError,
+  Listeners,
+  MemoryRateLimitStore,
+  type RateLimitDecision,
+  type RateLimitRequest,
+  type RateLimitRule,
+  type RateLimitStore,
+  type Subscription,
+  describe,
+  integerOption,
+  knownOptions,
+  numberOption,
+  oneOfOption,
+  systemClock,
+} from 'batchflight';
+import { RedisUnavailableError } from './errors.js';
+import { type RedisClient, clientOption, isReady, isUnavailable, prefixOption } from './options.js';
+import { LuaScript } from './script.js';
+import { GCRA_ACQUIRE } from './scripts/gcra-acquire.js';
+
+const WHERE = 'RedisRateLimitStore';
+const ACQUIRE = new LuaScript('gcra-acquire', GCRA_ACQUIRE);
+
+/** Options of {@link RedisRateLimitStore}. */
+export interface RedisRateLimitStoreOptions {
+  /** The ioredis client (the store never closes it). */
+  readonly client: RedisClient;
+  /**
+   * Prefix of every key. Keys are `<prefix>{rl}:<rule key>`: the hash tag
+   * puts every limit of one store in one Cluster slot, so several limits can
+   * be charged atomically in one script. Default `batchflight:`.
+   */
+  readonly prefix?: string | undefined;
+  /** What to do when Redis is unreachable (see the module comment). Default `'fail-closed'`. */
+  readonly onUnavailable?: 'local' | 'fail-closed' | undefined;
+  /** How many processes share the limits; required with `onUnavailable: 'local'`. */
+  readonly expectedInstances?: number | undefined;
+  /** `retryAfterMs` of a fail-closed refusal, in milliseconds. Default 1000. */
+  readonly unavailableRetryMs?: number | undefined;
+  /** Clock of the local fallback GCRA. Default: the system clock. */
+  readonly clock?: Clock | undefined;
+}
+
+/** Payload of {@link RedisRateLimitStore.onUnavailable}. */
+export interface RateLimitUnavailableEvent {
+  /** What failed: the client was not connected, or a command failed. */
+  readonly error: unknown;
+  /** The fallback that answered. */
+  readonly fallback: 'local' | 'fail-closed';
+}
+
+/** Counters of {@link RedisRateLimitStore.stats}. */
+export interface RedisRateLimitStoreStats {
+  /** Acquisitions answered by Redis. */
+  readonly remote: number;
+  /** Acquisitions answered by the fallback because Redis was unreachable. */
+  readonly fallback: number;
+}
+
+/**
+ * A {@link RateLimitStore} on Redis.
+ *
+ * @example
+ * ```ts
+ * const store = new RedisRateLimitStore({ client: new Redis(url), onUnavailable: 'local', expectedInstances: 4 });
+ * const limiter = rateLimit({ limits: [{ rate: 20, per: 'second' }, { rate: 1000, per: 'minute' }], store });
+ * ```
+ */
+export class RedisRateLimitStore implements RateLimitStore {
+  readonly #client: RedisClient;
+  readonly #prefix: string;
+  readonly #mode: 'local' | 'fail-closed';
+  readonly #instances: number;
+  readonly #retryMs: number;
+  readonly #local: MemoryRateLimitStore;
+  readonly #onUnavailable = new Listeners<RateLimitUnavailableEvent>();
+  #remote = 0;
+  #fallback = 0;
+
+  constructor(options: RedisRateLimitStoreOptions) {
+    if (typeof options !== 'object' || (options as unknown) === null) {
+      throw new TypeError(`${WHERE}: options must be an object, got ${describe(options)}.`);
+    }
+    knownOptions(WHERE, options, [
+      'client',
+      'prefix',
+      'onUnavailable',
+      'expectedInstances',
+      'unavailableRetryMs',
+      'clock',
+    ]);
+    this.#client = clientOption(WHERE, options.client);
+    this.#prefix = `${prefixOption(WHERE, options.prefix)}{rl}:`;
+    this.#mode = oneOfOption(WHERE, 'onUnavailable', options.onUnavailable ?? 'fail-closed', [
+      'local',
+      'fail-closed',
+    ]);
+    if (this.#mode === 'local' && options.expectedInstances === undefined) {
+      throw new InvalidOptionError(
+        'expectedInstances',
+        `${WHERE}: onUnavailable 'local' needs expectedInstances (how many processes share the limits, an integer >= 1), so each can take its share; got undefined.`,
+      );
+    }
+    this.#instances = integerOption(WHERE, 'expectedInstances', options.expectedInstances ?? 1);
+    this.#retryMs = numberOption(WHERE, 'unavailableRetryMs', options.unavailableRetryMs ?? 1000);
+    this.#local = new MemoryRateLimitStore({ clock: options.clock ?? systemClock });
+  }
+
+  /** Checks and charges `request` in one `EVALSHA`; see the module comment for outages. */
+  async acquire(request: RateLimitRequest): Promise<RateLimitDecision> {
+    const { rules, cost } = request;
+    if (rules.length === 0) {
+      throw new InvalidOptionError(
+        'rules',
+        `${WHERE}.acquire(): rules must name at least one limit, got ${describe(rules)}.`,
+      );
+    }
+    if (!isReady(this.#client)) {
+      return this.#unavailable(
+        request,
+        new RedisUnavailableError(`${WHERE}: the Redis client is ${this.#client.status}.`),
+      );
+    }
+    const keys: string[] = [];
+    const args: (string | number)[] = [
+      String(cost),
+      request.now === undefined ? '' : String(request.now),
+    ];
+    for (const rule of rules) {
+      keys.push(this.#prefix + rule.key);
+      args.push(String(rule.rate), String(rule.perMs), String(rule.burst));
+    }
+    let reply: unknown;
+    try {
+      reply = await ACQUIRE.run(this.#client, keys, args);
+    } catch (error) {
+      if (isUnavailable(error)) return this.#unavailable(request, error);
+      throw error;
+    }
+    this.#remote++;
+    const [allowed, retry, remaining, reset, limitedBy] = reply as [
+      number,
+      string,
+      string,
+      string,
+      number,
+    ];
+    return {
+      allowed: allowed === 1,
+      retryAfterMs: Number(retry),
+      remaining: Number(remaining),
+      resetAfterMs: Number(reset),
+      limitedBy,
+    };
+  }
+
+  /** Forgets the state of `keys` (one `DEL`). */
+  async reset(keys: readonly string[]): Promise<void> {
+    this.#local.reset(keys);
+    if (keys.length === 0) return;
+    await this.#client.del(...keys.map((k) => this.#prefix + k));
+  }
+
+  /** Called when an acquisition falls back because Redis is unreachable. */
+  onUnavailable(listener: (event: RateLimitUnavailableEvent) => void): Subscription {
+    return this.#onUnavailable.add(listener);
+  }
+
+  /** Counters since construction. */
+  stats(): RedisRateLimitStoreStats {
+    return { remote: this.#remote, fallback: this.#fallback };
+  }
+
+  /** Drops the local fallback state. The client is the caller's: it stays open. Idempotent. */
+  close(): void {
+    this.#local.close();
+  }
+
+  #unavailable(request: RateLimitRequest, error: unknown): RateLimitDecision {
+    this.#fallback++;
+    if (this.#onUnavailable.active) this.#onUnavailable.emit({ error, fallback: this.#mode });
+    if (this.#mode === 'fail-closed') {
+      return {
+        allowed: false,
+        retryAfterMs: this.#retryMs,
+        remaining: 0,
+        resetAfterMs: this.#retryMs,
+        limitedBy: 0,
+      };
+    }
+    const n = this.#instances;
+    const rules = request.rules.map((r): RateLimitRule => ({
+      key: r.key,
+      rate: r.rate / n,
+      perMs: r.perMs,
+      burst: Math.max(1, r.burst / n),
+    }));
+    return this.#local.acquire({ rules, cost: request.cost, now: request.now });
+  }
+}
