@@ -20,6 +20,7 @@ import {
   integerOption,
   knownOptions,
   Listeners,
+  NEVER_ABORTED,
   numberOption,
   sleep,
   systemClock,
@@ -117,7 +118,6 @@ function rejectWith(error: unknown): Promise<never> {
   // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- rethrown unchanged on purpose
   return Promise.reject(error);
 }
-
 
 function attemptContext(ctx: CallContext, attempt: number): RetryContext {
   return { signal: ctx.signal, scope: ctx.scope, urgent: ctx.urgent, attempt };
@@ -278,7 +278,13 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
         retryChannel.publish({ error, attempt: attempt - 1, delayMs: delay });
       }
       try {
-        await sleep(delay, { clock: this.#clock, signal: ctx.signal });
+        // The shared never-aborting signal gets no listener: thousands of sleeping calls would pile them up on it.
+        await sleep(
+          delay,
+          ctx.signal === NEVER_ABORTED
+            ? { clock: this.#clock }
+            : { clock: this.#clock, signal: ctx.signal },
+        );
       } catch (abortReason) {
         this.#giveUp(abortReason, attempt - 1, 'aborted');
         throw abortReason;

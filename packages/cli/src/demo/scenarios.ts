@@ -4,5 +4,6 @@
  */
 import type { Scenario } from './scenario.js';
 import { singleflightScenarios } from './scenarios/singleflight.js';
+import { protectionScenarios } from './scenarios/protection-outage.js';
 
-export const scenarios: readonly Scenario[] = [...singleflightScenarios];
+export const scenarios: readonly Scenario[] = [...singleflightScenarios, ...protectionScenarios];
