@@ -9,5 +9,19 @@ export {
   type RateLimitDecision,
   type RateLimitStore,
   gcra,
+  GCRA_TOLERANCE_MS,
 } from './store.js';
 export { MemoryRateLimitStore, type MemoryRateLimitStoreOptions } from './memory-store.js';
+export {
+  RateLimiter,
+  rateLimit,
+  rateLimitChannels,
+  type RateLimitOptions,
+  type RateLimitSpec,
+  type RatePeriod,
+  type RateLimitCallOptions,
+  type RateLimitStats,
+  type RateLimitedEvent,
+  type RateLimitDequeuedEvent,
+} from './rate-limit.js';
+export { RateLimitedError, type RateLimitedDetails } from './errors.js';

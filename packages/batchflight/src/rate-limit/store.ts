@@ -88,6 +88,13 @@ export interface RateLimitStore {
 }
 
 /**
+ * Floating-point slack of GCRA comparisons, in ms (1 µs): fractional
+ * intervals (1000 / 3) and epoch-sized timestamps round, and a request that
+ * fits exactly must not be refused by that rounding.
+ */
+export const GCRA_TOLERANCE_MS = 1e-3;
+
+/**
  * The GCRA decision for one rule given its stored TAT (or undefined for a
  * fresh key). Pure, shared by every in-process store and usable as the
  * reference a Lua script is checked against.
@@ -108,23 +115,24 @@ export function gcra(
 } {
   const interval = rule.perMs / rule.rate;
   const window = rule.burst * interval;
-  const tat = storedTat === undefined || storedTat < now ? now : storedTat;
-  const newTat = tat + cost * interval;
-  // A small epsilon absorbs floating-point drift of fractional intervals (1000 / 3).
-  if (newTat - now <= window + 1e-9) {
+  // Work relative to now: epoch milliseconds (~1.8e12) carry only ~0.2 µs of
+  // precision, so comparing absolute TATs would round a fit into a refusal.
+  const behind = storedTat === undefined || storedTat <= now ? 0 : storedTat - now;
+  const newBehind = behind + cost * interval;
+  if (newBehind <= window + GCRA_TOLERANCE_MS) {
     return {
       allowed: true,
-      newTat,
+      newTat: now + newBehind,
       retryAfterMs: 0,
-      remaining: Math.max(0, Math.floor((window - (newTat - now)) / interval + 1e-9)),
-      resetAfterMs: newTat - now,
+      remaining: Math.max(0, Math.floor((window - newBehind) / interval + 1e-9)),
+      resetAfterMs: newBehind,
     };
   }
   return {
     allowed: false,
-    newTat: tat,
-    retryAfterMs: newTat - window - now,
-    remaining: Math.max(0, Math.floor((window - (tat - now)) / interval + 1e-9)),
-    resetAfterMs: tat - now,
+    newTat: now + behind,
+    retryAfterMs: newBehind - window,
+    remaining: Math.max(0, Math.floor((window - behind) / interval + 1e-9)),
+    resetAfterMs: behind,
   };
 }

@@ -1,0 +1,743 @@
+/**
+ * `rateLimit()`: GCRA rate limiting per key and per scope.
+ *
+ * Every call charges `cost` units (default 1) to the limits of its key
+ * (`key(input)`, within `ctx.scope`). Several limits (`limits: [20/s,
+ * 1000/min]`) are charged all or nothing in one store operation. When a call
+ * does not fit:
+ *
+ * - `whenLimited: 'wait'` (default): the caller joins its key's FIFO queue
+ *   (bounded by `maxQueued` over all keys). One timer per key, armed for the
+ *   head's `retryAfterMs`, retries the head when it may pass, then the next
+ *   ones at once while they fit: no polling, no timer per caller. A newcomer
+ *   never overtakes a waiter of its key (an `urgent` one goes to the front).
+ *   A waiter whose signal aborts leaves the queue and rejects with
+ *   `signal.reason`.
+ * - `whenLimited: 'reject'`: the call fails at once with a
+ *   {@link RateLimitedError} carrying `retryAfterMs`, `limit`, `remaining`.
+ *
+ * Time: the store decides with its own clock (a Redis store uses the server's
+ * clock, shared by the whole fleet); the limiter's `clock` only drives the
+ * queue timers, relative to the store's `retryAfterMs`.
+ */
+import {
+  type CallContext,
+  type CallOptions,
+  type Clock,
+  ClosedError,
+  type Handler,
+  InvalidOptionError,
+  Listeners,
+  type Subscription,
+  type Timer,
+  describe,
+  eventChannel,
+  functionOption,
+  integerOption,
+  knownOptions,
+  numberOption,
+  oneOfOption,
+  systemClock,
+} from '../core/index.js';
+import { RateLimitedError } from './errors.js';
+import { MemoryRateLimitStore } from './memory-store.js';
+import type { RateLimitDecision, RateLimitRule, RateLimitStore } from './store.js';
+
+/** A period: milliseconds, or a unit name. */
+export type RatePeriod = number | 'second' | 'minute' | 'hour' | 'day';
+
+/** One limit: `rate` units per `per`, with bursts of up to `burst` units. */
+export interface RateLimitSpec {
+  /** Units admitted per `per` in the long run (> 0). */
+  readonly rate: number;
+  /** The period of `rate`: milliseconds or `'second' | 'minute' | 'hour' | 'day'`. Default `'second'`. */
+  readonly per?: RatePeriod;
+  /**
+   * Units admitted at once after an idle period (>= 1). Default: `rate`
+   * rounded up. Use 1 for evenly spaced calls, which a fixed-window upstream
+   * limit ("10 per second") requires: a burst of 10 followed by the steady
+   * rate can put up to 19 calls in one of its windows.
+   */
+  readonly burst?: number;
+}
+
+/** Options of {@link rateLimit}: one limit (`rate`, `per`, `burst`) or several (`limits`). */
+export interface RateLimitOptions<I = unknown> extends Partial<RateLimitSpec> {
+  /** Several limits charged all or nothing (e.g. 20/second and 1000/minute), instead of `rate`. */
+  readonly limits?: readonly RateLimitSpec[];
+  /** Where the GCRA state lives. Default: a new {@link MemoryRateLimitStore} on `clock`. */
+  readonly store?: RateLimitStore;
+  /** The limited key of an input (per user, per endpoint…). Default: one key for every call. */
+  readonly key?: (input: I) => string;
+  /** Units an input consumes (>= 0, <= the smallest burst). Default 1. */
+  readonly cost?: (input: I) => number;
+  /** What to do with a call that does not fit now. Default `'wait'`. */
+  readonly whenLimited?: 'wait' | 'reject';
+  /** Most callers waiting at once, over all keys; beyond it a call fails with `reason: 'queue-full'`. Default 10 000. */
+  readonly maxQueued?: number;
+  /** Prefix of the store keys, to share one store between limiters. Default `'rl'`. */
+  readonly name?: string;
+  /** Drives the queue timers (and the default store). Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+/** Per-call options of {@link RateLimiter.acquire} and {@link RateLimiter.schedule}. */
+export interface RateLimitCallOptions extends CallOptions {
+  /** The limited key. Default `''`. */
+  readonly key?: string | undefined;
+  /** Units to charge. Default 1. */
+  readonly cost?: number | undefined;
+}
+
+/** Counters of a {@link RateLimiter}. */
+export interface RateLimitStats {
+  /** Calls admitted (at once or after waiting). */
+  readonly admitted: number;
+  /** Calls that found no room at once (they waited or were rejected). */
+  readonly limited: number;
+  /** Calls rejected with {@link RateLimitedError} (`'reject'`, or queue full). */
+  readonly rejected: number;
+  /** Calls that waited in a queue and were admitted. */
+  readonly waited: number;
+  /** Waiting calls that left because their signal aborted (or the limiter closed). */
+  readonly aborted: number;
+  /** Callers waiting now, over all keys. */
+  readonly queued: number;
+}
+
+/** Payload of {@link RateLimiter.onLimited}: a call found no room. */
+export interface RateLimitedEvent {
+  readonly name: string;
+  readonly key: string;
+  readonly scope: string | undefined;
+  readonly cost: number;
+  readonly retryAfterMs: number;
+  /** What happened to the call. */
+  readonly action: 'wait' | 'reject' | 'queue-full';
+}
+
+/** Payload of {@link RateLimiter.onDequeued}: a waiting call was admitted. */
+export interface RateLimitDequeuedEvent {
+  readonly name: string;
+  readonly key: string;
+  readonly scope: string | undefined;
+  /** How long it waited, in ms of the limiter's clock. */
+  readonly waitedMs: number;
+}
+
+/** The diagnostics channels of every limiter (`batchflight:rate-limit:<event>`). */
+export const rateLimitChannels = {
+  limited: eventChannel<RateLimitedEvent>('rate-limit', 'limited'),
+  dequeued: eventChannel<RateLimitDequeuedEvent>('rate-limit', 'dequeued'),
+} as const;
+
+interface Limit {
+  readonly rate: number;
+  readonly perMs: number;
+  readonly burst: number;
+}
+
+interface Waiter {
+  readonly queue: KeyQueue;
+  readonly rules: readonly RateLimitRule[];
+  readonly cost: number;
+  readonly enqueuedAt: number;
+  readonly resolve: () => void;
+  readonly reject: (reason: unknown) => void;
+  readonly signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+interface KeyQueue {
+  readonly id: string;
+  readonly key: string;
+  readonly scope: string | undefined;
+  readonly waiters: Waiter[];
+  timer: Timer | undefined;
+  /** An asynchronous store decision for the head is in flight. */
+  busy: boolean;
+}
+
+const WHERE = 'rateLimit()';
+const PERIODS = { second: 1_000, minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
+const OPTIONS = [
+  'rate',
+  'per',
+  'burst',
+  'limits',
+  'store',
+  'key',
+  'cost',
+  'whenLimited',
+  'maxQueued',
+  'name',
+  'clock',
+] as const;
+
+function periodOption(where: string, option: string, value: RatePeriod | undefined): number {
+  if (value === undefined) return 1_000;
+  if (typeof value === 'string') {
+    return PERIODS[oneOfOption(where, option, value, ['second', 'minute', 'hour', 'day'])];
+  }
+  return numberOption(where, option, value, { exclusive: true });
+}
+
+function limitOption(where: string, spec: RateLimitSpec): Limit {
+  knownOptions(where, spec, ['rate', 'per', 'burst']);
+  const rate = numberOption(where, 'rate', spec.rate, { exclusive: true });
+  const perMs = periodOption(where, 'per', spec.per);
+  const burst = numberOption(where, 'burst', spec.burst ?? Math.max(1, Math.ceil(rate)), {
+    min: 1,
+  });
+  return { rate, perMs, burst };
+}
+
+/**
+ * A rate limiter: a `Layer`, plus `acquire()` / `schedule(fn)` for plain
+ * code. Create it with {@link rateLimit}.
+ *
+ * @typeParam I - the input of the handlers it wraps (for `key` and `cost`).
+ */
+export class RateLimiter<I = unknown> implements AsyncDisposable {
+  readonly #limits: readonly Limit[];
+  readonly #minBurst: number;
+  readonly #store: RateLimitStore;
+  readonly #ownsStore: boolean;
+  readonly #keyOf: ((input: I) => string) | undefined;
+  readonly #costOf: ((input: I) => number) | undefined;
+  readonly #reject: boolean;
+  readonly #maxQueued: number;
+  readonly #name: string;
+  readonly #clock: Clock;
+  readonly #queues = new Map<string, KeyQueue>();
+  readonly #onLimited = new Listeners<RateLimitedEvent>();
+  readonly #onDequeued = new Listeners<RateLimitDequeuedEvent>();
+  #closed: Promise<void> | undefined;
+  #queued = 0;
+  #admitted = 0;
+  #limited = 0;
+  #rejected = 0;
+  #waited = 0;
+  #aborted = 0;
+
+  constructor(options: RateLimitOptions<I>) {
+    if (typeof options !== 'object' || (options as unknown) === null) {
+      throw new TypeError(
+        `${WHERE}: options must be an object with rate (or limits), got ${describe(options)}.`,
+      );
+    }
+    knownOptions(WHERE, options, OPTIONS);
+    if (options.limits !== undefined) {
+      if (options.rate !== undefined || options.per !== undefined || options.burst !== undefined) {
+        throw new InvalidOptionError(
+          'limits',
+          `${WHERE}: give either rate/per/burst or limits, not both.`,
+        );
+      }
+      if (!Array.isArray(options.limits) || options.limits.length === 0) {
+        throw new InvalidOptionError(
+          'limits',
+          `${WHERE}: option limits must be a non-empty array of { rate, per, burst }, got ${describe(options.limits)}.`,
+        );
+      }
+      const specs: readonly RateLimitSpec[] = options.limits;
+      this.#limits = specs.map((spec, i) => limitOption(`${WHERE} limits[${String(i)}]`, spec));
+    } else {
+      this.#limits = [
+        limitOption(WHERE, {
+          rate: options.rate as number,
+          ...(options.per !== undefined && { per: options.per }),
+          ...(options.burst !== undefined && { burst: options.burst }),
+        }),
+      ];
+    }
+    this.#minBurst = Math.min(...this.#limits.map((l) => l.burst));
+    this.#clock = options.clock ?? systemClock;
+    if (options.store === undefined) {
+      this.#store = new MemoryRateLimitStore({ clock: this.#clock });
+      this.#ownsStore = true;
+    } else {
+      const store = options.store as Partial<RateLimitStore> | null;
+      if (
+        typeof store !== 'object' ||
+        store === null ||
+        typeof store.acquire !== 'function' ||
+        typeof store.reset !== 'function'
+      ) {
+        throw new InvalidOptionError(
+          'store',
+          `${WHERE}: option store must be a RateLimitStore (acquire, reset), got ${describe(options.store)}.`,
+        );
+      }
+      this.#store = options.store;
+      this.#ownsStore = false;
+    }
+    this.#keyOf =
+      options.key === undefined
+        ? undefined
+        : functionOption<(input: I) => string>(WHERE, 'key', options.key);
+    this.#costOf =
+      options.cost === undefined
+        ? undefined
+        : functionOption<(input: I) => number>(WHERE, 'cost', options.cost);
+    this.#reject =
+      oneOfOption(WHERE, 'whenLimited', options.whenLimited ?? 'wait', ['wait', 'reject']) ===
+      'reject';
+    this.#maxQueued = integerOption(WHERE, 'maxQueued', options.maxQueued ?? 10_000, {
+      min: 0,
+      allowInfinity: true,
+    });
+    const name = options.name ?? 'rl';
+    if (typeof name !== 'string' || name === '') {
+      throw new InvalidOptionError(
+        'name',
+        `${WHERE}: option name must be a non-empty string, got ${describe(name)}.`,
+      );
+    }
+    this.#name = name;
+  }
+
+  /**
+   * A handler that admits each call through the limit of `key(input)` (in
+   * `ctx.scope`) before calling `next`.
+   *
+   * @example
+   * ```ts
+   * const perUser = rateLimit<Request>({ rate: 5, per: 'second', key: (req) => req.userId });
+   * const handle = stack(perUser, timeout({ ms: 2_000 })).wrap(callApi);
+   * ```
+   */
+  wrap<O>(next: Handler<I, O>): Handler<I, O> {
+    functionOption(`${WHERE}.wrap()`, 'next', next);
+    return (input: I, ctx: CallContext): Promise<O> => {
+      let gate: Promise<void> | undefined;
+      try {
+        const key = this.#keyOf === undefined ? '' : this.#keyOf(input);
+        const cost = this.#costOf === undefined ? 1 : this.#costOf(input);
+        gate = this.#admit(key, cost, ctx);
+      } catch (error) {
+        return rejectWith(error);
+      }
+      return gate === undefined ? next(input, ctx) : gate.then(() => next(input, ctx));
+    };
+  }
+
+  /**
+   * Resolves when `cost` units of `key` (in `scope`) are granted: at once,
+   * after waiting in the key's queue (`'wait'`), or rejects with
+   * {@link RateLimitedError} (`'reject'`, or a full queue) or `signal.reason`.
+   *
+   * @example
+   * ```ts
+   * await limiter.acquire({ key: `user:${userId}`, signal });
+   * await callApi();
+   * ```
+   */
+  acquire(options?: RateLimitCallOptions): Promise<void> {
+    try {
+      return (
+        this.#admit(
+          options?.key ?? '',
+          options?.cost ?? 1,
+          options ?? { signal: undefined, scope: undefined, urgent: undefined },
+        ) ?? Promise.resolve()
+      );
+    } catch (error) {
+      return rejectWith(error);
+    }
+  }
+
+  /**
+   * Runs `fn` once admitted; resolves or rejects with its outcome.
+   *
+   * @example
+   * ```ts
+   * const user = await limiter.schedule(() => api.getUser(id), { key: 'api' });
+   * ```
+   */
+  schedule<T>(fn: () => Promise<T> | T, options?: RateLimitCallOptions): Promise<T> {
+    functionOption(`${WHERE}.schedule()`, 'fn', fn);
+    return this.acquire(options).then(fn);
+  }
+
+  /**
+   * Asks the store once, without waiting or throwing: when allowed the units
+   * are charged. Bypasses the queue, so waiting callers may be overtaken;
+   * meant for HTTP middleware that answers 429 itself.
+   *
+   * @example
+   * ```ts
+   * const d = await limiter.tryAcquire({ key: ip });
+   * if (!d.allowed) return reply.code(429).header('retry-after', Math.ceil(d.retryAfterMs / 1000));
+   * ```
+   */
+  async tryAcquire(options?: RateLimitCallOptions): Promise<RateLimitDecision> {
+    if (this.#closed !== undefined) throw new ClosedError(`${WHERE}: tryAcquire() after close().`);
+    const cost = this.#checkCost(options?.cost ?? 1);
+    const decision = await this.#store.acquire({
+      rules: this.#rules(this.#queueId(options?.key ?? '', options?.scope)),
+      cost,
+    });
+    if (decision.allowed) this.#admitted++;
+    else this.#limited++;
+    return decision;
+  }
+
+  /** Forgets the state of `key` (in `scope`): it gets a full burst again. */
+  async reset(key = '', options?: { readonly scope?: string | undefined }): Promise<void> {
+    await this.#store.reset(this.#rules(this.#queueId(key, options?.scope)).map((r) => r.key));
+  }
+
+  /** The counters since construction; see {@link RateLimitStats}. */
+  stats(): RateLimitStats {
+    return {
+      admitted: this.#admitted,
+      limited: this.#limited,
+      rejected: this.#rejected,
+      waited: this.#waited,
+      aborted: this.#aborted,
+      queued: this.#queued,
+    };
+  }
+
+  /**
+   * Calls `listener` when a call finds no room (it then waits or is rejected).
+   *
+   * @example
+   * ```ts
+   * limiter.onLimited(({ key, action, retryAfterMs }) => metrics.limited.inc({ action }));
+   * ```
+   */
+  onLimited(listener: (event: RateLimitedEvent) => void): Subscription {
+    return this.#onLimited.add(listener);
+  }
+
+  /**
+   * Calls `listener` when a waiting call is admitted.
+   *
+   * @example
+   * ```ts
+   * limiter.onDequeued(({ waitedMs }) => metrics.queueWait.observe(waitedMs));
+   * ```
+   */
+  onDequeued(listener: (event: RateLimitDequeuedEvent) => void): Subscription {
+    return this.#onDequeued.add(listener);
+  }
+
+  /**
+   * Rejects every waiting caller with a `ClosedError`, refuses new calls and
+   * closes the store if the limiter created it. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      const error = new ClosedError(`${WHERE}: the limiter was closed while the call waited.`);
+      for (const queue of [...this.#queues.values()]) {
+        queue.timer?.cancel();
+        queue.timer = undefined;
+        for (const waiter of [...queue.waiters]) {
+          this.#aborted++;
+          this.#leave(waiter);
+          waiter.reject(error);
+        }
+      }
+      this.#queues.clear();
+      if (this.#ownsStore) await this.#store.close?.();
+    })();
+    return this.#closed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // --- internals -----------------------------------------------------------
+
+  /** Undefined when admitted synchronously; a promise when waiting or asking an async store. Throws when refused. */
+  #admit(key: string, cost: number, ctx: CallOptions): Promise<void> | undefined {
+    if (this.#closed !== undefined) throw new ClosedError(`${WHERE}: call after close().`);
+    if (typeof key !== 'string') {
+      throw new TypeError(`${WHERE}: a key must be a string, got ${describe(key)}.`);
+    }
+    this.#checkCost(cost);
+    const signal = ctx.signal;
+    if (signal?.aborted === true) throw signal.reason;
+    const id = this.#queueId(key, ctx.scope);
+    const queue = this.#queues.get(id);
+    // FIFO: a newcomer never overtakes the waiters of its key.
+    if (queue !== undefined && queue.waiters.length > 0 && ctx.urgent !== true) {
+      return this.#enqueue(queue, this.#rules(id), cost, ctx, undefined);
+    }
+    const rules = this.#rules(id);
+    const decision = this.#store.acquire({ rules, cost });
+    if (isThenable(decision)) {
+      return Promise.resolve(decision).then((d) => this.#decided(d, id, key, rules, cost, ctx));
+    }
+    return this.#decided(decision, id, key, rules, cost, ctx);
+  }
+
+  #decided(
+    decision: RateLimitDecision,
+    id: string,
+    key: string,
+    rules: readonly RateLimitRule[],
+    cost: number,
+    ctx: CallOptions,
+  ): Promise<void> | undefined {
+    if (decision.allowed) {
+      this.#admitted++;
+      return undefined;
+    }
+    this.#limited++;
+    if (this.#reject) {
+      this.#rejected++;
+      this.#emitLimited(key, ctx.scope, cost, decision.retryAfterMs, 'reject');
+      throw this.#error(decision, 'limited');
+    }
+    let queue = this.#queues.get(id);
+    if (queue === undefined) {
+      queue = { id, key, scope: ctx.scope, waiters: [], timer: undefined, busy: false };
+      this.#queues.set(id, queue);
+    }
+    return this.#enqueue(queue, rules, cost, ctx, decision);
+  }
+
+  #enqueue(
+    queue: KeyQueue,
+    rules: readonly RateLimitRule[],
+    cost: number,
+    ctx: CallOptions,
+    decision: RateLimitDecision | undefined,
+  ): Promise<void> {
+    if (this.#queued >= this.#maxQueued) {
+      this.#rejected++;
+      this.#emitLimited(
+        queue.key,
+        ctx.scope,
+        cost,
+        decision?.retryAfterMs ?? Infinity,
+        'queue-full',
+      );
+      if (queue.waiters.length === 0 && queue.timer === undefined) this.#queues.delete(queue.id);
+      throw this.#error(decision, 'queue-full');
+    }
+    if (decision === undefined) this.#limited++;
+    this.#emitLimited(queue.key, ctx.scope, cost, decision?.retryAfterMs ?? Infinity, 'wait');
+    return new Promise<void>((resolve, reject) => {
+      const signal = ctx.signal;
+      const waiter: Waiter = {
+        queue,
+        rules,
+        cost,
+        enqueuedAt: this.#clock.now(),
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+      };
+      if (signal !== undefined) {
+        waiter.onAbort = () => {
+          this.#aborted++;
+          this.#leave(waiter);
+          reject(signal.reason as Error);
+        };
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      if (ctx.urgent === true) queue.waiters.unshift(waiter);
+      else queue.waiters.push(waiter);
+      this.#queued++;
+      if (queue.timer === undefined && !queue.busy) {
+        this.#arm(queue, decision?.retryAfterMs ?? 0);
+      }
+    });
+  }
+
+  #arm(queue: KeyQueue, delayMs: number): void {
+    // Whole milliseconds, at least one: a timer that fires a fraction early
+    // would only be re-armed.
+    queue.timer = this.#clock.setTimer(
+      () => {
+        queue.timer = undefined;
+        this.#drain(queue);
+      },
+      Math.max(1, Math.ceil(delayMs)),
+      { unref: false },
+    );
+  }
+
+  /** Admits the head of the queue while it fits; re-arms the one timer for the next head. */
+  #drain(queue: KeyQueue): void {
+    for (;;) {
+      const head = queue.waiters[0];
+      if (head === undefined) {
+        this.#queues.delete(queue.id);
+        return;
+      }
+      let decision: RateLimitDecision | PromiseLike<RateLimitDecision>;
+      try {
+        decision = this.#store.acquire({ rules: head.rules, cost: head.cost });
+      } catch (error) {
+        this.#fail(head, error);
+        continue;
+      }
+      if (isThenable(decision)) {
+        queue.busy = true;
+        Promise.resolve(decision).then(
+          (d) => {
+            queue.busy = false;
+            if (this.#closed !== undefined) return;
+            if (this.#settleHead(queue, head, d)) this.#drain(queue);
+          },
+          (error: unknown) => {
+            queue.busy = false;
+            if (queue.waiters[0] === head) this.#fail(head, error);
+            if (this.#closed === undefined) this.#drain(queue);
+          },
+        );
+        return;
+      }
+      if (!this.#settleHead(queue, head, decision)) return;
+    }
+  }
+
+  /** True when the queue may move on to its next head. */
+  #settleHead(queue: KeyQueue, head: Waiter, decision: RateLimitDecision): boolean {
+    // The head may have left while an asynchronous decision was in flight.
+    if (queue.waiters[0] !== head) return true;
+    if (!decision.allowed) {
+      this.#arm(queue, decision.retryAfterMs);
+      return false;
+    }
+    this.#leave(head);
+    this.#admitted++;
+    this.#waited++;
+    if (this.#onDequeued.active || rateLimitChannels.dequeued.hasSubscribers) {
+      const event: RateLimitDequeuedEvent = {
+        name: this.#name,
+        key: queue.key,
+        scope: queue.scope,
+        waitedMs: this.#clock.now() - head.enqueuedAt,
+      };
+      this.#onDequeued.emit(event);
+      if (rateLimitChannels.dequeued.hasSubscribers) rateLimitChannels.dequeued.publish(event);
+    }
+    head.resolve();
+    return true;
+  }
+
+  #fail(waiter: Waiter, error: unknown): void {
+    this.#leave(waiter);
+    waiter.reject(error);
+  }
+
+  #leave(waiter: Waiter): void {
+    const queue = waiter.queue;
+    const index = queue.waiters.indexOf(waiter);
+    if (index === -1) return;
+    queue.waiters.splice(index, 1);
+    this.#queued--;
+    if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener('abort', waiter.onAbort);
+    if (queue.waiters.length === 0 && !queue.busy) {
+      queue.timer?.cancel();
+      queue.timer = undefined;
+      this.#queues.delete(queue.id);
+    }
+  }
+
+  #checkCost(cost: unknown): number {
+    if (typeof cost !== 'number' || !(cost >= 0) || cost > this.#minBurst) {
+      throw new InvalidOptionError(
+        'cost',
+        `${WHERE}: a call's cost must be a number >= 0 and <= the smallest burst (${String(this.#minBurst)}), or it could never be admitted; got ${describe(cost)}.`,
+      );
+    }
+    return cost;
+  }
+
+  #queueId(key: string, scope: string | undefined): string {
+    // The scope's length keeps scope "a:b" + key "c" apart from scope "a" + key "b:c".
+    return scope === undefined
+      ? `${this.#name}:-:${key}`
+      : `${this.#name}:${String(scope.length)}:${scope}:${key}`;
+  }
+
+  #rules(id: string): RateLimitRule[] {
+    const limits = this.#limits;
+    if (limits.length === 1) {
+      const l = limits[0] as Limit;
+      return [{ key: id, rate: l.rate, perMs: l.perMs, burst: l.burst }];
+    }
+    return limits.map((l, i) => ({
+      key: `${id}#${String(i)}`,
+      rate: l.rate,
+      perMs: l.perMs,
+      burst: l.burst,
+    }));
+  }
+
+  #error(
+    decision: RateLimitDecision | undefined,
+    reason: 'limited' | 'queue-full',
+  ): RateLimitedError {
+    const limit = this.#limits[
+      decision === undefined ? 0 : Math.max(0, decision.limitedBy)
+    ] as Limit;
+    const retryAfterMs = decision?.retryAfterMs ?? Infinity;
+    return new RateLimitedError(
+      reason === 'limited'
+        ? `Rate limit of ${String(limit.rate)} per ${String(limit.perMs)} ms exceeded; retry after ${String(Math.ceil(retryAfterMs))} ms.`
+        : `Rate limit queue is full (${String(this.#maxQueued)} callers already wait).`,
+      {
+        retryAfterMs,
+        limit: limit.rate,
+        perMs: limit.perMs,
+        remaining: decision?.remaining ?? 0,
+        resetAfterMs: decision?.resetAfterMs ?? Infinity,
+        reason,
+      },
+    );
+  }
+
+  #emitLimited(
+    key: string,
+    scope: string | undefined,
+    cost: number,
+    retryAfterMs: number,
+    action: RateLimitedEvent['action'],
+  ): void {
+    if (!this.#onLimited.active && !rateLimitChannels.limited.hasSubscribers) return;
+    const event: RateLimitedEvent = { name: this.#name, key, scope, cost, retryAfterMs, action };
+    this.#onLimited.emit(event);
+    if (rateLimitChannels.limited.hasSubscribers) rateLimitChannels.limited.publish(event);
+  }
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown }).then === 'function';
+}
+
+/** Rejects with the value thrown, unchanged (an abort reason need not be an Error). */
+function rejectWith(reason: unknown): Promise<never> {
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+  return Promise.reject(reason);
+}
+
+/**
+ * Creates a {@link RateLimiter}.
+ *
+ * @example
+ * ```ts
+ * // An API that allows 10 calls per second, spaced evenly; callers queue for their turn.
+ * const api = rateLimit({ rate: 10, per: 'second', burst: 1, whenLimited: 'wait' });
+ * const getUser = stack(api).wrap(fetchUser);
+ *
+ * // Per-user limits, answered with 429 instead of waiting:
+ * const perUser = rateLimit<Req>({
+ *   limits: [{ rate: 20, per: 'second' }, { rate: 1_000, per: 'minute' }],
+ *   key: (req) => req.userId,
+ *   whenLimited: 'reject',
+ * });
+ * ```
+ */
+export function rateLimit<I = unknown>(options: RateLimitOptions<I>): RateLimiter<I> {
+  return new RateLimiter(options);
+}
