@@ -1,0 +1,1555 @@
+/**
+ * `PostgresJobStore`: the `JobStore` contract on PostgreSQL (pg).
+ *
+ * Design:
+ * - Claims are ONE statement: a CTE that walks the open fairness keys, takes
+ *   up to `limit` ready candidates per key `FOR UPDATE SKIP LOCKED`, ranks them
+ *   by weighted fair share and aged priority, leases the best `limit` (epoch +
+ *   1, lease expiry), logs reclaimed expired leases and dead-letters exhausted
+ *   ones — so concurrent workers never wait on each other and never share a job.
+ * - `complete`, `fail` and `heartbeat` of many jobs are ONE statement each:
+ *   a compare-and-set on `(seq, epoch, state = 'leased')` over `unnest()`ed
+ *   arrays that also appends the attempt log and updates the ledger, and
+ *   returns the refused ones with the reason.
+ * - Every timestamp is a `bigint` of epoch ms from the injected `Clock`, passed
+ *   as a parameter; the server's `now()` is never read, so `TestClock` drives
+ *   leases, retries and aging in tests exactly as in the memory store. Workers
+ *   on several machines must therefore have reasonably synchronised clocks (NTP):
+ *   a skew of `s` ms shortens or lengthens a lease by `s`.
+ * - Wake-ups: every statement that makes jobs claimable sends
+ *   `pg_notify('<schema>:jobs', …)` (delivered at commit); `onEnqueued`
+ *   listeners are served by one dedicated LISTEN connection that reconnects
+ *   with backoff, and by a direct in-process emit for this instance's own
+ *   enqueues. Polling by the worker stays the fallback.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import {
+  ClosedError,
+  InvalidOptionError,
+  Listeners,
+  describe,
+  systemClock,
+  type Clock,
+  type Subscription,
+} from 'batchflight/core';
+import {
+  JobConflictError,
+  JobDependencyError,
+  TERMINAL_STATES,
+  checkClaim,
+  chunkCount,
+  normalizeEnqueue,
+  zeroCounts,
+  type AttemptOutcome,
+  type AttemptQuery,
+  type AttemptRecord,
+  type BackoffSpec,
+  type CheckpointInput,
+  type ChunkLease,
+  type ChunkRef,
+  type ClaimChunksOptions,
+  type ClaimOptions,
+  type CompleteInput,
+  type CreateRunSpec,
+  type EnqueueResult,
+  type EnqueueSpec,
+  type EnqueuedEvent,
+  type FailInput,
+  type FailResult,
+  type JobCounts,
+  type JobQuery,
+  type JobRecord,
+  type JobState,
+  type JobStore,
+  type JobStoreOptions,
+  type LeaseRef,
+  type NormalizedEnqueue,
+  type PurgeOptions,
+  type PutStepInput,
+  type Refusal,
+  type ReplayOptions,
+  type RequeueOptions,
+  type RunRecord,
+  type RunState,
+  type SettleResult,
+  type StepValue,
+} from 'batchflight/jobs';
+import { MIGRATIONS } from './migrations.js';
+
+/** A completion accepted by the store, as handed to {@link PostgresJobStoreOptions.onComplete}. */
+export interface CompletedJob {
+  readonly id: string;
+  readonly epoch: number;
+  readonly queue: string;
+  readonly name: string;
+  readonly result: unknown;
+}
+
+/** A checkpoint accepted by the store, as handed to {@link PostgresJobStoreOptions.onCheckpoint}. */
+export interface AcceptedCheckpoint {
+  readonly runId: string;
+  readonly index: number;
+  readonly epoch: number;
+  /** The checkpoint before this one: items `[from, to)` were just done. */
+  readonly from: number;
+  readonly to: number;
+  readonly data: unknown;
+}
+
+/** Options of {@link PostgresJobStore}. */
+export interface PostgresJobStoreOptions extends JobStoreOptions {
+  /** A pool to use; the store never ends it. Takes precedence over `connectionString`. */
+  readonly pool?: pg.Pool;
+  /** Creates (and on `close()` ends) a pool of `poolSize` connections. */
+  readonly connectionString?: string;
+  /** Connections of the pool the store creates. Default 10. */
+  readonly poolSize?: number;
+  /**
+   * The schema holding every table, `[a-z_][a-z0-9_]{0,47}` (quoted in SQL).
+   * Created by `init()`. Default `'batchflight'`.
+   */
+  readonly schema?: string;
+  /**
+   * Runs inside the completion transaction, after the compare-and-set, with
+   * only the accepted completions. Write a job's effects with `client` here and
+   * they commit atomically with its success: exactly once, even when a worker
+   * is killed at any instant. Throwing (rejecting) rolls the completion back.
+   */
+  readonly onComplete?: (
+    client: pg.PoolClient,
+    completed: readonly CompletedJob[],
+  ) => Promise<void> | void;
+  /** Like `onComplete`, for an accepted chunk checkpoint (effects of items `[from, to)`). */
+  readonly onCheckpoint?: (
+    client: pg.PoolClient,
+    checkpoint: AcceptedCheckpoint,
+  ) => Promise<void> | void;
+  /** First delay before reconnecting the LISTEN connection, ms (doubles up to 5 s). Default 100. */
+  readonly reconnectDelayMs?: number;
+}
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+interface JobRow {
+  seq: string;
+  queue: string;
+  name: string;
+  payload: unknown;
+  state: JobState;
+  idempotency_key: string | null;
+  partition_key: string | null;
+  partition: number | null;
+  ordered: boolean;
+  priority: string;
+  run_at: string;
+  has_deps: boolean;
+  deps: string[] | null;
+  attempts: number;
+  max_attempts: number;
+  backoff: BackoffSpec | null;
+  epoch: string;
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  started_at: string | null;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+  result: unknown;
+  last_error: string | null;
+}
+
+interface SettleRow {
+  ord: string;
+  seq: string;
+  epoch: string;
+  ok: boolean;
+  state: JobState | null;
+  cur: string | null;
+}
+
+const WHERE = 'new PostgresJobStore()';
+const SCHEMA_RE = /^[a-z_][a-z0-9_]{0,47}$/;
+const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
+const toSeq = (id: string): string => (/^[1-9][0-9]{0,17}$/.test(id) ? id : '-1');
+const num = (v: string | number | null): number | null => (v === null ? null : Number(v));
+const json = (v: unknown): string => JSON.stringify(v ?? null);
+/** Retried transparently: the transaction was rolled back as a whole. */
+const RETRYABLE = new Set(['40P01', '40001']);
+
+/** The columns of a job with its dependencies (`j` is the row alias). */
+const DEPS = `CASE WHEN j.has_deps THEN ARRAY(SELECT d.depends_on::text FROM {s}.job_deps d
+  WHERE d.job_seq = j.seq ORDER BY d.depends_on) END AS deps`;
+
+/** Keeps the ledger entry of each job in `upd` in step with the job's state. */
+const LEDGER_SYNC = (src: string): string => `UPDATE {s}.ledger g
+  SET state = u.state, result = CASE WHEN u.state = 'succeeded' THEN u.result END
+  FROM ${src} u WHERE u.idempotency_key IS NOT NULL AND g.queue = u.queue
+    AND g.key = u.idempotency_key AND g.job_seq = u.seq`;
+
+/**
+ * The PostgreSQL store.
+ *
+ * @example
+ * ```ts
+ * await using store = new PostgresJobStore({ connectionString: process.env.DATABASE_URL, schema: 'jobs' });
+ * await store.init(); // applies the shipped migrations (safe from many workers at once)
+ * const queue = new Queue(store);
+ * await queue.add('email', { to: 'a@example.com' }, { idempotencyKey: 'welcome:42' });
+ * ```
+ */
+export class PostgresJobStore implements JobStore {
+  /** The pool every statement runs on (for effect tables in the same database). */
+  readonly pool: pg.Pool;
+  /** The schema name (unquoted). */
+  readonly schema: string;
+  /** The NOTIFY channel of this schema. */
+  readonly channel: string;
+  readonly #clock: Clock;
+  readonly #ownsPool: boolean;
+  readonly #connection: pg.ClientConfig;
+  readonly #onComplete: PostgresJobStoreOptions['onComplete'];
+  readonly #onCheckpoint: PostgresJobStoreOptions['onCheckpoint'];
+  readonly #reconnectDelayMs: number;
+  readonly #instance = randomBytes(8).toString('hex');
+  readonly #enqueued = new Listeners<EnqueuedEvent>();
+  readonly #sql = new Map<string, string>();
+  #init: Promise<void> | undefined;
+  #closed = false;
+  #listening = false;
+  #listenClient: pg.Client | undefined;
+  #listenRetry: NodeJS.Timeout | undefined;
+
+  constructor(options: PostgresJobStoreOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+    const schema = options.schema ?? 'batchflight';
+    if (typeof schema !== 'string' || !SCHEMA_RE.test(schema)) {
+      throw new InvalidOptionError(
+        'schema',
+        `${WHERE}: option schema must match [a-z_][a-z0-9_]{0,47} (it is also the NOTIFY channel prefix), got ${describe(schema)}.`,
+      );
+    }
+    this.schema = schema;
+    this.channel = `${schema}:jobs`;
+    const poolSize = options.poolSize ?? 10;
+    if (!Number.isSafeInteger(poolSize) || poolSize < 1) {
+      throw new InvalidOptionError(
+        'poolSize',
+        `${WHERE}: option poolSize must be an integer >= 1, got ${describe(poolSize)}.`,
+      );
+    }
+    const delay = options.reconnectDelayMs ?? 100;
+    if (!(delay > 0) || !Number.isFinite(delay)) {
+      throw new InvalidOptionError(
+        'reconnectDelayMs',
+        `${WHERE}: option reconnectDelayMs must be a finite number > 0, got ${describe(delay)}.`,
+      );
+    }
+    this.#reconnectDelayMs = delay;
+    for (const hook of ['onComplete', 'onCheckpoint'] as const) {
+      if (options[hook] !== undefined && typeof options[hook] !== 'function') {
+        throw new InvalidOptionError(
+          hook,
+          `${WHERE}: option ${hook} must be a function, got ${describe(options[hook])}.`,
+        );
+      }
+    }
+    this.#onComplete = options.onComplete;
+    this.#onCheckpoint = options.onCheckpoint;
+    if (options.pool !== undefined) {
+      this.pool = options.pool;
+      this.#ownsPool = false;
+      // The pool's own connection settings, for the dedicated LISTEN client.
+      this.#connection = { ...(options.pool.options as pg.ClientConfig) };
+    } else {
+      const connectionString = options.connectionString ?? DEFAULT_URL;
+      if (typeof connectionString !== 'string' || connectionString.length === 0) {
+        throw new InvalidOptionError(
+          'connectionString',
+          `${WHERE}: option connectionString must be a non-empty string, got ${describe(connectionString)}.`,
+        );
+      }
+      this.#connection = { connectionString };
+      this.pool = new pg.Pool({ connectionString, max: poolSize });
+      this.#ownsPool = true;
+      // An idle client dying (server restart) must not crash the process; the pool replaces it.
+      this.pool.on('error', () => undefined);
+    }
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  /** `{s}` → the quoted schema; cached per statement text. */
+  #text(sql: string): string {
+    let text = this.#sql.get(sql);
+    if (text === undefined) {
+      text = sql.replaceAll('{s}', `"${this.schema}"`);
+      this.#sql.set(sql, text);
+    }
+    return text;
+  }
+
+  async #q<R>(sql: string, values: unknown[] = [], on: Queryable = this.pool): Promise<R[]> {
+    const res = await on.query<R & pg.QueryResultRow>(this.#text(sql), values);
+    return res.rows;
+  }
+
+  async #ready(): Promise<void> {
+    if (this.#closed) throw new ClosedError('PostgresJobStore is closed.');
+    this.#init ??= this.#migrate().catch((error: unknown) => {
+      this.#init = undefined; // let a later call retry (the server may come back)
+      throw error;
+    });
+    await this.#init;
+  }
+
+  /** Runs `fn` in one transaction; retried on deadlock / serialization failure. */
+  async #tx<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.pool.connect();
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        const out = await fn(client);
+        await client.query('COMMIT');
+        return out;
+      } catch (error) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken = true;
+        }
+        const code = (error as { code?: unknown }).code;
+        if (attempt < 5 && typeof code === 'string' && RETRYABLE.has(code)) continue;
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    }
+  }
+
+  async #migrate(): Promise<void> {
+    await this.#tx(async (c) => {
+      // One migrator per schema at a time, across every process: the rest wait here.
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`batchflight:${this.schema}`]);
+      await c.query(this.#text('CREATE SCHEMA IF NOT EXISTS {s}'));
+      await c.query(
+        this.#text(`CREATE TABLE IF NOT EXISTS {s}.migrations (
+          version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`),
+      );
+      const [row] = await this.#q<{ v: number | null }>(
+        'SELECT max(version) AS v FROM {s}.migrations',
+        [],
+        c,
+      );
+      const current = row?.v ?? 0;
+      for (const m of MIGRATIONS) {
+        if (m.version <= current) continue;
+        await c.query(
+          this.#text('INSERT INTO {s}.migrations (version, name, applied_at) VALUES ($1, $2, $3)'),
+          [m.version, m.name, this.#clock.now()],
+        );
+        await c.query(this.#text(m.sql));
+      }
+    });
+  }
+
+  /** Applies the pending migrations (safe from concurrent processes). */
+  async init(): Promise<void> {
+    await this.#ready();
+  }
+
+  /** The highest migration version applied. */
+  async schemaVersion(): Promise<number> {
+    await this.#ready();
+    const [row] = await this.#q<{ v: number | null }>(
+      'SELECT max(version) AS v FROM {s}.migrations',
+    );
+    return row?.v ?? 0;
+  }
+
+  /** Ends the LISTEN connection and, when the store created it, the pool. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#enqueued.clear();
+    if (this.#listenRetry !== undefined) clearTimeout(this.#listenRetry);
+    const listener = this.#listenClient;
+    this.#listenClient = undefined;
+    await Promise.all([listener?.end().catch(() => undefined), this.#init?.catch(() => undefined)]);
+    if (this.#ownsPool) await this.pool.end();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ------------------------------------------------------------- wake-ups
+
+  /**
+   * Wake-ups after enqueue, requeue and replay, from this instance (at once)
+   * and from every other process (through LISTEN/NOTIFY on {@link channel}).
+   * The first subscription opens the dedicated LISTEN connection; after it
+   * reconnects (notifications may have been missed) one event with queue
+   * `'*'` and count 0 is emitted so listeners claim once.
+   */
+  onEnqueued(listener: (event: EnqueuedEvent) => void): Subscription {
+    const sub = this.#enqueued.add(listener);
+    if (!this.#listening && !this.#closed) {
+      this.#listening = true;
+      this.#connectListener(this.#reconnectDelayMs, false);
+    }
+    return sub;
+  }
+
+  #connectListener(delayMs: number, reconnect: boolean): void {
+    if (this.#closed) return;
+    const client = new pg.Client(this.#connection);
+    let failed = false;
+    const retry = (): void => {
+      if (failed || this.#closed) return;
+      failed = true;
+      if (this.#listenClient === client) this.#listenClient = undefined;
+      client.end().catch(() => undefined);
+      this.#listenRetry = setTimeout(() => {
+        this.#connectListener(Math.min(delayMs * 2, 5_000), true);
+      }, delayMs);
+      this.#listenRetry.unref();
+    };
+    client.on('error', retry);
+    client.on('end', retry);
+    client.on('notification', (msg) => {
+      if (msg.channel !== this.channel || msg.payload === undefined) return;
+      try {
+        const note = JSON.parse(msg.payload) as { s: string; q: string; n: number; r: number };
+        if (note.s === this.#instance) return; // already emitted in-process
+        this.#enqueued.emit({ queue: note.q, count: note.n, runAt: note.r });
+      } catch {
+        // A foreign payload on our channel: ignore it.
+      }
+    });
+    this.#listenClient = client;
+    client
+      .connect()
+      .then(() => client.query(`LISTEN "${this.channel}"`))
+      .then(() => {
+        if (this.#closed) {
+          failed = true;
+          return client.end();
+        }
+        if (reconnect) this.#enqueued.emit({ queue: '*', count: 0, runAt: this.#clock.now() });
+        return undefined;
+      })
+      .catch(retry);
+  }
+
+  /** A CTE sending one notification per queue of the rows of `src` (delivered at commit). */
+  #noteCte(src: string): string {
+    return `note AS (SELECT pg_notify('${this.channel}', json_build_object('s', '${this.#instance}',
+      'q', queue, 'n', count(*), 'r', min(run_at))::text) FROM ${src} GROUP BY queue)`;
+  }
+
+  #emitLocal(rows: readonly { queue: string; run_at: string | number }[]): void {
+    if (!this.#enqueued.active || rows.length === 0) return;
+    const byQueue = new Map<string, { count: number; runAt: number }>();
+    for (const r of rows) {
+      const runAt = Number(r.run_at);
+      const e = byQueue.get(r.queue);
+      if (e === undefined) byQueue.set(r.queue, { count: 1, runAt });
+      else {
+        e.count++;
+        e.runAt = Math.min(e.runAt, runAt);
+      }
+    }
+    for (const [queue, e] of byQueue) this.#enqueued.emit({ queue, ...e });
+  }
+
+  // ----------------------------------------------------------------- jobs
+
+  #toRecord(row: JobRow): JobRecord {
+    return Object.freeze({
+      id: row.seq,
+      queue: row.queue,
+      name: row.name,
+      payload: row.payload,
+      state: row.state,
+      seq: Number(row.seq),
+      idempotencyKey: row.idempotency_key,
+      partitionKey: row.partition_key,
+      partition: row.partition,
+      ordered: row.ordered,
+      priority: Number(row.priority),
+      runAt: Number(row.run_at),
+      dependsOn: row.deps ?? [],
+      attempts: row.attempts,
+      maxAttempts: row.max_attempts,
+      backoff: row.backoff,
+      epoch: Number(row.epoch),
+      leaseOwner: row.lease_owner,
+      leaseExpiresAt: num(row.lease_expires_at),
+      startedAt: num(row.started_at),
+      createdAt: Number(row.created_at),
+      updatedAt: Number(row.updated_at),
+      finishedAt: num(row.finished_at),
+      // SQL NULL and JSON null both read as null: only a succeeded job has a result.
+      result: row.state === 'succeeded' ? row.result : undefined,
+      lastError: row.last_error,
+    });
+  }
+
+  async enqueue(specs: readonly EnqueueSpec[]): Promise<EnqueueResult[]> {
+    await this.#ready();
+    const now = this.#clock.now();
+    const normalized = specs.map((s) => normalizeEnqueue(s, now));
+    if (normalized.length === 0) return [];
+    // Keys repeated within the call: the first one stands for the others.
+    const firstOf = new Map<string, number>();
+    const alias: (number | undefined)[] = [];
+    normalized.forEach((n, i) => {
+      if (n.idempotencyKey === null) return;
+      const key = `${n.queue}\0${n.idempotencyKey}`;
+      const first = firstOf.get(key);
+      if (first === undefined) {
+        firstOf.set(key, i);
+        return;
+      }
+      if (normalized[first]?.fingerprint !== n.fingerprint) {
+        throw new JobConflictError(n.queue, n.idempotencyKey, `(input ${String(first)})`);
+      }
+      alias[i] = first;
+    });
+    const simple = firstOf.size === 0 && normalized.every((n) => n.dependsOn.length === 0);
+    if (simple) {
+      const rows = await this.#insertJobs(this.pool, normalized, null, now);
+      this.#emitLocal(rows);
+      return rows.map((row) => ({
+        id: row.seq,
+        created: true,
+        job: this.#toRecord(row),
+        state: 'pending',
+        result: undefined,
+      }));
+    }
+    const { results, created } = await this.#tx((c) => this.#enqueueTx(c, normalized, alias, now));
+    this.#emitLocal(created);
+    return results;
+  }
+
+  async #enqueueTx(
+    c: pg.PoolClient,
+    normalized: readonly NormalizedEnqueue[],
+    alias: readonly (number | undefined)[],
+    now: number,
+  ): Promise<{ results: EnqueueResult[]; created: JobRow[] }> {
+    const deps = [...new Set(normalized.flatMap((n) => n.dependsOn))];
+    if (deps.length > 0) {
+      const found = await this.#q<{ seq: string }>(
+        'SELECT seq::text AS seq FROM {s}.jobs WHERE seq = ANY($1::bigint[])',
+        [deps.map(toSeq)],
+        c,
+      );
+      const have = new Set(found.map((r) => r.seq));
+      const missing = deps.filter((d) => !have.has(d));
+      if (missing.length > 0) throw new JobDependencyError(missing);
+    }
+    const fresh = normalized.flatMap((n, i) => (alias[i] === undefined ? [i] : []));
+    const seqRows = await this.#q<{ seq: string }>(
+      `SELECT nextval(pg_get_serial_sequence('{s}.jobs', 'seq'))::text AS seq FROM generate_series(1, $1)`,
+      [fresh.length],
+      c,
+    );
+    const seqs = seqRows.map((r) => r.seq).sort((a, b) => Number(a) - Number(b));
+    const seqOf = new Map<number, string>();
+    fresh.forEach((i, k) => seqOf.set(i, seqs[k] ?? ''));
+
+    // Insert-first into the ledger, in key order (no deadlock between racing callers): a key
+    // being inserted by a concurrent transaction makes us wait for it, then lose to it.
+    const keyed = fresh
+      .filter((i) => normalized[i]?.idempotencyKey !== null)
+      .sort((a, b) => {
+        const x = normalized[a] as NormalizedEnqueue;
+        const y = normalized[b] as NormalizedEnqueue;
+        return x.queue === y.queue
+          ? (x.idempotencyKey ?? '') < (y.idempotencyKey ?? '')
+            ? -1
+            : 1
+          : x.queue < y.queue
+            ? -1
+            : 1;
+      });
+    const existing = new Map<number, EnqueueResult>();
+    if (keyed.length > 0) {
+      const won = await this.#q<{ job_seq: string }>(
+        `INSERT INTO {s}.ledger (queue, key, job_seq, fingerprint, state)
+         SELECT t.queue, t.key, t.job_seq, t.fingerprint, 'pending'
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY
+           AS t(queue, key, job_seq, fingerprint, ord)
+         ORDER BY t.ord
+         ON CONFLICT (queue, key) DO NOTHING RETURNING job_seq::text AS job_seq`,
+        [
+          keyed.map((i) => normalized[i]?.queue),
+          keyed.map((i) => normalized[i]?.idempotencyKey),
+          keyed.map((i) => seqOf.get(i)),
+          keyed.map((i) => normalized[i]?.fingerprint),
+        ],
+        c,
+      );
+      const wonSeqs = new Set(won.map((r) => r.job_seq));
+      const lost = keyed.filter((i) => !wonSeqs.has(seqOf.get(i) ?? ''));
+      if (lost.length > 0) {
+        const rows = await this.#q<{
+          queue: string;
+          key: string;
+          job_seq: string;
+          fingerprint: string;
+          state: JobState;
+          result: unknown;
+        }>(
+          `SELECT g.queue, g.key, g.job_seq::text AS job_seq, g.fingerprint, g.state, g.result
+           FROM {s}.ledger g JOIN unnest($1::text[], $2::text[]) AS t(queue, key)
+             ON g.queue = t.queue AND g.key = t.key`,
+          [lost.map((i) => normalized[i]?.queue), lost.map((i) => normalized[i]?.idempotencyKey)],
+          c,
+        );
+        const byKey = new Map(rows.map((r) => [`${r.queue}\0${r.key}`, r]));
+        const jobs = await this.#jobsBySeq(
+          rows.map((r) => r.job_seq),
+          c,
+        );
+        for (const i of lost) {
+          const n = normalized[i] as NormalizedEnqueue;
+          const entry = byKey.get(`${n.queue}\0${n.idempotencyKey ?? ''}`);
+          if (entry === undefined) throw new Error('ledger entry vanished during enqueue');
+          if (entry.fingerprint !== n.fingerprint) {
+            throw new JobConflictError(n.queue, n.idempotencyKey ?? '', entry.job_seq);
+          }
+          const job = jobs.get(entry.job_seq);
+          existing.set(i, {
+            id: entry.job_seq,
+            created: false,
+            job: job ?? null,
+            state: job?.state ?? entry.state,
+            result:
+              job !== undefined
+                ? job.result
+                : entry.state === 'succeeded'
+                  ? entry.result
+                  : undefined,
+          });
+        }
+      }
+    }
+    const toCreate = fresh.filter((i) => !existing.has(i));
+    const rows =
+      toCreate.length === 0
+        ? []
+        : await this.#insertJobs(
+            c,
+            toCreate.map((i) => normalized[i] as NormalizedEnqueue),
+            toCreate.map((i) => seqOf.get(i) ?? ''),
+            now,
+          );
+    const depPairs = toCreate.flatMap((i) =>
+      (normalized[i]?.dependsOn ?? []).map((d) => [seqOf.get(i) ?? '', d] as const),
+    );
+    if (depPairs.length > 0) {
+      await this.#q(
+        `INSERT INTO {s}.job_deps (job_seq, depends_on)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING`,
+        [depPairs.map((p) => p[0]), depPairs.map((p) => p[1])],
+        c,
+      );
+    }
+    const bySeq = new Map(rows.map((r) => [r.seq, r]));
+    const results: EnqueueResult[] = [];
+    normalized.forEach((_, i) => {
+      const target = alias[i] ?? i;
+      const known = existing.get(target);
+      if (known !== undefined) {
+        results.push(known);
+        return;
+      }
+      const row = bySeq.get(seqOf.get(target) ?? '');
+      if (row === undefined) throw new Error('inserted job missing from RETURNING');
+      results.push({
+        id: row.seq,
+        created: target === i,
+        job: this.#toRecord(row),
+        state: 'pending',
+        result: undefined,
+      });
+    });
+    return { results, created: rows };
+  }
+
+  /** One INSERT of many jobs (with their NOTIFY); rows in input order. */
+  async #insertJobs(
+    on: Queryable,
+    ns: readonly NormalizedEnqueue[],
+    seqs: readonly string[] | null,
+    now: number,
+  ): Promise<JobRow[]> {
+    const values: unknown[] = [
+      ns.map((n) => n.queue),
+      ns.map((n) => n.name),
+      ns.map((n) => n.payloadJson),
+      ns.map((n) => n.idempotencyKey),
+      ns.map((n) => n.partitionKey),
+      ns.map((n) => n.partition),
+      ns.map((n) => n.ordered),
+      ns.map((n) => n.priority),
+      ns.map((n) => n.runAt),
+      ns.map((n) => n.dependsOn.length > 0),
+      ns.map((n) => n.maxAttempts),
+      ns.map((n) => (n.backoff === null ? null : JSON.stringify(n.backoff))),
+      now,
+    ];
+    if (seqs !== null) values.push(seqs);
+    const rows = await this.#q<JobRow>(
+      `WITH ins AS (
+         INSERT INTO {s}.jobs (${seqs === null ? '' : 'seq, '}queue, name, payload, state, idempotency_key,
+           partition_key, fair_key, partition, ordered, priority, run_at, has_deps, attempts,
+           max_attempts, backoff, epoch, created_at, updated_at)
+         SELECT ${seqs === null ? '' : 't.seq, '}t.queue, t.name, t.payload::jsonb, 'pending', t.ikey,
+           t.pkey, COALESCE(t.pkey, ''), t.part, t.ordered, t.priority, t.run_at, t.has_deps, 0,
+           t.max_attempts, t.backoff::jsonb, 0, $13, $13
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
+           $7::boolean[], $8::bigint[], $9::bigint[], $10::boolean[], $11::int[], $12::text[]
+           ${seqs === null ? '' : ', $14::bigint[]'})
+           WITH ORDINALITY AS t(queue, name, payload, ikey, pkey, part, ordered, priority, run_at,
+             has_deps, max_attempts, backoff${seqs === null ? '' : ', seq'}, ord)
+         ORDER BY t.ord
+         RETURNING *
+       ), ${this.#noteCte('ins')}
+       SELECT j.*, NULL::text[] AS deps, (SELECT count(*) FROM note) AS notes FROM ins j ORDER BY j.seq`,
+      values,
+      on,
+    );
+    // Without explicit seqs the identity values follow the ORDER BY: seq order is input order.
+    const bySeq = new Map(rows.map((r) => [r.seq, r]));
+    const ordered =
+      seqs === null
+        ? rows
+        : seqs.map((s) => {
+            const row = bySeq.get(s);
+            if (row === undefined) throw new Error('inserted job missing from RETURNING');
+            return row;
+          });
+    ordered.forEach((row, i) => {
+      const deps = ns[i]?.dependsOn ?? [];
+      if (deps.length > 0) row.deps = [...deps].sort((a, b) => Number(a) - Number(b));
+    });
+    return ordered;
+  }
+
+  async #jobsBySeq(
+    seqs: readonly string[],
+    on: Queryable = this.pool,
+  ): Promise<Map<string, JobRecord>> {
+    if (seqs.length === 0) return new Map();
+    const rows = await this.#q<JobRow>(
+      `SELECT j.*, ${DEPS} FROM {s}.jobs j WHERE j.seq = ANY($1::bigint[])`,
+      [seqs],
+      on,
+    );
+    return new Map(rows.map((r) => [r.seq, this.#toRecord(r)]));
+  }
+
+  async claim(options: ClaimOptions): Promise<JobRecord[]> {
+    const agingMs = checkClaim(options);
+    await this.#ready();
+    const now = this.#clock.now();
+    const weights: Record<string, number> = {};
+    for (const [k, w] of Object.entries(options.weights ?? {})) {
+      weights[k] = w > 0 && Number.isFinite(w) ? w : 1;
+    }
+    const aging = Number.isFinite(agingMs) ? Math.max(1, Math.floor(agingMs)) : 0;
+    const rows = await this.#q<JobRow>(
+      `WITH RECURSIVE keys AS (
+         (SELECT fair_key FROM {s}.jobs WHERE state IN ('pending', 'failed', 'leased')
+          ORDER BY fair_key LIMIT 1)
+         UNION ALL
+         SELECT (SELECT j.fair_key FROM {s}.jobs j
+                 WHERE j.state IN ('pending', 'failed', 'leased') AND j.fair_key > k.fair_key
+                 ORDER BY j.fair_key LIMIT 1)
+         FROM keys k WHERE k.fair_key IS NOT NULL
+       ), exhausted AS (
+         SELECT seq, lease_owner, COALESCE(started_at, updated_at) AS started FROM {s}.jobs
+         WHERE state = 'leased' AND lease_expires_at <= $1 AND attempts >= max_attempts
+           AND ($6::text[] IS NULL OR queue = ANY($6)) AND ($7::text[] IS NULL OR name = ANY($7))
+         FOR UPDATE SKIP LOCKED
+       ), dead AS (
+         UPDATE {s}.jobs j SET state = 'dead', last_error = 'lease expired after the last attempt',
+           lease_owner = NULL, lease_expires_at = NULL, finished_at = $1, updated_at = $1
+         FROM exhausted x WHERE j.seq = x.seq
+         RETURNING j.seq, j.queue, j.name, j.attempts, j.epoch, j.idempotency_key, j.state, j.result,
+           x.lease_owner AS old_owner, x.started
+       ), dead_log AS (
+         INSERT INTO {s}.attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at,
+           ended_at, outcome, error)
+         SELECT seq, queue, name, attempts, epoch, COALESCE(old_owner, ''), started, $1, 'expired',
+           'lease expired' FROM dead
+       ), dead_ledger AS (${LEDGER_SYNC('dead')}
+       ), cand AS (
+         SELECT c.* FROM keys k CROSS JOIN LATERAL (
+           SELECT j.seq, j.fair_key, j.state AS old_state, j.lease_owner AS old_owner,
+             COALESCE(j.started_at, j.updated_at) AS old_started,
+             j.priority + CASE WHEN $2::bigint > 0
+               THEN greatest(0, $1::bigint - j.run_at) / $2::bigint ELSE 0 END AS eff
+           FROM {s}.jobs j
+           WHERE j.fair_key = k.fair_key
+             AND ((j.state IN ('pending', 'failed') AND j.run_at <= $1)
+               OR (j.state = 'leased' AND j.lease_expires_at <= $1 AND j.attempts < j.max_attempts))
+             AND (NOT j.has_deps OR NOT EXISTS (
+               SELECT 1 FROM {s}.job_deps d JOIN {s}.jobs dj ON dj.seq = d.depends_on
+               WHERE d.job_seq = j.seq AND dj.state <> 'succeeded'))
+             AND (NOT j.ordered OR NOT EXISTS (
+               SELECT 1 FROM {s}.jobs o WHERE o.ordered AND o.queue = j.queue
+                 AND o.partition_key = j.partition_key AND o.seq < j.seq
+                 AND o.state IN ('pending', 'leased', 'failed')))
+             AND ($6::text[] IS NULL OR j.queue = ANY($6))
+             AND ($7::text[] IS NULL OR j.name = ANY($7))
+           ORDER BY eff DESC, j.seq
+           LIMIT $3
+           FOR UPDATE OF j SKIP LOCKED
+         ) c WHERE k.fair_key IS NOT NULL
+       ), ranked AS (
+         SELECT c.*, row_number() OVER (PARTITION BY c.fair_key ORDER BY c.eff DESC, c.seq) AS rn
+         FROM cand c
+       ), pick AS (
+         SELECT r.*, (r.rn - 1)::float8 / COALESCE(($8::jsonb ->> r.fair_key)::float8, 1) AS rank
+         FROM ranked r ORDER BY rank, r.eff DESC, r.seq LIMIT $3
+       ), upd AS (
+         UPDATE {s}.jobs j SET state = 'leased', attempts = j.attempts + 1, epoch = j.epoch + 1,
+           lease_owner = $4, lease_expires_at = $1::bigint + $5::bigint, started_at = $1,
+           updated_at = $1
+         FROM pick p WHERE j.seq = p.seq
+         RETURNING j.*, p.old_state, p.old_owner, p.old_started, p.rank, p.eff
+       ), log AS (
+         INSERT INTO {s}.attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at,
+           ended_at, outcome, error)
+         SELECT seq, queue, name, attempts - 1, epoch - 1, COALESCE(old_owner, ''), old_started, $1,
+           'expired', 'lease expired' FROM upd WHERE old_state = 'leased'
+       )
+       SELECT j.*, ${DEPS} FROM upd j ORDER BY j.rank, j.eff DESC, j.seq`,
+      [
+        now,
+        aging,
+        options.limit,
+        options.workerId,
+        Math.ceil(options.leaseMs),
+        options.queues ?? null,
+        options.names ?? null,
+        JSON.stringify(weights),
+      ],
+    );
+    return rows.map((r) => this.#toRecord(r));
+  }
+
+  /** Splits a batch CAS result into accepted ids and refusals (re-reading contradictory ones). */
+  async #settle(rows: readonly SettleRow[]): Promise<SettleResult> {
+    const accepted: string[] = [];
+    const refused: Refusal[] = [];
+    const acceptedSeqs = new Set(rows.filter((r) => r.ok).map((r) => r.seq));
+    // The statement's snapshot can predate a concurrent change (or an earlier copy of the
+    // same id in this batch): re-read those after the fact.
+    const unclear = rows.filter(
+      (r) =>
+        !r.ok &&
+        r.state !== null &&
+        (acceptedSeqs.has(r.seq) || (r.state === 'leased' && r.cur === r.epoch)),
+    );
+    const now = new Map<string, { state: JobState; epoch: string }>();
+    if (unclear.length > 0) {
+      const fresh = await this.#q<{ seq: string; state: JobState; epoch: string }>(
+        'SELECT seq::text AS seq, state, epoch::text AS epoch FROM {s}.jobs WHERE seq = ANY($1::bigint[])',
+        [unclear.map((r) => r.seq)],
+      );
+      for (const f of fresh) now.set(f.seq, f);
+    }
+    for (const r of rows) {
+      const id = r.seq;
+      if (r.ok) {
+        accepted.push(id);
+        continue;
+      }
+      const epoch = Number(r.epoch);
+      const current =
+        now.get(r.seq) ?? (r.state === null ? undefined : { state: r.state, epoch: r.cur ?? '0' });
+      if (current === undefined) {
+        refused.push({ id, epoch, reason: 'not-found' });
+        continue;
+      }
+      const currentEpoch = Number(current.epoch);
+      refused.push({
+        id,
+        epoch,
+        reason: currentEpoch !== epoch ? 'stale-epoch' : 'not-leased',
+        state: current.state,
+        currentEpoch,
+      });
+    }
+    return { accepted, refused };
+  }
+
+  async heartbeat(leases: readonly LeaseRef[], leaseMs: number): Promise<SettleResult> {
+    await this.#ready();
+    if (leases.length === 0) return { accepted: [], refused: [] };
+    const now = this.#clock.now();
+    const rows = await this.#q<SettleRow>(
+      `WITH i AS (
+         SELECT * FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS t(seq, epoch, ord)
+       ), upd AS (
+         UPDATE {s}.jobs j SET lease_expires_at = $3, updated_at = $4
+         FROM i WHERE j.seq = i.seq AND j.epoch = i.epoch AND j.state = 'leased'
+         RETURNING i.ord
+       )
+       SELECT i.ord, i.seq::text AS seq, i.epoch::text AS epoch, (u.ord IS NOT NULL) AS ok,
+         j.state, j.epoch::text AS cur
+       FROM i LEFT JOIN upd u ON u.ord = i.ord LEFT JOIN {s}.jobs j ON j.seq = i.seq
+       ORDER BY i.ord`,
+      [leases.map((l) => toSeq(l.id)), leases.map((l) => l.epoch), now + Math.ceil(leaseMs), now],
+    );
+    return this.#settle(this.#withIds(rows, leases));
+  }
+
+  async release(leases: readonly LeaseRef[]): Promise<SettleResult> {
+    await this.#ready();
+    if (leases.length === 0) return { accepted: [], refused: [] };
+    const now = this.#clock.now();
+    const rows = await this.#q<SettleRow & { queue: string | null; run_at: string | null }>(
+      `WITH i AS (
+         SELECT * FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS t(seq, epoch, ord)
+       ), upd AS (
+         UPDATE {s}.jobs j SET state = 'pending', attempts = greatest(0, j.attempts - 1),
+           lease_owner = NULL, lease_expires_at = NULL, run_at = least(j.run_at, $3), updated_at = $3
+         FROM i WHERE j.seq = i.seq AND j.epoch = i.epoch AND j.state = 'leased'
+         RETURNING i.ord, j.queue, j.run_at
+       ), ${this.#noteCte('upd')}
+       SELECT i.ord, i.seq::text AS seq, i.epoch::text AS epoch, (u.ord IS NOT NULL) AS ok,
+         j.state, j.epoch::text AS cur, u.queue, u.run_at::text AS run_at,
+         (SELECT count(*) FROM note) AS notes
+       FROM i LEFT JOIN upd u ON u.ord = i.ord LEFT JOIN {s}.jobs j ON j.seq = i.seq
+       ORDER BY i.ord`,
+      [leases.map((l) => toSeq(l.id)), leases.map((l) => l.epoch), now],
+    );
+    this.#emitLocal(
+      rows.flatMap((r) =>
+        r.ok && r.queue !== null ? [{ queue: r.queue, run_at: r.run_at ?? now }] : [],
+      ),
+    );
+    return this.#settle(this.#withIds(rows, leases));
+  }
+
+  /** Puts back the caller's id strings (a malformed id was sent as -1). */
+  #withIds<R extends SettleRow>(rows: readonly R[], refs: readonly LeaseRef[]): R[] {
+    return rows.map((r) => ({ ...r, seq: refs[Number(r.ord) - 1]?.id ?? r.seq }));
+  }
+
+  async complete(completions: readonly CompleteInput[]): Promise<SettleResult> {
+    await this.#ready();
+    if (completions.length === 0) return { accepted: [], refused: [] };
+    const now = this.#clock.now();
+    const sql = `WITH i AS (
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[]) WITH ORDINALITY
+           AS t(seq, epoch, result, ord)
+       ), l AS (
+         SELECT j.seq, i.ord, i.result, j.lease_owner, COALESCE(j.started_at, j.updated_at) AS started
+         FROM i JOIN {s}.jobs j ON j.seq = i.seq AND j.epoch = i.epoch AND j.state = 'leased'
+         FOR UPDATE OF j
+       ), upd AS (
+         UPDATE {s}.jobs j SET state = 'succeeded', result = l.result::jsonb, lease_owner = NULL,
+           lease_expires_at = NULL, finished_at = $4, updated_at = $4
+         FROM l WHERE j.seq = l.seq AND j.state = 'leased'
+         RETURNING j.seq, j.queue, j.name, j.attempts, j.epoch, j.idempotency_key, j.state, j.result,
+           l.ord, l.lease_owner AS old_owner, l.started
+       ), log AS (
+         INSERT INTO {s}.attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at,
+           ended_at, outcome, error)
+         SELECT seq, queue, name, attempts, epoch, COALESCE(old_owner, ''), started, $4, 'succeeded',
+           NULL FROM upd ORDER BY ord
+       ), led AS (${LEDGER_SYNC('upd')})
+       SELECT i.ord, i.seq::text AS seq, i.epoch::text AS epoch, (u.ord IS NOT NULL) AS ok,
+         j.state, j.epoch::text AS cur, u.queue, u.name, u.result AS res
+       FROM i LEFT JOIN upd u ON u.ord = i.ord LEFT JOIN {s}.jobs j ON j.seq = i.seq
+       ORDER BY i.ord`;
+    const values = [
+      completions.map((c) => toSeq(c.id)),
+      completions.map((c) => c.epoch),
+      completions.map((c) => json(c.result)),
+      now,
+    ];
+    type Row = SettleRow & { queue: string | null; name: string | null; res: unknown };
+    const hook = this.#onComplete;
+    if (hook === undefined) {
+      return this.#settle(this.#withIds(await this.#q<Row>(sql, values), completions));
+    }
+    const rows = await this.#tx(async (c) => {
+      const out = this.#withIds(await this.#q<Row>(sql, values, c), completions);
+      const done: CompletedJob[] = out
+        .filter((r) => r.ok)
+        .map((r) => ({
+          id: r.seq,
+          epoch: Number(r.epoch),
+          queue: r.queue ?? '',
+          name: r.name ?? '',
+          result: r.res,
+        }));
+      if (done.length > 0) await hook(c, done);
+      return out;
+    });
+    return this.#settle(rows);
+  }
+
+  async fail(failures: readonly FailInput[]): Promise<FailResult> {
+    await this.#ready();
+    if (failures.length === 0) return { accepted: [], refused: [], retrying: [], dead: [] };
+    const now = this.#clock.now();
+    type Row = SettleRow & { new_state: JobState | null };
+    const rows = this.#withIds(
+      await this.#q<Row>(
+        `WITH i AS (
+           SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::boolean[])
+             WITH ORDINALITY AS t(seq, epoch, error, retry_at, dead, ord)
+         ), l AS (
+           SELECT j.seq, i.ord, i.error, i.retry_at, (i.dead OR j.attempts >= j.max_attempts) AS to_dead,
+             j.lease_owner, COALESCE(j.started_at, j.updated_at) AS started
+           FROM i JOIN {s}.jobs j ON j.seq = i.seq AND j.epoch = i.epoch AND j.state = 'leased'
+           FOR UPDATE OF j
+         ), upd AS (
+           UPDATE {s}.jobs j SET state = CASE WHEN l.to_dead THEN 'dead' ELSE 'failed' END,
+             last_error = l.error, lease_owner = NULL, lease_expires_at = NULL, updated_at = $6,
+             finished_at = CASE WHEN l.to_dead THEN $6 ELSE j.finished_at END,
+             run_at = CASE WHEN l.to_dead THEN j.run_at ELSE l.retry_at END
+           FROM l WHERE j.seq = l.seq AND j.state = 'leased'
+           RETURNING j.seq, j.queue, j.name, j.attempts, j.epoch, j.idempotency_key, j.state, j.result,
+             l.ord, l.lease_owner AS old_owner, l.started, l.error
+         ), log AS (
+           INSERT INTO {s}.attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at,
+             ended_at, outcome, error)
+           SELECT seq, queue, name, attempts, epoch, COALESCE(old_owner, ''), started, $6,
+             CASE WHEN state = 'dead' THEN 'dead' ELSE 'failed' END, error FROM upd ORDER BY ord
+         ), led AS (${LEDGER_SYNC('upd')})
+         SELECT i.ord, i.seq::text AS seq, i.epoch::text AS epoch, (u.ord IS NOT NULL) AS ok,
+           j.state, j.epoch::text AS cur, u.state AS new_state
+         FROM i LEFT JOIN upd u ON u.ord = i.ord LEFT JOIN {s}.jobs j ON j.seq = i.seq
+         ORDER BY i.ord`,
+        [
+          failures.map((f) => toSeq(f.id)),
+          failures.map((f) => f.epoch),
+          failures.map((f) => f.error),
+          failures.map((f) => Math.floor(f.retryAt ?? now)),
+          failures.map((f) => f.dead === true),
+          now,
+        ],
+      ),
+      failures,
+    );
+    const settled = await this.#settle(rows);
+    return {
+      ...settled,
+      retrying: rows.filter((r) => r.ok && r.new_state === 'failed').map((r) => r.seq),
+      dead: rows.filter((r) => r.ok && r.new_state === 'dead').map((r) => r.seq),
+    };
+  }
+
+  async #terminate(
+    ids: readonly string[],
+    to: 'dead' | 'cancelled',
+    reason: string | null,
+  ): Promise<string[]> {
+    await this.#ready();
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return [];
+    const now = this.#clock.now();
+    const rows = await this.#q<{ seq: string }>(
+      `WITH l AS (
+         SELECT seq, state AS old_state, lease_owner, COALESCE(started_at, updated_at) AS started
+         FROM {s}.jobs WHERE seq = ANY($1::bigint[]) AND state NOT IN ('succeeded', 'dead', 'cancelled')
+         ORDER BY seq FOR UPDATE
+       ), upd AS (
+         UPDATE {s}.jobs j SET state = $2, last_error = COALESCE($3, j.last_error),
+           epoch = j.epoch + CASE WHEN l.old_state = 'leased' THEN 1 ELSE 0 END,
+           lease_owner = NULL, lease_expires_at = NULL, finished_at = $4, updated_at = $4
+         FROM l WHERE j.seq = l.seq
+         RETURNING j.seq, j.queue, j.name, j.attempts, j.epoch, j.idempotency_key, j.state, j.result,
+           l.old_state, l.lease_owner AS old_owner, l.started
+       ), log AS (
+         INSERT INTO {s}.attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at,
+           ended_at, outcome, error)
+         SELECT seq, queue, name, attempts, epoch - 1, COALESCE(old_owner, ''), started, $4, $2, $3
+         FROM upd WHERE old_state = 'leased'
+       ), led AS (${LEDGER_SYNC('upd')})
+       SELECT seq::text AS seq FROM upd`,
+      [unique.map(toSeq), to, reason, now],
+    );
+    const moved = new Set(rows.map((r) => r.seq));
+    return unique.filter((id) => moved.has(id));
+  }
+
+  deadLetter(ids: readonly string[], reason: string): Promise<string[]> {
+    return this.#terminate(ids, 'dead', reason);
+  }
+
+  cancel(ids: readonly string[]): Promise<string[]> {
+    return this.#terminate(ids, 'cancelled', null);
+  }
+
+  async requeue(ids: readonly string[], options: RequeueOptions = {}): Promise<string[]> {
+    await this.#ready();
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return [];
+    const now = this.#clock.now();
+    const runAt = Math.floor(options.runAt ?? now);
+    const rows = await this.#q<{ seq: string; queue: string; run_at: string }>(
+      `WITH upd AS (
+         UPDATE {s}.jobs SET state = 'pending', run_at = $2,
+           attempts = CASE WHEN $3 THEN 0 ELSE attempts END, result = NULL, finished_at = NULL,
+           updated_at = $4
+         WHERE seq = ANY($1::bigint[]) AND state IN ('dead', 'failed', 'cancelled')
+         RETURNING seq, queue, run_at, idempotency_key, state, result
+       ), led AS (${LEDGER_SYNC('upd')}), ${this.#noteCte('upd')}
+       SELECT seq::text AS seq, queue, run_at::text AS run_at, (SELECT count(*) FROM note) AS notes
+       FROM upd`,
+      [unique.map(toSeq), runAt, options.resetAttempts ?? true, now],
+    );
+    this.#emitLocal(rows);
+    const moved = new Set(rows.map((r) => r.seq));
+    return unique.filter((id) => moved.has(id));
+  }
+
+  async get(id: string): Promise<JobRecord | undefined> {
+    await this.#ready();
+    const [row] = await this.#q<JobRow>(`SELECT j.*, ${DEPS} FROM {s}.jobs j WHERE j.seq = $1`, [
+      toSeq(id),
+    ]);
+    return row === undefined ? undefined : this.#toRecord(row);
+  }
+
+  async query(filter: JobQuery = {}): Promise<JobRecord[]> {
+    await this.#ready();
+    const where: string[] = [];
+    const values: unknown[] = [];
+    const add = (sql: string, value: unknown): void => {
+      if (value === undefined) return;
+      values.push(value);
+      where.push(sql.replace('?', `$${String(values.length)}`));
+    };
+    add('j.queue = ?', filter.queue);
+    add('j.name = ?', filter.name);
+    add(
+      'j.state = ANY(?::text[])',
+      filter.state === undefined
+        ? undefined
+        : typeof filter.state === 'string'
+          ? [filter.state]
+          : filter.state,
+    );
+    add('j.partition_key = ?', filter.partitionKey);
+    add('j.partition = ?', filter.partition);
+    add('j.seq > ?', filter.afterSeq);
+    values.push(filter.limit ?? 100);
+    const rows = await this.#q<JobRow>(
+      `SELECT j.*, ${DEPS} FROM {s}.jobs j ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY j.seq LIMIT $${String(values.length)}`,
+      values,
+    );
+    return rows.map((r) => this.#toRecord(r));
+  }
+
+  async counts(filter: { readonly queue?: string } = {}): Promise<JobCounts> {
+    await this.#ready();
+    const now = this.#clock.now();
+    const queue = filter.queue ?? null;
+    const [rows, oldest] = await Promise.all([
+      this.#q<{ queue: string; partition: number | null; state: JobState; n: number }>(
+        `SELECT queue, partition, state, count(*)::int AS n FROM {s}.jobs
+         WHERE ($1::text IS NULL OR queue = $1) GROUP BY queue, partition, state`,
+        [queue],
+      ),
+      this.#q<{ t: string | null }>(
+        `SELECT min(run_at)::text AS t FROM {s}.jobs WHERE state IN ('pending', 'failed')
+         AND run_at <= $1 AND ($2::text IS NULL OR queue = $2)`,
+        [now, queue],
+      ),
+    ]);
+    const byState = zeroCounts();
+    const byQueue: Record<string, Record<JobState, number>> = {};
+    const byPartition: Record<string, Record<JobState, number>> = {};
+    for (const r of rows) {
+      byState[r.state] += r.n;
+      (byQueue[r.queue] ??= zeroCounts())[r.state] += r.n;
+      (byPartition[r.partition === null ? 'none' : String(r.partition)] ??= zeroCounts())[
+        r.state
+      ] += r.n;
+    }
+    const t = oldest[0]?.t ?? null;
+    return { byState, byQueue, byPartition, oldestReadyAgeMs: t === null ? 0 : now - Number(t) };
+  }
+
+  async attempts(filter: AttemptQuery = {}): Promise<AttemptRecord[]> {
+    await this.#ready();
+    const rows = await this.#q<{
+      job_seq: string;
+      queue: string;
+      name: string;
+      attempt: number;
+      epoch: string;
+      worker_id: string;
+      started_at: string;
+      ended_at: string;
+      outcome: AttemptOutcome;
+      error: string | null;
+    }>(
+      `SELECT * FROM {s}.attempts WHERE ($1::bigint IS NULL OR job_seq = $1)
+         AND ($2::bigint IS NULL OR ended_at >= $2) ORDER BY id LIMIT $3`,
+      [
+        filter.jobId === undefined ? null : toSeq(filter.jobId),
+        filter.since ?? null,
+        filter.limit ?? 1000,
+      ],
+    );
+    return rows.map((r) =>
+      Object.freeze({
+        jobId: r.job_seq,
+        queue: r.queue,
+        name: r.name,
+        attempt: r.attempt,
+        epoch: Number(r.epoch),
+        workerId: r.worker_id,
+        startedAt: Number(r.started_at),
+        endedAt: Number(r.ended_at),
+        outcome: r.outcome,
+        error: r.error,
+      }),
+    );
+  }
+
+  async replay(options: ReplayOptions): Promise<JobRecord[]> {
+    if ((options.partition === undefined) === (options.partitionKey === undefined)) {
+      throw new TypeError('replay(): pass exactly one of partition (a number) or partitionKey.');
+    }
+    await this.#ready();
+    const now = this.#clock.now();
+    const scope = `(($1::text IS NULL OR j.queue = $1) AND ($2::int IS NULL OR j.partition = $2)
+      AND ($3::text IS NULL OR j.partition_key = $3) AND j.created_at >= $4)`;
+    const values = [
+      options.queue ?? null,
+      options.partition ?? null,
+      options.partitionKey ?? null,
+      options.since,
+    ];
+    const select = `SELECT j.*, ${DEPS} FROM {s}.jobs j WHERE ${scope} ORDER BY j.seq`;
+    if (options.dryRun === true) {
+      return (await this.#q<JobRow>(select, values)).map((r) => this.#toRecord(r));
+    }
+    const { rows, reset } = await this.#tx(async (c) => {
+      const reset = await this.#q<{ queue: string; run_at: string }>(
+        `WITH upd AS (
+           UPDATE {s}.jobs j SET state = 'pending', run_at = $5, attempts = 0, result = NULL,
+             finished_at = NULL, updated_at = $5
+           WHERE ${scope} AND j.state IN ('succeeded', 'dead', 'cancelled', 'failed')
+           RETURNING j.seq, j.queue, j.run_at, j.idempotency_key, j.state, j.result
+         ), led AS (${LEDGER_SYNC('upd')}), ${this.#noteCte('upd')}
+         SELECT queue, run_at::text AS run_at, (SELECT count(*) FROM note) AS notes FROM upd`,
+        [...values, now],
+        c,
+      );
+      return { rows: await this.#q<JobRow>(select, values, c), reset };
+    });
+    this.#emitLocal(reset);
+    return rows.map((r) => this.#toRecord(r));
+  }
+
+  async purge(options: PurgeOptions): Promise<number> {
+    await this.#ready();
+    const states = (options.states ?? TERMINAL_STATES).filter((s) =>
+      (TERMINAL_STATES as readonly string[]).includes(s),
+    );
+    const [row] = await this.#q<{ n: number }>(
+      `WITH v AS (
+         DELETE FROM {s}.jobs WHERE state = ANY($1::text[]) AND finished_at < $2 RETURNING seq
+       ), st AS (DELETE FROM {s}.steps WHERE job_seq IN (SELECT seq FROM v)),
+       dp AS (DELETE FROM {s}.job_deps WHERE job_seq IN (SELECT seq FROM v))
+       SELECT count(*)::int AS n FROM v`,
+      [states, options.finishedBefore],
+    );
+    return row?.n ?? 0;
+  }
+
+  // ---------------------------------------------------------------- steps
+
+  async getStep(jobId: string, step: string): Promise<StepValue> {
+    await this.#ready();
+    const [row] = await this.#q<{ value: unknown }>(
+      'SELECT value FROM {s}.steps WHERE job_seq = $1 AND step = $2',
+      [toSeq(jobId), step],
+    );
+    return row === undefined
+      ? { found: false, value: undefined }
+      : { found: true, value: row.value };
+  }
+
+  async putStep(input: PutStepInput): Promise<boolean> {
+    await this.#ready();
+    // FOR SHARE: a concurrent claim (epoch bump) waits for us, or we see its new epoch.
+    const rows = await this.#q(
+      `INSERT INTO {s}.steps (job_seq, step, value)
+       SELECT seq, $2, $3::jsonb FROM {s}.jobs WHERE seq = $1 AND epoch = $4 AND state = 'leased'
+       FOR SHARE
+       ON CONFLICT (job_seq, step) DO UPDATE SET value = EXCLUDED.value
+       RETURNING 1 AS ok`,
+      [toSeq(input.id), input.step, json(input.value), input.epoch],
+    );
+    return rows.length === 1;
+  }
+
+  // ----------------------------------------------------------------- runs
+
+  async #runRecord(seq: string, on: Queryable = this.pool): Promise<RunRecord | undefined> {
+    const [r] = await this.#q<{
+      seq: string;
+      name: string;
+      input: unknown;
+      state: RunState;
+      total: string;
+      chunk_size: string;
+      chunks: string;
+      created_at: string;
+      updated_at: string;
+      finished_at: string | null;
+      processed: string;
+      done: number;
+    }>(
+      `SELECT r.seq::text AS seq, r.name, r.input, r.state, r.total, r.chunk_size, r.chunks,
+         r.created_at, r.updated_at, r.finished_at,
+         (SELECT COALESCE(sum(c.offset_at - c.start), 0) FROM {s}.chunks c WHERE c.run_seq = r.seq)::text AS processed,
+         (SELECT count(*) FROM {s}.chunks c WHERE c.run_seq = r.seq AND c.state = 'done')::int AS done
+       FROM {s}.runs r WHERE r.seq = $1`,
+      [seq],
+      on,
+    );
+    if (r === undefined) return undefined;
+    return Object.freeze({
+      id: r.seq,
+      name: r.name,
+      input: r.input,
+      state: r.state,
+      total: Number(r.total),
+      chunkSize: Number(r.chunk_size),
+      chunks: Number(r.chunks),
+      chunksDone: r.done,
+      processed: Number(r.processed),
+      createdAt: Number(r.created_at),
+      updatedAt: Number(r.updated_at),
+      finishedAt: num(r.finished_at),
+    });
+  }
+
+  async createRun(spec: CreateRunSpec): Promise<RunRecord> {
+    const n = chunkCount(spec.total, spec.chunkSize);
+    await this.#ready();
+    const now = this.#clock.now();
+    return this.#tx(async (c) => {
+      const [inserted] = await this.#q<{ seq: string }>(
+        `INSERT INTO {s}.runs (name, input, state, total, chunk_size, chunks, idempotency_key,
+           created_at, updated_at, finished_at)
+         VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, $8, $9)
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq::text AS seq`,
+        [
+          spec.name,
+          json(spec.input),
+          n === 0 ? 'succeeded' : 'running',
+          spec.total,
+          spec.chunkSize,
+          n,
+          spec.idempotencyKey ?? null,
+          now,
+          n === 0 ? now : null,
+        ],
+        c,
+      );
+      let seq = inserted?.seq;
+      if (seq === undefined) {
+        const [existing] = await this.#q<{ seq: string }>(
+          'SELECT seq::text AS seq FROM {s}.runs WHERE idempotency_key = $1',
+          [spec.idempotencyKey ?? null],
+          c,
+        );
+        seq = existing?.seq;
+        if (seq === undefined) throw new Error('run idempotency key vanished during createRun');
+      } else if (n > 0) {
+        await this.#q(
+          `INSERT INTO {s}.chunks (run_seq, idx, start, end_at, offset_at, state, epoch)
+           SELECT $1, i, i * $2::bigint, least($3::bigint, (i + 1) * $2::bigint), i * $2::bigint,
+             'pending', 0
+           FROM generate_series(0, $4::bigint - 1) AS i`,
+          [seq, spec.chunkSize, spec.total, n],
+          c,
+        );
+      }
+      return (await this.#runRecord(seq, c)) as RunRecord;
+    });
+  }
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    await this.#ready();
+    return this.#runRecord(toSeq(id));
+  }
+
+  async claimChunks(options: ClaimChunksOptions): Promise<ChunkLease[]> {
+    checkClaim(options);
+    await this.#ready();
+    const now = this.#clock.now();
+    const leaseUntil = now + Math.ceil(options.leaseMs);
+    const rows = await this.#q<{
+      run_seq: string;
+      idx: string;
+      name: string;
+      start: string;
+      end_at: string;
+      offset_at: string;
+      epoch: string;
+    }>(
+      `WITH c AS (
+         SELECT c.run_seq, c.idx, r.name FROM {s}.chunks c JOIN {s}.runs r ON r.seq = c.run_seq
+         WHERE r.state = 'running' AND ($1::bigint IS NULL OR r.seq = $1)
+           AND ($2::text[] IS NULL OR r.name = ANY($2))
+           AND (c.state = 'pending' OR (c.state = 'leased' AND c.lease_expires_at <= $3))
+         ORDER BY c.run_seq, c.idx LIMIT $4
+         FOR UPDATE OF c SKIP LOCKED
+       )
+       UPDATE {s}.chunks x SET state = 'leased', epoch = x.epoch + 1, lease_owner = $5,
+         lease_expires_at = $6
+       FROM c WHERE x.run_seq = c.run_seq AND x.idx = c.idx
+       RETURNING x.run_seq::text AS run_seq, x.idx, c.name, x.start, x.end_at, x.offset_at, x.epoch`,
+      [
+        options.runId === undefined ? null : toSeq(options.runId),
+        options.names ?? null,
+        now,
+        options.limit,
+        options.workerId,
+        leaseUntil,
+      ],
+    );
+    return rows
+      .map((c) =>
+        Object.freeze({
+          runId: c.run_seq,
+          name: c.name,
+          index: Number(c.idx),
+          start: Number(c.start),
+          end: Number(c.end_at),
+          offset: Number(c.offset_at),
+          epoch: Number(c.epoch),
+          leaseExpiresAt: leaseUntil,
+        }),
+      )
+      .sort((a, b) => Number(a.runId) - Number(b.runId) || a.index - b.index);
+  }
+
+  /** Locks a chunk (and its run) when `ref` still holds its lease. */
+  async #chunkCas(
+    c: pg.PoolClient,
+    ref: ChunkRef,
+  ): Promise<{ start: number; end: number; offset: number } | undefined> {
+    const [row] = await this.#q<{ start: string; end_at: string; offset_at: string }>(
+      `SELECT c.start, c.end_at, c.offset_at FROM {s}.chunks c JOIN {s}.runs r ON r.seq = c.run_seq
+       WHERE c.run_seq = $1 AND c.idx = $2 AND c.epoch = $3 AND c.state = 'leased'
+         AND r.state <> 'cancelled'
+       FOR UPDATE OF c, r`,
+      [toSeq(ref.runId), ref.index, ref.epoch],
+      c,
+    );
+    return row === undefined
+      ? undefined
+      : { start: Number(row.start), end: Number(row.end_at), offset: Number(row.offset_at) };
+  }
+
+  async checkpointChunk(input: CheckpointInput): Promise<boolean> {
+    await this.#ready();
+    const now = this.#clock.now();
+    return this.#tx(async (c) => {
+      const chunk = await this.#chunkCas(c, input);
+      if (chunk === undefined) return false;
+      const to = Math.min(chunk.end, Math.max(chunk.offset, Math.floor(input.offset)));
+      await this.#q(
+        `WITH u AS (UPDATE {s}.chunks SET offset_at = $1, lease_expires_at = COALESCE($2, lease_expires_at)
+           WHERE run_seq = $3 AND idx = $4)
+         UPDATE {s}.runs SET updated_at = $5 WHERE seq = $3`,
+        [
+          to,
+          input.leaseMs === undefined ? null : now + Math.ceil(input.leaseMs),
+          toSeq(input.runId),
+          input.index,
+          now,
+        ],
+        c,
+      );
+      await this.#onCheckpoint?.(c, {
+        runId: input.runId,
+        index: input.index,
+        epoch: input.epoch,
+        from: chunk.offset,
+        to,
+        data: input.data,
+      });
+      return true;
+    });
+  }
+
+  async completeChunk(input: ChunkRef): Promise<boolean> {
+    await this.#ready();
+    const now = this.#clock.now();
+    return this.#tx(async (c) => {
+      const chunk = await this.#chunkCas(c, input);
+      if (chunk === undefined) return false;
+      await this.#q(
+        `UPDATE {s}.chunks SET state = 'done', offset_at = end_at, lease_owner = NULL,
+           lease_expires_at = NULL WHERE run_seq = $1 AND idx = $2`,
+        [toSeq(input.runId), input.index],
+        c,
+      );
+      await this.#q(
+        `UPDATE {s}.runs r SET updated_at = $2,
+           state = CASE WHEN left_.n = 0 THEN 'succeeded' ELSE r.state END,
+           finished_at = CASE WHEN left_.n = 0 THEN $2 ELSE r.finished_at END
+         FROM (SELECT count(*) AS n FROM {s}.chunks WHERE run_seq = $1 AND state <> 'done') AS left_
+         WHERE r.seq = $1`,
+        [toSeq(input.runId), now],
+        c,
+      );
+      return true;
+    });
+  }
+
+  async #runTransition(id: string, from: readonly RunState[], to: RunState): Promise<boolean> {
+    await this.#ready();
+    const now = this.#clock.now();
+    const [row] = await this.#q<{ n: number }>(
+      `WITH r AS (
+         UPDATE {s}.runs SET state = $1, updated_at = $2,
+           finished_at = CASE WHEN $1 = 'cancelled' THEN $2 ELSE finished_at END
+         WHERE seq = $3 AND state = ANY($4::text[]) RETURNING seq
+       ), c AS (
+         UPDATE {s}.chunks SET epoch = epoch + 1
+         WHERE $1 = 'cancelled' AND state = 'leased' AND run_seq IN (SELECT seq FROM r)
+       )
+       SELECT count(*)::int AS n FROM r`,
+      [to, now, toSeq(id), from],
+    );
+    return row?.n === 1;
+  }
+
+  pauseRun(id: string): Promise<boolean> {
+    return this.#runTransition(id, ['running'], 'paused');
+  }
+
+  resumeRun(id: string): Promise<boolean> {
+    return this.#runTransition(id, ['paused'], 'running');
+  }
+
+  cancelRun(id: string): Promise<boolean> {
+    return this.#runTransition(id, ['running', 'paused'], 'cancelled');
+  }
+}
