@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 // eslint-disable-next-line no-restricted-imports
 import { TestClock, flushMicrotasks } from '@batchflight/testing';
 import { InvalidOptionError, ClosedError, stack, toContext, type Handler } from '../core/index.js';
+import { batch } from '../batch/index.js';
 import {
   type CacheEntry,
   type CacheLoadEvent,
@@ -488,6 +489,27 @@ describe('cache(): as a Layer and a function wrapper', () => {
       [1, 2],
       [3, 4],
     ]);
+  });
+
+  it('in front of batch({ load }).handler, hits come from the cache and only misses go into the bulk call', async () => {
+    const bulkCalls: number[][] = [];
+    const users = batch<number, string>({
+      load: async (ids) => {
+        bulkCalls.push([...ids]);
+        return ids.map((id) => `user${String(id)}`);
+      },
+    });
+    const c = cache<number>({ ttlMs: 1_000, clock: new TestClock() });
+    const get = c.wrap(users.handler);
+    expect(await Promise.all([1, 2].map((id) => get(id, toContext())))).toEqual(['user1', 'user2']);
+    const values = await Promise.all([1, 2, 3, 4, 3].map((id) => get(id, toContext())));
+    expect(values).toEqual(['user1', 'user2', 'user3', 'user4', 'user3']);
+    expect(bulkCalls).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    expect(c.stats()).toMatchObject({ hits: 2, loads: 4 });
+    await users.close();
   });
 
   it('cached(fn) keys by the arguments and can invalidate them', async () => {
