@@ -10,7 +10,8 @@
  *             as strings (`%.17g`): a Lua number would reach the client
  *             truncated to an integer. limitedBy is 0-based, -1 when allowed.
  *
- * Mirrors `gcra()` of `batchflight/rate-limit` step by step (the conformance
+ * Mirrors `gcra()` of `batchflight/rate-limit` step by step (relative to
+ * now, with its `GCRA_TOLERANCE_MS` of 1e-3 ms) (the conformance
  * suite compares them on random sequences). A charged key expires when its
  * TAT passes (a TAT in the past equals a fresh key), so idle keys cost no
  * memory. TATs are stored with 17 significant digits: fractional intervals
@@ -26,7 +27,10 @@ else
   now = tonumber(ARGV[2])
 end
 local n = #KEYS
-local tats, newTats, intervals, windows = {}, {}, {}, {}
+-- Work relative to now, as gcra() does: an epoch in ms (~1.9e12) keeps only
+-- ~0.2 µs of precision, so absolute TATs would round a fit into a refusal.
+local TOLERANCE = 1e-3
+local behinds, newBehinds, intervals, windows = {}, {}, {}, {}
 local allowed = true
 local retry, limitedBy = 0, -1
 local remaining, reset = math.huge, 0
@@ -35,26 +39,26 @@ for i = 1, n do
   local interval = tonumber(ARGV[base + 1]) / tonumber(ARGV[base])
   local window = tonumber(ARGV[base + 2]) * interval
   local stored = redis.call('GET', KEYS[i])
-  local tat = now
+  local behind = 0
   if stored then
     local s = tonumber(stored)
-    if s >= now then tat = s end
+    if s > now then behind = s - now end
   end
-  local newTat = tat + cost * interval
-  tats[i], newTats[i], intervals[i], windows[i] = tat, newTat, interval, window
+  local newBehind = behind + cost * interval
+  behinds[i], newBehinds[i], intervals[i], windows[i] = behind, newBehind, interval, window
   local rem, rst
-  if newTat - now <= window + 1e-9 then
-    rem = math.floor((window - (newTat - now)) / interval + 1e-9)
-    rst = newTat - now
+  if newBehind <= window + TOLERANCE then
+    rem = math.floor((window - newBehind) / interval + 1e-9)
+    rst = newBehind
   else
-    local wait = newTat - window - now
+    local wait = newBehind - window
     if limitedBy == -1 or wait > retry then
       retry = wait
       limitedBy = i - 1
     end
     allowed = false
-    rem = math.floor((window - (tat - now)) / interval + 1e-9)
-    rst = tat - now
+    rem = math.floor((window - behind) / interval + 1e-9)
+    rst = behind
   end
   if rem < 0 then rem = 0 end
   if rem < remaining then remaining = rem end
@@ -63,8 +67,8 @@ end
 if allowed then
   if cost > 0 then
     for i = 1, n do
-      local ttl = math.ceil(newTats[i] - now) + 1
-      redis.call('SET', KEYS[i], string.format('%.17g', newTats[i]), 'PX', ttl)
+      local ttl = math.ceil(newBehinds[i]) + 1
+      redis.call('SET', KEYS[i], string.format('%.17g', now + newBehinds[i]), 'PX', ttl)
     end
   end
   retry = 0
@@ -72,10 +76,10 @@ else
   -- Nothing was charged: report the other limits as they stand (a peek).
   remaining, reset = math.huge, 0
   for i = 1, n do
-    local rem = math.floor((windows[i] - (tats[i] - now)) / intervals[i] + 1e-9)
+    local rem = math.floor((windows[i] - behinds[i]) / intervals[i] + 1e-9)
     if rem < 0 then rem = 0 end
     if rem < remaining then remaining = rem end
-    if tats[i] - now > reset then reset = tats[i] - now end
+    if behinds[i] > reset then reset = behinds[i] end
   end
 end
 return {
