@@ -64,3 +64,12 @@ export class UnknownJobError extends BatchflightError {
   static override readonly code: string = 'ERR_BATCHFLIGHT_UNKNOWN_JOB';
   override name = 'UnknownJobError';
 }
+
+/**
+ * Throw it from a handler to fail the job without retrying: it goes dead at
+ * once, whatever attempts are left (e.g. a payload that can never succeed).
+ */
+export class NonRetryableError extends BatchflightError {
+  static override readonly code: string = 'ERR_BATCHFLIGHT_NON_RETRYABLE';
+  override name = 'NonRetryableError';
+}

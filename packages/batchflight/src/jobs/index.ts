@@ -56,4 +56,28 @@ export {
   errorText,
 } from './store-kit.js';
 export { MemoryJobStore } from './memory-store.js';
-export { JobConflictError, JobDependencyError, LeaseLostError, UnknownJobError } from './errors.js';
+export { Queue, type QueueOptions, type JobOptions, type AddManyItem } from './queue.js';
+export {
+  Worker,
+  backoffFromSpec,
+  type WorkerOptions,
+  type CloseOptions,
+  type JobContext,
+  type JobHandler,
+  type JobHandlers,
+  type JobDefinition,
+  type JobOutcome,
+  type WorkerStats,
+  type LatencySummary,
+  type JobCompletedEvent,
+  type JobFailedEvent,
+  type LeaseLostEvent,
+  type WorkerErrorEvent,
+} from './worker.js';
+export {
+  JobConflictError,
+  JobDependencyError,
+  LeaseLostError,
+  UnknownJobError,
+  NonRetryableError,
+} from './errors.js';

@@ -1,0 +1,178 @@
+/**
+ * `Queue`: the producer side of jobs — `add` and `addMany` with idempotency
+ * keys, partitions, priorities, delays, dependencies, attempts and backoff.
+ */
+import {
+  InvalidOptionError,
+  describe,
+  eventChannel,
+  knownOptions,
+  systemClock,
+  type Clock,
+} from '../core/index.js';
+import type { BackoffSpec, EnqueueResult, EnqueueSpec, JobCounts, JobStore } from './store.js';
+import { DEFAULT_QUEUE } from './store-kit.js';
+
+/** Options of one job. */
+export interface JobOptions {
+  /**
+   * A duplicate key returns the first job (and its result once done) instead
+   * of enqueuing again; the same key with another name or payload is a
+   * `JobConflictError`. Keys are per queue and never forgotten by retention.
+   */
+  readonly idempotencyKey?: string;
+  /** The tenant/entity the job belongs to: partitioning, ordering and fair share. */
+  readonly partitionKey?: string;
+  /** One job in flight per `partitionKey`, in enqueue order. Default: the queue's `ordered`. */
+  readonly ordered?: boolean;
+  /** Integer, higher first. Default 0. */
+  readonly priority?: number;
+  /** Not before this time (epoch ms, or a Date). */
+  readonly runAt?: number | Date;
+  /** Not before `delayMs` from now (alternative to `runAt`). */
+  readonly delayMs?: number;
+  /** Jobs (ids or enqueue results) that must succeed first. */
+  readonly dependsOn?: readonly (string | { readonly id: string })[];
+  /** Attempts before the job goes dead, integer >= 1. Default 25. */
+  readonly maxAttempts?: number;
+  /** Retry delay, stored with the job so every worker process agrees. */
+  readonly backoff?: BackoffSpec;
+}
+
+/** Options of {@link Queue}. */
+export interface QueueOptions {
+  /** Default `'default'`. */
+  readonly name?: string;
+  /** Must be the clock of the store. Default `systemClock`. */
+  readonly clock?: Clock;
+  /** Defaults of every job of this queue (a job's own options win). */
+  readonly defaults?: Omit<JobOptions, 'idempotencyKey' | 'dependsOn' | 'runAt' | 'delayMs'>;
+}
+
+/** One item of {@link Queue.addMany}. */
+export interface AddManyItem<P = unknown> {
+  readonly name: string;
+  readonly payload: P;
+  readonly options?: JobOptions;
+}
+
+const enqueued = eventChannel<{ queue: string; count: number; created: number }>(
+  'jobs',
+  'enqueued',
+);
+
+const JOB_OPTIONS = [
+  'idempotencyKey',
+  'partitionKey',
+  'ordered',
+  'priority',
+  'runAt',
+  'delayMs',
+  'dependsOn',
+  'maxAttempts',
+  'backoff',
+];
+
+/**
+ * A named queue on a store.
+ *
+ * @example
+ * ```ts
+ * const emails = new Queue(store, { name: 'emails' });
+ * const { id, created } = await emails.add('welcome', { userId: 42 }, { idempotencyKey: 'welcome:42' });
+ * await emails.addMany(users.map((u) => ({ name: 'digest', payload: { userId: u.id }, options: { partitionKey: u.tenant } })));
+ * ```
+ */
+export class Queue {
+  /** The queue name. */
+  readonly name: string;
+  readonly #store: JobStore;
+  readonly #clock: Clock;
+  readonly #defaults: QueueOptions['defaults'];
+
+  constructor(store: JobStore, options: QueueOptions = {}) {
+    knownOptions('new Queue()', options, ['name', 'clock', 'defaults']);
+    const name = options.name ?? DEFAULT_QUEUE;
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new InvalidOptionError(
+        'name',
+        `new Queue(): option name must be a non-empty string, got ${describe(name)}.`,
+      );
+    }
+    this.name = name;
+    this.#store = store;
+    this.#clock = options.clock ?? systemClock;
+    this.#defaults = options.defaults;
+  }
+
+  #spec(name: string, payload: unknown, options: JobOptions = {}): EnqueueSpec {
+    knownOptions('queue.add()', options, JOB_OPTIONS);
+    const o = { ...this.#defaults, ...options };
+    let runAt: number | undefined;
+    if (o.runAt !== undefined) runAt = o.runAt instanceof Date ? o.runAt.getTime() : o.runAt;
+    else if (options.delayMs !== undefined) {
+      if (!(options.delayMs >= 0)) {
+        throw new InvalidOptionError(
+          'delayMs',
+          `queue.add(): option delayMs must be a number >= 0, got ${describe(options.delayMs)}.`,
+        );
+      }
+      runAt = this.#clock.now() + options.delayMs;
+    }
+    return {
+      queue: this.name,
+      name,
+      payload,
+      ...(o.idempotencyKey === undefined ? {} : { idempotencyKey: o.idempotencyKey }),
+      ...(o.partitionKey === undefined ? {} : { partitionKey: o.partitionKey }),
+      ...(o.ordered === undefined ? {} : { ordered: o.ordered }),
+      ...(o.priority === undefined ? {} : { priority: o.priority }),
+      ...(runAt === undefined ? {} : { runAt }),
+      ...(o.dependsOn === undefined
+        ? {}
+        : { dependsOn: o.dependsOn.map((d) => (typeof d === 'string' ? d : d.id)) }),
+      ...(o.maxAttempts === undefined ? {} : { maxAttempts: o.maxAttempts }),
+      ...(o.backoff === undefined ? {} : { backoff: o.backoff }),
+    };
+  }
+
+  /**
+   * Enqueues one job. Resolves with its id and whether it was created (false
+   * for a duplicate idempotency key, with the first job's state and result).
+   */
+  async add(name: string, payload: unknown, options?: JobOptions): Promise<EnqueueResult> {
+    const [result] = await this.addMany([
+      options === undefined ? { name, payload } : { name, payload, options },
+    ]);
+    return result as EnqueueResult;
+  }
+
+  /** Enqueues many jobs in one store transaction (all or nothing); results in input order. */
+  async addMany(items: readonly AddManyItem[]): Promise<EnqueueResult[]> {
+    const specs = items.map((i) => this.#spec(i.name, i.payload, i.options));
+    const results = await this.#store.enqueue(specs);
+    if (enqueued.hasSubscribers) {
+      enqueued.publish({
+        queue: this.name,
+        count: results.length,
+        created: results.filter((r) => r.created).length,
+      });
+    }
+    return results;
+  }
+
+  /** Counts of this queue by state and partition, and the oldest ready job's age. */
+  counts(): Promise<JobCounts> {
+    return this.#store.counts({ queue: this.name });
+  }
+
+  /** Re-enqueues (or lists, with `dryRun`) a partition's jobs since `since` (epoch ms). */
+  replay(options: {
+    readonly partition?: number;
+    readonly partitionKey?: string;
+    readonly since: number;
+    readonly dryRun?: boolean;
+  }) {
+    return this.#store.replay({ ...options, queue: this.name });
+  }
+}

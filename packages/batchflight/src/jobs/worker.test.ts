@@ -1,0 +1,426 @@
+import { describe, expect, it } from 'vitest';
+// eslint-disable-next-line no-restricted-imports -- tests use the test kit; the boundary is about runtime code
+import { TestClock } from '@batchflight/testing';
+import { ClosedError } from '../core/index.js';
+import { LeaseLostError, NonRetryableError } from './errors.js';
+import { MemoryJobStore } from './memory-store.js';
+import { Queue } from './queue.js';
+import type { JobStore } from './store.js';
+import { Worker, type JobContext } from './worker.js';
+
+function setup() {
+  const clock = new TestClock();
+  const store = new MemoryJobStore({ clock });
+  const queue = new Queue(store, { clock });
+  return { clock, store, queue };
+}
+
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** A promise with its resolver, to hold a handler until the test lets it go. */
+function gate<T = void>() {
+  let open!: (value: T) => void;
+  const promise = new Promise<T>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+describe('Queue', () => {
+  it('adds jobs with options and returns the first job for a duplicate key', async () => {
+    const { clock, store, queue } = setup();
+    const a = await queue.add('email', { to: 'x' }, { idempotencyKey: 'k', priority: 3 });
+    const b = await queue.add('email', { to: 'x' }, { idempotencyKey: 'k' });
+    expect(b).toMatchObject({ id: a.id, created: false });
+    const later = await queue.add('email', { to: 'y' }, { delayMs: 500, dependsOn: [a] });
+    expect(later.job).toMatchObject({ runAt: clock.now() + 500, dependsOn: [a.id] });
+    const many = await queue.addMany([
+      { name: 'x', payload: 1 },
+      { name: 'x', payload: 2, options: { partitionKey: 't1', ordered: true } },
+    ]);
+    expect(many.map((r) => r.created)).toEqual([true, true]);
+    expect((await queue.counts()).byState.pending).toBe(4);
+    await store.close();
+  });
+
+  it('rejects unknown job options', async () => {
+    const { queue } = setup();
+    await expect(queue.add('x', 1, { idempotencykey: 'k' } as never)).rejects.toThrow(
+      /unknown option "idempotencykey"/,
+    );
+  });
+});
+
+describe('Worker', () => {
+  it('claims and settles in batches', async () => {
+    const { store, queue, clock } = setup();
+    await queue.addMany(Array.from({ length: 200 }, (_, i) => ({ name: 'double', payload: i })));
+    const worker = new Worker(
+      store,
+      { double: (n: number) => n * 2 },
+      { clock, concurrency: 10, claimBatch: 100 },
+    );
+    await worker.drain();
+    const done = await store.query({ state: 'succeeded', limit: 1000 });
+    expect(done).toHaveLength(200);
+    expect(done.map((j) => j.result)).toEqual(done.map((j) => (j.payload as number) * 2));
+    const stats = worker.stats();
+    expect(stats.succeeded).toBe(200);
+    expect(stats.claimCalls).toBeLessThan(10);
+    expect(stats.flushCalls).toBeLessThan(200);
+    expect(stats.successRate).toBe(1);
+    await worker.close();
+    expect(worker.stats().state).toBe('closed');
+  });
+
+  it('retries with backoff, then succeeds; the attempt log has every attempt', async () => {
+    const { store, queue, clock } = setup();
+    const { id } = await queue.add('flaky', null, { backoff: 1_000 });
+    let calls = 0;
+    const worker = new Worker(
+      store,
+      {
+        flaky: () => {
+          calls++;
+          if (calls < 3) throw new Error(`fail ${String(calls)}`);
+          return 'ok';
+        },
+      },
+      { clock, pollMs: 100 },
+    );
+    await worker.drain();
+    expect((await store.get(id))?.state).toBe('failed');
+    await clock.advance(1_000);
+    await worker.drain();
+    await clock.advance(1_000);
+    await worker.drain();
+    expect(await store.get(id)).toMatchObject({ state: 'succeeded', result: 'ok', attempts: 3 });
+    const log = await store.attempts({ jobId: id });
+    expect(log.map((a) => a.outcome)).toEqual(['failed', 'failed', 'succeeded']);
+    expect(log.every((a) => a.workerId === worker.workerId)).toBe(true);
+    await worker.close();
+  });
+
+  it('poison job: dead after maxAttempts, requeued, then handled', async () => {
+    const { store, queue, clock } = setup();
+    const { id } = await queue.add('poison', { fixed: false }, { maxAttempts: 2, backoff: 10 });
+    let fixed = false;
+    const failures: boolean[] = [];
+    const worker = new Worker(
+      store,
+      {
+        poison: () => {
+          if (!fixed) throw new Error('cannot parse');
+          return 'parsed';
+        },
+      },
+      { clock, pollMs: 10 },
+    );
+    worker.onFailed((e) => failures.push(e.willRetry));
+    await worker.drain();
+    await clock.advance(10);
+    await worker.drain();
+    expect(await store.get(id)).toMatchObject({ state: 'dead', attempts: 2 });
+    expect(failures).toEqual([true, false]);
+    fixed = true;
+    await store.requeue([id]);
+    await worker.drain();
+    expect(await store.get(id)).toMatchObject({ state: 'succeeded', result: 'parsed' });
+    await worker.close();
+  });
+
+  it('NonRetryableError sends the job to dead at once', async () => {
+    const { store, queue, clock } = setup();
+    const { id } = await queue.add('bad', null);
+    const worker = new Worker(
+      store,
+      {
+        bad: () => {
+          throw new NonRetryableError('never valid');
+        },
+      },
+      { clock },
+    );
+    await worker.drain();
+    expect(await store.get(id)).toMatchObject({ state: 'dead', attempts: 1 });
+    await worker.close();
+  });
+
+  it('a slow handler whose lease expired and was reclaimed: its completion is refused', async () => {
+    const { store, queue, clock } = setup();
+    const { id } = await queue.add('slow', null);
+    // Worker A's heartbeats never reach the store (a partition): its lease expires.
+    const partitioned = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'heartbeat') return () => Promise.reject(new Error('network down'));
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+      },
+    }) as JobStore;
+    const held = gate<string>();
+    const a = new Worker(
+      partitioned,
+      { slow: () => held.promise },
+      {
+        clock,
+        leaseMs: 1_000,
+        pollMs: 60_000,
+        workerId: 'A',
+      },
+    );
+    const lost: unknown[] = [];
+    a.onLeaseLost((e) => lost.push(e.refusal?.reason));
+    await tick();
+    expect((await store.get(id))?.leaseOwner).toBe('A');
+    await clock.advance(1_000);
+    const b = new Worker(store, { slow: () => 'from B' }, { clock, leaseMs: 1_000, workerId: 'B' });
+    await b.drain();
+    expect(await store.get(id)).toMatchObject({ state: 'succeeded', result: 'from B', epoch: 2 });
+    held.open('from A');
+    await tick();
+    await tick();
+    expect(lost).toEqual(['stale-epoch']);
+    expect(a.stats().refused).toBe(1);
+    expect((await store.get(id))?.result).toBe('from B');
+    await a.close();
+    await b.close();
+  });
+
+  it('aborts ctx.signal with LeaseLostError when a heartbeat is refused (job cancelled)', async () => {
+    const { store, queue, clock } = setup();
+    const { id } = await queue.add('long', null);
+    let reason: unknown;
+    const worker = new Worker(
+      store,
+      {
+        long: (_: null, ctx: JobContext) =>
+          new Promise((_resolve, reject) => {
+            ctx.signal.addEventListener('abort', () => {
+              reason = ctx.signal.reason;
+              reject(ctx.signal.reason as Error);
+            });
+          }),
+      },
+      { clock, leaseMs: 4_000, heartbeatMs: 1_000 },
+    );
+    await tick();
+    await store.cancel([id]);
+    await clock.advance(1_000);
+    expect(LeaseLostError.is(reason)).toBe(true);
+    expect(worker.stats().leaseLost).toBe(1);
+    expect((await store.get(id))?.state).toBe('cancelled');
+    await worker.close();
+  });
+
+  it('heartbeats keep a long job leased past leaseMs', async () => {
+    const { store, queue, clock } = setup();
+    const { id } = await queue.add('long', null);
+    const held = gate<string>();
+    const worker = new Worker(
+      store,
+      { long: () => held.promise },
+      {
+        clock,
+        leaseMs: 1_000,
+        heartbeatMs: 250,
+      },
+    );
+    await tick();
+    await clock.advance(5_000);
+    expect(await store.claim({ workerId: 'thief', limit: 1, leaseMs: 1_000 })).toEqual([]);
+    held.open('done');
+    await worker.drain();
+    expect(await store.get(id)).toMatchObject({ state: 'succeeded', attempts: 1 });
+    await worker.close();
+  });
+
+  it('batch handlers report per-job outcomes; only failed items are retried', async () => {
+    const { store, queue, clock } = setup();
+    await queue.addMany(
+      [1, 2, 3, 4].map((n) => ({ name: 'bulk', payload: n, options: { backoff: 5 } })),
+    );
+    const batches: number[][] = [];
+    let round = 0;
+    const worker = new Worker(
+      store,
+      {
+        bulk: {
+          handleMany: (jobs: readonly JobContext<number>[]) => {
+            round++;
+            batches.push(jobs.map((j) => j.job.payload));
+            return Promise.resolve(
+              jobs.map((j) =>
+                round === 1 && j.job.payload % 2 === 0
+                  ? { ok: false as const, error: new Error('even fails once') }
+                  : { ok: true as const, result: j.job.payload * 10 },
+              ),
+            );
+          },
+        },
+      },
+      { clock, pollMs: 5 },
+    );
+    await worker.drain();
+    await clock.advance(5);
+    await worker.drain();
+    expect(batches).toEqual([
+      [1, 2, 3, 4],
+      [2, 4],
+    ]);
+    const done = await store.query({ state: 'succeeded' });
+    expect(done.map((j) => j.result)).toEqual([10, 20, 30, 40]);
+    await worker.close();
+  });
+
+  it('durable steps: a retry resumes after the last finished step', async () => {
+    const { store, queue, clock } = setup();
+    await queue.add('order', { id: 7 }, { backoff: 10 });
+    const effects: string[] = [];
+    let crash = true;
+    const worker = new Worker(
+      store,
+      {
+        order: async (p: { id: number }, ctx: JobContext) => {
+          const charge = await ctx.step('charge', () => {
+            effects.push(`charge ${String(p.id)}`);
+            return { chargeId: `ch_${String(p.id)}` };
+          });
+          if (crash) {
+            crash = false;
+            throw new Error('crashed after charging');
+          }
+          await ctx.step('ship', () => effects.push(`ship ${charge.chargeId}`));
+          return charge;
+        },
+      },
+      { clock, pollMs: 10 },
+    );
+    await worker.drain();
+    await clock.advance(10);
+    await worker.drain();
+    expect(effects).toEqual(['charge 7', 'ship ch_7']);
+    expect((await store.query({ state: 'succeeded' }))[0]?.result).toEqual({ chargeId: 'ch_7' });
+    await worker.close();
+  });
+
+  it('ordered partitions run one at a time per key, in enqueue order', async () => {
+    const { store, queue, clock } = setup();
+    await queue.addMany(
+      ['a1', 'b1', 'a2', 'b2', 'a3'].map((p) => ({
+        name: 'ev',
+        payload: p,
+        options: { partitionKey: p[0] ?? '', ordered: true },
+      })),
+    );
+    const order: string[] = [];
+    let inFlight = 0;
+    let maxPerKey = 0;
+    const running = new Map<string, number>();
+    const worker = new Worker(
+      store,
+      {
+        ev: async (p: string) => {
+          inFlight++;
+          const key = p[0] ?? '';
+          running.set(key, (running.get(key) ?? 0) + 1);
+          maxPerKey = Math.max(maxPerKey, running.get(key) ?? 0);
+          order.push(p);
+          await tick();
+          running.set(key, (running.get(key) ?? 0) - 1);
+          inFlight--;
+        },
+      },
+      { clock, concurrency: 10 },
+    );
+    await worker.drain();
+    expect(maxPerKey).toBe(1);
+    expect(order.filter((p) => p.startsWith('a'))).toEqual(['a1', 'a2', 'a3']);
+    expect(order.filter((p) => p.startsWith('b'))).toEqual(['b1', 'b2']);
+    expect(inFlight).toBe(0);
+    await worker.close();
+  });
+
+  it('graceful close hands back buffered jobs and waits for running ones', async () => {
+    const { store, queue, clock } = setup();
+    await queue.addMany(Array.from({ length: 5 }, (_, i) => ({ name: 'w', payload: i })));
+    const held = gate<string>();
+    const worker = new Worker(store, { w: () => held.promise }, { clock, concurrency: 2 });
+    await tick();
+    expect(worker.stats()).toMatchObject({ running: 2, buffered: 3 });
+    const closing = worker.close();
+    await tick();
+    expect((await store.counts()).byState).toMatchObject({ pending: 3, leased: 2 });
+    held.open('x');
+    await closing;
+    expect((await store.counts()).byState).toMatchObject({ pending: 3, succeeded: 2 });
+    expect((await store.query({ state: 'pending' }))[0]?.attempts).toBe(0);
+    await worker.close(); // idempotent
+  });
+
+  it('forced close aborts running handlers with ClosedError and hands their jobs back', async () => {
+    const { store, queue, clock } = setup();
+    const { id } = await queue.add('w', null);
+    let reason: unknown;
+    const worker = new Worker(
+      store,
+      {
+        w: (_: null, ctx: JobContext) =>
+          new Promise(() => {
+            ctx.signal.addEventListener('abort', () => {
+              reason = ctx.signal.reason;
+            });
+          }),
+      },
+      { clock },
+    );
+    await tick();
+    await worker.close({ force: true });
+    await tick();
+    expect(ClosedError.is(reason)).toBe(true);
+    expect(await store.get(id)).toMatchObject({ state: 'pending', attempts: 0 });
+    await worker[Symbol.asyncDispose]();
+  });
+
+  it('wakes on enqueue instead of waiting for the poll', async () => {
+    const { store, queue, clock } = setup();
+    const seen: number[] = [];
+    const worker = new Worker(
+      store,
+      { x: (n: number) => seen.push(n) },
+      {
+        clock,
+        pollMs: 60_000,
+      },
+    );
+    await worker.drain();
+    await queue.add('x', 1);
+    await worker.drain();
+    expect(seen).toEqual([1]);
+    await worker.close();
+  });
+
+  it('reports latency, throughput and depth in stats()', async () => {
+    const { store, queue, clock } = setup();
+    await queue.addMany(Array.from({ length: 10 }, (_, i) => ({ name: 'x', payload: i })));
+    await clock.advance(250);
+    const worker = new Worker(store, { x: () => null }, { clock, depthSampleMs: 1_000 });
+    await worker.drain();
+    await clock.advance(1_000);
+    const s = worker.stats();
+    expect(s.enqueueToStartMs).toMatchObject({ count: 10, p50: 250, max: 250 });
+    expect(s.runMs.count).toBe(10);
+    expect(s.throughputPerSec).toBeGreaterThan(0);
+    expect(s.depth?.byState.succeeded).toBe(10);
+    await worker.close();
+  });
+
+  it('validates options', () => {
+    const { store } = setup();
+    expect(() => new Worker(store, {})).toThrow(/at least one job handler/);
+    expect(() => new Worker(store, { x: () => 1 }, { concurrency: 0 })).toThrow(
+      /concurrency must be an integer >= 1, got 0/,
+    );
+    expect(() => new Worker(store, { x: () => 1 }, { leaseMs: 1000, heartbeatMs: 2000 })).toThrow(
+      /heartbeatMs/,
+    );
+    expect(() => new Worker(store, { x: {} })).toThrow(/handle/);
+  });
+});
