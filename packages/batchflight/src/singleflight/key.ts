@@ -19,8 +19,10 @@ import { stableKey } from '../core/index.js';
 
 // Deeper structures go to the core encoder: it detects cycles with a Set and names the culprit.
 const MAX_DEPTH = 64;
-// Objects on the path from the root to the value being encoded; reused across calls.
+// Objects on the path from the root to the value being encoded, reused across calls: slots
+// 0..depth-1 are the live path; deeper slots are stale and cleared after each top-level call.
 const ancestors: object[] = [];
+let deepest = 0;
 
 /**
  * The key of an argument list.
@@ -44,6 +46,7 @@ export function callKey(args: readonly unknown[]): string {
     if (typeof value === 'string') key += `s${quote(value)}`;
     else key += fast(value, 0) ?? stableKey(value, `argument ${String(i)}`);
   }
+  release();
   return `${key})`;
 }
 
@@ -54,9 +57,17 @@ export function valueKey(value: unknown, where = 'argument 0'): string {
       return `s${value}`;
     case 'number':
       return `n${String(value)}`;
-    default:
-      return fast(value, 0) ?? stableKey(value, where);
+    default: {
+      const key = fast(value, 0) ?? stableKey(value, where);
+      release();
+      return key;
+    }
   }
+}
+
+/** Lets go of the objects of the last encoding, so the key cache never keeps arguments alive. */
+function release(): void {
+  for (; deepest > 0; deepest--) ancestors[deepest - 1] = NONE;
 }
 
 /** Encodes like the core's nested encoder, or returns undefined to hand over to it. */
@@ -81,33 +92,37 @@ function fast(value: unknown, depth: number): string | undefined {
   if (depth >= MAX_DEPTH) return undefined;
   for (let i = 0; i < depth; i++) if (ancestors[i] === value) return undefined;
   ancestors[depth] = value;
-  try {
-    if (Array.isArray(value)) {
-      let out = '[';
-      for (let i = 0; i < value.length; i++) {
-        const item = fast(value[i], depth + 1);
-        if (item === undefined) return undefined;
-        out += i === 0 ? item : `,${item}`;
-      }
-      return `${out}]`;
+  if (depth >= deepest) deepest = depth + 1;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i] as unknown;
+      const encoded = typeof item === 'string' ? `s${quote(item)}` : fast(item, depth + 1);
+      if (encoded === undefined) return undefined;
+      out += i === 0 ? encoded : `,${encoded}`;
     }
-    const proto = Object.getPrototypeOf(value) as unknown;
-    if (proto !== Object.prototype && proto !== null) {
-      return value instanceof Date ? `d${String(value.getTime())}` : undefined;
-    }
-    const names = Object.keys(value);
-    if (names.length > 1) sortNames(names);
-    let out = '{';
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i] as string;
-      const item = fast((value as Record<string, unknown>)[name], depth + 1);
-      if (item === undefined) return undefined;
-      out += `${i === 0 ? '' : ','}${quote(name)}:${item}`;
-    }
-    return `${out}}`;
-  } finally {
-    ancestors[depth] = NONE;
+    return `${out}]`;
   }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) {
+    return value instanceof Date ? `d${String(value.getTime())}` : undefined;
+  }
+  const names = Object.keys(value);
+  if (names.length > 1) sortNames(names);
+  let out = '{';
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    const item = (value as Record<string, unknown>)[name];
+    const encoded =
+      typeof item === 'number'
+        ? `n${String(item)}`
+        : typeof item === 'string'
+          ? `s${quote(item)}`
+          : fast(item, depth + 1);
+    if (encoded === undefined) return undefined;
+    out += `${i === 0 ? '"' : ',"'}${quoteBody(name)}":${encoded}`;
+  }
+  return `${out}}`;
 }
 
 const NONE = {};
@@ -135,9 +150,18 @@ function sortNames(names: string[]): void {
 
 /** `JSON.stringify(text)`, without calling it for the common printable-ASCII case. */
 function quote(text: string): string {
+  return needsEscape(text) ? JSON.stringify(text) : `"${text}"`;
+}
+
+/** `JSON.stringify(text)` without its quotes. */
+function quoteBody(text: string): string {
+  return needsEscape(text) ? JSON.stringify(text).slice(1, -1) : text;
+}
+
+function needsEscape(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
-    if (code < 0x20 || code > 0x7e || code === 0x22 || code === 0x5c) return JSON.stringify(text);
+    if (code < 0x20 || code > 0x7e || code === 0x22 || code === 0x5c) return true;
   }
-  return `"${text}"`;
+  return false;
 }

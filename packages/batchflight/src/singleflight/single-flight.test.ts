@@ -538,6 +538,34 @@ describe('singleflight()', () => {
     expect(executions).toBe(3);
   });
 
+  it('keeps one-number keys as numbers internally, yet reports and forgets them as n<number>', async () => {
+    const gates = [deferred<string>(), deferred<string>()];
+    let executions = 0;
+    const f = singleflight((_id: number) => gates[executions++]!.promise);
+    const shared: FlightSharedEvent[] = [];
+    f.flight.onShared((e) => shared.push(e));
+    const a = f(1);
+    const b = f(1);
+    expect(shared.map((e) => e.key)).toEqual(['n1']);
+    expect(f.flight.forget('n1')).toBe(true);
+    const c = f(1);
+    gates[0]!.resolve('first');
+    gates[1]!.resolve('second');
+    expect(await Promise.all([a, b, c])).toEqual(['first', 'first', 'second']);
+    expect(executions).toBe(2);
+  });
+
+  it('gives f("a,sb", "c") and f("a", "b,sc") their own flights', async () => {
+    let executions = 0;
+    const f = singleflight(async (a: string, b: string) => {
+      executions++;
+      await Promise.resolve();
+      return a + b;
+    });
+    await Promise.all([f('a,sb', 'c'), f('a', 'b,sc')]);
+    expect(executions).toBe(2);
+  });
+
   it('rejects (never throws) when an argument has no stable key, naming it', async () => {
     const f = singleflight(async (_a: number, _cb: () => void) => 1);
     await expect(f(1, () => {})).rejects.toThrow('argument 1 is a function');

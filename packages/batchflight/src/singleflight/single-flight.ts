@@ -164,7 +164,14 @@ export interface SingleFlightLayerOptions<I> {
 
 // The function of a flight: `fn(signal)` for run(), `fn.apply(thisArg, args)` for singleflight().
 type FlightFn = (...args: never[]) => unknown;
-type Table<V> = Map<string, Flight<V>>;
+/**
+ * A key as stored: the string key, or, for the default key of a `singleflight()`
+ * function called with one number, the number itself (hashing a number is
+ * cheaper than building and hashing `n42`). Every string key is tagged, so a
+ * number can never equal one.
+ */
+type MapKey = string | number;
+type Table<V> = Map<MapKey, Flight<V>>;
 
 class Flight<V> {
   promise: Promise<V> | undefined = undefined;
@@ -180,7 +187,7 @@ class Flight<V> {
   timer: Timer | undefined = undefined;
 
   constructor(
-    readonly key: string,
+    readonly mapKey: MapKey,
     readonly scope: string | undefined,
     readonly table: Table<V>,
     readonly fn: FlightFn,
@@ -190,6 +197,11 @@ class Flight<V> {
   ) {
     this.pinned = pinned;
   }
+
+  /** The key as callers know it (`n42` for a number key). */
+  get key(): string {
+    return typeof this.mapKey === 'number' ? `n${String(this.mapKey)}` : this.mapKey;
+  }
 }
 
 const WHERE = 'new SingleFlight()';
@@ -198,7 +210,7 @@ const NO_OPTIONS: FlightRunOptions = Object.freeze({});
 // Gives singleflight() the allocation-free path of the class without making it public.
 let runApply: <V>(
   flight: SingleFlight<V>,
-  key: string,
+  key: MapKey,
   scope: string | undefined,
   fn: FlightFn,
   thisArg: unknown,
@@ -364,7 +376,7 @@ export class SingleFlight<V = unknown> {
    */
   forget(key: string, scope?: string): boolean {
     const table = scope === undefined ? this.#flights : this.#scoped.get(scope);
-    if (table === undefined || !table.delete(key)) return false;
+    if (table === undefined || !(table.delete(key) || table.delete(numberKey(key)))) return false;
     if (scope !== undefined && table.size === 0) this.#scoped.delete(scope);
     return true;
   }
@@ -430,14 +442,14 @@ export class SingleFlight<V = unknown> {
     return table;
   }
 
-  #lookup(key: string, scope: string | undefined): Flight<V> | undefined {
+  #lookup(key: MapKey, scope: string | undefined): Flight<V> | undefined {
     return (scope === undefined ? this.#flights : this.#scoped.get(scope))?.get(key);
   }
 
   /** A caller that can never leave: joiners get the flight's promise itself. */
   #runPinned(
     table: Table<V>,
-    key: string,
+    key: MapKey,
     scope: string | undefined,
     fn: FlightFn,
     thisArg: unknown,
@@ -447,7 +459,8 @@ export class SingleFlight<V = unknown> {
     if (flight === undefined) {
       flight = this.#start(table, key, scope, fn, thisArg, args, true);
     } else {
-      if (flight.promise === undefined) return Promise.reject(new FlightReentryError(key, scope));
+      if (flight.promise === undefined)
+        return Promise.reject(new FlightReentryError(flight.key, scope));
       flight.pinned = true;
       this.#joined(flight);
     }
@@ -488,7 +501,8 @@ export class SingleFlight<V = unknown> {
     if (flight === undefined) {
       flight = this.#start(table, key, scope, fn, undefined, undefined, false);
     } else {
-      if (flight.promise === undefined) return Promise.reject(new FlightReentryError(key, scope));
+      if (flight.promise === undefined)
+        return Promise.reject(new FlightReentryError(flight.key, scope));
       this.#joined(flight);
     }
     flight.detachable++;
@@ -512,7 +526,7 @@ export class SingleFlight<V = unknown> {
 
   #start(
     table: Table<V>,
-    key: string,
+    key: MapKey,
     scope: string | undefined,
     fn: FlightFn,
     thisArg: unknown,
@@ -529,7 +543,7 @@ export class SingleFlight<V = unknown> {
       flight.startedAt = this.#clock.now();
     }
     if (singleFlightChannels.start.hasSubscribers) {
-      singleFlightChannels.start.publish({ name: this.#name, key, scope });
+      singleFlightChannels.start.publish({ name: this.#name, key: flight.key, scope });
     }
     const execution = this.#execute(flight);
     flight.promise =
@@ -606,8 +620,8 @@ export class SingleFlight<V = unknown> {
   /** Removes `flight` from its table if it is still the one there (identity-checked). */
   #detach(flight: Flight<V>): void {
     const table = flight.table;
-    if (table.get(flight.key) !== flight) return;
-    table.delete(flight.key);
+    if (table.get(flight.mapKey) !== flight) return;
+    table.delete(flight.mapKey);
     if (
       flight.scope !== undefined &&
       table.size === 0 &&
@@ -790,20 +804,33 @@ export function singleflight<A extends readonly unknown[], R>(
     }
   }
   const group = given ?? new SingleFlight(rest);
+  // Number keys stay numbers only in a group of our own: nobody else can run() `n42` in it.
+  const numbers = given === undefined;
   const wrapped = function (this: unknown, ...args: A): Promise<Awaited<R>> {
-    let callKey: string;
+    let callKey: MapKey;
     let callScope: string | undefined;
     try {
-      callKey = keyFn === undefined ? argsKey(args) : keyFn(...args);
+      if (keyFn !== undefined) callKey = keyFn(...args);
+      else if (numbers && args.length === 1 && typeof args[0] === 'number') callKey = args[0];
+      else callKey = argsKey(args);
       callScope = scopeFn === undefined ? undefined : scopeFn(...args);
     } catch (error) {
       return rejectWith(error);
     }
-    if (typeof callKey !== 'string') return Promise.reject(keyError(callKey));
+    if (typeof callKey !== 'string' && keyFn !== undefined) {
+      return Promise.reject(keyError(callKey));
+    }
     return runApply(group, callKey, callScope, fn, this, args) as Promise<Awaited<R>>;
   };
   Object.defineProperty(wrapped, 'name', { value: fn.name, configurable: true });
   return Object.assign(wrapped, { flight: group });
+}
+
+/** The number a key such as `n42` stands for (see {@link MapKey}), or the key itself. */
+function numberKey(key: string): MapKey {
+  if (key.charCodeAt(0) !== 0x6e /* n */) return key;
+  const n = Number(key.slice(1));
+  return `n${String(n)}` === key ? n : key;
 }
 
 /** Rejects with exactly what was thrown, Error or not: user code decides what its errors are. */
