@@ -1,10 +1,18 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { getEventListeners } from 'node:events';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 // Tests only: the TestClock of @batchflight/testing never ships with the core.
 // eslint-disable-next-line no-restricted-imports
 import { TestClock, flushMicrotasks } from '@batchflight/testing';
-import { ClosedError, InvalidOptionError, stack, toContext, type Handler } from '../core/index.js';
+import {
+  ClosedError,
+  InvalidOptionError,
+  NEVER_ABORTED,
+  stack,
+  toContext,
+  type Handler,
+} from '../core/index.js';
 import {
   GCRA_TOLERANCE_MS,
   MemoryRateLimitStore,
@@ -184,6 +192,17 @@ describe('rateLimit(): wait', () => {
     controller.abort(new Error('x'));
     await expect(waiting).rejects.toThrow('x');
     expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('waiters without a signal of their own add no listener to the shared NEVER_ABORTED', async () => {
+    const clock = new TestClock();
+    const limiter = rateLimit({ rate: 100, burst: 1, clock });
+    const call = limiter.wrap(async () => 'ok');
+    const calls = Array.from({ length: 20 }, () => call(undefined, toContext()));
+    expect(limiter.stats().queued).toBe(19);
+    expect(getEventListeners(NEVER_ABORTED, 'abort')).toHaveLength(0);
+    await clock.advance(200);
+    await Promise.all(calls);
   });
 
   it('an already aborted signal rejects at once', async () => {

@@ -28,6 +28,7 @@ import {
   type Handler,
   InvalidOptionError,
   Listeners,
+  NEVER_ABORTED,
   type Subscription,
   type Timer,
   describe,
@@ -534,7 +535,8 @@ export class RateLimiter<I = unknown> implements AsyncDisposable {
         signal,
         onAbort: undefined,
       };
-      if (signal !== undefined) {
+      // The shared never-aborting signal would collect a listener per waiter.
+      if (signal !== undefined && signal !== NEVER_ABORTED) {
         waiter.onAbort = () => {
           this.#aborted++;
           this.#leave(waiter);

@@ -5,5 +5,10 @@
 import type { Scenario } from './scenario.js';
 import { singleflightScenarios } from './scenarios/singleflight.js';
 import { protectionScenarios } from './scenarios/protection-outage.js';
+import { protectionCacheScenarios } from './scenarios/protection-cache.js';
 
-export const scenarios: readonly Scenario[] = [...singleflightScenarios, ...protectionScenarios];
+export const scenarios: readonly Scenario[] = [
+  ...singleflightScenarios,
+  ...protectionScenarios,
+  ...protectionCacheScenarios,
+];
