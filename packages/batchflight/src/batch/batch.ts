@@ -301,8 +301,12 @@ interface Window<K> {
   readonly scope: string | undefined;
   slots: Slot<K>[];
   openedAt: number;
-  /** Bumped whenever the window empties, so stale scheduler callbacks do nothing. */
+  /** Bumped whenever the window empties, so stale timer callbacks do nothing. */
   generation: number;
+  /** Scheduler callbacks not yet run; only the last one acts (the earlier ones are stale). */
+  fires: number;
+  /** The scheduler callback, one per window for its lifetime (no closure per batch). */
+  readonly fire: () => void;
   armed: boolean;
   timer: Timer | undefined;
   /** Adaptive: the end of the first tick has passed. */
@@ -323,6 +327,8 @@ class Batch<K> {
   /** Adaptive: the window held at least the size limit (the queue asked for more). */
   binding = false;
   lastDelayMs = 0;
+  /** Settled (or abandoned by a forced close): no longer counts as in flight. */
+  done = false;
   constructor(
     public slots: Slot<K>[],
     readonly scope: string | undefined,
@@ -343,10 +349,17 @@ class Batch<K> {
   }
 }
 
-class LoadContext<K> implements BatchLoadContext {
+/** One bulk call of a batch; it is also the context `load` receives. */
+class Call<K> implements BatchLoadContext {
+  /** Slots to retry after this call (per-item failures). */
+  retry: Slot<K>[] | undefined = undefined;
+  partial = false;
   constructor(
-    private readonly batch: Batch<K>,
+    readonly batch: Batch<K>,
+    readonly slots: Slot<K>[],
     readonly attempt: number,
+    readonly startedAt: number,
+    public onDone: (() => void) | undefined,
   ) {}
   get signal(): AbortSignal {
     return this.batch.signal();
@@ -354,15 +367,6 @@ class LoadContext<K> implements BatchLoadContext {
   get scope(): string | undefined {
     return this.batch.scope;
   }
-}
-
-/** One bulk call of a batch. */
-interface Call<K> {
-  readonly batch: Batch<K>;
-  readonly slots: Slot<K>[];
-  readonly attempt: number;
-  readonly startedAt: number;
-  onDone: (() => void) | undefined;
 }
 
 interface RoomWaiter {
@@ -428,7 +432,8 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
   readonly #defaultWindow: Window<K>;
   readonly #windows = new Map<string, Window<K>>();
   readonly #queue: Batch<K>[] = [];
-  readonly #inFlight = new Set<Batch<K>>();
+  /** Batches in flight (sent, not yet settled). */
+  #active = 0;
   readonly #roomWaiters: RoomWaiter[] = [];
   #readyWaiters: (() => void)[] = [];
   readonly #dispatchListeners = new Listeners<BatchDispatchEvent>();
@@ -701,16 +706,25 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
   }
 
   #newWindow(scope: string | undefined): Window<K> {
-    return {
+    const window: Window<K> = {
       scope,
       slots: [],
       openedAt: 0,
       generation: 0,
+      fires: 0,
+      fire: () => {
+        if (--window.fires > 0 || window.slots.length === 0) return;
+        if (this.#adaptive) {
+          window.ticked = true;
+          this.#evaluate(window);
+        } else this.#closeWindow(window, false);
+      },
       armed: false,
       timer: undefined,
       ticked: false,
       due: false,
     };
+    return window;
   }
 
   #windowFor(scope: string | undefined): Window<K> {
@@ -743,16 +757,11 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
     window.armed = true;
     window.ticked = false;
     window.due = false;
-    const generation = window.generation;
     if (this.#adaptive || this.#maxWaitMs === 0) {
-      this.#scheduler(() => {
-        if (window.generation !== generation) return;
-        if (this.#adaptive) {
-          window.ticked = true;
-          this.#evaluate(window);
-        } else this.#closeWindow(window, false);
-      });
+      window.fires++;
+      this.#scheduler(window.fire);
     } else {
+      const generation = window.generation;
       window.timer = this.#clock.setTimer(
         () => {
           window.timer = undefined;
@@ -797,20 +806,17 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
   #closeWindow(window: Window<K>, urgent: boolean): void {
     if (window.slots.length === 0) return;
     const batch = this.#take(window, window.slots.length);
-    if (this.#inFlight.size < this.#maxConcurrent) this.#send(batch);
+    if (this.#active < this.#maxConcurrent) this.#send(batch);
     else if (urgent) this.#queue.unshift(batch);
     else this.#queue.push(batch);
   }
 
   /** Adaptive: sends what the window should send now; holds the rest. */
   #evaluate(window: Window<K>): void {
-    while (window.slots.length > 0 && this.#inFlight.size < this.#maxConcurrent) {
+    while (window.slots.length > 0 && this.#active < this.#maxConcurrent) {
       const size = window.slots.length;
       const go =
-        window.due ||
-        this.#closed ||
-        size >= this.#limit ||
-        (window.ticked && this.#inFlight.size === 0);
+        window.due || this.#closed || size >= this.#limit || (window.ticked && this.#active === 0);
       if (!go) break;
       const batch = this.#take(window, this.#limit);
       batch.binding = size >= this.#limit;
@@ -858,7 +864,7 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
       slot.batch = batch;
     }
     batch.live = slots.length;
-    this.#inFlight.add(batch);
+    this.#active++;
     this.#call(batch, slots, 1);
   }
 
@@ -885,10 +891,10 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
       this.#dispatchListeners.emit(event);
       if (dispatchChannel.hasSubscribers) dispatchChannel.publish(event);
     }
-    const call: Call<K> = { batch, slots, attempt, startedAt, onDone };
+    const call = new Call(batch, slots, attempt, startedAt, onDone);
     let result: BatchLoadResult<K, V> | PromiseLike<BatchLoadResult<K, V>>;
     try {
-      result = this.#load(keys, new LoadContext(batch, attempt));
+      result = this.#load(keys, call);
     } catch (error) {
       this.#failed(call, error);
       return;
@@ -906,19 +912,8 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
   }
 
   #loaded(call: Call<K>, value: BatchLoadResult<K, V>): void {
-    const { slots, attempt } = call;
+    const slots = call.slots;
     const n = slots.length;
-    let retry: Slot<K>[] | undefined;
-    const outcome = { partial: false };
-    const fail = (slot: Slot<K>, error: unknown): void => {
-      outcome.partial = true;
-      if (this.#retryable(call.batch, attempt, error)) (retry ??= []).push(slot);
-      else {
-        if (NotFoundError.is(error)) this.#stats.errors.notFound++;
-        else this.#stats.errors.item++;
-        this.#rejectSlot(slot, error);
-      }
-    };
     if (this.#resultKey === undefined && Array.isArray(value)) {
       const values = value as readonly (V | Error)[];
       if (values.length !== n) {
@@ -935,7 +930,7 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
       for (let i = 0; i < n; i++) {
         const v = values[i];
         const slot = slots[i] as Slot<K>;
-        if (v instanceof Error) fail(slot, v);
+        if (v instanceof Error) this.#failItem(call, slot, v);
         else this.#resolveSlot(slot, v);
       }
     } else {
@@ -955,7 +950,8 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
         const found = lookup(slot);
         if (found === MISSING) {
           if (this.#onMissing === 'error') {
-            fail(
+            this.#failItem(
+              call,
               slot,
               new NotFoundError(
                 `${this.#where}: load(keys) returned no entry for key ${describe(slot.key)}.`,
@@ -963,13 +959,23 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
               ),
             );
           } else this.#resolveSlot(slot, this.#onMissing === 'null' ? null : undefined);
-        } else if (found instanceof Error) fail(slot, found);
+        } else if (found instanceof Error) this.#failItem(call, slot, found);
         else this.#resolveSlot(slot, found);
       }
     }
-    this.#settledEvent(call, outcome.partial ? 'partial' : 'ok');
-    if (retry !== undefined) this.#retry(call, retry);
+    this.#settledEvent(call, call.partial ? 'partial' : 'ok');
+    if (call.retry !== undefined) this.#retry(call, call.retry);
     this.#callDone(call);
+  }
+
+  #failItem(call: Call<K>, slot: Slot<K>, error: unknown): void {
+    call.partial = true;
+    if (this.#retryable(call.batch, call.attempt, error)) (call.retry ??= []).push(slot);
+    else {
+      if (NotFoundError.is(error)) this.#stats.errors.notFound++;
+      else this.#stats.errors.item++;
+      this.#rejectSlot(slot, error);
+    }
   }
 
   #retryable(batch: Batch<K>, attempt: number, error: unknown): boolean {
@@ -1100,13 +1106,16 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
 
   #maybeBatchDone(batch: Batch<K>): void {
     if (batch.outstanding > 0) return;
-    if (!this.#inFlight.delete(batch)) return;
+    if (batch.done) return;
+    batch.done = true;
+    if (this.#forcedError !== undefined) return;
+    this.#active--;
     this.#afterBatch();
   }
 
   /** A concurrency slot is free: send queued batches, then (adaptive) held windows. */
   #afterBatch(): void {
-    while (this.#queue.length > 0 && this.#inFlight.size < this.#maxConcurrent) {
+    while (this.#queue.length > 0 && this.#active < this.#maxConcurrent) {
       this.#send(this.#queue.shift() as Batch<K>);
     }
     if (this.#adaptive) {
@@ -1180,7 +1189,8 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
         }
       }
     }
-    if (--this.#pending < this.#maxPending) this.#room();
+    --this.#pending;
+    if (this.#roomWaiters.length > 0 || this.#readyWaiters.length > 0) this.#room();
   }
 
   /** Gives back one unit of room taken by `#room` for a waiter that did not use it. */
@@ -1233,7 +1243,7 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
       meanBatchSize: s.batches === 0 ? 0 : s.items / s.batches,
       callsSaved: s.loads - s.batches,
       queueDepth: this.#queued,
-      inFlightBatches: this.#inFlight.size,
+      inFlightBatches: this.#active,
       queuedBatches: this.#queue.length,
       pending: this.#pending,
       sizeLimit: this.#limit,
@@ -1291,9 +1301,12 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
     this.#forcedError = error;
     const slots = new Set<Slot<K>>(this.#defaultIndex.values());
     for (const index of this.#indexes.values()) for (const slot of index.values()) slots.add(slot);
-    for (const batch of this.#inFlight) {
-      batch.abort(error);
-      for (const slot of batch.slots) slots.add(slot);
+    for (const slot of slots) {
+      const batch = slot.batch;
+      if (batch !== undefined && !batch.done) {
+        batch.abort(error);
+        batch.done = true;
+      }
     }
     for (const batch of this.#queue) for (const slot of batch.slots) slots.add(slot);
     this.#queue.length = 0;
@@ -1310,13 +1323,13 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
       this.#stats.errors.closed += slot.waiters;
       this.#rejectSlot(slot, error);
     }
-    this.#inFlight.clear();
+    this.#active = 0;
     this.#checkDrained();
   }
 
   #checkDrained(): void {
     if (this.#drained === undefined) return;
-    if (this.#pending === 0 && this.#inFlight.size === 0 && this.#queue.length === 0) {
+    if (this.#pending === 0 && this.#active === 0 && this.#queue.length === 0) {
       const drained = this.#drained;
       this.#drained = undefined;
       drained();

@@ -30,6 +30,31 @@
 export type BatchScheduler = (dispatch: () => void) => void;
 
 let resolved: Promise<void> | undefined;
+let queue: (() => void)[] = [];
+let queued = false;
+
+// One promise job and one nextTick serve every window opened in the tick, in FIFO
+// order: the same moment as DataLoader's per-batch scheduling (all nextTicks queued
+// while promise jobs drain run after the drain), without two closures per window.
+function runQueue(): void {
+  const run = queue;
+  queue = [];
+  queued = false;
+  for (const dispatch of run) {
+    try {
+      dispatch();
+    } catch (error) {
+      // One failing dispatch must not starve the others; the error still surfaces.
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+}
+
+function toNextTick(): void {
+  process.nextTick(runQueue);
+}
 
 /**
  * The default scheduler: dispatch after the promise jobs queued in this tick
@@ -41,7 +66,8 @@ let resolved: Promise<void> | undefined;
  * ```
  */
 export const endOfTick: BatchScheduler = (dispatch) => {
-  void (resolved ??= Promise.resolve()).then(() => {
-    process.nextTick(dispatch);
-  });
+  queue.push(dispatch);
+  if (queued) return;
+  queued = true;
+  void (resolved ??= Promise.resolve()).then(toNextTick);
 };
