@@ -20,6 +20,7 @@ import {
   InvalidOptionError,
   knownOptions,
   Listeners,
+  NEVER_ABORTED,
   numberOption,
   systemClock,
   toContext,
@@ -119,13 +120,13 @@ const rejectedChannel = eventChannel<BreakerRejectedEvent>('circuit-breaker', 'r
 const failureChannel = eventChannel<BreakerFailureEvent>('circuit-breaker', 'failure');
 
 const WHERE = 'circuitBreaker()';
+const NEVER_CONTEXT: CallContext = { signal: NEVER_ABORTED };
 
 /** Rejects with `error` unchanged: the wrapped call's errors pass through as they are, Error or not. */
 function rejectWith(error: unknown): Promise<never> {
   // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- rethrown unchanged on purpose
   return Promise.reject(error);
 }
-
 
 /** A circuit breaker: a shared {@link Layer} with a plain-function form. See {@link circuitBreaker}. */
 export class CircuitBreaker<I = unknown, O = unknown> implements Layer<I, O> {
@@ -218,7 +219,10 @@ export class CircuitBreaker<I = unknown, O = unknown> implements Layer<I, O> {
       } catch (error) {
         call = rejectWith(error);
       }
-      return call.then(this.#closedSucceeded, (error: unknown) => this.#closedFailed(error, ctx));
+      // Without a caller signal no abort can happen, so the shared handler needs no closure over ctx.
+      return ctx.signal === NEVER_ABORTED
+        ? call.then(this.#closedSucceeded, this.#closedFailedUnsignalled)
+        : call.then(this.#closedSucceeded, (error: unknown) => this.#closedFailed(error, ctx));
     };
   }
 
@@ -296,9 +300,12 @@ export class CircuitBreaker<I = unknown, O = unknown> implements Layer<I, O> {
   readonly #closedSucceeded = (value: O): O => {
     this.#successes++;
     // A call admitted while closed that settles after the circuit opened says nothing new.
-    if (this.#state === CLOSED) this.#policy.success(this.#clock.now());
+    if (this.#state === CLOSED) this.#policy.success(this.#policy.timed ? this.#clock.now() : 0);
     return value;
   };
+
+  readonly #closedFailedUnsignalled = (error: unknown): Promise<never> =>
+    this.#closedFailed(error, NEVER_CONTEXT);
 
   #closedFailed(error: unknown, ctx: CallContext): Promise<never> {
     const kind = this.#classify(error, ctx);

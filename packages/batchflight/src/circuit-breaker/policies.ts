@@ -7,6 +7,8 @@ import { InvalidOptionError, integerOption, knownOptions, numberOption } from '.
 
 /** The running state of a policy inside one breaker. */
 export interface PolicyState {
+  /** False when the policy ignores time, so the breaker can skip reading the clock on success. */
+  readonly timed: boolean;
   /** Records a success at `nowMs`. */
   success(nowMs: number): void;
   /** Records a failure at `nowMs`; true when the breaker should open. */
@@ -43,6 +45,7 @@ export function consecutive(threshold: number): BreakerPolicy {
           ? (saved as { failures: number }).failures
           : 0;
       return {
+        timed: false,
         success() {
           count = 0;
         },
@@ -152,6 +155,7 @@ export function sampling(options: SamplingOptions): BreakerPolicy {
         return index;
       };
       return {
+        timed: true,
         success(nowMs) {
           const index = slot(nowMs);
           successes[index] = (successes[index] ?? 0) + 1;

@@ -52,6 +52,10 @@ describe('hedge', () => {
     const result = policy.wrap(handler)('k', toContext());
     await clock.advance(25);
     expect(contexts).toHaveLength(3);
+    // One timer per policy, whatever the number of calls waiting to hedge.
+    const others = [1, 2, 3].map(() => policy.wrap(async () => 'x')('k', toContext()));
+    expect(clock.pendingTimers - 3).toBeLessThanOrEqual(1); // minus the three replica sleeps
+    await Promise.all(others);
     await clock.advance(100);
     await expect(result).resolves.toBe('k@0');
     expect(contexts).toHaveLength(3);

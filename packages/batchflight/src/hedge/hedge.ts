@@ -98,14 +98,19 @@ class Race {
   readonly attempts: Attempt[] = [];
   inFlight = 0;
   done = false;
-  timer: Timer | undefined = undefined;
+  /** When the next hedge is due (epoch ms), while queued in the policy's deadline list. */
+  hedgeAt = 0;
+  prev: Race | undefined = undefined;
+  next: Race | undefined = undefined;
+  queued = false;
   resolve!: (value: unknown) => void;
   reject!: (error: unknown) => void;
 
   constructor(
     readonly ctx: CallContext,
-    readonly next: Handler<unknown, unknown>,
+    readonly handler: Handler<unknown, unknown>,
     readonly input: unknown,
+    readonly owner: HedgePolicy<never, never>,
   ) {}
 
   /** The caller's signal aborted (this object is its listener). */
@@ -117,7 +122,7 @@ class Race {
 
   finish(loserReason: unknown): void {
     this.done = true;
-    this.timer?.cancel();
+    this.owner.dequeue(this);
     if (this.ctx.signal !== NEVER_ABORTED) this.ctx.signal.removeEventListener('abort', this);
     for (const attempt of this.attempts) attempt.abort(loserReason);
   }
@@ -129,6 +134,13 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
   readonly maxHedges: number;
   readonly #clock: Clock;
   readonly #onHedge = new Listeners<HedgeEvent>();
+  // Races waiting for their next hedge, in deadline order: afterMs is the same for all, so
+  // appending keeps the order, and one timer armed for the head serves every call.
+  #head: Race | undefined = undefined;
+  #tail: Race | undefined = undefined;
+  #timer: Timer | undefined = undefined;
+  /** While the timer callback runs, calls queued from inside it must not arm a second timer. */
+  #ticking = false;
   #calls = 0;
   #hedges = 0;
   #hedgeWins = 0;
@@ -151,7 +163,12 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
       this.#calls++;
       const signal = ctx.signal;
       if (signal.aborted) return rejectWith(signal.reason);
-      const race = new Race(ctx, next as Handler<unknown, unknown>, input);
+      const race = new Race(
+        ctx,
+        next as Handler<unknown, unknown>,
+        input,
+        this as unknown as HedgePolicy<never, never>,
+      );
       const outer = new Promise<O>((resolve, reject) => {
         race.resolve = resolve as (value: unknown) => void;
         race.reject = reject;
@@ -187,6 +204,49 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
     return { calls: this.#calls, hedges: this.#hedges, hedgeWins: this.#hedgeWins };
   }
 
+  #enqueue(race: Race): void {
+    race.hedgeAt = this.#clock.now() + this.afterMs;
+    race.queued = true;
+    const tail = this.#tail;
+    if (tail === undefined) this.#head = race;
+    else {
+      tail.next = race;
+      race.prev = tail;
+    }
+    this.#tail = race;
+    if (this.#timer === undefined && !this.#ticking) this.#arm(race.hedgeAt);
+  }
+
+  /** @internal Takes a race out of the deadline list (no-op when not queued). */
+  dequeue(race: Race): void {
+    if (!race.queued) return;
+    race.queued = false;
+    const { prev, next } = race;
+    if (prev === undefined) this.#head = next;
+    else prev.next = next;
+    if (next === undefined) this.#tail = prev;
+    else next.prev = prev;
+    race.prev = race.next = undefined;
+  }
+
+  #arm(at: number): void {
+    this.#timer = this.#clock.setTimer(this.#tick, at - this.#clock.now());
+  }
+
+  /** The one timer: hedge every race whose deadline passed, re-arm for the oldest left. */
+  readonly #tick = (): void => {
+    this.#timer = undefined;
+    this.#ticking = true;
+    const now = this.#clock.now();
+    let head = this.#head;
+    while (head !== undefined && head.hedgeAt <= now) {
+      this.#launch(head, 'slow'); // dequeues it, and queues it again at the tail if hedges remain
+      head = this.#head;
+    }
+    this.#ticking = false;
+    if (head !== undefined) this.#arm(head.hedgeAt);
+  };
+
   #launch(race: Race, reason: 'slow' | 'failed'): void {
     const attempt = new Attempt(race);
     const index = race.attempts.push(attempt);
@@ -199,17 +259,11 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
         if (hedgeChannel.hasSubscribers) hedgeChannel.publish(event);
       }
     }
-    race.timer?.cancel();
-    race.timer =
-      index <= this.maxHedges
-        ? this.#clock.setTimer(() => {
-            race.timer = undefined;
-            if (!race.done) this.#launch(race, 'slow');
-          }, this.afterMs)
-        : undefined;
+    this.dequeue(race);
+    if (index <= this.maxHedges) this.#enqueue(race);
     let call: Promise<unknown>;
     try {
-      call = race.next(race.input, attempt);
+      call = race.handler(race.input, attempt);
     } catch (error) {
       call = rejectWith(error);
     }

@@ -41,7 +41,9 @@ describe('timeout', () => {
     const events: unknown[] = [];
     t.onTimeout((e) => events.push(e));
     const { handler, contexts, pending } = controllable<string>();
-    const result = t.wrap(handler)(1, toContext()).catch((e: unknown) => e);
+    const result = t
+      .wrap(handler)(1, toContext())
+      .catch((e: unknown) => e);
     const signal = contexts[0]!.signal;
     await clock.advance(99);
     expect(signal.aborted).toBe(false);
@@ -150,7 +152,9 @@ describe('timeout', () => {
     const result = t.execute(
       ({ signal }) =>
         new Promise((_, reject) => {
-          signal.addEventListener('abort', () => { reject(signal.reason as Error); });
+          signal.addEventListener('abort', () => {
+            reject(signal.reason as Error);
+          });
         }),
     );
     const caught = result.catch((e: unknown) => e);

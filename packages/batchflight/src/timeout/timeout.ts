@@ -112,6 +112,8 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
   #head: TimedCall | undefined = undefined;
   #tail: TimedCall | undefined = undefined;
   #timer: Timer | undefined = undefined;
+  /** While the timer callback runs, calls queued from inside it must not arm a second timer. */
+  #ticking = false;
   #calls = 0;
   #timeouts = 0;
   #inFlight = 0;
@@ -239,7 +241,7 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
       call.prev = tail;
     }
     this.#tail = call;
-    if (this.#timer === undefined) this.#arm(call.deadline);
+    if (this.#timer === undefined && !this.#ticking) this.#arm(call.deadline);
   }
 
   #unlink(call: TimedCall): void {
@@ -259,12 +261,14 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
   /** The one timer: expire every call past its deadline, re-arm for the oldest left. */
   readonly #tick = (): void => {
     this.#timer = undefined;
+    this.#ticking = true;
     const now = this.#clock.now();
     let head = this.#head;
     while (head !== undefined && head.deadline <= now) {
       this.#expire(head);
       head = this.#head;
     }
+    this.#ticking = false;
     if (head !== undefined) this.#arm(head.deadline);
   };
 }
