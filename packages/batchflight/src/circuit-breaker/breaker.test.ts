@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 // eslint-disable-next-line no-restricted-imports -- tests use the test kit; the boundary is about runtime code
 import { TestClock } from '@batchflight/testing';
 import { InvalidOptionError, toContext, type Handler } from '../core/index.js';
@@ -294,5 +295,58 @@ describe('circuitBreaker', () => {
       'give either minimumCalls or minimumRps',
     );
     expect(() => circuitBreaker({ policy: {} as never })).toThrow(InvalidOptionError);
+  });
+
+  it('property: consecutive(n) follows its model, and no call reaches the upstream while open', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.record({ fail: fc.boolean(), waitMs: fc.constantFrom(0, 0, 0, 600) }), {
+          maxLength: 40,
+        }),
+        async (n, steps) => {
+          const clock = new TestClock(0);
+          const breaker = circuitBreaker<number, string>({
+            policy: consecutive(n),
+            halfOpenAfterMs: 500,
+            clock,
+          });
+          let failing = false;
+          let upstreamCalls = 0;
+          const call = breaker.wrap(async (i: number) => {
+            upstreamCalls++;
+            if (failing) throw new Error(`down ${String(i)}`);
+            return 'ok';
+          });
+          // The model: closed with a count, open since a time, or half-open.
+          let model: 'closed' | 'open' | 'half-open' = 'closed';
+          let count = 0;
+          let openedAt = 0;
+          for (const [i, step] of steps.entries()) {
+            await clock.advance(step.waitMs);
+            if (model === 'open' && clock.now() - openedAt >= 500) model = 'half-open';
+            failing = step.fail;
+            const before = upstreamCalls;
+            const outcome = await settle(call(i, toContext()));
+            if (model === 'open') {
+              expect(CircuitOpenError.is(outcome)).toBe(true);
+              expect(upstreamCalls).toBe(before);
+              continue;
+            }
+            expect(upstreamCalls).toBe(before + 1);
+            if (!step.fail) {
+              model = 'closed';
+              count = 0;
+            } else if (model === 'half-open' || ++count >= n) {
+              model = 'open';
+              openedAt = clock.now();
+              count = 0;
+            }
+            expect(breaker.state).toBe(model);
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 // eslint-disable-next-line no-restricted-imports -- tests use the test kit; the boundary is about runtime code
 import { TestClock } from '@batchflight/testing';
 import { InvalidOptionError, toContext, type CallContext } from '../core/index.js';
@@ -289,6 +290,35 @@ describe('retry', () => {
     expect(() => retry({ backoff: 'fast' as unknown as number })).toThrow(InvalidOptionError);
     expect(() => retry({ retries: 3 } as object)).toThrow('retry(): unknown option "retries"');
     expect(() => retry({ budget: 5 as unknown as false })).toThrow(InvalidOptionError);
+  });
+});
+
+describe('retry properties', () => {
+  it('makes min(failures + 1, maxAttempts) attempts and rethrows the last error object', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 0, max: 8 }),
+        async (maxAttempts, failures) => {
+          const clock = new TestClock();
+          const policy = retry<number, string>({ maxAttempts, backoff: 3, budget: false, clock });
+          const { handler, calls, errors } = flaky(failures);
+          const outcome = policy
+            .wrap(handler)(1, toContext())
+            .then(
+              (v) => ({ ok: true, v }),
+              (e: unknown) => ({ ok: false, v: e }),
+            );
+          await clock.runAll();
+          const { ok, v } = await outcome;
+          expect(calls).toHaveLength(Math.min(failures + 1, maxAttempts));
+          expect(ok).toBe(failures < maxAttempts);
+          if (!ok) expect(v).toBe(errors[errors.length - 1]);
+          expect(clock.pendingTimers).toBe(0);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });
 
