@@ -5,7 +5,7 @@
  * `NaN` turned into `null`, a Date turned into a string, a Map into `{}`), so
  * a writer fails loudly instead of readers getting garbage.
  */
-import { CodecError } from './errors.js';
+import { CodecError, RemoteError } from './errors.js';
 
 /** Turns values into strings and back. `decode(encode(v))` must be equivalent to `v`. */
 export interface Codec {
@@ -118,9 +118,22 @@ export function errorShape(error: unknown): ErrorShape {
 }
 
 function safeString(value: unknown): string {
+  if (typeof value === 'string') return value;
   try {
-    return typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+    // JSON.stringify answers undefined for undefined, functions and symbols.
+    const text = JSON.stringify(value) as string | undefined;
+    return typeof text === 'string' ? text : String(value);
   } catch {
     return String(value);
   }
+}
+
+/** Rebuilds an error from its {@link ErrorShape} (a {@link RemoteError}). */
+export function errorFromShape(shape: unknown): RemoteError {
+  const s = (typeof shape === 'object' && shape !== null ? shape : {}) as Partial<ErrorShape>;
+  return new RemoteError(
+    typeof s.name === 'string' ? s.name : 'Error',
+    typeof s.message === 'string' ? s.message : 'unknown remote error',
+    typeof s.code === 'string' || typeof s.code === 'number' ? s.code : undefined,
+  );
 }

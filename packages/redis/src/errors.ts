@@ -34,12 +34,13 @@ export class RedisUnavailableError extends BatchflightError {
 }
 
 /**
- * A distributed flight's leader (another process) failed: this error carries
- * the leader's error `name`, `message` and `code` as they were there, so
+ * An error thrown in another process and carried through Redis (a
+ * distributed flight's leader failed, or a negative cache entry): it has the
+ * original error's `name`, `message` and `code` as they were there, so
  * `err.code === 'ECONNRESET'` reads the same in every process. `remote` is
- * always true; `RemoteFlightError.is(err)` recognises one whatever its `name`.
+ * always true; `RemoteError.is(err)` recognises one whatever its `name`.
  */
-export class RemoteFlightError extends Error {
+export class RemoteError extends Error {
   /** Marks errors that came from another process through the flight store. */
   readonly remote = true;
   /** The leader's `error.code`, when it had a string or number one. */
@@ -53,7 +54,7 @@ export class RemoteFlightError extends Error {
   }
 
   /** True for an error rebuilt from another process's outcome. */
-  static is(value: unknown): value is RemoteFlightError {
+  static is(value: unknown): value is RemoteError {
     return (
       typeof value === 'object' &&
       value !== null &&

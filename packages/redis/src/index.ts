@@ -10,7 +10,18 @@ export {
   type RedisRateLimitStoreStats,
   type RateLimitUnavailableEvent,
 } from './rate-limit-store.js';
-export { type Codec, jsonCodec, type ErrorShape, errorShape } from './codec.js';
+export { type Codec, jsonCodec, type ErrorShape, errorShape, errorFromShape } from './codec.js';
 export { LuaScript, type RedisLike } from './script.js';
 export { type RedisClient } from './options.js';
-export { CodecError, RedisUnavailableError, RemoteFlightError } from './errors.js';
+export { CodecError, RedisUnavailableError, RemoteError } from './errors.js';
+export {
+  RedisCacheStore,
+  type RedisCacheStoreOptions,
+  type CacheInvalidation,
+} from './cache-store.js';
+export {
+  tieredStore,
+  type TieredStoreOptions,
+  type TieredCacheStore,
+  type InvalidationSource,
+} from './tiered-store.js';

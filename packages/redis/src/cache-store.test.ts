@@ -1,0 +1,209 @@
+import { MemoryCacheStore, cache } from 'batchflight/cache';
+import { cacheStoreConformance } from '@batchflight/testing';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CodecError, RemoteError } from './errors.js';
+import {
+  connect,
+  countPrefix,
+  dropPrefix,
+  redisUnavailable,
+  uniquePrefix,
+} from './__fixtures__/redis.js';
+import { RedisCacheStore } from './cache-store.js';
+import { tieredStore } from './tiered-store.js';
+
+const skip = await redisUnavailable();
+
+/** Resolves once `predicate` holds, polling the event loop (pub/sub delivery is asynchronous). */
+async function eventually(predicate: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (await predicate()) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    if (i > 100) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error('condition never held');
+}
+
+describe.skipIf(skip !== null)('RedisCacheStore', () => {
+  const prefix = uniquePrefix('cache');
+  let client: Redis;
+  let seq = 0;
+  beforeAll(() => {
+    client = connect();
+  });
+  afterAll(async () => {
+    await dropPrefix(client, prefix);
+    expect(await countPrefix(client, prefix)).toBe(0);
+    client.disconnect();
+  });
+  const entry = (value: unknown, tags?: string[]) => ({
+    value,
+    expiresAt: Date.now() + 60_000,
+    staleUntil: Date.now() + 120_000,
+    computeMs: 3,
+    ...(tags === undefined ? {} : { tags }),
+  });
+
+  cacheStoreConformance('RedisCacheStore', () => {
+    const own = `${prefix}${String(++seq)}:`;
+    const store = new RedisCacheStore({ client, prefix: own });
+    return Promise.resolve({
+      store,
+      cleanup: async () => {
+        store.close();
+        await dropPrefix(client, own);
+      },
+    });
+  });
+
+  cacheStoreConformance('tieredStore(MemoryCacheStore, RedisCacheStore)', async () => {
+    const own = `${prefix}${String(++seq)}:`;
+    const store = tieredStore(new MemoryCacheStore(), new RedisCacheStore({ client, prefix: own }));
+    await store.ready;
+    return {
+      store,
+      cleanup: async () => {
+        await store.close();
+        await dropPrefix(client, own);
+      },
+    };
+  });
+
+  it('refuses at set a value JSON cannot carry, naming where it is', async () => {
+    const store = new RedisCacheStore({ client, prefix });
+    await expect(store.set('bad', entry({ at: new Date(0) }))).rejects.toSatisfy(
+      (e: unknown) => CodecError.is(e) && e.path === '$.at',
+    );
+    await expect(store.set('bad', entry({ n: Number.NaN }))).rejects.toThrow(CodecError);
+    await expect(store.set('bad', entry({ u: undefined }))).rejects.toThrow(/\$\.u is undefined/);
+    expect(await store.get('bad')).toBeUndefined();
+  });
+
+  it('carries a negative entry as an error with its name, message and code', async () => {
+    const store = new RedisCacheStore({ client, prefix });
+    const error = Object.assign(new TypeError('no such user'), { code: 'E_NOUSER' });
+    await store.set('neg', { ...entry(error), error: true });
+    const read = await store.get('neg');
+    expect(read?.error).toBe(true);
+    expect(RemoteError.is(read?.value)).toBe(true);
+    expect(read?.value).toMatchObject({
+      name: 'TypeError',
+      message: 'no such user',
+      code: 'E_NOUSER',
+    });
+  });
+
+  it('takes a pluggable codec', async () => {
+    const codec = {
+      encode: (v: unknown) =>
+        v instanceof Date ? `D${String(v.getTime())}` : `J${JSON.stringify(v)}`,
+      decode: (t: string): unknown =>
+        t.startsWith('D') ? new Date(Number(t.slice(1))) : JSON.parse(t.slice(1)),
+    };
+    const store = new RedisCacheStore({ client, prefix, codec });
+    await store.set('date', entry(new Date(42)));
+    expect((await store.get('date'))?.value).toEqual(new Date(42));
+  });
+
+  it('broadcasts key, tag, clear and version invalidations: every process drops its L1 copy', async () => {
+    const own = `${prefix}bus:`;
+    const clients = [connect(), connect(), connect()];
+    const versions: unknown[] = [];
+    const fleet = clients.map((c) => {
+      const l1 = new MemoryCacheStore();
+      const store = tieredStore(l1, new RedisCacheStore({ client: c, prefix: own }), {
+        onVersion: (ns, v) => versions.push([ns, v]),
+      });
+      return { l1, store };
+    });
+    await Promise.all(fleet.map((p) => p.store.ready));
+    const [a, b, c] = fleet as [
+      (typeof fleet)[number],
+      (typeof fleet)[number],
+      (typeof fleet)[number],
+    ];
+
+    await a.store.set('k', entry('v1', ['t']));
+    await a.store.set('other', entry('o'));
+    // b and c read through L2 and keep an L1 copy.
+    expect((await b.store.get('k'))?.value).toBe('v1');
+    expect((await c.store.get('k'))?.value).toBe('v1');
+    expect((await b.store.get('other'))?.value).toBe('o');
+    expect(b.l1.get('k')).toBeDefined();
+
+    expect(await a.store.delete('k')).toBe(true);
+    await eventually(() => b.l1.get('k') === undefined && c.l1.get('k') === undefined);
+    expect(await b.store.get('k')).toBeUndefined();
+    expect(b.l1.get('other')).toBeDefined();
+
+    await a.store.set('k2', entry('v2', ['t']));
+    expect((await c.store.get('k2'))?.value).toBe('v2');
+    expect(await b.store.invalidateTags(['t'])).toBe(1);
+    await eventually(() => c.l1.get('k2') === undefined);
+
+    await c.store.clear();
+    await eventually(() => b.l1.get('other') === undefined);
+
+    await new RedisCacheStore({ client, prefix: own }).publishVersion('users:', 7);
+    await eventually(() => versions.length === 3);
+    expect(versions).toEqual([
+      ['users:', 7],
+      ['users:', 7],
+      ['users:', 7],
+    ]);
+    for (const p of fleet) await p.store.close();
+    for (const c2 of clients) c2.disconnect();
+  });
+
+  it('two caches on two tiers: a refresh in one process is seen by the other after its L1 copy expires', async () => {
+    const own = `${prefix}refresh:`;
+    let now = Date.now();
+    const clock = {
+      now: () => now,
+      setTimer: (cb: () => void, ms: number) => {
+        const t = setTimeout(cb, ms);
+        return { cancel: () => { clearTimeout(t); } };
+      },
+    };
+    const [ca, cb] = [connect(), connect()];
+    const sa = tieredStore(
+      new MemoryCacheStore({ clock }),
+      new RedisCacheStore({ client: ca, prefix: own }),
+      { clock },
+    );
+    const sb = tieredStore(
+      new MemoryCacheStore({ clock }),
+      new RedisCacheStore({ client: cb, prefix: own }),
+      { clock },
+    );
+    await Promise.all([sa.ready, sb.ready]);
+    const a = cache({ ttlMs: 1000, store: sa, clock });
+    const b = cache({ ttlMs: 1000, store: sb, clock });
+    let calls = 0;
+    const compute = () => ++calls;
+    expect(await a.get('x', compute)).toBe(1);
+    expect(await b.get('x', compute)).toBe(1); // from L2
+    expect(calls).toBe(1);
+    now += 1500;
+    expect(await a.get('x', compute)).toBe(2); // a recomputes and writes both tiers
+    expect(await b.get('x', compute)).toBe(2); // b's L1 copy is expired: L2 has a fresher one
+    expect(calls).toBe(2);
+    await b.invalidate('x');
+    let recomputed = 0;
+    await eventually(
+      async () =>
+        (await a.get('x', () => {
+          recomputed++;
+          return 3;
+        })) === 3,
+    );
+    expect(recomputed).toBe(1);
+    await a.close();
+    await b.close();
+    await sa.close();
+    await sb.close();
+    ca.disconnect();
+    cb.disconnect();
+  });
+});

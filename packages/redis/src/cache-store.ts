@@ -1,0 +1,261 @@
+/**
+ * The Redis {@link CacheStore}: entries in hashes that expire at their
+ * `staleUntil` (`PEXPIREAT`, the server's clock), tags in sets, one round
+ * trip per operation (one `HMGET` or one Lua script).
+ *
+ * Values go through a {@link Codec} (the strict {@link jsonCodec} by
+ * default: a value JSON cannot carry exactly makes `set` throw a
+ * `CodecError`, which the cache layer reports through `onError` without
+ * failing the read). A negative entry's error is carried as its `name`,
+ * `message` and `code` and read back as a {@link RemoteError}.
+ *
+ * Every delete, tag invalidation and clear is also published on the store's
+ * invalidation channel (in the same script as the delete, so no process can
+ * see the delete without the message being sent): {@link tieredStore} uses
+ * it to drop the L1 copies of every process.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  type CacheEntry,
+  type CacheStore,
+  Listeners,
+  type Subscription,
+  describe,
+  knownOptions,
+} from 'batchflight';
+import type { Redis } from 'ioredis';
+import { type Codec, errorFromShape, errorShape, jsonCodec } from './codec.js';
+import { type RedisClient, clientOption, prefixOption } from './options.js';
+import { LuaScript } from './script.js';
+import { CACHE_DELETE, CACHE_INVALIDATE_TAGS, CACHE_SET } from './scripts/cache.js';
+
+const WHERE = 'RedisCacheStore';
+const SET = new LuaScript('cache-set', CACHE_SET);
+const DELETE = new LuaScript('cache-delete', CACHE_DELETE);
+const INVALIDATE_TAGS = new LuaScript('cache-invalidate-tags', CACHE_INVALIDATE_TAGS);
+
+/** Options of {@link RedisCacheStore}. */
+export interface RedisCacheStoreOptions {
+  /** The ioredis client (the store never closes it). */
+  readonly client: RedisClient;
+  /**
+   * Prefix of every key: entries are `<prefix>{cache}:e:<key>`. The hash tag
+   * keeps one store in one Cluster slot (tag invalidation is one script).
+   * Default `batchflight:`.
+   */
+  readonly prefix?: string | undefined;
+  /** Encodes values. Default: the strict {@link jsonCodec}. */
+  readonly codec?: Codec | undefined;
+}
+
+/** A message on the invalidation channel, as {@link RedisCacheStore.onInvalidation} delivers it. */
+export type CacheInvalidation =
+  | { readonly kind: 'key'; readonly key: string }
+  | { readonly kind: 'tags'; readonly tags: readonly string[] }
+  | { readonly kind: 'clear' }
+  | { readonly kind: 'version'; readonly namespace: string; readonly version: string | number }
+  /** The subscription was interrupted (a reconnect): messages may have been missed. */
+  | { readonly kind: 'resync' };
+
+interface Wire {
+  readonly o: string;
+  readonly k?: string;
+  readonly t?: readonly string[];
+  readonly c?: 1;
+  readonly n?: string;
+  readonly v?: string | number;
+}
+
+/**
+ * A {@link CacheStore} on Redis; see the module comment.
+ *
+ * @example
+ * ```ts
+ * const l2 = new RedisCacheStore({ client: new Redis(url), prefix: 'app:' });
+ * const users = cache({ ttlMs: 60_000, store: tieredStore(new MemoryCacheStore({ maxEntries: 10_000 }), l2) });
+ * ```
+ */
+export class RedisCacheStore implements CacheStore {
+  readonly #client: RedisClient;
+  readonly #entryPrefix: string;
+  readonly #tagPrefix: string;
+  readonly #pattern: string;
+  readonly #channel: string;
+  readonly #codec: Codec;
+  /** Tells this process's own messages apart from the others'. */
+  readonly #origin = randomUUID();
+  readonly #listeners = new Listeners<CacheInvalidation>();
+  #subscriber: Redis | undefined;
+  #subscribing: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(options: RedisCacheStoreOptions) {
+    if (typeof options !== 'object' || (options as unknown) === null) {
+      throw new TypeError(`${WHERE}: options must be an object, got ${describe(options)}.`);
+    }
+    knownOptions(WHERE, options, ['client', 'prefix', 'codec']);
+    this.#client = clientOption(WHERE, options.client);
+    const base = `${prefixOption(WHERE, options.prefix)}{cache}:`;
+    this.#entryPrefix = `${base}e:`;
+    this.#tagPrefix = `${base}t:`;
+    this.#pattern = `${base.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    this.#channel = `${base}invalidate`;
+    const codec = options.codec ?? jsonCodec;
+    if (typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
+      throw new TypeError(
+        `${WHERE}: option codec must have encode(value) => string and decode(text) => value, got ${describe(codec)}.`,
+      );
+    }
+    this.#codec = codec;
+  }
+
+  /** One `HGET`. */
+  async get(key: string): Promise<CacheEntry | undefined> {
+    const [data, tags] = await this.#client.hmget(this.#entryPrefix + key, 'd', 't');
+    if (data === null || data === undefined) return undefined;
+    return this.#decode(data, tags ?? null);
+  }
+
+  /** One script: replaces the entry and its tag memberships; expires at `staleUntil`. */
+  async set(key: string, entry: CacheEntry): Promise<void> {
+    const data = this.#encode(entry);
+    const tags = entry.tags ?? [];
+    await SET.run(
+      this.#client,
+      [this.#entryPrefix + key],
+      [data, String(Math.ceil(entry.staleUntil)), this.#tagPrefix, ...new Set<string>(tags)],
+    );
+  }
+
+  /** One script: removes the entry and publishes the invalidation. */
+  async delete(key: string): Promise<boolean> {
+    const removed = await DELETE.run(
+      this.#client,
+      [this.#entryPrefix + key],
+      [this.#tagPrefix, this.#channel, this.#wire({ k: key })],
+    );
+    return removed === 1;
+  }
+
+  /** One script: removes every entry carrying any of `tags`, publishes the invalidation. */
+  async invalidateTags(tags: readonly string[]): Promise<number> {
+    if (tags.length === 0) return 0;
+    const removed = await INVALIDATE_TAGS.run(
+      this.#client,
+      [],
+      [this.#tagPrefix, this.#channel, this.#wire({ t: tags }), ...tags],
+    );
+    return removed as number;
+  }
+
+  /** Removes every key of this store (`SCAN` + `UNLINK`), then publishes the invalidation. */
+  async clear(): Promise<void> {
+    let cursor = '0';
+    do {
+      const [next, keys] = await (this.#client as Redis).scan(
+        cursor,
+        'MATCH',
+        this.#pattern,
+        'COUNT',
+        1000,
+      );
+      cursor = next;
+      if (keys.length > 0) await this.#client.unlink(...keys);
+    } while (cursor !== '0');
+    await this.#client.publish(this.#channel, this.#wire({ c: 1 }));
+  }
+
+  /**
+   * Tells every process to switch `namespace` to `version` (see
+   * {@link tieredStore}'s `onVersion`): a version bump fleet-wide.
+   */
+  async publishVersion(namespace: string, version: string | number): Promise<void> {
+    await this.#client.publish(this.#channel, this.#wire({ n: namespace, v: version }));
+  }
+
+  /**
+   * Listens to the invalidations published by the OTHER processes (this
+   * process's own are applied locally already). Subscribes on first use,
+   * on a connection of its own (`client.duplicate()`); after a reconnect the
+   * listener gets `{ kind: 'resync' }` because messages may have been lost.
+   * Resolves once the subscription is active.
+   */
+  async onInvalidation(listener: (event: CacheInvalidation) => void): Promise<Subscription> {
+    const subscription = this.#listeners.add(listener);
+    await this.#subscribe();
+    return subscription;
+  }
+
+  /** Closes the subscriber connection this store opened (not the client). Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#subscriber?.disconnect();
+    this.#subscriber = undefined;
+  }
+
+  #subscribe(): Promise<void> {
+    if (this.#subscribing !== undefined) return this.#subscribing;
+    const subscriber = (this.#client as Redis).duplicate();
+    this.#subscriber = subscriber;
+    let connectedOnce = false;
+    subscriber.on('error', () => undefined); // reconnection is ioredis's; errors surface as resync
+    subscriber.on('ready', () => {
+      if (connectedOnce) this.#listeners.emit({ kind: 'resync' });
+      connectedOnce = true;
+    });
+    subscriber.on('message', (channel: string, message: string) => {
+      if (channel !== this.#channel) return;
+      const event = this.#parse(message);
+      if (event !== undefined) this.#listeners.emit(event);
+    });
+    this.#subscribing = subscriber.subscribe(this.#channel).then(() => undefined);
+    return this.#subscribing;
+  }
+
+  #wire(fields: Omit<Wire, 'o'>): string {
+    return JSON.stringify({ o: this.#origin, ...fields });
+  }
+
+  #parse(message: string): CacheInvalidation | undefined {
+    let wire: Wire;
+    try {
+      wire = JSON.parse(message) as Wire;
+    } catch {
+      return undefined;
+    }
+    if (wire.o === this.#origin) return undefined;
+    if (wire.k !== undefined) return { kind: 'key', key: wire.k };
+    if (wire.t !== undefined) return { kind: 'tags', tags: wire.t };
+    if (wire.c === 1) return { kind: 'clear' };
+    if (wire.n !== undefined && wire.v !== undefined) {
+      return { kind: 'version', namespace: wire.n, version: wire.v };
+    }
+    return undefined;
+  }
+
+  #encode(entry: CacheEntry): string {
+    const value =
+      entry.error === true
+        ? JSON.stringify(errorShape(entry.value))
+        : this.#codec.encode(entry.value);
+    // A fixed header then the value: the header is never parsed by the codec.
+    const head = `${String(entry.expiresAt)},${String(entry.staleUntil)},${String(entry.computeMs)},${entry.error === true ? '1' : '0'}`;
+    return `${head}\n${value}`;
+  }
+
+  #decode(data: string, tags: string | null): CacheEntry {
+    const nl = data.indexOf('\n');
+    const [expiresAt, staleUntil, computeMs, error] = data.slice(0, nl).split(',');
+    const body = data.slice(nl + 1);
+    const isError = error === '1';
+    return {
+      value: isError ? errorFromShape(JSON.parse(body)) : this.#codec.decode(body),
+      ...(isError ? { error: true as const } : {}),
+      expiresAt: Number(expiresAt),
+      staleUntil: Number(staleUntil),
+      computeMs: Number(computeMs),
+      ...(tags === null ? {} : { tags: JSON.parse(tags) as string[] }),
+    };
+  }
+}
