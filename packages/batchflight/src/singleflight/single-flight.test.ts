@@ -135,6 +135,29 @@ describe('SingleFlight.run', () => {
     );
   });
 
+  it('rejects an fn that is not a function, and resets its counters on demand', async () => {
+    const flights = new SingleFlight();
+    await expect(flights.run('k', 'nope' as never)).rejects.toThrow(
+      'SingleFlight#run(): fn must be a function, got "nope".',
+    );
+    await flights.run('k', () => 1);
+    expect(flights.stats().misses).toBe(1);
+    flights.resetStats();
+    expect(flights.stats()).toEqual({ hits: 0, misses: 0, errors: 0, active: 0, hitRate: 0 });
+  });
+
+  it('tells whether a value was shared within a scope', async () => {
+    const flights = new SingleFlight<string>();
+    const gate = deferred<string>();
+    const a = flights.runShared('k', () => gate.promise, { scope: 't1' });
+    const b = flights.runShared('k', () => gate.promise, { scope: 't2' });
+    gate.resolve('v');
+    expect(await Promise.all([a, b])).toEqual([
+      { value: 'v', shared: false },
+      { value: 'v', shared: false },
+    ]);
+  });
+
   it('refuses a synchronous re-entry of the same key instead of waiting for itself', async () => {
     const flights = new SingleFlight();
     let inner: Promise<unknown> | undefined;

@@ -292,6 +292,11 @@ export class SingleFlight<V = unknown> {
     options?: FlightRunOptions,
   ): Promise<T> {
     if (typeof key !== 'string') return Promise.reject(keyError(key));
+    if (typeof fn !== 'function') {
+      return Promise.reject(
+        new TypeError(`SingleFlight#run(): fn must be a function, got ${describe(fn)}.`),
+      );
+    }
     if (options === undefined) {
       if (this.#timeoutMs === undefined) {
         return this.#runPinned(
