@@ -20,7 +20,6 @@ import {
   InvalidOptionError,
   knownOptions,
   Listeners,
-  NEVER_ABORTED,
   numberOption,
   systemClock,
   toContext,
@@ -120,7 +119,6 @@ const rejectedChannel = eventChannel<BreakerRejectedEvent>('circuit-breaker', 'r
 const failureChannel = eventChannel<BreakerFailureEvent>('circuit-breaker', 'failure');
 
 const WHERE = 'circuitBreaker()';
-const NEVER_CONTEXT: CallContext = { signal: NEVER_ABORTED };
 
 /** Rejects with `error` unchanged: the wrapped call's errors pass through as they are, Error or not. */
 function rejectWith(error: unknown): Promise<never> {
@@ -219,10 +217,8 @@ export class CircuitBreaker<I = unknown, O = unknown> implements Layer<I, O> {
       } catch (error) {
         call = rejectWith(error);
       }
-      // Without a caller signal no abort can happen, so the shared handler needs no closure over ctx.
-      return ctx.signal === NEVER_ABORTED
-        ? call.then(this.#closedSucceeded, this.#closedFailedUnsignalled)
-        : call.then(this.#closedSucceeded, (error: unknown) => this.#closedFailed(error, ctx));
+      // ctx.signal is read only on failure: under a timeout layer reading it creates a controller.
+      return call.then(this.#closedSucceeded, (error: unknown) => this.#closedFailed(error, ctx));
     };
   }
 
@@ -303,9 +299,6 @@ export class CircuitBreaker<I = unknown, O = unknown> implements Layer<I, O> {
     if (this.#state === CLOSED) this.#policy.success(this.#policy.timed ? this.#clock.now() : 0);
     return value;
   };
-
-  readonly #closedFailedUnsignalled = (error: unknown): Promise<never> =>
-    this.#closedFailed(error, NEVER_CONTEXT);
 
   #closedFailed(error: unknown, ctx: CallContext): Promise<never> {
     const kind = this.#classify(error, ctx);

@@ -25,6 +25,7 @@ describe('hedge', () => {
     await clock.advance(100);
     await expect(result).resolves.toBe('k@0');
     expect(contexts).toHaveLength(1);
+    expect(contexts[0]!.signal.aborted).toBe(false);
     expect(clock.pendingTimers).toBe(0);
   });
 
@@ -41,6 +42,7 @@ describe('hedge', () => {
     await expect(result).resolves.toBe('k@1');
     expect(contexts[0]!.signal.aborted).toBe(true);
     expect(HedgeCancelledError.is(contexts[0]!.signal.reason)).toBe(true);
+    expect(contexts[1]!.signal.aborted).toBe(false); // the winner keeps its signal
     expect(events).toEqual([{ attempt: 2, reason: 'slow' }]);
     expect(policy.stats()).toEqual({ calls: 1, hedges: 1, hedgeWins: 1 });
   });

@@ -120,11 +120,13 @@ class Race {
     this.reject(reason);
   }
 
-  finish(loserReason: unknown): void {
+  /** Ends the race; every attempt but `winner` is aborted with `loserReason` (none when undefined). */
+  finish(loserReason: unknown, winner?: Attempt): void {
     this.done = true;
     this.owner.dequeue(this);
     if (this.ctx.signal !== NEVER_ABORTED) this.ctx.signal.removeEventListener('abort', this);
-    for (const attempt of this.attempts) attempt.abort(loserReason);
+    if (loserReason === undefined) return;
+    for (const attempt of this.attempts) if (attempt !== winner) attempt.abort(loserReason);
   }
 }
 
@@ -272,7 +274,13 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
         race.inFlight--;
         if (race.done) return;
         if (index > 1) this.#hedgeWins++;
-        race.finish(new HedgeCancelledError(`${WHERE}: another attempt answered first.`));
+        // Building an error captures a stack: only when there is a loser to tell.
+        race.finish(
+          race.attempts.length > 1
+            ? new HedgeCancelledError(`${WHERE}: another attempt answered first.`)
+            : undefined,
+          attempt,
+        );
         race.resolve(value);
       },
       (error: unknown) => {

@@ -15,6 +15,8 @@
  */
 import {
   booleanOption,
+  describe,
+  InvalidOptionError,
   eventChannel,
   functionOption,
   integerOption,
@@ -166,7 +168,10 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
           );
     const budget = options.budget ?? new RetryBudget();
     if (budget !== false && !(budget instanceof RetryBudget)) {
-      functionOption(WHERE, 'budget (a RetryBudget from retryBudget(), or false)', budget);
+      throw new InvalidOptionError(
+        'budget',
+        `${WHERE}: option budget must be a RetryBudget from retryBudget() or false, got ${describe(budget)}.`,
+      );
     }
     this.#budget = budget === false ? undefined : budget;
     this.#maxRetryAfterMs = numberOption(
