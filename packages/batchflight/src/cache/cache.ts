@@ -50,7 +50,7 @@ import {
 } from '../core/index.js';
 import { SingleFlight } from '../singleflight/index.js';
 import { CacheKeyError } from './errors.js';
-import { MemoryCacheStore } from './memory-store.js';
+import { MemoryCacheStore, PEEK } from './memory-store.js';
 import { type CacheEntry, type CacheStore, isPromiseLike } from './store.js';
 
 /** XFetch early refresh settings; `true` means `{ beta: 1 }`. */
@@ -210,6 +210,8 @@ const OPTIONS = [
 export class Cache<I = unknown> implements AsyncDisposable {
   readonly #store: CacheStore;
   readonly #ownsStore: boolean;
+  /** The store when it is a MemoryCacheStore: read with PEEK, expiry checked here. */
+  readonly #memory: MemoryCacheStore | undefined;
   readonly #clock: Clock;
   readonly #ttlMs: number;
   readonly #swrMs: number;
@@ -269,6 +271,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
       this.#store = options.store;
       this.#ownsStore = false;
     }
+    this.#memory = this.#store instanceof MemoryCacheStore ? this.#store : undefined;
     this.#keyOf =
       options.key === undefined
         ? (input: I) => stableKey(input, 'input')
@@ -346,6 +349,9 @@ export class Cache<I = unknown> implements AsyncDisposable {
     if (typeof key !== 'string' || key.charCodeAt(0) === 0) return Promise.reject(keyError(key));
     const scope = options?.scope;
     const storeKey = scope === undefined ? this.#prefix + key : this.#scopedKey(scope, key);
+    const memory = this.#memory;
+    if (memory !== undefined)
+      return this.#answer(storeKey, memory[PEEK](storeKey), compute, options);
     let found: CacheEntry | undefined | PromiseLike<CacheEntry | undefined>;
     try {
       found = this.#store.get(storeKey);
@@ -538,6 +544,8 @@ export class Cache<I = unknown> implements AsyncDisposable {
   ): Promise<T> {
     if (entry === undefined) return this.#miss(storeKey, compute, options, undefined);
     const now = this.#clock.now();
+    // A store may hand back an entry past staleUntil (the memory store's PEEK does).
+    if (now >= entry.staleUntil) return this.#miss(storeKey, compute, options, undefined);
     const expiresAt = entry.expiresAt;
     if (now < expiresAt) {
       this.#hits++;

@@ -70,6 +70,9 @@ interface Node {
 }
 
 const WHERE = 'MemoryCacheStore';
+
+/** Key of {@link MemoryCacheStore}'s unchecked read, shared with the cache layer only. */
+export const PEEK: unique symbol = Symbol('batchflight.cache.peek');
 const ENTRY_OVERHEAD_BYTES = 96;
 const MAX_DEPTH = 4;
 const MAX_VISITS = 10_000;
@@ -196,6 +199,20 @@ export class MemoryCacheStore implements CacheStore {
       this.#expirations++;
       return undefined;
     }
+    if (node !== this.#newest) this.#touch(node);
+    return node.entry;
+  }
+
+  /**
+   * `get` without the expiry check, for the cache layer of this package,
+   * which checks `staleUntil` itself with the time it reads anyway (one clock
+   * read per hit instead of two).
+   *
+   * @internal
+   */
+  [PEEK](key: string): CacheEntry | undefined {
+    const node = this.#map.get(key);
+    if (node === undefined) return undefined;
     if (node !== this.#newest) this.#touch(node);
     return node.entry;
   }
