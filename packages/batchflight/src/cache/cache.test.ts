@@ -91,6 +91,25 @@ describe('cache(): reads', () => {
     expect(await c.get('k', n.fn)).toBe('v2');
   });
 
+  it('a failing tags() leaves the value uncached but still answers it', async () => {
+    const c = cache({
+      ttlMs: 1_000,
+      clock: new TestClock(),
+      tags: () => {
+        throw new Error('bad tags');
+      },
+    });
+    const errors: unknown[] = [];
+    c.onError((e) => errors.push(e.error));
+    const n = counter();
+    expect(await c.get('k', n.fn)).toBe('v1');
+    expect(await c.get('k', n.fn)).toBe('v2');
+    expect(errors).toHaveLength(2);
+    await expect(c.get('k', n.fn, { ttlMs: -1 })).rejects.toThrow(
+      /ttlMs must be a finite number > 0/,
+    );
+  });
+
   it('partitions keys by scope', async () => {
     const c = cache({ ttlMs: 1_000, clock: new TestClock() });
     expect(await c.get('k', () => 'a', { scope: 'tenant-a' })).toBe('a');

@@ -348,6 +348,14 @@ export class Cache<I = unknown> implements AsyncDisposable {
     }
     if (typeof key !== 'string' || key.charCodeAt(0) === 0) return Promise.reject(keyError(key));
     const scope = options?.scope;
+    if (options?.ttlMs !== undefined && !(options.ttlMs > 0 && Number.isFinite(options.ttlMs))) {
+      return rejectWith(
+        new InvalidOptionError(
+          'ttlMs',
+          `${WHERE}.get(): option ttlMs must be a finite number > 0, got ${describe(options.ttlMs)}.`,
+        ),
+      );
+    }
     const storeKey = scope === undefined ? this.#prefix + key : this.#scopedKey(scope, key);
     const memory = this.#memory;
     if (memory !== undefined)
@@ -661,7 +669,14 @@ export class Cache<I = unknown> implements AsyncDisposable {
     if (epoch === this.#epoch) {
       const ttlMs = options?.ttlMs ?? this.#ttlMs;
       const expiresAt = now + ttlMs;
-      let tags = this.#tagsOf?.(value, storeKey);
+      let tags: readonly string[] | undefined;
+      try {
+        tags = this.#tagsOf?.(value, storeKey);
+      } catch (error) {
+        // The value is good; a failing tags() only means it cannot be cached.
+        this.#reportStoreError(storeKey, error);
+        return value;
+      }
       const extra = options?.tags;
       if (extra !== undefined && extra.length > 0)
         tags = tags === undefined ? extra : [...tags, ...extra];
