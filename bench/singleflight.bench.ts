@@ -246,25 +246,28 @@ for (const trial of result.benchmarks) {
 /**
  * On a shared, loaded machine wall-clock medians swing with the neighbours'
  * load. This pass runs the same iteration functions interleaved (round-robin
- * within a group, so drifts hit every implementation alike) and keeps the
- * least CPU time per iteration seen in any round.
+ * within a group, so drifts hit every implementation alike), collects garbage
+ * before each measure (so no implementation pays for another's garbage), and
+ * keeps the least wall time per iteration seen in any round: the run least
+ * disturbed by the neighbours.
  */
 async function interleaved(names: readonly string[], perMeasure: number): Promise<void> {
-  for (let round = 0; round < 15; round++) {
+  const collect = (globalThis as { gc?: () => void }).gc;
+  for (let round = 0; round < 31; round++) {
     for (const name of names) {
       const fn = iterations.get(name)!;
-      const start = process.cpuUsage();
+      collect?.();
+      const start = performance.now();
       for (let i = 0; i < perMeasure; i++) await fn();
-      const used = process.cpuUsage(start);
-      const ns = ((used.user + used.system) * 1000) / perMeasure;
-      cpu.set(name, Math.min(cpu.get(name) ?? Infinity, ns));
+      const ns = ((performance.now() - start) * 1e6) / perMeasure;
+      least.set(name, Math.min(least.get(name) ?? Infinity, ns));
     }
   }
 }
-const cpu = new Map<string, number>();
-await interleaved(Object.values(A), 20);
+const least = new Map<string, number>();
+await interleaved(Object.values(A), 10);
 await interleaved(Object.values(B), 2);
-await interleaved(Object.values(C), 20);
+await interleaved(Object.values(C), 10);
 
 function report(title: string, figures: Map<string, number>): void {
   const m = (name: string): number => figures.get(name) ?? NaN;
@@ -307,7 +310,7 @@ function report(title: string, figures: Map<string, number>): void {
 }
 
 report('median wall time per iteration (mitata)', wall);
-report('least CPU time per iteration, interleaved rounds', cpu);
+report('least wall time per iteration over 31 interleaved rounds, gc before each', least);
 const executionsOk = [...executions.values()].every((r) => r.runs === r.iterations);
 console.log(
   `\nexactly 1 execution per ${CONCURRENT.toLocaleString('en-US')} identical calls, every implementation, every iteration: ${String(executionsOk)}`,
