@@ -3,12 +3,14 @@
  * adds its scenarios in a file of its own under `scenarios/`.
  */
 import type { Scenario } from './scenario.js';
+import { batchScenarios } from './scenarios/batch.js';
 import { singleflightScenarios } from './scenarios/singleflight.js';
 import { protectionScenarios } from './scenarios/protection-outage.js';
 import { protectionCacheScenarios } from './scenarios/protection-cache.js';
 
 export const scenarios: readonly Scenario[] = [
   ...singleflightScenarios,
+  ...batchScenarios,
   ...protectionScenarios,
   ...protectionCacheScenarios,
 ];
