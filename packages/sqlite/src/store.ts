@@ -456,27 +456,30 @@ export class SqliteJobStore implements JobStore {
             throw new JobConflictError(n.queue, n.idempotencyKey, String(earlier.seq));
           }
         }
-        const row = this.#stmt(
-          `INSERT INTO {p}jobs (queue, name, payload, state, idempotency_key, partition_key, fair_key, partition,
-             ordered, priority, run_at, has_deps, attempts, max_attempts, backoff, epoch, created_at, updated_at)
-           VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, 0, ?, ?) RETURNING *`,
-        ).get(
-          n.queue,
-          n.name,
-          n.payloadJson,
-          n.idempotencyKey,
-          n.partitionKey,
-          n.partitionKey ?? '',
-          n.partition,
-          n.ordered ? 1 : 0,
-          n.priority,
-          n.runAt,
-          n.dependsOn.length > 0 ? 1 : 0,
-          n.maxAttempts,
-          n.backoff === null ? null : JSON.stringify(n.backoff),
-          now,
-          now,
-        ) as JobRow;
+        const seq = Number(
+          this.#stmt(
+            `INSERT INTO {p}jobs (queue, name, payload, state, idempotency_key, partition_key, fair_key, partition,
+               ordered, priority, run_at, has_deps, attempts, max_attempts, backoff, epoch, created_at, updated_at)
+             VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, 0, ?, ?)`,
+          ).run(
+            n.queue,
+            n.name,
+            n.payloadJson,
+            n.idempotencyKey,
+            n.partitionKey,
+            n.partitionKey ?? '',
+            n.partition,
+            n.ordered ? 1 : 0,
+            n.priority,
+            n.runAt,
+            n.dependsOn.length > 0 ? 1 : 0,
+            n.maxAttempts,
+            n.backoff === null ? null : JSON.stringify(n.backoff),
+            now,
+            now,
+          ).lastInsertRowid,
+        );
+        const row = { seq, queue: n.queue, run_at: n.runAt };
         for (const dep of n.dependsOn) {
           this.#stmt('INSERT INTO {p}job_deps (job_seq, depends_on) VALUES (?, ?)').run(
             row.seq,
@@ -494,9 +497,36 @@ export class SqliteJobStore implements JobStore {
         }
         created.push(row);
         out.push({
-          id: String(row.seq),
+          id: String(seq),
           created: true,
-          job: this.#toRecord(row),
+          // Built from what was inserted: re-reading every row would double the cost of a bulk enqueue.
+          job: Object.freeze({
+            id: String(seq),
+            queue: n.queue,
+            name: n.name,
+            payload: n.payload,
+            state: 'pending',
+            seq,
+            idempotencyKey: n.idempotencyKey,
+            partitionKey: n.partitionKey,
+            partition: n.partition,
+            ordered: n.ordered,
+            priority: n.priority,
+            runAt: n.runAt,
+            dependsOn: n.dependsOn,
+            attempts: 0,
+            maxAttempts: n.maxAttempts,
+            backoff: n.backoff,
+            epoch: 0,
+            leaseOwner: null,
+            leaseExpiresAt: null,
+            startedAt: null,
+            createdAt: now,
+            updatedAt: now,
+            finishedAt: null,
+            result: undefined,
+            lastError: null,
+          }),
           state: 'pending',
           result: undefined,
         });
@@ -521,8 +551,6 @@ export class SqliteJobStore implements JobStore {
       // ?5 / ?6: the queues and names a worker claims from (JSON arrays), or null for all.
       const queues = options.queues === undefined ? null : JSON.stringify(options.queues);
       const names = options.names === undefined ? null : JSON.stringify(options.names);
-      const scopeSql = `AND (?5 IS NULL OR j.queue IN (SELECT value FROM json_each(?5)))
-        AND (?6 IS NULL OR j.name IN (SELECT value FROM json_each(?6)))`;
       // Expired leases of exhausted jobs: the crash may be the job's own fault, so it dies.
       const exhausted = this.#stmt(
         `SELECT seq FROM {p}jobs j WHERE j.state = 'leased' AND j.lease_expires_at <= ?1
@@ -541,25 +569,47 @@ export class SqliteJobStore implements JobStore {
       const weights: Record<string, number> = {};
       for (const [k, w] of Object.entries(options.weights ?? {})) weights[k] = w > 0 ? w : 1;
       const aging = Number.isFinite(agingMs) ? Math.max(1, Math.floor(agingMs)) : 0;
+      // Claimability beyond state and time, on alias x: dependencies done, the
+      // head of its ordered partition, and in the worker's scope.
+      const claimable = `(x.has_deps = 0 OR NOT EXISTS (
+            SELECT 1 FROM {p}job_deps d JOIN {p}jobs dj ON dj.seq = d.depends_on
+            WHERE d.job_seq = x.seq AND dj.state <> 'succeeded'))
+          AND (x.ordered = 0 OR NOT EXISTS (
+            SELECT 1 FROM {p}jobs o WHERE o.ordered = 1 AND o.queue = x.queue
+              AND o.partition_key = x.partition_key AND o.seq < x.seq
+              AND o.state IN ('pending','leased','failed')))
+          AND (?5 IS NULL OR x.queue IN (SELECT value FROM json_each(?5)))
+          AND (?6 IS NULL OR x.name IN (SELECT value FROM json_each(?6)))`;
+      // Ranking every ready job would cost O(ready) per claim. Instead, per
+      // fairness key, only the `limit` highest-priority and the `limit` oldest
+      // ready jobs are candidates (index walks), plus expired leases; the
+      // exact ranking (aging, weights) runs on that small set.
       const candidates = this.#stmt(
-        `WITH ready AS (
+        `WITH keys AS (
+             SELECT DISTINCT fair_key FROM {p}jobs WHERE state IN ('pending','failed') AND run_at <= ?2
+           ), pool AS (
+             SELECT c.seq FROM keys k JOIN {p}jobs c ON c.seq IN (
+               SELECT x.seq FROM {p}jobs x
+               WHERE x.fair_key = k.fair_key AND x.state IN ('pending','failed') AND x.run_at <= ?2
+                 AND ${claimable}
+               ORDER BY x.priority DESC, x.seq LIMIT ?4)
+             UNION
+             SELECT c.seq FROM keys k JOIN {p}jobs c ON c.seq IN (
+               SELECT x.seq FROM {p}jobs x
+               WHERE x.fair_key = k.fair_key AND x.state IN ('pending','failed') AND x.run_at <= ?2
+                 AND ${claimable}
+               ORDER BY x.seq LIMIT ?4)
+             UNION
+             SELECT x.seq FROM {p}jobs x
+             WHERE x.state = 'leased' AND x.lease_expires_at <= ?2 AND ${claimable}
+           ), scored AS (
              SELECT j.seq, j.fair_key, j.state,
                j.priority + CASE WHEN ?1 > 0 THEN MAX(0, ?2 - j.run_at) / ?1 ELSE 0 END AS eff
-             FROM {p}jobs j
-             WHERE ((j.state IN ('pending','failed') AND j.run_at <= ?2)
-                 OR (j.state = 'leased' AND j.lease_expires_at <= ?2))
-               AND (j.has_deps = 0 OR NOT EXISTS (
-                 SELECT 1 FROM {p}job_deps d JOIN {p}jobs dj ON dj.seq = d.depends_on
-                 WHERE d.job_seq = j.seq AND dj.state <> 'succeeded'))
-               AND (j.ordered = 0 OR NOT EXISTS (
-                 SELECT 1 FROM {p}jobs o WHERE o.ordered = 1 AND o.queue = j.queue
-                   AND o.partition_key = j.partition_key AND o.seq < j.seq
-                   AND o.state IN ('pending','leased','failed')))
-               ${scopeSql}
+             FROM pool p JOIN {p}jobs j ON j.seq = p.seq
            ), ranked AS (
              SELECT seq, fair_key, state, eff,
                ROW_NUMBER() OVER (PARTITION BY fair_key ORDER BY eff DESC, seq) AS rn
-             FROM ready
+             FROM scored
            )
            SELECT r.seq, r.state FROM ranked r LEFT JOIN json_each(?3) w ON w.key = r.fair_key
            WHERE r.rn <= ?4
@@ -569,17 +619,24 @@ export class SqliteJobStore implements JobStore {
         seq: number;
         state: JobState;
       }[];
-      const claimed: JobRecord[] = [];
-      const lease = this.#stmt(
+      if (candidates.length === 0) return [];
+      // One statement per step, not per job: statement overhead dominates row work.
+      const seqs = JSON.stringify(candidates.map((c) => c.seq));
+      if (candidates.some((c) => c.state === 'leased')) {
+        this.#stmt(
+          `INSERT INTO {p}attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at, ended_at, outcome, error)
+           SELECT seq, queue, name, attempts, epoch, COALESCE(lease_owner, ''), COALESCE(started_at, updated_at), ?1,
+             'expired', 'lease expired'
+           FROM {p}jobs WHERE seq IN (SELECT value FROM json_each(?2)) AND +state = 'leased'`,
+        ).run(now, seqs);
+      }
+      const rows = this.#stmt(
         `UPDATE {p}jobs SET state = 'leased', attempts = attempts + 1, epoch = epoch + 1,
            lease_owner = ?1, lease_expires_at = ?2, started_at = ?3, updated_at = ?3
-         WHERE seq = ?4 RETURNING *`,
-      );
-      for (const c of candidates) {
-        if (c.state === 'leased') this.#appendAttempt(c.seq, 'expired', 'lease expired', now);
-        const row = lease.get(options.workerId, now + options.leaseMs, now, c.seq) as JobRow;
-        claimed.push(this.#toRecord(row));
-      }
+         WHERE seq IN (SELECT value FROM json_each(?4)) RETURNING *`,
+      ).all(options.workerId, now + options.leaseMs, now, seqs) as JobRow[];
+      const bySeq = new Map(rows.map((r) => [r.seq, r]));
+      const claimed = candidates.map((c) => this.#toRecord(bySeq.get(c.seq) as JobRow));
       return claimed;
     });
   }
@@ -600,18 +657,26 @@ export class SqliteJobStore implements JobStore {
   heartbeat(leases: readonly LeaseRef[], leaseMs: number): Promise<SettleResult> {
     return this.#write(() => {
       const now = this.#clock.now();
-      const accepted: string[] = [];
-      const refused: Refusal[] = [];
-      const stmt = this.#stmt(
-        `UPDATE {p}jobs SET lease_expires_at = ?, updated_at = ? WHERE seq = ? AND epoch = ? AND state = 'leased'`,
-      );
-      for (const ref of leases) {
-        if (stmt.run(now + leaseMs, now, toSeq(ref.id), ref.epoch).changes === 1) {
-          accepted.push(ref.id);
-        } else refused.push(this.#refusal(ref));
-      }
-      return { accepted, refused };
+      const done = this.#stmt(
+        `UPDATE {p}jobs SET lease_expires_at = ?1, updated_at = ?2
+         FROM (SELECT value ->> 0 AS s, value ->> 1 AS e FROM json_each(?3)) v
+         WHERE {p}jobs.seq = v.s AND {p}jobs.epoch = v.e AND +{p}jobs.state = 'leased' RETURNING {p}jobs.seq`,
+      ).all(now + leaseMs, now, JSON.stringify(leases.map((l) => [toSeq(l.id), l.epoch]))) as {
+        seq: number;
+      }[];
+      return this.#split(leases, new Set(done.map((d) => d.seq)));
     });
+  }
+
+  /** Splits refs into accepted (seq in `ok`) and refused, in input order. */
+  #split(refs: readonly LeaseRef[], ok: ReadonlySet<number>): SettleResult {
+    const accepted: string[] = [];
+    const refused: Refusal[] = [];
+    for (const ref of refs) {
+      if (ok.has(toSeq(ref.id))) accepted.push(ref.id);
+      else refused.push(this.#refusal(ref));
+    }
+    return { accepted, refused };
   }
 
   release(leases: readonly LeaseRef[]): Promise<SettleResult> {
@@ -645,42 +710,58 @@ export class SqliteJobStore implements JobStore {
   complete(completions: readonly CompleteInput[]): Promise<SettleResult> {
     return this.#write(() => {
       const now = this.#clock.now();
-      const accepted: string[] = [];
-      const refused: Refusal[] = [];
-      const done: CompletedJob[] = [];
-      const log = this.#stmt(
-        `INSERT INTO {p}attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at, ended_at, outcome, error)
-         SELECT seq, queue, name, attempts, epoch, COALESCE(lease_owner, ''), COALESCE(started_at, updated_at), ?, 'succeeded', NULL
-         FROM {p}jobs WHERE seq = ? AND epoch = ? AND state = 'leased'`,
-      );
-      const update = this.#stmt(
-        `UPDATE {p}jobs SET state = 'succeeded', result = ?1, lease_owner = NULL, lease_expires_at = NULL,
-           finished_at = ?2, updated_at = ?2 WHERE seq = ?3 RETURNING queue, name, idempotency_key`,
-      );
-      for (const c of completions) {
+      // Duplicates within one call: the first wins, the others are refused as not leased.
+      const seen = new Set<number>();
+      const unique = completions.filter((c) => {
         const seq = toSeq(c.id);
-        if (log.run(now, seq, c.epoch).changes !== 1) {
-          refused.push(this.#refusal(c));
-          continue;
+        if (seen.has(seq)) return false;
+        seen.add(seq);
+        return true;
+      });
+      const input = JSON.stringify(
+        unique.map((c) => [toSeq(c.id), c.epoch, JSON.stringify(c.result ?? null)]),
+      );
+      this.#stmt(
+        `INSERT INTO {p}attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at, ended_at, outcome, error)
+         SELECT j.seq, j.queue, j.name, j.attempts, j.epoch, COALESCE(j.lease_owner, ''),
+           COALESCE(j.started_at, j.updated_at), ?1, 'succeeded', NULL
+         FROM (SELECT value ->> 0 AS s, value ->> 1 AS e FROM json_each(?2)) v
+         CROSS JOIN {p}jobs j ON j.seq = v.s AND j.epoch = v.e AND +j.state = 'leased'`,
+      ).run(now, input);
+      const rows = this.#stmt(
+        `UPDATE {p}jobs SET state = 'succeeded', result = v.r, lease_owner = NULL, lease_expires_at = NULL,
+           finished_at = ?1, updated_at = ?1
+         FROM (SELECT value ->> 0 AS s, value ->> 1 AS e, value ->> 2 AS r FROM json_each(?2)) v
+         WHERE {p}jobs.seq = v.s AND {p}jobs.epoch = v.e AND +{p}jobs.state = 'leased'
+         RETURNING {p}jobs.seq, {p}jobs.queue, {p}jobs.name, {p}jobs.idempotency_key, {p}jobs.result`,
+      ).all(now, input) as {
+        seq: number;
+        queue: string;
+        name: string;
+        idempotency_key: string | null;
+        result: string;
+      }[];
+      const bySeq = new Map(rows.map((r) => [r.seq, r]));
+      for (const r of rows) if (r.idempotency_key !== null) this.#syncLedger(r.seq);
+      if (this.#onComplete !== undefined && rows.length > 0) {
+        const done: CompletedJob[] = [];
+        for (const c of unique) {
+          const r = bySeq.get(toSeq(c.id));
+          if (r === undefined) continue;
+          done.push({
+            id: c.id,
+            epoch: c.epoch,
+            queue: r.queue,
+            name: r.name,
+            result: JSON.parse(r.result) as unknown,
+          });
         }
-        const resultJson = JSON.stringify(c.result ?? null);
-        const row = update.get(resultJson, now, seq) as {
-          queue: string;
-          name: string;
-          idempotency_key: string | null;
-        };
-        if (row.idempotency_key !== null) this.#syncLedger(seq);
-        accepted.push(c.id);
-        done.push({
-          id: c.id,
-          epoch: c.epoch,
-          queue: row.queue,
-          name: row.name,
-          result: JSON.parse(resultJson) as unknown,
-        });
+        this.#onComplete(this.db, done);
       }
-      if (this.#onComplete !== undefined && done.length > 0) this.#onComplete(this.db, done);
-      return { accepted, refused };
+      const res = this.#split(unique, new Set(bySeq.keys()));
+      if (unique.length === completions.length) return res;
+      const extra = completions.filter((c) => !unique.includes(c)).map((c) => this.#refusal(c));
+      return { accepted: res.accepted, refused: [...res.refused, ...extra] };
     });
   }
 

@@ -74,6 +74,7 @@ export interface NormalizedEnqueue {
   readonly payload: unknown;
   /** `JSON.stringify(payload)` (null for undefined). */
   readonly payloadJson: string;
+  /** `fingerprintOf(name, payload)` when there is an idempotency key, else ''. */
   readonly fingerprint: string;
   readonly idempotencyKey: string | null;
   readonly partitionKey: string | null;
@@ -135,7 +136,8 @@ export function normalizeEnqueue(spec: EnqueueSpec, nowMs: number): NormalizedEn
     name,
     payload,
     payloadJson,
-    fingerprint: fingerprintOf(name, payload),
+    // Hashing costs more than the insert itself; only keyed jobs need it.
+    fingerprint: idempotencyKey === null ? '' : fingerprintOf(name, payload),
     idempotencyKey,
     partitionKey,
     partition: partitionKey === null ? null : partitionOf(partitionKey),

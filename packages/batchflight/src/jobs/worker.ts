@@ -431,19 +431,16 @@ export class Worker {
   #pump(): void {
     if (this.#state !== 'running') return;
     while (this.#active < this.#concurrency && this.#buffer.length > 0) this.#dispatch();
-    if (
-      !this.#fetching &&
-      !this.#drained &&
-      this.#buffer.length <= this.#claimBatch / 2 &&
-      this.#active <= this.#concurrency
-    ) {
+    // Held = buffered + running + finished but not yet committed: bounding it
+    // keeps a fast worker from claiming ahead of its own commits.
+    if (!this.#fetching && !this.#drained && this.#held.size <= this.#claimBatch / 2) {
       this.#fetchDone = this.#fetch();
     }
   }
 
   async #fetch(): Promise<void> {
     this.#fetching = true;
-    const limit = this.#claimBatch - this.#buffer.length;
+    const limit = this.#claimBatch - this.#held.size;
     let jobs: JobRecord[] = [];
     try {
       this.#claimCalls++;
@@ -796,7 +793,8 @@ export class Worker {
         chSettled.publish({ workerId: this.workerId, succeeded, failed, dead, refused });
       }
       // A completion may unblock dependents or the next job of an ordered partition.
-      if (succeeded > 0 && this.#drained) this.#wake();
+      if (succeeded > 0) this.#drained = false;
+      this.#pump();
     }
   }
 
