@@ -674,6 +674,13 @@ describe('MemoryCacheStore', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('refuses a sizeOf that returns no usable number', () => {
+    const store = new MemoryCacheStore({ maxBytes: 100, sizeOf: () => NaN });
+    expect(() => {
+      store.set('k', entry(1));
+    }).toThrow(/sizeOf must return a finite number of bytes >= 0, got NaN/);
+  });
+
   it('validates its options', () => {
     expect(() => new MemoryCacheStore({ maxEntries: 0 })).toThrow(
       /maxEntries must be an integer >= 1/,

@@ -12,6 +12,7 @@ import {
   type Clock,
   ClosedError,
   type Timer,
+  describe,
   functionOption,
   integerOption,
   knownOptions,
@@ -220,6 +221,11 @@ export class MemoryCacheStore implements CacheStore {
   set(key: string, entry: CacheEntry): void {
     if (this.#closed) throw new ClosedError(`${WHERE}: set() after close().`);
     const bytes = this.#maxBytes === Infinity ? 0 : this.#sizeOf(key, entry);
+    if (!(bytes >= 0 && bytes !== Infinity)) {
+      throw new TypeError(
+        `${WHERE}: sizeOf must return a finite number of bytes >= 0, got ${describe(bytes)} for key ${describe(key)}.`,
+      );
+    }
     const existing = this.#map.get(key);
     if (existing !== undefined) this.#remove(existing);
     // An entry larger than the whole budget would evict everything and still not fit.
