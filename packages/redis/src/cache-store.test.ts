@@ -163,7 +163,11 @@ describe.skipIf(skip !== null)('RedisCacheStore', () => {
       now: () => now,
       setTimer: (cb: () => void, ms: number) => {
         const t = setTimeout(cb, ms);
-        return { cancel: () => { clearTimeout(t); } };
+        return {
+          cancel: () => {
+            clearTimeout(t);
+          },
+        };
       },
     };
     const [ca, cb] = [connect(), connect()];

@@ -25,3 +25,12 @@ export {
   type TieredCacheStore,
   type InvalidationSource,
 } from './tiered-store.js';
+export { RedisFlightStore, type RedisFlightStoreOptions } from './flight-store.js';
+export {
+  DistributedFlight,
+  type DistributedFlightOptions,
+  type DistributedRunOptions,
+  type DistributedRole,
+  type DistributedSettledEvent,
+  type DistributedFlightStats,
+} from './distributed-flight.js';

@@ -23,3 +23,7 @@ export {
   type JobStoreHarness,
 } from './conformance/job-store.js';
 export { ManualScheduler } from './manual-scheduler.js';
+export {
+  flightStoreConformance,
+  type FlightStoreHarness,
+} from './conformance/flight-store.js';

@@ -23,3 +23,10 @@ export {
 } from './single-flight.js';
 export { FlightReentryError } from './errors.js';
 export { callKey, valueKey } from './key.js';
+export type {
+  FlightStore,
+  FlightLease,
+  FlightClaim,
+  FlightEvent,
+  FlightWatch,
+} from './flight-store.js';

@@ -1,0 +1,270 @@
+import { TimeoutError } from 'batchflight';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  connect,
+  countPrefix,
+  dropPrefix,
+  redisUnavailable,
+  uniquePrefix,
+} from './__fixtures__/redis.js';
+import { DistributedFlight, type DistributedFlightOptions } from './distributed-flight.js';
+import { CodecError, RedisUnavailableError, RemoteError } from './errors.js';
+import { RedisFlightStore } from './flight-store.js';
+
+const skip = await redisUnavailable();
+
+function deferred<T>(): {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+} {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Waits until `predicate` holds (pub/sub and Redis replies are asynchronous). */
+async function until(predicate: () => boolean): Promise<void> {
+  for (let i = 0; i < 5000 && !predicate(); i++) await new Promise((r) => setTimeout(r, 1));
+  expect(predicate()).toBe(true);
+}
+
+describe.skipIf(skip !== null)('DistributedFlight on RedisFlightStore', () => {
+  const prefix = uniquePrefix('dflight');
+  const clients: Redis[] = [];
+  const stores: RedisFlightStore[] = [];
+  let admin: Redis;
+  let seq = 0;
+  /** `n` "processes": each its own connection, store and flight, as separate pods would have. */
+  const fleet = (
+    n: number,
+    options: Omit<DistributedFlightOptions, 'store'> = {},
+    names?: string[],
+  ) => {
+    const own = `${prefix}${String(++seq)}:`;
+    return Array.from({ length: n }, (_, i) => {
+      const client = connect();
+      const store = new RedisFlightStore({
+        client,
+        prefix: own,
+        ...(names?.[i] === undefined ? {} : { subscriberName: names[i] }),
+      });
+      clients.push(client);
+      stores.push(store);
+      return new DistributedFlight({ store, ...options });
+    });
+  };
+  beforeAll(() => {
+    admin = connect();
+  });
+  afterAll(async () => {
+    for (const s of stores) s.close();
+    for (const c of clients) c.disconnect();
+    await dropPrefix(admin, prefix);
+    expect(await countPrefix(admin, prefix)).toBe(0);
+    admin.disconnect();
+  });
+
+  it('4 processes × 50 concurrent callers: one execution, one participant per process, everyone gets the value', async () => {
+    const flights = fleet(4);
+    const gate = deferred<undefined>();
+    let executions = 0;
+    const fn = async () => {
+      executions++;
+      await gate.promise;
+      return { answer: 42 };
+    };
+    const calls = flights.flatMap((f) => Array.from({ length: 50 }, () => f.run('cold', fn)));
+    await until(() => executions === 1 && flights.reduce((n, f) => n + f.stats().waiting, 0) === 3);
+    gate.resolve(undefined);
+    const values = await Promise.all(calls);
+    expect(values).toHaveLength(200);
+    for (const v of values) expect(v).toEqual({ answer: 42 });
+    expect(executions).toBe(1);
+    const stats = flights.map((f) => f.stats());
+    expect(stats.reduce((a, s) => a + s.led, 0)).toBe(1);
+    expect(stats.reduce((a, s) => a + s.received, 0)).toBe(3);
+    expect(stats.every((s) => s.calls === 50 && s.participants === 1)).toBe(true);
+  });
+
+  it('the leader error reaches the waiters as an error with its name, message and code', async () => {
+    const [a, b] = fleet(2) as [DistributedFlight, DistributedFlight];
+    const gate = deferred<undefined>();
+    const failing = async (): Promise<never> => {
+      await gate.promise;
+      throw Object.assign(new RangeError('upstream said no'), { code: 'E_UPSTREAM' });
+    };
+    const leader = a.run('err', failing);
+    await until(() => a.stats().led === 1);
+    const waiter = b.run('err', failing);
+    await until(() => b.stats().waiting === 1);
+    gate.resolve(undefined);
+    await expect(leader).rejects.toBeInstanceOf(RangeError);
+    const error = await waiter.catch((e: unknown) => e);
+    expect(RemoteError.is(error)).toBe(true);
+    expect(error).toMatchObject({
+      name: 'RangeError',
+      message: 'upstream said no',
+      code: 'E_UPSTREAM',
+      remote: true,
+    });
+  });
+
+  it('a value JSON cannot carry is a CodecError at the leader and an error (not garbage) at the waiters', async () => {
+    const [a, b] = fleet(2) as [DistributedFlight, DistributedFlight];
+    const gate = deferred<undefined>();
+    const fn = async () => {
+      await gate.promise;
+      return { when: new Date(0) };
+    };
+    const leader = a.run('codec', fn);
+    await until(() => a.stats().led === 1);
+    const waiter = b.run('codec', fn);
+    await until(() => b.stats().waiting === 1);
+    gate.resolve(undefined);
+    await expect(leader).rejects.toSatisfy((e: unknown) => CodecError.is(e) && e.path === '$.when');
+    await expect(waiter).rejects.toMatchObject({
+      name: 'CodecError',
+      code: 'ERR_BATCHFLIGHT_CODEC',
+      remote: true,
+    });
+  });
+
+  it('carries undefined (a void call) and takes a pluggable codec', async () => {
+    const codec = {
+      encode: (v: unknown) => String((v as Date).getTime()),
+      decode: (t: string) => new Date(Number(t)),
+    };
+    const [a, b] = fleet(2, { codec }) as [DistributedFlight, DistributedFlight];
+    const gate = deferred<undefined>();
+    const fn = async () => {
+      await gate.promise;
+      return new Date(1234);
+    };
+    const leader = a.run('date', fn);
+    await until(() => a.stats().led === 1);
+    const waiter = b.run('date', fn);
+    await until(() => b.stats().waiting === 1);
+    gate.resolve(undefined);
+    expect(await leader).toEqual(new Date(1234));
+    expect(await waiter).toEqual(new Date(1234));
+    const [c, d] = fleet(2) as [DistributedFlight, DistributedFlight];
+    const g2 = deferred<undefined>();
+    const lead2 = c.run('void', () => g2.promise);
+    await until(() => c.stats().led === 1);
+    const wait2 = d.run('void', () => g2.promise);
+    await until(() => d.stats().waiting === 1);
+    g2.resolve(undefined);
+    const results: unknown[] = await Promise.all([lead2, wait2]);
+    expect(results).toEqual([undefined, undefined]);
+  });
+
+  it('a waiter that aborts or times out leaves alone; the others still get the value', async () => {
+    const [a, b] = fleet(2) as [DistributedFlight, DistributedFlight];
+    const gate = deferred<string>();
+    const leader = a.run('leave', () => gate.promise);
+    await until(() => a.stats().led === 1);
+    const controller = new AbortController();
+    const leaving = b.run('leave', () => gate.promise, { signal: controller.signal });
+    const staying = b.run('leave', () => gate.promise);
+    const timingOut = b.run('leave', () => gate.promise, { timeoutMs: 1 }).catch((e: unknown) => e);
+    await until(() => b.stats().waiting === 1);
+    const reason = new Error('caller went away');
+    controller.abort(reason);
+    await expect(leaving).rejects.toBe(reason);
+    expect(await timingOut).toBeInstanceOf(TimeoutError);
+    gate.resolve('v');
+    expect(await leader).toBe('v');
+    expect(await staying).toBe('v');
+  });
+
+  it('when every caller of the leader leaves, it aborts the call and releases the lease: a waiter takes over at once', async () => {
+    const [a, b] = fleet(2, { leaseMs: 60_000, pollMs: 60_000 }) as [
+      DistributedFlight,
+      DistributedFlight,
+    ];
+    const controller = new AbortController();
+    let aborted = false;
+    const leader = a.run(
+      'handover',
+      (signal) =>
+        new Promise<string>((_, reject) => {
+          signal.addEventListener('abort', () => {
+            aborted = true;
+            reject(signal.reason as Error);
+          });
+        }),
+      { signal: controller.signal },
+    );
+    await until(() => a.stats().led === 1);
+    const waiter = b.run('handover', () => 'from b');
+    await until(() => b.stats().waiting === 1);
+    controller.abort(new Error('bye'));
+    await expect(leader).rejects.toThrow('bye');
+    expect(await waiter).toBe('from b');
+    expect(aborted).toBe(true);
+    expect(b.stats().takeovers).toBe(1);
+  });
+
+  it('survives SCRIPT FLUSH mid-flight (scripts reload after NOSCRIPT)', async () => {
+    const [a, b] = fleet(2) as [DistributedFlight, DistributedFlight];
+    const gate = deferred<string>();
+    const leader = a.run('flush', () => gate.promise);
+    await until(() => a.stats().led === 1);
+    const waiter = b.run('flush', () => gate.promise);
+    await until(() => b.stats().waiting === 1);
+    await admin.script('FLUSH');
+    gate.resolve('after flush');
+    expect(await leader).toBe('after flush');
+    expect(await waiter).toBe('after flush');
+  });
+
+  it('a waiter whose subscriber connection is killed still gets the outcome after the reconnect', async () => {
+    const name = `bf-sub-${String(Date.now())}`;
+    const [a, b] = fleet(2, { leaseMs: 60_000, pollMs: 60_000, resultTtlMs: 30_000 }, [
+      `${name}-a`,
+      `${name}-b`,
+    ]) as [DistributedFlight, DistributedFlight];
+    const gate = deferred<string>();
+    const leader = a.run('reconnect', () => gate.promise);
+    await until(() => a.stats().led === 1);
+    const waiter = b.run('reconnect', () => gate.promise);
+    await until(() => b.stats().waiting === 1);
+    const list = await admin.client('LIST');
+    const line = String(list)
+      .split('\n')
+      .find((l) => l.includes(`name=${name}-b `));
+    const id = /id=(\d+)/.exec(line ?? '')?.[1];
+    expect(id).toBeDefined();
+    // Kill the waiter's subscriber and complete while it is away: the message is lost.
+    await admin.client('KILL', 'ID', id as string);
+    gate.resolve('still delivered');
+    expect(await leader).toBe('still delivered');
+    // With a 60 s lease and poll, only the reconnect's resync can deliver it within the test timeout.
+    expect(await waiter).toBe('still delivered');
+  });
+
+  it("runs locally when the store is unreachable ('local'), or fails ('fail')", async () => {
+    const offline = new Redis('redis://127.0.0.1:1', {
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+    });
+    offline.on('error', () => undefined);
+    const store = new RedisFlightStore({ client: offline, prefix });
+    const local = new DistributedFlight({ store });
+    let runs = 0;
+    const values = await Promise.all([1, 2, 3].map(() => local.run('x', () => ++runs)));
+    expect(values).toEqual([1, 1, 1]);
+    expect(local.stats().local).toBe(1);
+    const strict = new DistributedFlight({ store, onUnavailable: 'fail' });
+    await expect(strict.run('x', () => 1)).rejects.toBeInstanceOf(RedisUnavailableError);
+    store.close();
+    offline.disconnect();
+  });
+});

@@ -1,0 +1,211 @@
+/**
+ * The Redis {@link FlightStore}: a lease per key (`SET PX` under a fencing
+ * counter, in one script), outcomes stored briefly, and one pub/sub channel
+ * per store on which completions travel with their outcome, so a waiting
+ * process pays no round trip to learn the result.
+ *
+ * The subscriber is a connection of its own (`client.duplicate()`), opened
+ * on the first `watch`. ioredis reconnects and resubscribes it; because
+ * messages published meanwhile are lost, every watcher is then told
+ * `resync` and claims again (the stored outcome answers it).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  type FlightClaim,
+  type FlightEvent,
+  type FlightLease,
+  type FlightStore,
+  type FlightWatch,
+  describe,
+  knownOptions,
+} from 'batchflight';
+import type { Redis } from 'ioredis';
+import { type RedisClient, clientOption, prefixOption } from './options.js';
+import { LuaScript } from './script.js';
+import { FLIGHT_CLAIM, FLIGHT_COMPLETE, FLIGHT_EXTEND, FLIGHT_RELEASE } from './scripts/flight.js';
+
+const WHERE = 'RedisFlightStore';
+const CLAIM = new LuaScript('flight-claim', FLIGHT_CLAIM);
+const EXTEND = new LuaScript('flight-extend', FLIGHT_EXTEND);
+const COMPLETE = new LuaScript('flight-complete', FLIGHT_COMPLETE);
+const RELEASE = new LuaScript('flight-release', FLIGHT_RELEASE);
+
+/** Options of {@link RedisFlightStore}. */
+export interface RedisFlightStoreOptions {
+  /** The ioredis client for commands (the store never closes it). */
+  readonly client: RedisClient;
+  /** Prefix of every key and of the channel. Default `batchflight:`. */
+  readonly prefix?: string | undefined;
+  /** `CLIENT SETNAME` of the subscriber connection (to find it in `CLIENT LIST`). */
+  readonly subscriberName?: string | undefined;
+}
+
+type Listener = (event: FlightEvent) => void;
+
+/**
+ * A {@link FlightStore} on Redis; see the module comment.
+ *
+ * @example
+ * ```ts
+ * const flights = new DistributedFlight({ store: new RedisFlightStore({ client: redis }) });
+ * const config = await flights.run('config', () => fetchConfig());
+ * ```
+ */
+export class RedisFlightStore implements FlightStore {
+  readonly #client: RedisClient;
+  readonly #prefix: string;
+  readonly #channel: string;
+  readonly #nonce = randomUUID();
+  readonly #subscriberName: string | undefined;
+  readonly #watchers = new Map<string, Set<Listener>>();
+  #subscriber: Redis | undefined;
+  #subscribing: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(options: RedisFlightStoreOptions) {
+    if (typeof options !== 'object' || (options as unknown) === null) {
+      throw new TypeError(`${WHERE}: options must be an object, got ${describe(options)}.`);
+    }
+    knownOptions(WHERE, options, ['client', 'prefix', 'subscriberName']);
+    this.#client = clientOption(WHERE, options.client);
+    this.#prefix = prefixOption(WHERE, options.prefix);
+    this.#channel = `${this.#prefix}flight`;
+    this.#subscriberName = options.subscriberName;
+  }
+
+  /** Local registration; the first one opens and subscribes the subscriber connection. */
+  async watch(key: string, listener: Listener): Promise<FlightWatch> {
+    let set = this.#watchers.get(key);
+    if (set === undefined) {
+      set = new Set();
+      this.#watchers.set(key, set);
+    }
+    const own = set;
+    own.add(listener);
+    const watch: FlightWatch = {
+      dispose: () => {
+        own.delete(listener);
+        if (own.size === 0 && this.#watchers.get(key) === own) this.#watchers.delete(key);
+      },
+    };
+    try {
+      await this.#subscribe();
+    } catch (error) {
+      watch.dispose();
+      throw error;
+    }
+    return watch;
+  }
+
+  /** One script. */
+  async claim(key: string, leaseMs: number): Promise<FlightClaim> {
+    const reply = (await CLAIM.run(this.#client, this.#keys(key, true), [
+      this.#nonce,
+      String(Math.ceil(leaseMs)),
+    ])) as [string, string | number, number?];
+    const [kind, a, b] = reply;
+    if (kind === 'd') return { kind: 'done', outcome: String(a) };
+    if (kind === 'l') return { kind: 'leader', lease: { key, token: String(a), fence: Number(b) } };
+    return { kind: 'held', leaseRemainingMs: Number(a) };
+  }
+
+  /** One script; false when the lease is no longer ours. */
+  async extend(lease: FlightLease, leaseMs: number): Promise<boolean> {
+    const [leaseKey] = this.#keys(lease.key, false);
+    const reply = await EXTEND.run(
+      this.#client,
+      [leaseKey as string],
+      [lease.token, String(Math.ceil(leaseMs))],
+    );
+    return reply === 1;
+  }
+
+  /** One script: stores the outcome, frees the lease and publishes the outcome. */
+  async complete(lease: FlightLease, outcome: string, resultTtlMs: number): Promise<boolean> {
+    const reply = await COMPLETE.run(this.#client, this.#keys(lease.key, false), [
+      lease.token,
+      outcome,
+      String(Math.max(1, Math.ceil(resultTtlMs))),
+      this.#channel,
+      head('d', lease.key),
+    ]);
+    return reply === 1;
+  }
+
+  /** One script: frees the lease and publishes the release. */
+  async release(lease: FlightLease): Promise<boolean> {
+    const [leaseKey] = this.#keys(lease.key, false);
+    const reply = await RELEASE.run(
+      this.#client,
+      [leaseKey as string],
+      [lease.token, this.#channel, head('r', lease.key)],
+    );
+    return reply === 1;
+  }
+
+  /** Closes the subscriber connection (not the client). Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#subscriber?.disconnect();
+    this.#subscriber = undefined;
+    this.#watchers.clear();
+  }
+
+  #keys(key: string, withFence: boolean): string[] {
+    // The hash tag is the key itself unless it would end early at a '}' or be empty.
+    const tag =
+      key.length > 0 && !key.includes('}') ? key : createHash('sha1').update(key).digest('hex');
+    const base = `${this.#prefix}{f:${tag}}:`;
+    return withFence
+      ? [`${base}lease`, `${base}result`, `${base}fence`]
+      : [`${base}lease`, `${base}result`];
+  }
+
+  #subscribe(): Promise<void> {
+    if (this.#subscribing !== undefined) return this.#subscribing;
+    const subscriber = (this.#client as Redis).duplicate(
+      this.#subscriberName === undefined ? {} : { connectionName: this.#subscriberName },
+    );
+    this.#subscriber = subscriber;
+    let connectedOnce = false;
+    subscriber.on('error', () => undefined); // ioredis reconnects; watchers get 'resync'
+    subscriber.on('ready', () => {
+      if (connectedOnce) this.#broadcast({ kind: 'resync' });
+      connectedOnce = true;
+    });
+    subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.#channel) this.#dispatch(message);
+    });
+    this.#subscribing = subscriber.subscribe(this.#channel).then(
+      () => undefined,
+      (error: unknown) => {
+        this.#subscribing = undefined;
+        throw error;
+      },
+    );
+    return this.#subscribing;
+  }
+
+  #dispatch(message: string): void {
+    const colon = message.indexOf(':');
+    const length = Number(message.slice(1, colon));
+    const key = message.slice(colon + 1, colon + 1 + length);
+    const set = this.#watchers.get(key);
+    if (set === undefined) return;
+    const event: FlightEvent =
+      message[0] === 'd'
+        ? { kind: 'done', outcome: message.slice(colon + 1 + length) }
+        : { kind: 'released' };
+    for (const listener of [...set]) listener(event);
+  }
+
+  #broadcast(event: FlightEvent): void {
+    for (const set of [...this.#watchers.values()])
+      for (const listener of [...set]) listener(event);
+  }
+}
+
+function head(type: 'd' | 'r', key: string): string {
+  return `${type}${String(key.length)}:${key}`;
+}
