@@ -246,17 +246,16 @@ for (const trial of result.benchmarks) {
 /**
  * On a shared, loaded machine wall-clock medians swing with the neighbours'
  * load. This pass runs the same iteration functions interleaved (round-robin
- * within a group, so drifts hit every implementation alike), collects garbage
- * before each measure (so no implementation pays for another's garbage), and
- * keeps the least wall time per iteration seen in any round: the run least
- * disturbed by the neighbours.
+ * within a group, so drifts hit every implementation alike) and keeps the
+ * least wall time per iteration seen in any round: the run least disturbed by
+ * the neighbours. (No forced gc between measures: repeated full collections
+ * age and flush the bytecode of the functions not running at that moment,
+ * which penalises the implementations with more code.)
  */
 async function interleaved(names: readonly string[], perMeasure: number): Promise<void> {
-  const collect = (globalThis as { gc?: () => void }).gc;
   for (let round = 0; round < 31; round++) {
     for (const name of names) {
       const fn = iterations.get(name)!;
-      collect?.();
       const start = performance.now();
       for (let i = 0; i < perMeasure; i++) await fn();
       const ns = ((performance.now() - start) * 1e6) / perMeasure;
@@ -265,9 +264,9 @@ async function interleaved(names: readonly string[], perMeasure: number): Promis
   }
 }
 const least = new Map<string, number>();
-await interleaved(Object.values(A), 10);
-await interleaved(Object.values(B), 2);
-await interleaved(Object.values(C), 10);
+await interleaved(Object.values(A), 20);
+await interleaved(Object.values(B), 3);
+await interleaved(Object.values(C), 20);
 
 function report(title: string, figures: Map<string, number>): void {
   const m = (name: string): number => figures.get(name) ?? NaN;
@@ -310,7 +309,7 @@ function report(title: string, figures: Map<string, number>): void {
 }
 
 report('median wall time per iteration (mitata)', wall);
-report('least wall time per iteration over 31 interleaved rounds, gc before each', least);
+report('least wall time per iteration over 31 interleaved rounds', least);
 const executionsOk = [...executions.values()].every((r) => r.runs === r.iterations);
 console.log(
   `\nexactly 1 execution per ${CONCURRENT.toLocaleString('en-US')} identical calls, every implementation, every iteration: ${String(executionsOk)}`,
