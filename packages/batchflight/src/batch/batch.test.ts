@@ -535,15 +535,18 @@ describe('scope, abort and the handler', () => {
 
   it('aborts ctx.signal of a sent batch when every caller has left', async () => {
     let signal: AbortSignal | undefined;
+    const calls: number[][] = [];
     const users = batch({
-      load: (_keys: number[], ctx: BatchLoadContext) => {
+      load: (keys: number[], ctx: BatchLoadContext) => {
+        calls.push(keys);
+        if (calls.length > 1) return keys;
         signal = ctx.signal;
         return new Promise<number[]>(() => undefined);
       },
     });
     const a = new AbortController();
     const b = new AbortController();
-    const calls = [
+    const pending = [
       outcome(users.load(1, { signal: a.signal })),
       outcome(users.load(2, { signal: b.signal })),
     ];
@@ -552,12 +555,11 @@ describe('scope, abort and the handler', () => {
     expect(signal?.aborted).toBe(false);
     b.abort(new Error('b'));
     expect(signal?.aborted).toBe(true);
-    await Promise.all(calls);
-    // A newcomer for a key of the abandoned batch gets a fresh call.
-    let fresh = 0;
-    const again = batch({ load: (keys: number[]) => (fresh++, keys) });
-    await expect(again.load(1)).resolves.toBe(1);
-    expect(fresh).toBe(1);
+    expect(signal?.reason).toEqual(new Error('b'));
+    await Promise.all(pending);
+    // A newcomer for a key of the abandoned batch does not join it: it gets a fresh call.
+    await expect(users.load(1)).resolves.toBe(1);
+    expect(calls).toEqual([[1, 2], [1]]);
   });
 
   it('works as a Handler inside stack(), honouring ctx.scope, ctx.urgent and ctx.signal', async () => {

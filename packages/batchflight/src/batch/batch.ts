@@ -426,6 +426,8 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
   readonly #maxPending: number;
   readonly #reject: boolean;
   readonly #eventKeys: boolean;
+  /** Time is needed for the window itself (timed or adaptive); else only when observed. */
+  readonly #timed: boolean;
 
   readonly #defaultIndex = new Map<unknown, Slot<K>>();
   readonly #indexes = new Map<string, Map<unknown, Slot<K>>>();
@@ -566,6 +568,7 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
       oneOfOption(where, 'whenFull', options.whenFull ?? 'wait', ['wait', 'reject']) === 'reject';
     this.#eventKeys = booleanOption(where, 'eventKeys', options.eventKeys ?? false);
     this.#limit = this.#adaptive ? Math.min(this.#maxSize, 8) : this.#maxSize;
+    this.#timed = this.#adaptive || this.#maxWaitMs > 0;
     this.#defaultWindow = this.#newWindow(undefined);
     this.handler = (key, ctx) => this.load(key, ctx);
   }
@@ -705,6 +708,16 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
     return index;
   }
 
+  /** Someone listens to batch events, so their times must be taken. */
+  #observed(): boolean {
+    return (
+      this.#dispatchListeners.active ||
+      this.#batchListeners.active ||
+      dispatchChannel.hasSubscribers ||
+      settledChannel.hasSubscribers
+    );
+  }
+
   #newWindow(scope: string | undefined): Window<K> {
     const window: Window<K> = {
       scope,
@@ -753,7 +766,7 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
   }
 
   #arm(window: Window<K>): void {
-    window.openedAt = this.#clock.now();
+    window.openedAt = this.#timed || this.#observed() ? this.#clock.now() : 0;
     window.armed = true;
     window.ticked = false;
     window.due = false;
@@ -878,14 +891,14 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
     if (keys.length > stats.maxBatchSize) stats.maxBatchSize = keys.length;
     if (attempt > 1) stats.retries += keys.length;
     batch.outstanding++;
-    const startedAt = this.#clock.now();
+    const startedAt = this.#timed || this.#observed() ? this.#clock.now() : 0;
     if (this.#dispatchListeners.active || dispatchChannel.hasSubscribers) {
       const event: BatchDispatchEvent = {
         name: this.#name,
         scope: batch.scope,
         size: keys.length,
         attempt,
-        waitMs: startedAt - batch.openedAt,
+        waitMs: batch.openedAt === 0 ? 0 : startedAt - batch.openedAt,
         ...(this.#eventKeys && { keys: [...keys] }),
       };
       this.#dispatchListeners.emit(event);
@@ -1137,8 +1150,8 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
       scope: batch.scope,
       size: slots.length,
       attempt: call.attempt,
-      waitMs: startedAt - batch.openedAt,
-      durationMs: this.#clock.now() - startedAt,
+      waitMs: batch.openedAt === 0 ? 0 : startedAt - batch.openedAt,
+      durationMs: startedAt === 0 ? 0 : this.#clock.now() - startedAt,
       outcome,
       ...(this.#eventKeys && { keys: slots.map((s) => s.key) }),
     };
