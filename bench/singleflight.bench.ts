@@ -236,6 +236,8 @@ const C = {
 }
 
 // --- run and print ratios ------------------------------------------------------
+// Warm every implementation up first, so the first benchmark does not pay for the JIT alone.
+for (const fn of iterations.values()) for (let i = 0; i < 30; i++) await fn();
 const result = await run();
 const wall = new Map<string, number>();
 for (const trial of result.benchmarks) {
