@@ -11,7 +11,11 @@ function gate() {
   const release = new Map<number, () => void>();
   const handler = (n: number): Promise<string> => {
     started.push(n);
-    return new Promise((resolve) => release.set(n, () => { resolve(`ok:${String(n)}`); }));
+    return new Promise((resolve) =>
+      release.set(n, () => {
+        resolve(`ok:${String(n)}`);
+      }),
+    );
   };
   return { handler, started, release: (n: number) => release.get(n)?.() };
 }
