@@ -60,6 +60,9 @@ export interface BulkheadStats {
 const rejectedChannel = eventChannel<BulkheadRejectedEvent>('bulkhead', 'rejected');
 const WHERE = 'bulkhead()';
 
+/** Reaches the private #waiterAborted of the owner from the helper class (set by a static block). */
+let waiterAbortedHook: (owner: Bulkhead<never, never>, arg: Waiter) => void;
+
 /** A queued call or a `ready()` waiter: a node of a doubly linked list. */
 class Waiter {
   prev: Waiter | undefined = undefined;
@@ -75,7 +78,7 @@ class Waiter {
 
   /** The waiter's signal aborted (this object is its listener, no closure). */
   handleEvent(): void {
-    this.owner.waiterAborted(this);
+    waiterAbortedHook(this.owner, this);
   }
 }
 
@@ -116,6 +119,12 @@ class WaiterList {
 
 /** A bulkhead: a shared {@link Layer} with a plain-function form. See {@link bulkhead}. */
 export class Bulkhead<I = unknown, O = unknown> implements Layer<I, O> {
+  static {
+    waiterAbortedHook = (owner, arg) => {
+      owner.#waiterAborted(arg);
+    };
+  }
+
   readonly maxConcurrent: number;
   readonly maxQueued: number;
   readonly #queue = new WaiterList();
@@ -296,8 +305,8 @@ export class Bulkhead<I = unknown, O = unknown> implements Layer<I, O> {
     if (waiter.signal !== NEVER_ABORTED) waiter.signal.removeEventListener('abort', waiter);
   }
 
-  /** @internal Called by a waiter's abort listener. */
-  waiterAborted(waiter: Waiter): void {
+  /** Called by a waiter's abort listener. */
+  #waiterAborted(waiter: Waiter): void {
     this.#leave(waiter.list, waiter);
     if (waiter.list === this.#queue) {
       this.#aborted++;

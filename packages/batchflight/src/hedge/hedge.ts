@@ -93,6 +93,9 @@ class Attempt implements CallContext {
   }
 }
 
+/** Reaches the private #dequeue of the owner from the helper class (set by a static block). */
+let dequeueHook: (owner: HedgePolicy<never, never>, arg: Race) => void;
+
 /** The attempts of one hedged call. */
 class Race {
   readonly attempts: Attempt[] = [];
@@ -123,7 +126,7 @@ class Race {
   /** Ends the race; every attempt but `winner` is aborted with `loserReason` (none when undefined). */
   finish(loserReason: unknown, winner?: Attempt): void {
     this.done = true;
-    this.owner.dequeue(this);
+    dequeueHook(this.owner, this);
     if (this.ctx.signal !== NEVER_ABORTED) this.ctx.signal.removeEventListener('abort', this);
     if (loserReason === undefined) return;
     for (const attempt of this.attempts) if (attempt !== winner) attempt.abort(loserReason);
@@ -132,6 +135,12 @@ class Race {
 
 /** A hedge policy: a shared {@link Layer} with a plain-function form. See {@link hedge}. */
 export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
+  static {
+    dequeueHook = (owner, arg) => {
+      owner.#dequeue(arg);
+    };
+  }
+
   readonly afterMs: number;
   readonly maxHedges: number;
   readonly #clock: Clock;
@@ -219,8 +228,8 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
     if (this.#timer === undefined && !this.#ticking) this.#arm(race.hedgeAt);
   }
 
-  /** @internal Takes a race out of the deadline list (no-op when not queued). */
-  dequeue(race: Race): void {
+  /** Takes a race out of the deadline list (no-op when not queued). */
+  #dequeue(race: Race): void {
     if (!race.queued) return;
     race.queued = false;
     const { prev, next } = race;
@@ -261,7 +270,7 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
         if (hedgeChannel.hasSubscribers) hedgeChannel.publish(event);
       }
     }
-    this.dequeue(race);
+    this.#dequeue(race);
     if (index <= this.maxHedges) this.#enqueue(race);
     let call: Promise<unknown>;
     try {

@@ -64,6 +64,9 @@ export interface TimeoutStats {
 const timeoutChannel = eventChannel<TimeoutEvent>('timeout', 'timeout');
 const WHERE = 'timeout()';
 
+/** Reaches the private #callerAborted of the owner from the helper class (set by a static block). */
+let callerAbortedHook: (owner: TimeoutPolicy<never, never>, arg: TimedCall) => void;
+
 /** One call in flight: the context handed to the inner handler and a node of the deadline list. */
 class TimedCall implements CallContext {
   prev: TimedCall | undefined = undefined;
@@ -100,12 +103,18 @@ class TimedCall implements CallContext {
 
   /** The caller's signal aborted (this object is its listener). */
   handleEvent(): void {
-    this.owner.callerAborted(this);
+    callerAbortedHook(this.owner, this);
   }
 }
 
 /** A timeout policy: a shared {@link Layer} with a plain-function form. See {@link timeout}. */
 export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
+  static {
+    callerAbortedHook = (owner, arg) => {
+      owner.#callerAborted(arg);
+    };
+  }
+
   readonly ms: number;
   readonly #clock: Clock;
   readonly #onTimeout = new Listeners<TimeoutEvent>();
@@ -198,8 +207,8 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
     else call.reject(result);
   }
 
-  /** @internal Called by a call's abort listener. */
-  callerAborted(call: TimedCall): void {
+  /** Called by a call's abort listener. */
+  #callerAborted(call: TimedCall): void {
     if (call.done) return;
     const reason: unknown = call.parent.signal.reason;
     call.reason = reason;
