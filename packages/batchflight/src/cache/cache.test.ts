@@ -1,4 +1,5 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 // Tests only: the TestClock of @batchflight/testing never ships with the core.
 // eslint-disable-next-line no-restricted-imports
@@ -684,6 +685,95 @@ describe('MemoryCacheStore', () => {
   it('validates its options', () => {
     expect(() => new MemoryCacheStore({ maxEntries: 0 })).toThrow(
       /maxEntries must be an integer >= 1/,
+    );
+  });
+});
+
+describe('cache(): properties', () => {
+  it('never runs two computations of a key at once, and never serves a value older than ttl + stale window', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          ttlMs: fc.integer({ min: 1, max: 50 }),
+          swrMs: fc.integer({ min: 0, max: 50 }),
+          early: fc.boolean(),
+          invalidations: fc.boolean(),
+          ops: fc.array(
+            fc.oneof(
+              fc.record({
+                kind: fc.constant('get' as const),
+                key: fc.integer({ min: 0, max: 2 }),
+                computeMs: fc.integer({ min: 0, max: 80 }),
+                fails: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
+              }),
+              fc.record({
+                kind: fc.constant('advance' as const),
+                ms: fc.integer({ min: 0, max: 40 }),
+              }),
+              fc.record({
+                kind: fc.constant('invalidate' as const),
+                key: fc.integer({ min: 0, max: 2 }),
+              }),
+            ),
+            { minLength: 5, maxLength: 60, size: 'max' },
+          ),
+        }),
+        async ({ ttlMs, swrMs, early, invalidations, ops: generated }) => {
+          const ops = invalidations
+            ? generated
+            : generated.filter((op) => op.kind !== 'invalidate');
+          const clock = new TestClock();
+          const c = cache({
+            ttlMs,
+            staleWhileRevalidateMs: swrMs,
+            earlyRefresh: early ? { random: () => 0.3 } : false,
+            clock,
+          });
+          const running = new Map<string, number>();
+          let overlap = false;
+          let tooOld = false;
+          const reads: Promise<unknown>[] = [];
+          for (const op of ops) {
+            if (op.kind === 'advance') {
+              await clock.advance(op.ms);
+              continue;
+            }
+            const key = `k${String(op.key)}`;
+            if (op.kind === 'invalidate') {
+              await c.invalidate(key);
+              continue;
+            }
+            const compute = (): Promise<{ computedAt: number }> => {
+              const now = (running.get(key) ?? 0) + 1;
+              running.set(key, now);
+              if (now > 1) overlap = true;
+              return new Promise((resolve, reject) => {
+                clock.setTimer(() => {
+                  running.set(key, (running.get(key) ?? 1) - 1);
+                  if (op.fails) reject(new Error('upstream'));
+                  else resolve({ computedAt: clock.now() });
+                }, op.computeMs);
+              });
+            };
+            reads.push(
+              c.get(key, compute).then(
+                (value) => {
+                  if (clock.now() - value.computedAt > ttlMs + swrMs) tooOld = true;
+                },
+                () => undefined,
+              ),
+            );
+          }
+          await clock.runAll();
+          await Promise.all(reads);
+          await c.close();
+          // An invalidation detaches a running computation, so only runs
+          // without invalidations promise a single computation per key.
+          if (!invalidations) expect(overlap).toBe(false);
+          expect(tooOld).toBe(false);
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });
