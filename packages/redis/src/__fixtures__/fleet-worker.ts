@@ -1,0 +1,107 @@
+/**
+ * A child process of the multi-process tests. Reads its task from the
+ * FLEET_TASK environment variable (JSON), prints `ready` once connected and
+ * subscribed, waits for `go` on stdin, runs, prints one JSON result line.
+ */
+import { createInterface } from 'node:readline';
+import { Redis } from 'ioredis';
+import { DistributedFlight } from '../distributed-flight.js';
+import { RedisFlightStore } from '../flight-store.js';
+import { RedisRateLimitStore } from '../rate-limit-store.js';
+
+interface FlightTask {
+  readonly mode: 'flight';
+  readonly url: string;
+  readonly prefix: string;
+  readonly key: string;
+  readonly callers: number;
+  readonly upstreamMs: number;
+  readonly leaseMs: number;
+  readonly timeoutMs: number;
+  /** The first upstream execution (fleet-wide) never returns: its process is to be killed. */
+  readonly hangFirst: boolean;
+}
+interface RateTask {
+  readonly mode: 'rate';
+  readonly url: string;
+  readonly prefix: string;
+  readonly rate: number;
+  readonly burst: number;
+  readonly durationMs: number;
+  readonly concurrency: number;
+}
+
+const task = JSON.parse(process.env.FLEET_TASK ?? '{}') as FlightTask | RateTask;
+const client = new Redis(task.url);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const go = new Promise<void>((resolve) => {
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    if (line.trim() === 'go') resolve();
+  });
+});
+
+async function runFlight(t: FlightTask): Promise<unknown> {
+  const store = new RedisFlightStore({ client, prefix: t.prefix });
+  const flight = new DistributedFlight({ store, leaseMs: t.leaseMs, resultTtlMs: 10_000 });
+  // Open the subscriber before the start signal, as a long-running process would have.
+  (await store.watch('warm-up', () => undefined)).dispose();
+  const counter = `${t.prefix}upstream-calls`;
+  const upstream = async (): Promise<{ value: string }> => {
+    const n = await client.incr(counter);
+    if (t.hangFirst && n === 1) {
+      process.stdout.write('leading\n');
+      await new Promise(() => undefined);
+    }
+    await sleep(t.upstreamMs);
+    return { value: `computed by execution ${String(n)}` };
+  };
+  process.stdout.write('ready\n');
+  await go;
+  const outcomes = await Promise.allSettled(
+    Array.from({ length: t.callers }, () =>
+      flight.run(t.key, upstream, { timeoutMs: t.timeoutMs }),
+    ),
+  );
+  const values: Record<string, number> = {};
+  const errors: Record<string, number> = {};
+  for (const o of outcomes) {
+    if (o.status === 'fulfilled') {
+      const v = (o.value).value;
+      values[v] = (values[v] ?? 0) + 1;
+    } else {
+      const name = (o.reason as Error).name;
+      errors[name] = (errors[name] ?? 0) + 1;
+    }
+  }
+  store.close();
+  return { values, errors, stats: flight.stats() };
+}
+
+async function runRate(t: RateTask): Promise<unknown> {
+  const store = new RedisRateLimitStore({ client, prefix: t.prefix });
+  const rule = { key: 'shared', rate: t.rate, perMs: 1000, burst: t.burst };
+  await client.ping();
+  process.stdout.write('ready\n');
+  await go;
+  const admitted: number[] = [];
+  const end = Date.now() + t.durationMs;
+  await Promise.all(
+    Array.from({ length: t.concurrency }, async () => {
+      while (Date.now() < end) {
+        const d = await store.acquire({ rules: [rule], cost: 1 });
+        if (d.allowed) {
+          // The "upstream" sees the call as soon as the admission arrives (hosts share the clock).
+          admitted.push(performance.timeOrigin + performance.now());
+        } else {
+          await sleep(Math.max(1, Math.min(d.retryAfterMs, end - Date.now())));
+        }
+      }
+    }),
+  );
+  return { admitted };
+}
+
+const result = task.mode === 'flight' ? await runFlight(task) : await runRate(task);
+process.stdout.write(`${JSON.stringify(result)}\n`);
+client.disconnect();
+process.exit(0);
