@@ -190,9 +190,9 @@ export interface BatchStats {
   maxBatchSize: number;
   /** loads − batches: calls the upstream did not see. */
   callsSaved: number;
-  /** Callers that joined a key already in their window. */
+  /** Callers that joined a key not yet sent (in its window or a queued batch). */
   dedupedInWindow: number;
-  /** Callers that joined a key already queued or in flight. */
+  /** Callers that joined a key already in flight. */
   joinedInFlight: number;
   /** Items sent again by `retry`. */
   retries: number;
@@ -246,7 +246,6 @@ const dispatchChannel = eventChannel<BatchDispatchEvent>('batch', 'dispatch');
 const settledChannel = eventChannel<BatchSettledEvent>('batch', 'settled');
 
 const OPEN = 0;
-const CLOSED = 1;
 const SENT = 2;
 const DONE = 3;
 
@@ -812,7 +811,6 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
         this.#windows.delete(window.scope);
       }
     }
-    for (const slot of slots) slot.state = CLOSED;
     return new Batch(slots, window.scope, openedAt);
   }
 
@@ -854,12 +852,21 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
   // ---------------------------------------------------------------- sending
 
   #send(batch: Batch<K>): void {
-    // Keys nobody waits for any more are dropped before they cost an upstream call.
     let slots = batch.slots;
-    let dropped = 0;
-    for (const slot of slots) if (slot.waiters === 0) dropped++;
-    this.#queued -= slots.length;
-    if (dropped > 0) {
+    const n = slots.length;
+    this.#queued -= n;
+    // One pass marks the slots sent and collects the keys; a key nobody waits
+    // for any more is dropped (slow path) before it costs an upstream call.
+    let keys: K[] = new Array<K>(n);
+    let dropped = false;
+    for (let i = 0; i < n; i++) {
+      const slot = slots[i] as Slot<K>;
+      if (slot.waiters === 0) dropped = true;
+      slot.state = SENT;
+      slot.batch = batch;
+      keys[i] = slot.key;
+    }
+    if (dropped) {
       const kept: Slot<K>[] = [];
       for (const slot of slots) {
         if (slot.waiters === 0) this.#finish(slot);
@@ -867,24 +874,30 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
       }
       slots = kept;
       batch.slots = kept;
+      keys = kept.map((slot) => slot.key);
       if (kept.length === 0) {
         this.#afterBatch();
         return;
       }
     }
-    for (const slot of slots) {
-      slot.state = SENT;
-      slot.batch = batch;
-    }
     batch.live = slots.length;
     this.#active++;
-    this.#call(batch, slots, 1);
+    this.#call(batch, slots, 1, undefined, keys);
   }
 
   /** One bulk call; `onDone` runs once this call's outcome is handled (retries go on in the background). */
-  #call(batch: Batch<K>, slots: Slot<K>[], attempt: number, onDone?: () => void): void {
-    const keys: K[] = new Array<K>(slots.length);
-    for (let i = 0; i < slots.length; i++) keys[i] = (slots[i] as Slot<K>).key;
+  #call(
+    batch: Batch<K>,
+    slots: Slot<K>[],
+    attempt: number,
+    onDone?: () => void,
+    given?: K[],
+  ): void {
+    let keys = given;
+    if (keys === undefined) {
+      keys = new Array<K>(slots.length);
+      for (let i = 0; i < slots.length; i++) keys[i] = (slots[i] as Slot<K>).key;
+    }
     const stats = this.#stats;
     stats.batches++;
     stats.items += keys.length;
