@@ -54,14 +54,16 @@ CREATE TABLE {s}.jobs (
   result jsonb,
   last_error text
 );
--- Claims walk one fairness key at a time over its open jobs.
-CREATE INDEX jobs_open ON {s}.jobs (fair_key, seq) WHERE state IN ('pending', 'failed', 'leased');
+-- Claims walk each fairness key's open jobs in two orders: by priority, and oldest first.
+CREATE INDEX jobs_open ON {s}.jobs (fair_key, priority DESC, seq)
+  WHERE state IN ('pending', 'failed', 'leased');
+CREATE INDEX jobs_open_age ON {s}.jobs (fair_key, run_at, seq)
+  WHERE state IN ('pending', 'failed', 'leased');
 CREATE INDEX jobs_lease ON {s}.jobs (lease_expires_at) WHERE state = 'leased';
 CREATE INDEX jobs_ordered ON {s}.jobs (queue, partition_key, seq)
   WHERE ordered AND state IN ('pending', 'leased', 'failed');
 CREATE INDEX jobs_partition ON {s}.jobs (partition, created_at);
 CREATE INDEX jobs_finished ON {s}.jobs (finished_at) WHERE finished_at IS NOT NULL;
-CREATE INDEX jobs_state ON {s}.jobs (state, queue);
 
 CREATE TABLE {s}.job_deps (
   job_seq bigint NOT NULL,

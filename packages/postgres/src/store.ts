@@ -22,7 +22,7 @@
  *   with backoff, and by a direct in-process emit for this instance's own
  *   enqueues. Polling by the worker stays the fallback.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import {
   ClosedError,
@@ -127,6 +127,13 @@ export interface PostgresJobStoreOptions extends JobStoreOptions {
   ) => Promise<void> | void;
   /** First delay before reconnecting the LISTEN connection, ms (doubles up to 5 s). Default 100. */
   readonly reconnectDelayMs?: number;
+  /**
+   * Run the hot statements as named prepared statements (planned once per
+   * connection; planning the claim CTE costs more than running it). Turn off
+   * behind a transaction-pooling proxy without prepared-statement support.
+   * Default true.
+   */
+  readonly preparedStatements?: boolean;
 }
 
 type Queryable = pg.Pool | pg.PoolClient;
@@ -213,7 +220,8 @@ export class PostgresJobStore implements JobStore {
   readonly #reconnectDelayMs: number;
   readonly #instance = randomBytes(8).toString('hex');
   readonly #enqueued = new Listeners<EnqueuedEvent>();
-  readonly #sql = new Map<string, string>();
+  readonly #sql = new Map<string, { text: string; name: string | undefined }>();
+  readonly #prepare: boolean;
   #init: Promise<void> | undefined;
   #closed = false;
   #listening = false;
@@ -246,6 +254,14 @@ export class PostgresJobStore implements JobStore {
       );
     }
     this.#reconnectDelayMs = delay;
+    const prepare = options.preparedStatements ?? true;
+    if (typeof prepare !== 'boolean') {
+      throw new InvalidOptionError(
+        'preparedStatements',
+        `${WHERE}: option preparedStatements must be a boolean, got ${describe(prepare)}.`,
+      );
+    }
+    this.#prepare = prepare;
     for (const hook of ['onComplete', 'onCheckpoint'] as const) {
       if (options[hook] !== undefined && typeof options[hook] !== 'function') {
         throw new InvalidOptionError(
@@ -279,18 +295,30 @@ export class PostgresJobStore implements JobStore {
 
   // ---------------------------------------------------------------- plumbing
 
-  /** `{s}` → the quoted schema; cached per statement text. */
+  /** `{s}` → the quoted schema. */
   #text(sql: string): string {
-    let text = this.#sql.get(sql);
-    if (text === undefined) {
-      text = sql.replaceAll('{s}', `"${this.schema}"`);
-      this.#sql.set(sql, text);
+    return this.#statement(sql).text;
+  }
+
+  /** The statement of a SQL template, named by a hash of its text when prepared statements are on. */
+  #statement(sql: string): { text: string; name: string | undefined } {
+    let st = this.#sql.get(sql);
+    if (st === undefined) {
+      const text = sql.replaceAll('{s}', `"${this.schema}"`);
+      const name = this.#prepare
+        ? `bf_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`
+        : undefined;
+      st = { text, name };
+      this.#sql.set(sql, st);
     }
-    return text;
+    return st;
   }
 
   async #q<R>(sql: string, values: unknown[] = [], on: Queryable = this.pool): Promise<R[]> {
-    const res = await on.query<R & pg.QueryResultRow>(this.#text(sql), values);
+    const { text, name } = this.#statement(sql);
+    const res = await on.query<R & pg.QueryResultRow>(
+      name === undefined ? { text, values } : { name, text, values },
+    );
     return res.rows;
   }
 
@@ -705,7 +733,9 @@ export class PostgresJobStore implements JobStore {
       now,
     ];
     if (seqs !== null) values.push(seqs);
-    const rows = await this.#q<JobRow>(
+    // RETURNING only the seq (and run_at for the NOTIFY): the rest is known here, which spares
+    // the server serialising and us parsing every payload again.
+    const rows = await this.#q<{ seq: string }>(
       `WITH ins AS (
          INSERT INTO {s}.jobs (${seqs === null ? '' : 'seq, '}queue, name, payload, state, idempotency_key,
            partition_key, fair_key, partition, ordered, priority, run_at, has_deps, attempts,
@@ -719,27 +749,42 @@ export class PostgresJobStore implements JobStore {
            WITH ORDINALITY AS t(queue, name, payload, ikey, pkey, part, ordered, priority, run_at,
              has_deps, max_attempts, backoff${seqs === null ? '' : ', seq'}, ord)
          ORDER BY t.ord
-         RETURNING *
+         RETURNING seq, queue, run_at
        ), ${this.#noteCte('ins')}
-       SELECT j.*, NULL::text[] AS deps, (SELECT count(*) FROM note) AS notes FROM ins j ORDER BY j.seq`,
+       SELECT seq::text AS seq, (SELECT count(*) FROM note) AS notes FROM ins ORDER BY seq`,
       values,
       on,
     );
+    if (rows.length !== ns.length) throw new Error('insert returned fewer jobs than given');
     // Without explicit seqs the identity values follow the ORDER BY: seq order is input order.
-    const bySeq = new Map(rows.map((r) => [r.seq, r]));
-    const ordered =
-      seqs === null
-        ? rows
-        : seqs.map((s) => {
-            const row = bySeq.get(s);
-            if (row === undefined) throw new Error('inserted job missing from RETURNING');
-            return row;
-          });
-    ordered.forEach((row, i) => {
-      const deps = ns[i]?.dependsOn ?? [];
-      if (deps.length > 0) row.deps = [...deps].sort((a, b) => Number(a) - Number(b));
-    });
-    return ordered;
+    const created = String(now);
+    return ns.map((n, i) => ({
+      seq: seqs === null ? (rows[i]?.seq ?? '') : (seqs[i] ?? ''),
+      queue: n.queue,
+      name: n.name,
+      payload: n.payload,
+      state: 'pending',
+      idempotency_key: n.idempotencyKey,
+      partition_key: n.partitionKey,
+      partition: n.partition,
+      ordered: n.ordered,
+      priority: String(n.priority),
+      run_at: String(n.runAt),
+      has_deps: n.dependsOn.length > 0,
+      deps: n.dependsOn.length > 0 ? [...n.dependsOn].sort((a, b) => Number(a) - Number(b)) : null,
+      attempts: 0,
+      max_attempts: n.maxAttempts,
+      backoff: n.backoff,
+      epoch: '0',
+      lease_owner: null,
+      lease_expires_at: null,
+      started_at: null,
+      created_at: created,
+      updated_at: created,
+      finished_at: null,
+      result: null,
+      last_error: null,
+    }));
   }
 
   async #jobsBySeq(
@@ -764,6 +809,30 @@ export class PostgresJobStore implements JobStore {
       weights[k] = w > 0 && Number.isFinite(w) ? w : 1;
     }
     const aging = Number.isFinite(agingMs) ? Math.max(1, Math.floor(agingMs)) : 0;
+    // Per fairness key, the ready jobs first in one index order, locked as they are found.
+    const candidates = (order: string): string => `
+         SELECT c.* FROM keys k CROSS JOIN LATERAL (
+           SELECT j.seq, j.fair_key, j.state AS old_state, j.lease_owner AS old_owner,
+             COALESCE(j.started_at, j.updated_at) AS old_started,
+             j.priority + CASE WHEN $2::bigint > 0
+               THEN greatest(0, $1::bigint - j.run_at) / $2::bigint ELSE 0 END AS eff
+           FROM {s}.jobs j
+           WHERE j.fair_key = k.fair_key AND j.state IN ('pending', 'failed', 'leased')
+             AND ((j.state IN ('pending', 'failed') AND j.run_at <= $1)
+               OR (j.state = 'leased' AND j.lease_expires_at <= $1 AND j.attempts < j.max_attempts))
+             AND (NOT j.has_deps OR NOT EXISTS (
+               SELECT 1 FROM {s}.job_deps d JOIN {s}.jobs dj ON dj.seq = d.depends_on
+               WHERE d.job_seq = j.seq AND dj.state <> 'succeeded'))
+             AND (NOT j.ordered OR NOT EXISTS (
+               SELECT 1 FROM {s}.jobs o WHERE o.ordered AND o.queue = j.queue
+                 AND o.partition_key = j.partition_key AND o.seq < j.seq
+                 AND o.state IN ('pending', 'leased', 'failed')))
+             AND ($6::text[] IS NULL OR j.queue = ANY($6))
+             AND ($7::text[] IS NULL OR j.name = ANY($7))
+           ORDER BY ${order}
+           LIMIT $3
+           FOR UPDATE OF j SKIP LOCKED
+         ) c WHERE k.fair_key IS NOT NULL`;
     const rows = await this.#q<JobRow>(
       `WITH RECURSIVE keys AS (
          (SELECT fair_key FROM {s}.jobs WHERE state IN ('pending', 'failed', 'leased')
@@ -790,29 +859,10 @@ export class PostgresJobStore implements JobStore {
          SELECT seq, queue, name, attempts, epoch, COALESCE(old_owner, ''), started, $1, 'expired',
            'lease expired' FROM dead
        ), dead_ledger AS (${LEDGER_SYNC('dead')}
+       ), by_priority AS (${candidates('j.priority DESC, j.seq')}
+       ), by_age AS (${candidates('j.run_at, j.seq')}
        ), cand AS (
-         SELECT c.* FROM keys k CROSS JOIN LATERAL (
-           SELECT j.seq, j.fair_key, j.state AS old_state, j.lease_owner AS old_owner,
-             COALESCE(j.started_at, j.updated_at) AS old_started,
-             j.priority + CASE WHEN $2::bigint > 0
-               THEN greatest(0, $1::bigint - j.run_at) / $2::bigint ELSE 0 END AS eff
-           FROM {s}.jobs j
-           WHERE j.fair_key = k.fair_key
-             AND ((j.state IN ('pending', 'failed') AND j.run_at <= $1)
-               OR (j.state = 'leased' AND j.lease_expires_at <= $1 AND j.attempts < j.max_attempts))
-             AND (NOT j.has_deps OR NOT EXISTS (
-               SELECT 1 FROM {s}.job_deps d JOIN {s}.jobs dj ON dj.seq = d.depends_on
-               WHERE d.job_seq = j.seq AND dj.state <> 'succeeded'))
-             AND (NOT j.ordered OR NOT EXISTS (
-               SELECT 1 FROM {s}.jobs o WHERE o.ordered AND o.queue = j.queue
-                 AND o.partition_key = j.partition_key AND o.seq < j.seq
-                 AND o.state IN ('pending', 'leased', 'failed')))
-             AND ($6::text[] IS NULL OR j.queue = ANY($6))
-             AND ($7::text[] IS NULL OR j.name = ANY($7))
-           ORDER BY eff DESC, j.seq
-           LIMIT $3
-           FOR UPDATE OF j SKIP LOCKED
-         ) c WHERE k.fair_key IS NOT NULL
+         SELECT DISTINCT ON (seq) * FROM (SELECT * FROM by_priority UNION ALL SELECT * FROM by_age) u
        ), ranked AS (
          SELECT c.*, row_number() OVER (PARTITION BY c.fair_key ORDER BY c.eff DESC, c.seq) AS rn
          FROM cand c
@@ -823,7 +873,7 @@ export class PostgresJobStore implements JobStore {
          UPDATE {s}.jobs j SET state = 'leased', attempts = j.attempts + 1, epoch = j.epoch + 1,
            lease_owner = $4, lease_expires_at = $1::bigint + $5::bigint, started_at = $1,
            updated_at = $1
-         FROM pick p WHERE j.seq = p.seq
+         FROM pick p WHERE j.seq = p.seq AND j.seq = ANY(ARRAY(SELECT seq FROM pick))
          RETURNING j.*, p.old_state, p.old_owner, p.old_started, p.rank, p.eff
        ), log AS (
          INSERT INTO {s}.attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at,

@@ -24,6 +24,13 @@ export {
 } from './conformance/job-store.js';
 export { ManualScheduler } from './manual-scheduler.js';
 export {
+  killLoop,
+  bundleWorkerScript,
+  SOURCE_NODE_ARGS,
+  type KillLoopOptions,
+  type KillLoopReport,
+} from './fault/kill-loop.js';
+export {
   flightStoreConformance,
   type FlightStoreHarness,
 } from './conformance/flight-store.js';
