@@ -344,6 +344,7 @@ describe('rateLimit(): properties', () => {
         fc.array(fc.tuple(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 10 })), {
           minLength: 1,
           maxLength: 60,
+          size: 'max',
         }),
         async (rate, perMs, burst, steps) => {
           const clock = new TestClock();
@@ -374,6 +375,7 @@ describe('rateLimit(): properties', () => {
         fc.array(fc.tuple(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 1, max: 5 })), {
           minLength: 1,
           maxLength: 30,
+          size: 'max',
         }),
         async (rate, burst, arrivals) => {
           const clock = new TestClock();

@@ -204,6 +204,7 @@ export function rateLimitStoreConformance(
           fc.array(fc.tuple(fc.integer({ min: 0, max: 400 }), fc.integer({ min: 0, max: 5 })), {
             minLength: 1,
             maxLength: 40,
+            size: 'max',
           }),
           async (rate, burst, steps) => {
             const r = rule(rate, 1000, burst);
