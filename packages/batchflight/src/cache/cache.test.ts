@@ -209,6 +209,20 @@ describe('cache(): errors', () => {
     expect(await c.get('k', () => 'new')).toBe('new');
   });
 
+  it('a stale value to fall back on wins over negative caching', async () => {
+    const clock = new TestClock();
+    const c = cache({ ttlMs: 100, staleIfErrorMs: 1_000, negativeTtlMs: 500, clock });
+    await c.get('k', () => 'old');
+    await clock.advance(200);
+    const failing = (): never => {
+      throw new Error('down');
+    };
+    expect(await c.get('k', failing)).toBe('old');
+    // The failure did not overwrite the stale entry with a cached error.
+    expect(await c.get('k', failing)).toBe('old');
+    expect(await c.get('k', () => 'new')).toBe('new');
+  });
+
   it('a store that fails never fails a read', async () => {
     const clock = new TestClock();
     const failing: CacheStore = {

@@ -586,8 +586,9 @@ export class Cache<I = unknown> implements AsyncDisposable {
   ): Promise<T> {
     this.#misses++;
     const epoch = this.#epoch;
+    // With a stale value to fall back on, a failure must not replace it with a negative entry.
     const run = (signal: AbortSignal): Promise<T> =>
-      this.#load(storeKey, compute, signal, options, epoch, 'miss');
+      this.#load(storeKey, compute, signal, options, epoch, 'miss', fallback !== undefined);
     const signal = options?.signal;
     const flight =
       signal === undefined || signal === NEVER_ABORTED
@@ -617,7 +618,9 @@ export class Cache<I = unknown> implements AsyncDisposable {
     // No caller waits on a refresh, so it runs unabortable (a pinned flight)
     // and a miss arriving meanwhile joins it instead of computing again.
     const done = this.#flights
-      .run(storeKey, (signal) => this.#load(storeKey, compute, signal, options, epoch, reason))
+      .run(storeKey, (signal) =>
+        this.#load(storeKey, compute, signal, options, epoch, reason, true),
+      )
       .then(
         () => undefined,
         () => undefined, // reported by #load; the stale entry stays for stale-if-error
@@ -636,6 +639,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
     options: CacheGetOptions | undefined,
     epoch: number,
     reason: Reason,
+    keepStale: boolean,
   ): Promise<T> {
     this.#loads++;
     const started = this.#clock.now();
@@ -651,7 +655,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
         this.#onError.emit(event);
         if (cacheChannels.error.hasSubscribers) cacheChannels.error.publish(event);
       }
-      if (this.#negativeTtlMs > 0 && epoch === this.#epoch && !signal.aborted) {
+      if (this.#negativeTtlMs > 0 && !keepStale && epoch === this.#epoch && !signal.aborted) {
         const expiresAt = now + this.#negativeTtlMs;
         await this.#write(storeKey, {
           value: error,
