@@ -22,7 +22,7 @@ export {
   type FlightLeaveEvent,
 } from './single-flight.js';
 export { FlightReentryError } from './errors.js';
-export { callKey, valueKey } from './key.js';
+export { flightKey, flightValueKey } from './key.js';
 export type {
   FlightStore,
   FlightLease,

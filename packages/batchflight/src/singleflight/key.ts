@@ -31,13 +31,13 @@ let deepest = 0;
  *   or a cyclic reference, naming where it was found (e.g. `argument 1.user.cb`).
  * @example
  * ```ts
- * callKey([42]); // 'n42', same as stableKey(42)
- * callKey([{ id: 1, tags: ['a'] }, true]); // '({"id":n1,"tags":[s"a"]},t)'
+ * flightKey([42]); // 'n42', same as stableKey(42)
+ * flightKey([{ id: 1, tags: ['a'] }, true]); // '({"id":n1,"tags":[s"a"]},t)'
  * ```
  */
-export function callKey(args: readonly unknown[]): string {
+export function flightKey(args: readonly unknown[]): string {
   const count = args.length;
-  if (count === 1) return valueKey(args[0]);
+  if (count === 1) return flightValueKey(args[0]);
   if (count === 0) return '()';
   let key = '(';
   for (let i = 0; i < count; i++) {
@@ -51,7 +51,7 @@ export function callKey(args: readonly unknown[]): string {
 }
 
 /** The key of one value: `stableKey(value)`, faster for plain data. */
-export function valueKey(value: unknown, where = 'argument 0'): string {
+export function flightValueKey(value: unknown, where = 'argument 0'): string {
   switch (typeof value) {
     case 'string':
       return `s${value}`;

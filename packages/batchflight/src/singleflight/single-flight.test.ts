@@ -192,6 +192,33 @@ describe('forget', () => {
     expect(executions).toBe(2);
   });
 
+  it('lets the callers of a forgotten flight leave without touching its successor', async () => {
+    const flights = new SingleFlight<string>();
+    const controller = new AbortController();
+    const signals: AbortSignal[] = [];
+    const old = outcome(
+      flights.run(
+        'k',
+        (signal) => {
+          signals.push(signal);
+          return new Promise<string>(() => {});
+        },
+        { signal: controller.signal, scope: 's' },
+      ),
+    );
+    flights.forget('k', 's');
+    const gate = deferred<string>();
+    const next = flights.run('k', () => gate.promise, { scope: 's' });
+    controller.abort(new Error('gone'));
+    expect((await old).ok).toBe(false);
+    expect(signals[0]?.aborted).toBe(true);
+    let ran = false;
+    const joined = flights.run('k', () => ((ran = true), 'other'), { scope: 's' });
+    expect(ran).toBe(false);
+    gate.resolve('successor');
+    expect(await Promise.all([next, joined])).toEqual(['successor', 'successor']);
+  });
+
   it('forgets per scope and all at once', async () => {
     const flights = new SingleFlight<string>();
     const gate = deferred<string>();
@@ -661,6 +688,12 @@ describe('SingleFlight#layer', () => {
     expect(results).toEqual(['t1:1', 't1:1', 't2:1', '-:1']);
     expect(executions).toBe(3);
     expect(signals.every((s) => !s.aborted)).toBe(true);
+  });
+
+  it('rejects when the key of an input cannot be built', async () => {
+    const flights = new SingleFlight();
+    const h = flights.layer<unknown, string>().wrap(async () => 'x');
+    await expect(h({ cb: () => 1 }, toContext())).rejects.toThrow('input.cb is a function');
   });
 
   it('lets a caller leave through ctx.signal and aborts the handler when all left', async () => {

@@ -45,7 +45,7 @@ import {
   systemClock,
 } from '../core/index.js';
 import { FlightReentryError } from './errors.js';
-import { callKey as argsKey, valueKey } from './key.js';
+import { flightKey as argsKey, flightValueKey } from './key.js';
 
 /** Options of {@link SingleFlight}. */
 export interface SingleFlightOptions {
@@ -158,7 +158,7 @@ export const singleFlightChannels = {
 
 /** Options of {@link SingleFlight.layer}. */
 export interface SingleFlightLayerOptions<I> {
-  /** The key of an input. Default: the tagged stable encoding of the input (`stableKey`, via `valueKey`). */
+  /** The key of an input. Default: the tagged stable encoding of the input (`stableKey`, via `flightValueKey`). */
   readonly key?: ((input: I) => string) | undefined;
 }
 
@@ -351,7 +351,7 @@ export class SingleFlight<V = unknown> {
     knownOptions('SingleFlight#layer()', options, ['key']);
     const keyOf =
       options.key === undefined
-        ? (input: I) => valueKey(input, 'input')
+        ? (input: I) => flightValueKey(input, 'input')
         : functionOption<(input: I) => string>('SingleFlight#layer()', 'key', options.key);
     return {
       wrap: (next: Handler<I, O>): Handler<I, O> => {
@@ -730,7 +730,7 @@ class Waiter<V> {
 /** Options of {@link singleflight}. */
 export interface SingleflightOptions<A extends readonly unknown[]> extends SingleFlightOptions {
   /**
-   * The key of a call from its arguments. Default: `callKey(args)`, the
+   * The key of a call from its arguments. Default: `flightKey(args)`, the
    * core's tagged stable encoding (`1` ≠ `"1"`, `{ a: undefined }` ≠ `{}`, key
    * order irrelevant, Date, BigInt, Map, Set, typed arrays) with a fast path
    * for plain data; a function, symbol or cyclic argument is a `TypeError`
