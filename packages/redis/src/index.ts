@@ -34,3 +34,5 @@ export {
   type DistributedSettledEvent,
   type DistributedFlightStats,
 } from './distributed-flight.js';
+// Re-exported so an application needs no direct dependency on ioredis to connect.
+export { Redis, Cluster } from 'ioredis';

@@ -3,6 +3,7 @@
  * adds its scenarios in a file of its own under `scenarios/`.
  */
 import type { Scenario } from './scenario.js';
+import { fleetScenarios } from './scenarios/fleet.js';
 import { batchScenarios } from './scenarios/batch.js';
 import { singleflightScenarios } from './scenarios/singleflight.js';
 import { protectionScenarios } from './scenarios/protection-outage.js';
@@ -13,4 +14,5 @@ export const scenarios: readonly Scenario[] = [
   ...batchScenarios,
   ...protectionScenarios,
   ...protectionCacheScenarios,
+  ...fleetScenarios,
 ];

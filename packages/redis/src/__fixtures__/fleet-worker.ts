@@ -66,7 +66,7 @@ async function runFlight(t: FlightTask): Promise<unknown> {
   const errors: Record<string, number> = {};
   for (const o of outcomes) {
     if (o.status === 'fulfilled') {
-      const v = (o.value).value;
+      const v = o.value.value;
       values[v] = (values[v] ?? 0) + 1;
     } else {
       const name = (o.reason as Error).name;
