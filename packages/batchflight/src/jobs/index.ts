@@ -75,6 +75,15 @@ export {
   type WorkerErrorEvent,
 } from './worker.js';
 export {
+  RunWorker,
+  type RunWorkerOptions,
+  type RunWorkerStats,
+  type RunHandler,
+  type RunSlice,
+  type RunSliceContext,
+  type RunErrorEvent,
+} from './run-worker.js';
+export {
   JobConflictError,
   JobDependencyError,
   LeaseLostError,

@@ -1,0 +1,395 @@
+/**
+ * `RunWorker`: processes runs — large inputs (say 100,000 rows) created with
+ * `store.createRun({ name, input, total, chunkSize })` — as leased chunks.
+ *
+ * Within a chunk the handler is given slices of `sliceSize` items; after each
+ * slice the chunk's checkpoint (the first item not yet done) is stored with a
+ * compare-and-set on the chunk's lease epoch. A crash loses at most the slice
+ * in progress: whoever claims the chunk next resumes at its checkpoint, and
+ * unfinished chunks are claimed lowest index first. When the store writes a
+ * slice's effects in the checkpoint transaction (SQLite `onCheckpoint`), every
+ * item's effect is committed exactly once.
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import {
+  InvalidOptionError,
+  Listeners,
+  describe,
+  eventChannel,
+  integerOption,
+  knownOptions,
+  numberOption,
+  systemClock,
+  type Clock,
+  type Subscription,
+  type Timer,
+} from '../core/index.js';
+import { LeaseLostError } from './errors.js';
+import type { ChunkLease, JobStore } from './store.js';
+
+/** A slice of a run handed to {@link RunHandler.processSlice}: items `[from, to)`. */
+export interface RunSlice<I = unknown> {
+  readonly runId: string;
+  readonly name: string;
+  /** The run's input (JSON), e.g. a file name or a query. */
+  readonly input: I;
+  readonly chunkIndex: number;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** What a slice handler gets besides the slice. */
+export interface RunSliceContext {
+  /** The chunk lease's fencing token. */
+  readonly epoch: number;
+  /** Aborted when the chunk's lease is lost or the worker is force-closed. */
+  readonly signal: AbortSignal;
+}
+
+/** Processes one kind of run. */
+export interface RunHandler<I = never> {
+  /** Items per slice (and per checkpoint), integer >= 1. Default 100. */
+  readonly sliceSize?: number;
+  /**
+   * Processes items `[from, to)`. Resolves with data handed to the store's
+   * checkpoint (e.g. rows the SQLite `onCheckpoint` hook writes atomically
+   * with the checkpoint). Throwing stops the chunk; it is retried from its
+   * checkpoint after the lease expires.
+   */
+  processSlice(slice: RunSlice<I>, ctx: RunSliceContext): unknown;
+}
+
+/** Options of {@link RunWorker}. */
+export interface RunWorkerOptions {
+  /** Chunks processed at once, integer >= 1. Default 1. */
+  readonly concurrency?: number;
+  /** Chunk lease in ms. Default 8 000. */
+  readonly leaseMs?: number;
+  /** Lease renewal period while a slice runs, ms. Default leaseMs / 4. */
+  readonly heartbeatMs?: number;
+  /** Poll period when no chunk is available, ms. Default 1 000. */
+  readonly pollMs?: number;
+  /** Only this run. */
+  readonly runId?: string;
+  readonly workerId?: string;
+  /** Must be the store's clock. */
+  readonly clock?: Clock;
+}
+
+/** Snapshot of {@link RunWorker.stats}. */
+export interface RunWorkerStats {
+  readonly workerId: string;
+  readonly state: 'running' | 'closing' | 'closed';
+  readonly activeChunks: number;
+  readonly chunksDone: number;
+  readonly slices: number;
+  readonly items: number;
+  readonly leaseLost: number;
+  readonly errors: number;
+  /** Items per second since the worker started. */
+  readonly itemsPerSec: number;
+}
+
+/** Payload of {@link RunWorker.onError}. */
+export interface RunErrorEvent {
+  readonly error: unknown;
+  readonly chunk: ChunkLease | undefined;
+}
+
+const WHERE = 'new RunWorker()';
+const isAborted = (signal: AbortSignal): boolean => signal.aborted;
+const chSlice = eventChannel<{ runId: string; chunk: number; from: number; to: number }>(
+  'jobs',
+  'run-slice',
+);
+
+interface Active {
+  readonly lease: ChunkLease;
+  readonly controller: AbortController;
+  offset: number;
+}
+
+/**
+ * A run worker.
+ *
+ * @example
+ * ```ts
+ * const run = await store.createRun({ name: 'import', input: { file: 'rows.csv' }, total: 100_000, chunkSize: 5_000 });
+ * const worker = new RunWorker(store, {
+ *   import: { sliceSize: 500, processSlice: ({ input, from, to }) => importRows(input.file, from, to) },
+ * });
+ * ```
+ */
+export class RunWorker {
+  readonly workerId: string;
+  readonly #store: JobStore;
+  readonly #handlers: Readonly<Record<string, RunHandler>>;
+  readonly #clock: Clock;
+  readonly #concurrency: number;
+  readonly #leaseMs: number;
+  readonly #heartbeatMs: number;
+  readonly #pollMs: number;
+  readonly #runId: string | undefined;
+  readonly #inputs = new Map<string, unknown>();
+  readonly #active = new Set<Active>();
+  readonly #onError = new Listeners<RunErrorEvent>();
+  #state: 'running' | 'closing' | 'closed' = 'running';
+  #fetching = false;
+  #drained = false;
+  #pollTimer: Timer | undefined;
+  #heartbeatTimer: Timer | undefined;
+  #closing: Promise<void> | undefined;
+  #idle: (() => void) | undefined;
+  readonly #startedAt: number;
+  #chunksDone = 0;
+  #slices = 0;
+  #items = 0;
+  #leaseLost = 0;
+  #errors = 0;
+
+  constructor(
+    store: JobStore,
+    handlers: Readonly<Record<string, RunHandler>>,
+    options: RunWorkerOptions = {},
+  ) {
+    knownOptions(WHERE, options, [
+      'concurrency',
+      'leaseMs',
+      'heartbeatMs',
+      'pollMs',
+      'runId',
+      'workerId',
+      'clock',
+    ]);
+    for (const [name, h] of Object.entries(handlers)) {
+      if (typeof (h as Partial<RunHandler> | undefined)?.processSlice !== 'function') {
+        throw new InvalidOptionError(
+          'handlers',
+          `${WHERE}: handler ${JSON.stringify(name)} must be { processSlice(slice, ctx) }, got ${describe(h)}.`,
+        );
+      }
+      if (h.sliceSize !== undefined) integerOption(WHERE, `${name}.sliceSize`, h.sliceSize);
+    }
+    this.#store = store;
+    this.#handlers = handlers;
+    this.#clock = options.clock ?? systemClock;
+    this.#concurrency = integerOption(WHERE, 'concurrency', options.concurrency ?? 1);
+    this.#leaseMs = numberOption(WHERE, 'leaseMs', options.leaseMs ?? 8_000, {
+      min: 0,
+      exclusive: true,
+    });
+    this.#heartbeatMs = numberOption(
+      WHERE,
+      'heartbeatMs',
+      options.heartbeatMs ?? Math.floor(this.#leaseMs / 4),
+      { min: 0, max: this.#leaseMs, exclusive: true },
+    );
+    this.#pollMs = numberOption(WHERE, 'pollMs', options.pollMs ?? 1_000, {
+      min: 0,
+      exclusive: true,
+    });
+    this.#runId = options.runId;
+    this.workerId =
+      options.workerId ?? `${hostname()}:${String(process.pid)}:${randomUUID().slice(0, 8)}`;
+    this.#startedAt = this.#clock.now();
+    this.#scheduleHeartbeat();
+    this.#pump();
+  }
+
+  /** Fires when a slice handler or a store call failed. */
+  onError(listener: (event: RunErrorEvent) => void): Subscription {
+    return this.#onError.add(listener);
+  }
+
+  #pump(): void {
+    if (this.#state !== 'running' || this.#fetching || this.#drained) return;
+    if (this.#active.size >= this.#concurrency) return;
+    this.#fetching = true;
+    void this.#fetch();
+  }
+
+  async #fetch(): Promise<void> {
+    let leases: ChunkLease[] = [];
+    try {
+      leases = await this.#store.claimChunks({
+        workerId: this.workerId,
+        limit: this.#concurrency - this.#active.size,
+        leaseMs: this.#leaseMs,
+        names: Object.keys(this.#handlers),
+        ...(this.#runId === undefined ? {} : { runId: this.#runId }),
+      });
+    } catch (error) {
+      this.#errors++;
+      if (this.#onError.active) this.#onError.emit({ error, chunk: undefined });
+    }
+    this.#fetching = false;
+    if (leases.length === 0) {
+      this.#drained = true;
+      this.#schedulePoll();
+      return;
+    }
+    for (const lease of leases) {
+      const active: Active = { lease, controller: new AbortController(), offset: lease.offset };
+      this.#active.add(active);
+      void this.#process(active);
+    }
+    this.#pump();
+  }
+
+  #schedulePoll(): void {
+    if (this.#pollTimer !== undefined || this.#state !== 'running') return;
+    this.#pollTimer = this.#clock.setTimer(
+      () => {
+        this.#pollTimer = undefined;
+        this.#drained = false;
+        this.#pump();
+      },
+      this.#pollMs,
+      { unref: false },
+    );
+  }
+
+  #scheduleHeartbeat(): void {
+    this.#heartbeatTimer = this.#clock.setTimer(() => {
+      void this.#heartbeat().finally(() => {
+        if (this.#state !== 'closed') this.#scheduleHeartbeat();
+      });
+    }, this.#heartbeatMs);
+  }
+
+  async #heartbeat(): Promise<void> {
+    for (const a of this.#active) {
+      if (a.controller.signal.aborted) continue;
+      try {
+        const ok = await this.#store.checkpointChunk({
+          runId: a.lease.runId,
+          index: a.lease.index,
+          epoch: a.lease.epoch,
+          offset: a.offset,
+          leaseMs: this.#leaseMs,
+        });
+        if (!ok) this.#lose(a);
+      } catch (error) {
+        this.#errors++;
+        if (this.#onError.active) this.#onError.emit({ error, chunk: a.lease });
+      }
+    }
+  }
+
+  #lose(a: Active): void {
+    if (a.controller.signal.aborted) return;
+    this.#leaseLost++;
+    a.controller.abort(
+      new LeaseLostError(`${a.lease.runId}#${String(a.lease.index)}`, a.lease.epoch),
+    );
+  }
+
+  async #input(runId: string): Promise<unknown> {
+    if (!this.#inputs.has(runId)) {
+      const run = await this.#store.getRun(runId);
+      this.#inputs.set(runId, run?.input);
+    }
+    return this.#inputs.get(runId);
+  }
+
+  async #process(a: Active): Promise<void> {
+    const { lease, controller } = a;
+    const handler = this.#handlers[lease.name] as RunHandler<unknown>;
+    const sliceSize = handler.sliceSize ?? 100;
+    try {
+      const input = await this.#input(lease.runId);
+      while (a.offset < lease.end && !controller.signal.aborted && this.#state !== 'closed') {
+        const from = a.offset;
+        const to = Math.min(lease.end, from + sliceSize);
+        const data = await handler.processSlice(
+          { runId: lease.runId, name: lease.name, input, chunkIndex: lease.index, from, to },
+          { epoch: lease.epoch, signal: controller.signal },
+        );
+        // The lease may have been lost (or the worker force-closed) while the slice ran.
+        if (isAborted(controller.signal)) break;
+        const ok = await this.#store.checkpointChunk({
+          runId: lease.runId,
+          index: lease.index,
+          epoch: lease.epoch,
+          offset: to,
+          leaseMs: this.#leaseMs,
+          data,
+        });
+        if (!ok) {
+          this.#lose(a);
+          break;
+        }
+        a.offset = to;
+        this.#slices++;
+        this.#items += to - from;
+        if (chSlice.hasSubscribers) {
+          chSlice.publish({ runId: lease.runId, chunk: lease.index, from, to });
+        }
+        if (this.#state === 'closing') break;
+      }
+      if (a.offset >= lease.end && !controller.signal.aborted) {
+        if (await this.#store.completeChunk(lease)) this.#chunksDone++;
+        else this.#lose(a);
+      }
+    } catch (error) {
+      this.#errors++;
+      if (this.#onError.active) this.#onError.emit({ error, chunk: lease });
+    } finally {
+      this.#active.delete(a);
+      if (this.#active.size === 0) this.#idle?.();
+      this.#pump();
+    }
+  }
+
+  /** Counters and throughput. */
+  stats(): RunWorkerStats {
+    const elapsed = Math.max(1, this.#clock.now() - this.#startedAt) / 1000;
+    return {
+      workerId: this.workerId,
+      state: this.#state,
+      activeChunks: this.#active.size,
+      chunksDone: this.#chunksDone,
+      slices: this.#slices,
+      items: this.#items,
+      leaseLost: this.#leaseLost,
+      errors: this.#errors,
+      itemsPerSec: this.#items / elapsed,
+    };
+  }
+
+  /** Waits until no chunk is active and none is claimable right now. */
+  async drain(): Promise<void> {
+    while (
+      this.#state === 'running' &&
+      (this.#active.size > 0 || this.#fetching || !this.#drained)
+    ) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /**
+   * Stops claiming; active chunks stop after their current slice (its
+   * checkpoint is stored) and keep their lease until it expires, or are
+   * aborted at once with `force`. Idempotent.
+   */
+  close(options: { readonly force?: boolean } = {}): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#state = 'closing';
+      this.#pollTimer?.cancel();
+      if (options.force === true) {
+        // Abandon active chunks: their slices in progress are never checkpointed.
+        for (const a of this.#active) a.controller.abort();
+      } else if (this.#active.size > 0) {
+        await new Promise<void>((resolve) => (this.#idle = resolve));
+      }
+      this.#heartbeatTimer?.cancel();
+      this.#state = 'closed';
+    })();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
