@@ -1,6 +1,6 @@
 /**
  * Protection scenario of `npm run demo`: the upstream goes down for 5 s
- * while 20 callers keep sending requests (open loop, 10 requests/s each).
+ * (`upstream.down(5000)`) while 20 callers keep sending requests (open loop, 10 requests/s each).
  * Naive retry (5 attempts, exponential backoff, no budget) is compared with
  * `stack(retry with a budget, circuitBreaker)`.
  *
@@ -9,9 +9,10 @@
  * those 50 ms to fail, so a retry storm fills its pool and queue and keeps it
  * saturated after it comes back.
  *
- * Time is simulated: a TestClock advanced in 10 ms steps, so 5 s of outage
- * and the recovery after it run in well under a second of wall time and the
- * figures are the same on every run (the jitter uses a seeded generator).
+ * Time is simulated: a TestClock advanced in 50 ms steps (timers still fire
+ * at their exact times), so 10 s of traffic with 5 s of outage cost about a
+ * second of CPU, and the figures are the same on every run (the jitter uses
+ * a seeded generator).
  */
 import { NEVER_ABORTED, stack, toContext, type Handler } from 'batchflight/core';
 import { timeout } from 'batchflight/timeout';
@@ -23,10 +24,10 @@ import { count, ms, percentile } from '../table.js';
 
 const CALLERS = 20;
 const INTERVAL_MS = 100;
-const OUTAGE_AT_MS = 2_000;
+const OUTAGE_AT_MS = 1_000;
 const OUTAGE_MS = 5_000;
-const SEND_UNTIL_MS = 12_000;
-const STEP_MS = 20;
+const SEND_UNTIL_MS = 10_000;
+const STEP_MS = 50;
 const LATENCY_MS = 50;
 /** A request slower than this after recovery still counts as "not recovered". */
 const SLOW_MS = 4 * LATENCY_MS;
