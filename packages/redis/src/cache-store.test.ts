@@ -12,6 +12,8 @@ import {
 } from './__fixtures__/redis.js';
 import { RedisCacheStore } from './cache-store.js';
 import { tieredStore } from './tiered-store.js';
+import { DistributedFlight } from './distributed-flight.js';
+import { RedisFlightStore } from './flight-store.js';
 
 const skip = await redisUnavailable();
 
@@ -209,5 +211,53 @@ describe.skipIf(skip !== null)('RedisCacheStore', () => {
     await sb.close();
     ca.disconnect();
     cb.disconnect();
+  });
+  it('a cold key missed by every process at once is one upstream call fleet-wide (cache + distributed flight)', async () => {
+    const own = `${prefix}fleet-miss:`;
+    const processes = Array.from({ length: 4 }, () => {
+      const client = connect();
+      const store = tieredStore(
+        new MemoryCacheStore(),
+        new RedisCacheStore({ client, prefix: own }),
+      );
+      const flightStore = new RedisFlightStore({ client, prefix: own });
+      const flight = new DistributedFlight({ store: flightStore });
+      const users = cache({ ttlMs: 60_000, store });
+      return { client, store, flightStore, flight, users };
+    });
+    await Promise.all(processes.map((p) => p.store.ready));
+    let upstream = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const load = async () => {
+      upstream++;
+      await gate;
+      return { id: 7, name: 'Ada' };
+    };
+    const reads = processes.flatMap((p) =>
+      Array.from({ length: 25 }, () =>
+        p.users.get('user:7', (signal) => p.flight.run('user:7', load, { signal })),
+      ),
+    );
+    await eventually(
+      () => upstream === 1 && processes.reduce((n, p) => n + p.flight.stats().waiting, 0) === 3,
+    );
+    release();
+    const values = await Promise.all(reads);
+    expect(values).toHaveLength(100);
+    for (const v of values) expect(v).toEqual({ id: 7, name: 'Ada' });
+    expect(upstream).toBe(1);
+    // Later reads anywhere are hits (L1, or L2 then L1): still one upstream call.
+    for (const p of processes)
+      expect(await p.users.get('user:7', load)).toEqual({ id: 7, name: 'Ada' });
+    expect(upstream).toBe(1);
+    for (const p of processes) {
+      await p.users.close();
+      await p.store.close();
+      p.flightStore.close();
+      p.client.disconnect();
+    }
   });
 });
