@@ -1,8 +1,9 @@
 /**
  * Protection scenario of `npm run demo`: the upstream goes down for 5 s
  * (`upstream.down(5000)`) while 20 callers keep sending requests (open
- * loop, 10 requests/s each). Naive retry (5 attempts, exponential backoff, no budget) is compared with
- * `stack(retry with a budget, circuitBreaker)`.
+ * loop, 10 requests/s each). Naive retry (5 attempts, exponential
+ * backoff, no budget) is compared with `stack(retry with a budget,
+ * circuitBreaker)`.
  *
  * The upstream answers in 50 ms and serves 20 calls at once (capacity
  * 400 calls/s, twice the normal load); during the outage it still takes
