@@ -182,6 +182,9 @@ describe('retry', () => {
           now,
         ),
       ).toBe(4000);
+      // A fetch Response thrown (or rejected) as is.
+      const response = new Response(null, { status: 503, headers: { 'Retry-After': '7' } });
+      expect(retryAfterFromError(response, now)).toBe(7000);
       expect(retryAfterFromError(new Error('no hint'), now)).toBeUndefined();
       expect(retryAfterFromError('not an object', now)).toBeUndefined();
     });
