@@ -8,6 +8,7 @@ import { batchScenarios } from './scenarios/batch.js';
 import { singleflightScenarios } from './scenarios/singleflight.js';
 import { protectionScenarios } from './scenarios/protection-outage.js';
 import { protectionCacheScenarios } from './scenarios/protection-cache.js';
+import { jobsScenarios } from './scenarios/jobs.js';
 
 export const scenarios: readonly Scenario[] = [
   ...singleflightScenarios,
@@ -15,4 +16,5 @@ export const scenarios: readonly Scenario[] = [
   ...protectionScenarios,
   ...protectionCacheScenarios,
   ...fleetScenarios,
+  ...jobsScenarios,
 ];
