@@ -595,31 +595,21 @@ export class SingleFlight<V = unknown> {
     if (!ok) this.#errors++;
     flight.timer?.cancel();
     this.#detach(flight);
-    if (flight.startedAt !== undefined) {
-      const event: FlightSettledEvent = {
-        name: this.#name,
-        key: flight.key,
-        scope: flight.scope,
-        callers: flight.callers,
-        ok,
-        error,
-        durationMs: this.#clock.now() - flight.startedAt,
-      };
-      this.#onSettled.emit(event);
-      if (singleFlightChannels.settled.hasSubscribers) singleFlightChannels.settled.publish(event);
-    } else if (this.#onSettled.active || singleFlightChannels.settled.hasSubscribers) {
-      const event: FlightSettledEvent = {
-        name: this.#name,
-        key: flight.key,
-        scope: flight.scope,
-        callers: flight.callers,
-        ok,
-        error,
-        durationMs: undefined,
-      };
-      this.#onSettled.emit(event);
-      if (singleFlightChannels.settled.hasSubscribers) singleFlightChannels.settled.publish(event);
+    const channel = singleFlightChannels.settled;
+    if (flight.startedAt === undefined && !this.#onSettled.active && !channel.hasSubscribers) {
+      return;
     }
+    const event: FlightSettledEvent = {
+      name: this.#name,
+      key: flight.key,
+      scope: flight.scope,
+      callers: flight.callers,
+      ok,
+      error,
+      durationMs: flight.startedAt === undefined ? undefined : this.#clock.now() - flight.startedAt,
+    };
+    this.#onSettled.emit(event);
+    if (channel.hasSubscribers) channel.publish(event);
   }
 
   /** Removes `flight` from its table if it is still the one there (identity-checked). */
