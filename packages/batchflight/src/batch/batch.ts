@@ -269,6 +269,8 @@ class Slot<K> {
   reject: Settle | undefined = undefined;
   followers: Follower<K>[] | undefined = undefined;
   batch: Batch<K> | undefined = undefined;
+  /** False once a newer slot took its place in the index. */
+  indexed = true;
   constructor(
     readonly key: K,
     readonly id: unknown,
@@ -614,6 +616,8 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
       if (this.#pending >= this.#maxPending) return this.#whenFull(key, options, signal);
       this.#pending++;
     }
+    // A slot of an abandoned batch is replaced: it stays out of the index from now on.
+    if (slot !== undefined) slot.indexed = false;
     slot = new Slot(key, id, index);
     index.set(id, slot);
     const promise = this.#join(slot, signal);
@@ -1203,8 +1207,8 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
   #finish(slot: Slot<K>): void {
     slot.state = DONE;
     slot.followers = undefined;
-    const index = slot.index;
-    if (index.get(slot.id) === slot) {
+    if (slot.indexed) {
+      const index = slot.index;
       index.delete(slot.id);
       if (index.size === 0 && index !== this.#defaultIndex) {
         for (const [scope, candidate] of this.#indexes) {

@@ -31,6 +31,8 @@ export type BatchScheduler = (dispatch: () => void) => void;
 
 let resolved: Promise<void> | undefined;
 let queue: (() => void)[] = [];
+// Two arrays swap roles so that a tick allocates none.
+let spare: (() => void)[] = [];
 let queued = false;
 
 // One promise job and one nextTick serve every window opened in the tick, in FIFO
@@ -38,11 +40,11 @@ let queued = false;
 // while promise jobs drain run after the drain), without two closures per window.
 function runQueue(): void {
   const run = queue;
-  queue = [];
+  queue = spare;
   queued = false;
-  for (const dispatch of run) {
+  for (let i = 0; i < run.length; i++) {
     try {
-      dispatch();
+      (run[i] as () => void)();
     } catch (error) {
       // One failing dispatch must not starve the others; the error still surfaces.
       queueMicrotask(() => {
@@ -50,6 +52,8 @@ function runQueue(): void {
       });
     }
   }
+  run.length = 0;
+  spare = run;
 }
 
 function toNextTick(): void {
