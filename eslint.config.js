@@ -2,6 +2,11 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const driverPattern = {
+  group: ['ioredis', 'pg', 'better-sqlite3', '@batchflight/*', 'fastify', '@opentelemetry/*'],
+  message: 'The core package has zero runtime dependencies and imports no driver or adapter.',
+};
+
 export default tseslint.config(
   {
     ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', '**/*.js', '**/*.cjs', '**/*.mjs'],
@@ -29,37 +34,26 @@ export default tseslint.config(
     },
   },
   {
-    // The boundary: the core package imports no driver and no adapter.
+    // The boundary: the core package imports no driver and no adapter (tests may use the test kit).
     files: ['packages/batchflight/src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [driverPattern] }],
+    },
+  },
+  {
+    // core/ imports no capability either.
+    files: ['packages/batchflight/src/core/**/*.ts'],
+    ignores: ['**/*.test.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            {
-              group: [
-                'ioredis',
-                'pg',
-                'better-sqlite3',
-                '@batchflight/*',
-                'fastify',
-                '@opentelemetry/*',
-              ],
-              message:
-                'The core package has zero runtime dependencies and imports no driver or adapter.',
-            },
+            driverPattern,
+            { group: ['../*', '!../core', '!../core/*'], message: 'core/ imports no capability.' },
           ],
         },
-      ],
-    },
-  },
-  {
-    // core/ imports no capability.
-    files: ['packages/batchflight/src/core/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        { patterns: [{ group: ['../*'], message: 'core/ imports no capability.' }] },
       ],
     },
   },

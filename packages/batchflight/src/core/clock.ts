@@ -4,6 +4,8 @@
  * waiting on the wall clock.
  */
 
+import { NEVER_ABORTED } from './handler.js';
+
 /** A scheduled callback that can be cancelled. Cancelling twice is harmless. */
 export interface Timer {
   cancel(): void;
@@ -52,7 +54,8 @@ export function sleep(
   options?: { readonly clock?: Clock; readonly signal?: AbortSignal; readonly unref?: boolean },
 ): Promise<void> {
   const clock = options?.clock ?? systemClock;
-  const signal = options?.signal;
+  // The shared never-aborting signal gets no listener: thousands of sleeps would pile them up.
+  const signal = options?.signal === NEVER_ABORTED ? undefined : options?.signal;
   if (signal?.aborted) return Promise.reject(signal.reason as Error);
   return new Promise<void>((resolve, reject) => {
     const onAbort = (): void => {
