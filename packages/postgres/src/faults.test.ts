@@ -86,7 +86,7 @@ if (unavailable === undefined) {
         `kill test: ${String(report.killed)} SIGKILLs, ${String(report.spawned)} processes, ` +
           `${String(byOutcome.expired ?? 0)} attempts reclaimed after expiry, ${String(report.elapsedMs)} ms`,
       );
-    }, 300_000);
+    }, 960_000);
   });
 
   describe('PostgresJobStore with several clients at once', () => {

@@ -1,0 +1,216 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EnqueuedEvent } from 'batchflight/jobs';
+import { TestClock } from '@batchflight/testing';
+import { PostgresJobStore } from './store.js';
+import { MIGRATIONS } from './migrations.js';
+import { PG_URL, dropSchema, pgUnavailable, schemaName } from './__fixtures__/pg.js';
+
+const unavailable = await pgUnavailable();
+
+/** Resolves with the first event matching `pred`. */
+function nextEvent(
+  store: PostgresJobStore,
+  pred: (e: EnqueuedEvent) => boolean,
+): Promise<EnqueuedEvent> {
+  return new Promise((resolve) => {
+    const sub = store.onEnqueued((e) => {
+      if (!pred(e)) return;
+      sub.dispose();
+      resolve(e);
+    });
+  });
+}
+
+describe('PostgresJobStore options', () => {
+  it('rejects a schema name that is not a plain identifier', () => {
+    expect(() => new PostgresJobStore({ schema: 'x"; DROP TABLE y; --' })).toThrow(/schema/);
+    expect(() => new PostgresJobStore({ schema: 'Upper' })).toThrow(/\[a-z_\]/);
+    expect(() => new PostgresJobStore({ poolSize: 0 })).toThrow(/poolSize/);
+  });
+
+  it('ships its migrations numbered from 1 without gaps', () => {
+    expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
+  });
+});
+
+if (unavailable === undefined) {
+  describe('PostgresJobStore on PostgreSQL', () => {
+    const schema = schemaName('store');
+    const clock = new TestClock();
+    let a: PostgresJobStore;
+    let b: PostgresJobStore;
+
+    beforeAll(async () => {
+      a = new PostgresJobStore({ connectionString: PG_URL, schema, clock, poolSize: 3 });
+      b = new PostgresJobStore({ connectionString: PG_URL, schema, clock, poolSize: 3 });
+      await Promise.all([a.init(), b.init()]);
+    });
+
+    afterAll(async () => {
+      await a.close();
+      await b.close();
+      await dropSchema(schema);
+    });
+
+    it('creates its tables in the configured schema and records the migrations', async () => {
+      const { rows } = await a.pool.query<{ table_name: string }>(
+        `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`,
+        [schema],
+      );
+      expect(rows.map((r) => r.table_name)).toEqual([
+        'attempts',
+        'chunks',
+        'job_deps',
+        'jobs',
+        'ledger',
+        'migrations',
+        'runs',
+        'steps',
+      ]);
+      expect(await a.schemaVersion()).toBe(MIGRATIONS.length);
+    });
+
+    it('wakes a listener in another client through LISTEN/NOTIFY, once per queue', async () => {
+      const woke = nextEvent(a, (e) => e.queue === 'mail');
+      // The LISTEN connection is opened by the first subscription: wait until it is up.
+      await waitForListener(a);
+      await b.enqueue([
+        { name: 'send', payload: 1, queue: 'mail' },
+        { name: 'send', payload: 2, queue: 'mail', runAt: clock.now() - 5 },
+      ]);
+      expect(await woke).toEqual({ queue: 'mail', count: 2, runAt: clock.now() - 5 });
+    });
+
+    it('emits its own enqueues in-process exactly once (not again through NOTIFY)', async () => {
+      const seen: EnqueuedEvent[] = [];
+      const sub = a.onEnqueued((e) => {
+        if (e.queue === 'own') seen.push(e);
+      });
+      await waitForListener(a);
+      await a.enqueue([{ name: 'x', payload: 1, queue: 'own' }]);
+      expect(seen).toEqual([{ queue: 'own', count: 1, runAt: clock.now() }]);
+      // A NOTIFY from b afterwards arrives after ours would have: ours was filtered out.
+      const later = nextEvent(a, (e) => e.queue === 'own');
+      await b.enqueue([{ name: 'x', payload: 2, queue: 'own' }]);
+      await later;
+      expect(seen.map((e) => e.count)).toEqual([1, 1]);
+      sub.dispose();
+    });
+
+    it('reconnects the LISTEN connection after it was killed, and says so with a "*" wake-up', async () => {
+      const star = nextEvent(a, (e) => e.queue === '*');
+      await waitForListener(a);
+      await a.pool.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1 AND pid <> pg_backend_pid()`,
+        [`LISTEN "${a.channel}"`],
+      );
+      expect((await star).count).toBe(0);
+      const woke = nextEvent(a, (e) => e.queue === 'after');
+      await b.enqueue([{ name: 'x', payload: 1, queue: 'after' }]);
+      expect((await woke).count).toBe(1);
+    });
+
+    it('requeue and release wake listeners too', async () => {
+      const [r] = await b.enqueue([{ name: 'x', payload: 1, queue: 'rq' }]);
+      await b.deadLetter([r?.id ?? ''], 'test');
+      const woke = nextEvent(a, (e) => e.queue === 'rq');
+      await waitForListener(a);
+      await b.requeue([r?.id ?? '']);
+      expect((await woke).count).toBe(1);
+    });
+
+    it('onComplete runs in the completion transaction: accepted jobs only, rolled back on error', async () => {
+      await a.pool.query(`CREATE TABLE "${schema}".effects (job_id text NOT NULL, result jsonb)`);
+      let failNext = false;
+      const c = new PostgresJobStore({
+        connectionString: PG_URL,
+        schema,
+        clock,
+        onComplete: async (client, done) => {
+          await client.query(
+            `INSERT INTO "${schema}".effects SELECT * FROM unnest($1::text[], $2::jsonb[])`,
+            [done.map((d) => d.id), done.map((d) => JSON.stringify(d.result))],
+          );
+          if (failNext) throw new Error('effect failed');
+        },
+      });
+      try {
+        const [r1, r2] = await c.enqueue([
+          { name: 'fx', payload: 1 },
+          { name: 'fx', payload: 2 },
+        ]);
+        const jobs = await c.claim({ workerId: 'w', limit: 10, leaseMs: 1_000, names: ['fx'] });
+        const j1 = jobs.find((j) => j.id === r1?.id);
+        const j2 = jobs.find((j) => j.id === r2?.id);
+        const res = await c.complete([
+          { id: j1?.id ?? '', epoch: j1?.epoch ?? 0, result: 'one' },
+          { id: j2?.id ?? '', epoch: (j2?.epoch ?? 0) + 7, result: 'stale' },
+        ]);
+        expect(res.accepted).toEqual([j1?.id]);
+        failNext = true;
+        await expect(
+          c.complete([{ id: j2?.id ?? '', epoch: j2?.epoch ?? 0, result: 'two' }]),
+        ).rejects.toThrow('effect failed');
+        expect((await c.get(j2?.id ?? ''))?.state).toBe('leased');
+        const { rows } = await c.pool.query(`SELECT job_id, result FROM "${schema}".effects`);
+        expect(rows).toEqual([{ job_id: j1?.id, result: 'one' }]);
+      } finally {
+        await c.close();
+      }
+    });
+
+    it('completes, fails and heartbeats hundreds of leases in one call each', async () => {
+      await a.enqueue(Array.from({ length: 300 }, (_, i) => ({ name: 'bulk', payload: i })));
+      const jobs = await a.claim({ workerId: 'w', limit: 300, leaseMs: 1_000, names: ['bulk'] });
+      expect(jobs).toHaveLength(300);
+      const hb = await b.heartbeat(jobs, 5_000);
+      expect(hb.accepted).toHaveLength(300);
+      const ok = await b.complete(jobs.slice(0, 200).map((j) => ({ id: j.id, epoch: j.epoch })));
+      const ko = await b.fail(
+        jobs
+          .slice(200)
+          .map((j) => ({ id: j.id, epoch: j.epoch, error: 'x', retryAt: clock.now() + 1 })),
+      );
+      expect(ok.accepted).toHaveLength(200);
+      expect(ko.retrying).toHaveLength(100);
+      const again = await b.complete(jobs.slice(0, 3).map((j) => ({ id: j.id, epoch: j.epoch })));
+      expect(again.refused.map((r) => r.reason)).toEqual([
+        'not-leased',
+        'not-leased',
+        'not-leased',
+      ]);
+    });
+
+    it('close() ends a pool it created but never one it was given', async () => {
+      const pool = new pg.Pool({ connectionString: PG_URL, max: 2 });
+      const given = new PostgresJobStore({ pool, schema, clock });
+      await given.init();
+      await given.close();
+      expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      await pool.end();
+      const owned = new PostgresJobStore({ connectionString: PG_URL, schema, clock });
+      await owned.init();
+      await owned.close();
+      await owned.close(); // idempotent
+      expect(owned.pool.ended).toBe(true);
+      await expect(owned.get('1')).rejects.toThrow(/closed/);
+    });
+  });
+} else {
+  describe('PostgresJobStore on PostgreSQL', () => {
+    it.skip(`skipped: ${unavailable}`, () => undefined);
+  });
+}
+
+/** Waits until the store's LISTEN connection is registered on the server. */
+async function waitForListener(store: PostgresJobStore): Promise<void> {
+  for (;;) {
+    const { rows } = await store.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = $1`,
+      [`LISTEN "${store.channel}"`],
+    );
+    if ((rows[0]?.n ?? 0) > 0) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
