@@ -1,0 +1,224 @@
+/**
+ * Distributed mode on a real Redis (BATCHFLIGHT_REDIS_URL, default
+ * redis://127.0.0.1:6379), side by side in one process:
+ *
+ * (a) Distributed rate limit, ops/s at 1 and at 16 acquisitions in flight
+ *     (mitata; one iteration = 1 or 16 awaited operations):
+ *     - floor: a plain `PING`;
+ *     - batchflight `RedisRateLimitStore#acquire` (GCRA, one EVALSHA);
+ *     - rate-limiter-flexible `RateLimiterRedis#consume` (fixed window).
+ *     Round trips per acquisition from `INFO commandstats` deltas.
+ * (b) Distributed flight: a leader and a waiter on separate connections call
+ *     the same fresh key at once (upstream: 2 ms); per round, the waiter's
+ *     completion minus the leader's = the latency Redis adds for a waiter
+ *     (p50/p99 over 1,000 rounds), and Redis commands per coalesced call
+ *     (4 "processes" × 25 callers per key, `INFO commandstats` deltas).
+ *
+ * Run: `npm run bench -- redis`. Targets: waiter p99 ≤ leader + 2 ms on
+ * loopback; acquire ≥ rate-limiter-flexible's ops/s with one round trip.
+ */
+import { bench, do_not_optimize, group, run, summary } from 'mitata';
+import { RateLimiterRedis } from 'rate-limiter-flexible';
+import {
+  DistributedFlight,
+  Redis,
+  RedisFlightStore,
+  RedisRateLimitStore,
+} from '@batchflight/redis';
+
+const URL = process.env.BATCHFLIGHT_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PREFIX = `bfbench:${String(process.pid)}:`;
+const HUGE = 1e12;
+
+const redis = new Redis(URL);
+const admin = new Redis(URL);
+try {
+  await admin.ping();
+} catch (error) {
+  console.error(`bench/redis: Redis at ${URL} is unreachable: ${String(error)}`);
+  process.exit(process.env.CI === 'true' ? 1 : 0);
+}
+
+async function commandStats(): Promise<Map<string, number>> {
+  const info = await admin.info('commandstats');
+  const counts = new Map<string, number>();
+  for (const m of info.matchAll(/cmdstat_([a-z|_-]+):calls=(\d+)/g))
+    counts.set(m[1] as string, Number(m[2]));
+  return counts;
+}
+async function commandsDuring(work: () => Promise<void>): Promise<Map<string, number>> {
+  const before = await commandStats();
+  await work();
+  const after = await commandStats();
+  const delta = new Map<string, number>();
+  for (const [cmd, n] of after) {
+    const d = n - (before.get(cmd) ?? 0) - (cmd === 'info' ? 1 : 0);
+    if (d > 0) delta.set(cmd, d);
+  }
+  return delta;
+}
+const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
+// Every command these clients send is an EVALSHA (the rest run inside the scripts), so
+// round trips = EVALSHA calls; the other counts are the commands the scripts ran.
+const roundTrips = (m: Map<string, number>): number =>
+  (m.get('evalsha') ?? 0) + (m.get('eval') ?? 0);
+const describeCommands = (m: Map<string, number>, per: number): string =>
+  [...m].map(([c, n]) => `${c} ${(n / per).toFixed(2)}`).join(', ');
+
+// --- (a) rate limit -------------------------------------------------------------------
+const store = new RedisRateLimitStore({ client: redis, prefix: PREFIX });
+const rule = { key: 'bench', rate: HUGE, perMs: 1000, burst: HUGE };
+const rlf = new RateLimiterRedis({
+  storeClient: redis,
+  keyPrefix: `${PREFIX}rlf`,
+  points: HUGE,
+  duration: 1,
+});
+const ping = () => redis.ping();
+const ours = () => store.acquire({ rules: [rule], cost: 1 });
+const theirs = () => rlf.consume('bench', 1);
+
+const A = {
+  ping: 'PING',
+  ours: 'batchflight RedisRateLimitStore.acquire',
+  rlf: 'rate-limiter-flexible RateLimiterRedis.consume',
+};
+for (const inFlight of [1, 16]) {
+  group(`(a) ${String(inFlight)} in flight`, () => {
+    summary(() => {
+      const each = (name: string, op: () => Promise<unknown>) =>
+        inFlight === 1
+          ? bench(`${name} @1`, async () => {
+              do_not_optimize(await op());
+            })
+          : bench(`${name} @16`, async () => {
+              do_not_optimize(await Promise.all(Array.from({ length: 16 }, op)));
+            });
+      each(A.ping, ping).baseline(true);
+      each(A.ours, ours);
+      each(A.rlf, theirs);
+    });
+  });
+}
+
+// --- (b) distributed flight -------------------------------------------------------------
+const flightClients = Array.from({ length: 4 }, () => new Redis(URL));
+const flightStores = flightClients.map(
+  (client) => new RedisFlightStore({ client, prefix: PREFIX }),
+);
+const flights = flightStores.map((s) => new DistributedFlight({ store: s, resultTtlMs: 1000 }));
+for (const s of flightStores) (await s.watch('warm-up', () => undefined)).dispose();
+const upstream = () =>
+  new Promise<{ ok: true }>((resolve) =>
+    setTimeout(() => {
+      resolve({ ok: true });
+    }, 2),
+  );
+
+async function latencyRounds(rounds: number) {
+  const [a, b] = flights as [DistributedFlight, DistributedFlight];
+  const leader: number[] = [];
+  const waiter: number[] = [];
+  const added: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const key = `lat:${String(i)}`;
+    const ledBefore = a.stats().led;
+    const t0 = performance.now();
+    let ta = 0;
+    let tb = 0;
+    await Promise.all([
+      a.run(key, upstream).then(() => {
+        ta = performance.now() - t0;
+      }),
+      b.run(key, upstream).then(() => {
+        tb = performance.now() - t0;
+      }),
+    ]);
+    // Both raced for the lease: whichever led this round is the leader.
+    const [lead, wait] = a.stats().led > ledBefore ? [ta, tb] : [tb, ta];
+    leader.push(lead);
+    waiter.push(wait);
+    added.push(wait - lead);
+  }
+  return { leader, waiter, added };
+}
+
+function pct(values: number[], p: number): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return (
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ??
+    NaN
+  );
+}
+
+// --- run and print figures --------------------------------------------------------------
+const result = await run();
+const median = new Map<string, number>();
+for (const trial of result.benchmarks) {
+  const stats = trial.runs[0]?.stats;
+  if (stats !== undefined) median.set(trial.alias, stats.p50);
+}
+console.log('\n## redis: figures\n');
+console.log('(a) distributed rate limit, ops/s (median of mitata samples):');
+for (const inFlight of [1, 16]) {
+  const ops = (name: string) =>
+    (inFlight * 1e9) / (median.get(`${name} @${String(inFlight)}`) ?? NaN);
+  for (const name of Object.values(A)) {
+    console.log(
+      `    @${String(inFlight).padEnd(2)} ${name.padEnd(48)} ${ops(name).toFixed(0).padStart(8)} ops/s  ${(ops(name) / ops(A.rlf)).toFixed(2)}x rate-limiter-flexible  ${(ops(name) / ops(A.ping)).toFixed(2)}x PING`,
+    );
+  }
+}
+const N = 2000;
+const oursCmds = await commandsDuring(async () => {
+  for (let i = 0; i < N; i++) await ours();
+});
+const rlfCmds = await commandsDuring(async () => {
+  for (let i = 0; i < N; i++) await theirs();
+});
+console.log(
+  `    commands per acquisition: batchflight ${(total(oursCmds) / N).toFixed(2)} (${describeCommands(oursCmds, N)}); rate-limiter-flexible ${(total(rlfCmds) / N).toFixed(2)} (${describeCommands(rlfCmds, N)})`,
+);
+
+// Warm up the scripts and connections, then measure.
+await latencyRounds(200);
+const lat = await latencyRounds(1000);
+console.log(
+  '\n(b) distributed flight, 1,000 rounds of leader + waiter on one fresh key (2 ms upstream):',
+);
+console.log(
+  `    leader latency   p50 ${pct(lat.leader, 50).toFixed(2)} ms  p99 ${pct(lat.leader, 99).toFixed(2)} ms`,
+);
+console.log(
+  `    waiter latency   p50 ${pct(lat.waiter, 50).toFixed(2)} ms  p99 ${pct(lat.waiter, 99).toFixed(2)} ms`,
+);
+console.log(
+  `    waiter − leader  p50 ${pct(lat.added, 50).toFixed(2)} ms  p99 ${pct(lat.added, 99).toFixed(2)} ms  (target p99 ≤ 2 ms)`,
+);
+
+const KEYS = 200;
+const CALLERS = 25;
+const flightCmds = await commandsDuring(async () => {
+  for (let k = 0; k < KEYS; k++) {
+    const key = `cmd:${String(k)}`;
+    await Promise.all(
+      flights.flatMap((f) => Array.from({ length: CALLERS }, () => f.run(key, upstream))),
+    );
+  }
+});
+const calls = KEYS * CALLERS * flights.length;
+console.log(
+  `    Redis round trips: ${(roundTrips(flightCmds) / KEYS).toFixed(2)} per coalesced flight, ${(roundTrips(flightCmds) / calls).toFixed(4)} per call; commands: ${(total(flightCmds) / KEYS).toFixed(2)} per coalesced flight of ${String(CALLERS * flights.length)} callers in ${String(flights.length)} processes = ${(total(flightCmds) / calls).toFixed(4)} per call (${describeCommands(flightCmds, KEYS)} per flight)`,
+);
+
+// --- cleanup -------------------------------------------------------------------------------
+let cursor = '0';
+do {
+  const [next, keys] = await admin.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
+  cursor = next;
+  if (keys.length > 0) await admin.unlink(...keys);
+} while (cursor !== '0');
+for (const s of flightStores) s.close();
+for (const c of flightClients) c.disconnect();
+redis.disconnect();
+admin.disconnect();
