@@ -177,7 +177,7 @@ const rlfCmds = await commandsDuring(async () => {
   for (let i = 0; i < N; i++) await theirs();
 });
 console.log(
-  `    commands per acquisition: batchflight ${(total(oursCmds) / N).toFixed(2)} (${describeCommands(oursCmds, N)}); rate-limiter-flexible ${(total(rlfCmds) / N).toFixed(2)} (${describeCommands(rlfCmds, N)})`,
+  `    per acquisition: batchflight ${(roundTrips(oursCmds) / N).toFixed(2)} round trip(s), ${(total(oursCmds) / N).toFixed(2)} commands (${describeCommands(oursCmds, N)}); rate-limiter-flexible ${(roundTrips(rlfCmds) / N).toFixed(2)} round trip(s), ${(total(rlfCmds) / N).toFixed(2)} commands (${describeCommands(rlfCmds, N)})`,
 );
 
 // Warm up the scripts and connections, then measure.
