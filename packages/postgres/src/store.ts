@@ -717,22 +717,12 @@ export class PostgresJobStore implements JobStore {
     seqs: readonly string[] | null,
     now: number,
   ): Promise<JobRow[]> {
-    const values: unknown[] = [
-      ns.map((n) => n.queue),
-      ns.map((n) => n.name),
-      ns.map((n) => n.payloadJson),
-      ns.map((n) => n.idempotencyKey),
-      ns.map((n) => n.partitionKey),
-      ns.map((n) => n.partition),
-      ns.map((n) => n.ordered),
-      ns.map((n) => n.priority),
-      ns.map((n) => n.runAt),
-      ns.map((n) => n.dependsOn.length > 0),
-      ns.map((n) => n.maxAttempts),
-      ns.map((n) => (n.backoff === null ? null : JSON.stringify(n.backoff))),
-      now,
-    ];
-    if (seqs !== null) values.push(seqs);
+    // One JSON array of tuples: far cheaper to build and to parse than a dozen text[] literals
+    // (payloads are spliced in as already-serialised JSON).
+    const tuples = ns.map(
+      (n, i) =>
+        `[${JSON.stringify(n.queue)},${JSON.stringify(n.name)},${n.payloadJson},${json(n.idempotencyKey)},${json(n.partitionKey)},${json(n.partition)},${String(n.ordered)},${String(n.priority)},${String(n.runAt)},${String(n.dependsOn.length > 0)},${String(n.maxAttempts)},${json(n.backoff)},${seqs === null ? 'null' : (seqs[i] ?? 'null')}]`,
+    );
     // RETURNING only the seq (and run_at for the NOTIFY): the rest is known here, which spares
     // the server serialising and us parsing every payload again.
     const rows = await this.#q<{ seq: string }>(
@@ -740,19 +730,15 @@ export class PostgresJobStore implements JobStore {
          INSERT INTO {s}.jobs (${seqs === null ? '' : 'seq, '}queue, name, payload, state, idempotency_key,
            partition_key, fair_key, partition, ordered, priority, run_at, has_deps, attempts,
            max_attempts, backoff, epoch, created_at, updated_at)
-         SELECT ${seqs === null ? '' : 't.seq, '}t.queue, t.name, t.payload::jsonb, 'pending', t.ikey,
-           t.pkey, COALESCE(t.pkey, ''), t.part, t.ordered, t.priority, t.run_at, t.has_deps, 0,
-           t.max_attempts, t.backoff::jsonb, 0, $13, $13
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
-           $7::boolean[], $8::bigint[], $9::bigint[], $10::boolean[], $11::int[], $12::text[]
-           ${seqs === null ? '' : ', $14::bigint[]'})
-           WITH ORDINALITY AS t(queue, name, payload, ikey, pkey, part, ordered, priority, run_at,
-             has_deps, max_attempts, backoff${seqs === null ? '' : ', seq'}, ord)
-         ORDER BY t.ord
+         SELECT ${seqs === null ? '' : '(x->>12)::bigint, '}x->>0, x->>1, x->2, 'pending', x->>3, x->>4,
+           COALESCE(x->>4, ''), (x->>5)::int, (x->>6)::boolean, (x->>7)::bigint, (x->>8)::bigint,
+           (x->>9)::boolean, 0, (x->>10)::int, NULLIF(x->11, 'null'::jsonb), 0, $2, $2
+         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(x, ord)
+         ORDER BY e.ord
          RETURNING seq, queue, run_at
        ), ${this.#noteCte('ins')}
        SELECT seq::text AS seq, (SELECT count(*) FROM note) AS notes FROM ins ORDER BY seq`,
-      values,
+      [`[${tuples.join(',')}]`, now],
       on,
     );
     if (rows.length !== ns.length) throw new Error('insert returned fewer jobs than given');
