@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-// eslint-disable-next-line no-restricted-imports -- tests use the test kit; the boundary is about runtime code
+ 
 import { TestClock, flushMicrotasks } from '@batchflight/testing';
 import { ClosedError, InvalidOptionError, sleep, toContext } from '../core/index.js';
 import { BulkheadFullError, bulkhead } from './index.js';

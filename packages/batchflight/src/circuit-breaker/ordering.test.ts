@@ -3,7 +3,7 @@
  * pin down the two examples of the README's "Composing layers" section.
  */
 import { describe, expect, it } from 'vitest';
-// eslint-disable-next-line no-restricted-imports -- tests use the test kit; the boundary is about runtime code
+ 
 import { FakeUpstream, TestClock, UpstreamError } from '@batchflight/testing';
 import { stack, toContext, type Handler } from '../core/index.js';
 import { retry } from '../retry/index.js';

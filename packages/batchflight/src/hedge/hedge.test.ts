@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-// eslint-disable-next-line no-restricted-imports -- tests use the test kit; the boundary is about runtime code
+ 
 import { TestClock } from '@batchflight/testing';
 import { sleep, toContext, type CallContext } from '../core/index.js';
 import { HedgeCancelledError, hedge, type HedgeEvent } from './index.js';

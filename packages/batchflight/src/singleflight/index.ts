@@ -22,7 +22,6 @@ export {
   type FlightLeaveEvent,
 } from './single-flight.js';
 export { FlightReentryError } from './errors.js';
-export { flightKey, flightValueKey } from './key.js';
 export type {
   FlightStore,
   FlightLease,

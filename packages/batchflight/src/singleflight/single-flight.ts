@@ -43,9 +43,10 @@ import {
   knownOptions,
   numberOption,
   systemClock,
+  argumentsKey,
+  stableKey,
 } from '../core/index.js';
 import { FlightReentryError } from './errors.js';
-import { flightKey as argsKey, flightValueKey } from './key.js';
 
 /** Options of {@link SingleFlight}. */
 export interface SingleFlightOptions {
@@ -158,7 +159,7 @@ export const singleFlightChannels = {
 
 /** Options of {@link SingleFlight.layer}. */
 export interface SingleFlightLayerOptions<I> {
-  /** The key of an input. Default: the tagged stable encoding of the input (`stableKey`, via `flightValueKey`). */
+  /** The key of an input. Default: the tagged stable encoding of the input (`stableKey`). */
   readonly key?: ((input: I) => string) | undefined;
 }
 
@@ -351,7 +352,7 @@ export class SingleFlight<V = unknown> {
     knownOptions('SingleFlight#layer()', options, ['key']);
     const keyOf =
       options.key === undefined
-        ? (input: I) => flightValueKey(input, 'input')
+        ? (input: I) => stableKey(input, 'input')
         : functionOption<(input: I) => string>('SingleFlight#layer()', 'key', options.key);
     return {
       wrap: (next: Handler<I, O>): Handler<I, O> => {
@@ -720,7 +721,7 @@ class Waiter<V> {
 /** Options of {@link singleflight}. */
 export interface SingleflightOptions<A extends readonly unknown[]> extends SingleFlightOptions {
   /**
-   * The key of a call from its arguments. Default: `flightKey(args)`, the
+   * The key of a call from its arguments. Default: `argumentsKey(args)`, the
    * core's tagged stable encoding (`1` ≠ `"1"`, `{ a: undefined }` ≠ `{}`, key
    * order irrelevant, Date, BigInt, Map, Set, typed arrays) with a fast path
    * for plain data; a function, symbol or cyclic argument is a `TypeError`
@@ -807,7 +808,7 @@ export function singleflight<A extends readonly unknown[], R>(
     try {
       if (keyFn !== undefined) callKey = keyFn(...args);
       else if (numbers && args.length === 1 && typeof args[0] === 'number') callKey = args[0];
-      else callKey = argsKey(args);
+      else callKey = argumentsKey(args);
       callScope = scopeFn === undefined ? undefined : scopeFn(...args);
     } catch (error) {
       return rejectWith(error);

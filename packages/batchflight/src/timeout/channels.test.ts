@@ -4,7 +4,7 @@
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
-// eslint-disable-next-line no-restricted-imports -- tests use the test kit; the boundary is about runtime code
+ 
 import { TestClock } from '@batchflight/testing';
 import { toContext } from '../core/index.js';
 import { retry } from '../retry/index.js';
