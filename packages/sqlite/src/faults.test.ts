@@ -32,7 +32,7 @@ function start(...args: string[]): ChildProcess {
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   live.add(proc);
-  proc.stdout?.on('data', (chunk: Buffer) => {
+  proc.stdout.on('data', (chunk: Buffer) => {
     if (chunk.toString().includes('ready')) ready.add(proc);
   });
   proc.on('exit', () => live.delete(proc));
@@ -74,8 +74,15 @@ describe('SQLite under faults', () => {
       const { byState } = await store.counts();
       if (byState.succeeded === total) break;
       if (byState.dead > 0) throw new Error(`jobs went dead: ${JSON.stringify(byState)}`);
-      if (byState.succeeded === 0) continue; // let the workers start first
-      const victim = next++ % workers.length;
+      // Kill the next worker that is up and working (a process still starting
+      // holds nothing; on a loaded machine startup can take seconds).
+      let victim = -1;
+      for (let i = 0; i < workers.length && victim === -1; i++) {
+        const candidate = (next + i) % workers.length;
+        if (ready.has(workers[candidate] as ChildProcess)) victim = candidate;
+      }
+      if (victim === -1) continue;
+      next = victim + 1;
       const proc = workers[victim] as ChildProcess;
       proc.kill('SIGKILL');
       await exited(proc);
@@ -110,7 +117,7 @@ describe('SQLite under faults', () => {
       .get() as { n: number };
     expect(mismatched.n).toBe(0);
     await store.close();
-  }, 180_000);
+  }, 600_000); // ~10-20 s on a quiet 2-core machine; generous for a loaded one
 
   it('duplicate enqueue racing from 4 processes creates each job exactly once', async () => {
     const path = join(dir, 'dup.db');
