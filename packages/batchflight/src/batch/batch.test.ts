@@ -2,8 +2,6 @@ import { getEventListeners } from 'node:events';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-// Tests may use the testing package (a devDependency); the runtime code never does.
-// eslint-disable-next-line no-restricted-imports
 import { ManualScheduler, TestClock, flushMicrotasks } from '@batchflight/testing';
 import { ClosedError, InvalidOptionError, stack, toContext, type Layer } from '../core/index.js';
 import {
@@ -811,6 +809,55 @@ describe('adaptive window', () => {
     await clock.advance(80);
     await Promise.all(slow);
     expect(limit()).toBe(Math.floor(grown / 2));
+  });
+});
+
+describe('more windows and limits', () => {
+  it('adaptive: respects maxConcurrentBatches and lets an urgent key go as soon as a call may leave', async () => {
+    const gates: { keys: number[]; gate: ReturnType<typeof deferred<number[]>> }[] = [];
+    const users = batch({
+      window: 'adaptive',
+      maxConcurrentBatches: 1,
+      load: (keys: number[]) => {
+        const gate = deferred<number[]>();
+        gates.push({ keys, gate });
+        return gate.promise;
+      },
+    });
+    const first = users.load(1);
+    await flushMicrotasks();
+    const held = users.load(2);
+    const urgent = users.load(3, { urgent: true });
+    await flushMicrotasks();
+    expect(gates.map((g) => g.keys)).toEqual([[1]]);
+    gates[0]?.gate.resolve([1]);
+    await first;
+    expect(gates.map((g) => g.keys)).toEqual([[1], [2, 3]]);
+    gates[1]?.gate.resolve([2, 3]);
+    await expect(Promise.all([held, urgent])).resolves.toEqual([2, 3]);
+    expect(users.stats().inFlightBatches).toBe(0);
+  });
+
+  it('end-of-tick windows of several batchers in one tick all leave, in the order they opened', async () => {
+    const order: string[] = [];
+    const a = batch({ load: (keys: number[]) => (order.push('a'), keys) });
+    const b = batch({ load: (keys: number[]) => (order.push('b'), keys) });
+    await Promise.all([b.load(1), a.load(1), b.load(2)]);
+    expect(order).toEqual(['b', 'a']);
+  });
+
+  it('close() turns away callers waiting for room with ClosedError', async () => {
+    const gate = deferred<number[]>();
+    const users = batch({ maxPending: 1, load: () => gate.promise });
+    const first = users.load(1);
+    const waiting = outcome(users.load(2));
+    const closing = users.close();
+    const result = await waiting;
+    expect(result.ok).toBe(false);
+    expect(ClosedError.is((result as { error: unknown }).error)).toBe(true);
+    gate.resolve([1]);
+    await closing;
+    await expect(first).resolves.toBe(1);
   });
 });
 

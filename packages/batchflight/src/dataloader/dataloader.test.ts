@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import OriginalDataLoader from 'dataloader';
-// Tests may use the testing package (a devDependency); the runtime code never does.
-// eslint-disable-next-line no-restricted-imports
 import { ManualScheduler, TestClock, flushMicrotasks } from '@batchflight/testing';
 import DefaultExport, { DataLoader, TtlCacheMap } from './index.js';
 
@@ -170,6 +168,16 @@ describe('DataLoader, differential against the dataloader package', () => {
     expect(() => loader.loadMany(5 as unknown as number[])).toThrow(
       'The loader.loadMany() function must be called with Array<key> but got: 5.',
     );
+  });
+
+  it('chains clear, clearAll and prime, and ignores the cache methods when caching is off', async () => {
+    const loader = new DataLoader<number, string>((keys) => Promise.resolve(keys.map(String)));
+    expect(loader.prime(1, 'one').clear(2).clearAll().prime(1, 'uno')).toBe(loader);
+    await expect(loader.load(1)).resolves.toBe('uno');
+    const uncached = new DataLoader<number, string>((keys) => Promise.resolve(keys.map(String)), {
+      cache: false,
+    });
+    await expect(uncached.prime(1, 'one').load(1)).resolves.toBe('1');
   });
 
   it('is the default export and keeps the name option', () => {
