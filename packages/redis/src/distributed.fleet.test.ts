@@ -33,7 +33,7 @@ describe.skipIf(skip !== null)('distributed mode across child processes', () => 
 
   it(
     '8 processes × 500 concurrent identical calls: exactly one upstream execution, 4,000 values',
-    { timeout: 60_000 },
+    { timeout: 180_000 },
     async () => {
       const own = `${prefix}one:`;
       const workers = Array.from({ length: 8 }, () =>
@@ -64,7 +64,7 @@ describe.skipIf(skip !== null)('distributed mode across child processes', () => 
 
   it(
     'leader SIGKILLed mid-flight: one waiter takes over after the lease; every caller gets a value or a clear error, none hangs',
-    { timeout: 60_000 },
+    { timeout: 180_000 },
     async () => {
       const own = `${prefix}kill:`;
       const leaseMs = 1000;
@@ -103,7 +103,7 @@ describe.skipIf(skip !== null)('distributed mode across child processes', () => 
 
   it(
     '4 processes sharing 50/s for 3 s: the upstream never sees more than burst + 50/s · t',
-    { timeout: 60_000 },
+    { timeout: 180_000 },
     async () => {
       const own = `${prefix}rate:`;
       const rate = 50;
@@ -121,22 +121,27 @@ describe.skipIf(skip !== null)('distributed mode across child processes', () => 
       );
       await Promise.all(workers.map((w) => w.waitFor('ready')));
       for (const w of workers) w.start();
-      const results = (await Promise.all(workers.map((w) => w.result))) as { admitted: number[] }[];
-      const times = results.flatMap((r) => r.admitted).sort((a, b) => a - b);
+      const results = (await Promise.all(workers.map((w) => w.result))) as {
+        admitted: [sent: number, admitted: number][];
+      }[];
+      const calls = results.flatMap((r) => r.admitted);
       // Every process got a share: the limit is shared, not per process.
       expect(results.every((r) => r.admitted.length > 0)).toBe(true);
-      // In every window [t_i, t_j] the upstream saw at most burst + rate · (t_j − t_i).
-      // The upstream stamps a call one round trip after its admission, so a window
-      // may look shorter than the limiter's by that delay: one extra unit of slack.
+      // The upstream sees a call when its admission reaches the process (a_k); the
+      // limiter decided on the server somewhere in [sent_k, a_k]. So two observed
+      // calls a_i <= a_j were decided at most maxDelay further apart than observed:
+      // in every observed window, count <= burst + rate * (a_j - a_i + maxDelay).
+      const maxDelay = Math.max(...calls.map(([sent, at]) => at - sent));
+      const times = calls.map(([, at]) => at).sort((x, y) => x - y);
       let worst = -Infinity;
       for (let i = 0; i < times.length; i++) {
         for (let j = i; j < times.length; j++) {
-          const allowed = burst + (rate * ((times[j] as number) - (times[i] as number))) / 1000 + 2;
-          worst = Math.max(worst, j - i + 1 - allowed);
+          const span = (times[j] as number) - (times[i] as number) + maxDelay;
+          worst = Math.max(worst, j - i + 1 - (burst + (rate * span) / 1000));
         }
       }
-      expect(worst).toBeLessThanOrEqual(0);
-      expect(times.length).toBeLessThanOrEqual(burst + rate * 3 + 2);
+      expect(worst, `max admission delay ${maxDelay.toFixed(1)} ms`).toBeLessThanOrEqual(1e-9);
+      expect(times.length).toBeGreaterThan(burst + rate); // the limit was used, not starved
     },
   );
 });

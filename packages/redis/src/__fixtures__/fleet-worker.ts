@@ -83,15 +83,18 @@ async function runRate(t: RateTask): Promise<unknown> {
   await client.ping();
   process.stdout.write('ready\n');
   await go;
-  const admitted: number[] = [];
+  // For each admitted call: [sent, admitted] local times around the acquisition. The
+  // server decided somewhere in between (same host, same clock).
+  const admitted: [number, number][] = [];
   const end = Date.now() + t.durationMs;
+  const now = () => performance.timeOrigin + performance.now();
   await Promise.all(
     Array.from({ length: t.concurrency }, async () => {
       while (Date.now() < end) {
+        const sent = now();
         const d = await store.acquire({ rules: [rule], cost: 1 });
         if (d.allowed) {
-          // The "upstream" sees the call as soon as the admission arrives (hosts share the clock).
-          admitted.push(performance.timeOrigin + performance.now());
+          admitted.push([sent, now()]);
         } else {
           await sleep(Math.max(1, Math.min(d.retryAfterMs, end - Date.now())));
         }
