@@ -62,7 +62,7 @@ import {
   type Subscription,
   type Timer,
 } from '../core/index.js';
-import { toBackoff, type Backoff } from '../retry/backoff.js';
+import { exponentialBackoff, toBackoff, type Backoff } from '../retry/backoff.js';
 import { BackpressureError, BatchContractError, NotFoundError } from './errors.js';
 import { endOfTick, type BatchScheduler } from './scheduler.js';
 
@@ -547,8 +547,7 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
       this.#maxAttempts = integerOption(where, 'retry.maxAttempts', retry.maxAttempts);
       this.#backoff = toBackoff(
         where,
-        retry.backoff ??
-          ((attempt: number) => Math.random() * Math.min(30_000, 100 * 2 ** (attempt - 1))),
+        retry.backoff ?? exponentialBackoff({ initialDelayMs: 100, jitter: 'full' }),
       );
       this.#retryOn =
         retry.retryOn === undefined
