@@ -50,9 +50,8 @@ CREATE TABLE {p}jobs (
   result TEXT,
   last_error TEXT
 );
-CREATE INDEX {p}jobs_ready ON {p}jobs (state, fair_key, run_at);
 CREATE INDEX {p}jobs_fair_priority ON {p}jobs (fair_key, priority DESC, seq) WHERE state IN ('pending','failed');
-CREATE INDEX {p}jobs_fair_seq ON {p}jobs (fair_key, seq) WHERE state IN ('pending','failed');
+CREATE INDEX {p}jobs_fair_run_at ON {p}jobs (fair_key, run_at) WHERE state IN ('pending','failed');
 CREATE INDEX {p}jobs_lease ON {p}jobs (lease_expires_at) WHERE state = 'leased';
 CREATE INDEX {p}jobs_ordered ON {p}jobs (queue, partition_key, seq) WHERE ordered = 1;
 CREATE INDEX {p}jobs_partition ON {p}jobs (partition, created_at);
