@@ -1,6 +1,6 @@
 import { MemoryCacheStore, cache } from 'batchflight/cache';
 import { cacheStoreConformance } from '@batchflight/testing';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodecError, RemoteError } from './errors.js';
 import {
@@ -259,5 +259,30 @@ describe.skipIf(skip !== null)('RedisCacheStore', () => {
       p.flightStore.close();
       p.client.disconnect();
     }
+  });
+  it('tiered: when L2 is unreachable, an L1 copy still answers (stale-if-error), a write still fills L1', async () => {
+    const offline = new Redis('redis://127.0.0.1:1', {
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+    });
+    offline.on('error', () => undefined);
+    const l1 = new MemoryCacheStore();
+    const store = tieredStore(l1, new RedisCacheStore({ client: offline, prefix }));
+    const expired = {
+      value: 'old',
+      expiresAt: Date.now() - 1000,
+      staleUntil: Date.now() + 60_000,
+      computeMs: 1,
+    };
+    l1.set('k', expired);
+    expect((await store.get('k'))?.value).toBe('old');
+    await expect(store.get('never')).rejects.toThrow();
+    const users = cache({ ttlMs: 1000, staleIfErrorMs: 60_000, store });
+    expect(await users.get('u', () => 'computed')).toBe('computed');
+    expect((l1.get('u') as { value: unknown } | undefined)?.value).toBe('computed');
+    await users.close();
+    await store.close();
+    offline.disconnect();
   });
 });

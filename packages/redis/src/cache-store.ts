@@ -75,7 +75,7 @@ interface Wire {
  * const users = cache({ ttlMs: 60_000, store: tieredStore(new MemoryCacheStore({ maxEntries: 10_000 }), l2) });
  * ```
  */
-export class RedisCacheStore implements CacheStore {
+export class RedisCacheStore implements CacheStore, AsyncDisposable {
   readonly #client: RedisClient;
   readonly #entryPrefix: string;
   readonly #tagPrefix: string;
@@ -192,6 +192,11 @@ export class RedisCacheStore implements CacheStore {
     this.#closed = true;
     this.#subscriber?.disconnect();
     this.#subscriber = undefined;
+  }
+  /** Same as {@link close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
   }
 
   #subscribe(): Promise<void> {

@@ -1,4 +1,5 @@
-import { TimeoutError } from 'batchflight';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { ClosedError, TimeoutError } from 'batchflight';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -8,7 +9,12 @@ import {
   redisUnavailable,
   uniquePrefix,
 } from './__fixtures__/redis.js';
-import { DistributedFlight, type DistributedFlightOptions } from './distributed-flight.js';
+import {
+  DistributedFlight,
+  type DistributedFlightOptions,
+  type DistributedSettledEvent,
+  distributedFlightChannels,
+} from './distributed-flight.js';
 import { CodecError, RedisUnavailableError, RemoteError } from './errors.js';
 import { RedisFlightStore } from './flight-store.js';
 
@@ -266,5 +272,45 @@ describe.skipIf(skip !== null)('DistributedFlight on RedisFlightStore', () => {
     await expect(strict.run('x', () => 1)).rejects.toBeInstanceOf(RedisUnavailableError);
     store.close();
     offline.disconnect();
+  });
+  it('reports every participant on onSettled and the batchflight:redis:flight-settled channel; close() refuses new calls', async () => {
+    const [a, b] = fleet(2, { name: 'reports' }) as [DistributedFlight, DistributedFlight];
+    const hooked: DistributedSettledEvent[] = [];
+    const published: unknown[] = [];
+    const subscription = a.onSettled((e) => hooked.push(e));
+    const onMessage = (message: unknown) => published.push(message);
+    diagnosticsChannel.subscribe(distributedFlightChannels.settled.name, onMessage);
+    try {
+      const gate = deferred<string>();
+      const leader = a.run('report', () => gate.promise);
+      await until(() => a.stats().led === 1);
+      const waiter = b.run('report', () => gate.promise);
+      await until(() => b.stats().waiting === 1);
+      gate.resolve('ok');
+      await Promise.all([leader, waiter]);
+      expect(hooked).toEqual([
+        {
+          name: 'reports',
+          key: 'report',
+          role: 'leader',
+          ok: true,
+          fence: expect.any(Number) as number,
+        },
+      ]);
+      expect(published).toHaveLength(2);
+      expect(published).toContainEqual({
+        name: 'reports',
+        key: 'report',
+        role: 'waiter',
+        ok: true,
+        fence: undefined,
+      });
+    } finally {
+      diagnosticsChannel.unsubscribe(distributedFlightChannels.settled.name, onMessage);
+      subscription.dispose();
+    }
+    await a.close();
+    await a[Symbol.asyncDispose]();
+    await expect(a.run('report', () => 'again')).rejects.toBeInstanceOf(ClosedError);
   });
 });

@@ -28,6 +28,7 @@
  */
 import {
   type Clock,
+  ClosedError,
   type FlightEvent,
   type FlightLease,
   type FlightStore,
@@ -37,6 +38,7 @@ import {
   type Subscription,
   type Timer,
   describe,
+  eventChannel,
   knownOptions,
   numberOption,
   oneOfOption,
@@ -95,6 +97,12 @@ export interface DistributedSettledEvent {
   readonly fence: number | undefined;
 }
 
+/** The diagnostics channels of every distributed flight (`batchflight:redis:<event>`). */
+export const distributedFlightChannels = {
+  /** A participant of this process settled: {@link DistributedSettledEvent}. */
+  settled: eventChannel<DistributedSettledEvent>('redis', 'flight-settled'),
+} as const;
+
 /** Counters of {@link DistributedFlight.stats}. */
 export interface DistributedFlightStats {
   /** Calls made (every local caller). */
@@ -124,7 +132,7 @@ export interface DistributedFlightStats {
  * const report = await flights.run(`report:${day}`, (signal) => buildReport(day, { signal }));
  * ```
  */
-export class DistributedFlight {
+export class DistributedFlight implements AsyncDisposable {
   readonly #store: FlightStore;
   readonly #local: SingleFlight;
   readonly #leaseMs: number;
@@ -142,6 +150,7 @@ export class DistributedFlight {
   #received = 0;
   #localRuns = 0;
   #waiting = 0;
+  #closed = false;
 
   constructor(options: DistributedFlightOptions) {
     if (typeof options !== 'object' || (options as unknown) === null) {
@@ -199,11 +208,28 @@ export class DistributedFlight {
     fn: (signal: AbortSignal) => Promise<T> | T,
     options?: DistributedRunOptions,
   ): Promise<T> {
+    if (this.#closed) {
+      return Promise.reject(new ClosedError(`${WHERE}: run() after close().`));
+    }
     this.#calls++;
     const participate = (signal: AbortSignal): Promise<T> => this.#participate(key, fn, signal);
     return options === undefined
       ? this.#local.run<T>(key, participate)
       : this.#local.run<T>(key, participate, options);
+  }
+
+  /**
+   * Refuses new calls (`ClosedError`); calls already made run to their end.
+   * The store is the caller's: close it yourself. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Called when a participant of this process settles (one per key and local flight). */
@@ -389,6 +415,11 @@ export class DistributedFlight {
   }
 
   #emit(key: string, role: DistributedRole, ok: boolean, fence: number | undefined): void {
-    if (this.#onSettled.active) this.#onSettled.emit({ name: this.#name, key, role, ok, fence });
+    if (!this.#onSettled.active && !distributedFlightChannels.settled.hasSubscribers) return;
+    const event: DistributedSettledEvent = { name: this.#name, key, role, ok, fence };
+    this.#onSettled.emit(event);
+    if (distributedFlightChannels.settled.hasSubscribers) {
+      distributedFlightChannels.settled.publish(event);
+    }
   }
 }

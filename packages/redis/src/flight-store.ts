@@ -51,7 +51,7 @@ type Listener = (event: FlightEvent) => void;
  * const config = await flights.run('config', () => fetchConfig());
  * ```
  */
-export class RedisFlightStore implements FlightStore {
+export class RedisFlightStore implements FlightStore, AsyncDisposable {
   readonly #client: RedisClient;
   readonly #prefix: string;
   readonly #channel: string;
@@ -150,6 +150,11 @@ export class RedisFlightStore implements FlightStore {
     this.#subscriber?.disconnect();
     this.#subscriber = undefined;
     this.#watchers.clear();
+  }
+  /** Same as {@link close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
   }
 
   #keys(key: string, withFence: boolean): string[] {

@@ -6,6 +6,7 @@
  */
 export {
   RedisRateLimitStore,
+  redisRateLimitChannels,
   type RedisRateLimitStoreOptions,
   type RedisRateLimitStoreStats,
   type RateLimitUnavailableEvent,
@@ -28,6 +29,7 @@ export {
 export { RedisFlightStore, type RedisFlightStoreOptions } from './flight-store.js';
 export {
   DistributedFlight,
+  distributedFlightChannels,
   type DistributedFlightOptions,
   type DistributedRunOptions,
   type DistributedRole,

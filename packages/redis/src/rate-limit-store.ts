@@ -27,6 +27,7 @@ import {
   type RateLimitStore,
   type Subscription,
   describe,
+  eventChannel,
   integerOption,
   knownOptions,
   numberOption,
@@ -69,6 +70,12 @@ export interface RateLimitUnavailableEvent {
   readonly fallback: 'local' | 'fail-closed';
 }
 
+/** The diagnostics channels of the Redis rate-limit store (`batchflight:redis:<event>`). */
+export const redisRateLimitChannels = {
+  /** An acquisition fell back because Redis was unreachable: {@link RateLimitUnavailableEvent}. */
+  unavailable: eventChannel<RateLimitUnavailableEvent>('redis', 'rate-limit-unavailable'),
+} as const;
+
 /** Counters of {@link RedisRateLimitStore.stats}. */
 export interface RedisRateLimitStoreStats {
   /** Acquisitions answered by Redis. */
@@ -86,7 +93,7 @@ export interface RedisRateLimitStoreStats {
  * const limiter = rateLimit({ limits: [{ rate: 20, per: 'second' }, { rate: 1000, per: 'minute' }], store });
  * ```
  */
-export class RedisRateLimitStore implements RateLimitStore {
+export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   readonly #client: RedisClient;
   readonly #prefix: string;
   readonly #mode: 'local' | 'fail-closed';
@@ -196,9 +203,21 @@ export class RedisRateLimitStore implements RateLimitStore {
     this.#local.close();
   }
 
+  /** Same as {@link close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
   #unavailable(request: RateLimitRequest, error: unknown): RateLimitDecision {
     this.#fallback++;
-    if (this.#onUnavailable.active) this.#onUnavailable.emit({ error, fallback: this.#mode });
+    if (this.#onUnavailable.active || redisRateLimitChannels.unavailable.hasSubscribers) {
+      const event: RateLimitUnavailableEvent = { error, fallback: this.#mode };
+      this.#onUnavailable.emit(event);
+      if (redisRateLimitChannels.unavailable.hasSubscribers) {
+        redisRateLimitChannels.unavailable.publish(event);
+      }
+    }
     if (this.#mode === 'fail-closed') {
       return {
         allowed: false,

@@ -99,7 +99,14 @@ export function tieredStore(
     key: string,
     local: CacheEntry | undefined,
   ): Promise<CacheEntry | undefined> => {
-    const shared = await l2.get(key);
+    let shared: CacheEntry | undefined;
+    try {
+      shared = await l2.get(key);
+    } catch (error) {
+      // L2 unreachable: an expired L1 copy still serves stale-if-error; without one, a miss.
+      if (local !== undefined) return local;
+      throw error;
+    }
     if (shared === undefined) return local;
     if (local !== undefined && shared.expiresAt <= local.expiresAt) return local;
     await l1.set(key, shared);
