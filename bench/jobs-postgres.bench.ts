@@ -14,7 +14,8 @@
  *     jobs: one job carries an array of 500 items, counted as 500; pg-boss
  *     `batchSize` 500). A run is capped at 10 s: slower ones report the rate so far;
  * (c) enqueue→start latency p50/p99 at a steady 200 jobs/s for 4 s (producer
- *     and worker on separate connections of one process);
+ *     and worker on separate pools of one process; producer pools of 20 so that
+ *     a slow enqueue does not queue the next ones);
  * (d) batchflight reclaim time after SIGKILL of the worker holding a job, with
  *     the default Worker options (lease 8 s, poll 1 s).
  *
@@ -298,7 +299,7 @@ async function main(): Promise<void> {
     const producer = new PostgresJobStore({
       connectionString: PG_URL,
       schema: SCHEMA.batchflight,
-      poolSize: 4,
+      poolSize: 20,
     });
     const worker = new Worker(
       bf,
@@ -320,6 +321,7 @@ async function main(): Promise<void> {
       connectionString: PG_URL,
       schema: SCHEMA.graphile,
       logger: quiet,
+      maxPoolSize: 20,
     });
     const runner = await runGraphile({
       connectionString: PG_URL,

@@ -62,7 +62,7 @@ CREATE INDEX jobs_open_age ON {s}.jobs (fair_key, run_at, seq)
 CREATE INDEX jobs_lease ON {s}.jobs (lease_expires_at) WHERE state = 'leased';
 CREATE INDEX jobs_ordered ON {s}.jobs (queue, partition_key, seq)
   WHERE ordered AND state IN ('pending', 'leased', 'failed');
-CREATE INDEX jobs_partition ON {s}.jobs (partition, created_at);
+CREATE INDEX jobs_partition ON {s}.jobs (partition, created_at) WHERE partition IS NOT NULL;
 CREATE INDEX jobs_finished ON {s}.jobs (finished_at) WHERE finished_at IS NOT NULL;
 
 CREATE TABLE {s}.job_deps (

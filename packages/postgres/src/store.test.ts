@@ -160,6 +160,19 @@ if (unavailable === undefined) {
       }
     });
 
+    it('returns enqueue results in input order across seq digit boundaries', async () => {
+      const results = await a.enqueue(
+        Array.from({ length: 1_200 }, (_, i) => ({ name: 'order', payload: i, queue: 'order' })),
+      );
+      const seqs = results.map((r) => Number(r.id));
+      expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+      for (const i of [0, 9, 10, 99, 100, 999, 1_000, 1_199]) {
+        const r = results[i];
+        expect(r?.job?.payload).toBe(i);
+        expect((await b.get(r?.id ?? ''))?.payload).toBe(i);
+      }
+    });
+
     it('completes, fails and heartbeats hundreds of leases in one call each', async () => {
       await a.enqueue(Array.from({ length: 300 }, (_, i) => ({ name: 'bulk', payload: i })));
       const jobs = await a.claim({ workerId: 'w', limit: 300, leaseMs: 1_000, names: ['bulk'] });

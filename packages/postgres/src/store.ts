@@ -737,7 +737,7 @@ export class PostgresJobStore implements JobStore {
          ORDER BY e.ord
          RETURNING seq, queue, run_at
        ), ${this.#noteCte('ins')}
-       SELECT seq::text AS seq, (SELECT count(*) FROM note) AS notes FROM ins ORDER BY seq`,
+       SELECT ins.seq::text AS seq, (SELECT count(*) FROM note) AS notes FROM ins ORDER BY ins.seq`,
       [`[${tuples.join(',')}]`, now],
       on,
     );
