@@ -313,4 +313,20 @@ describe.skipIf(skip !== null)('DistributedFlight on RedisFlightStore', () => {
     await a[Symbol.asyncDispose]();
     await expect(a.run('report', () => 'again')).rejects.toBeInstanceOf(ClosedError);
   });
+  it('the leader extends its lease while it runs: a call longer than the lease is not taken over', async () => {
+    const [a, b] = fleet(2, { leaseMs: 150 }) as [DistributedFlight, DistributedFlight];
+    let executions = 0;
+    const slow = async () => {
+      executions++;
+      // Four leases long (real time: the lease expires on the server's clock).
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      return 'slow value';
+    };
+    const leader = a.run('long', slow);
+    await until(() => a.stats().led === 1);
+    const waiter = b.run('long', slow);
+    expect(await Promise.all([leader, waiter])).toEqual(['slow value', 'slow value']);
+    expect(executions).toBe(1);
+    expect(b.stats()).toMatchObject({ led: 0, takeovers: 0, received: 1 });
+  });
 });
