@@ -6,6 +6,7 @@
  * expiry with a stale completion, duplicate delivery, duplicate enqueue under
  * concurrency and a poison job going dead and being requeued.
  */
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   JobConflictError,
@@ -275,6 +276,78 @@ export function jobStoreConformance(name: string, factory: JobStoreFactory): voi
     });
 
     describe('fault injection', () => {
+      it('property: across crashes, expiries and stale completions every job succeeds exactly once', async () => {
+        type Action =
+          | { kind: 'claim'; worker: number; limit: number }
+          | { kind: 'complete'; worker: number }
+          | { kind: 'crash'; worker: number }
+          | { kind: 'advance'; ms: number };
+        const action = fc.oneof(
+          fc.record({
+            kind: fc.constant('claim' as const),
+            worker: fc.nat(2),
+            limit: fc.integer({ min: 1, max: 4 }),
+          }),
+          fc.record({ kind: fc.constant('complete' as const), worker: fc.nat(2) }),
+          fc.record({ kind: fc.constant('crash' as const), worker: fc.nat(2) }),
+          fc.record({
+            kind: fc.constant('advance' as const),
+            ms: fc.integer({ min: 0, max: LEASE }),
+          }),
+        );
+        let round = 0;
+        await fc.assert(
+          fc.asyncProperty(fc.array(action, { maxLength: 30 }), async (actions: Action[]) => {
+            const queue = `prop-${String(round++)}`;
+            const enqueued = await store.enqueue(
+              Array.from({ length: 6 }, (_, i) => ({ queue, name: 'task', payload: i })),
+            );
+            const held: { id: string; epoch: number }[][] = [[], [], []];
+            for (const a of actions) {
+              if (a.kind === 'claim') {
+                const jobs = await store.claim({
+                  workerId: `w${String(a.worker)}`,
+                  limit: a.limit,
+                  leaseMs: LEASE,
+                  queues: [queue],
+                });
+                held[a.worker]?.push(...jobs.map((j) => ({ id: j.id, epoch: j.epoch })));
+              } else if (a.kind === 'complete') {
+                const mine = held[a.worker]?.splice(0) ?? [];
+                await store.complete(mine.map((l) => ({ ...l, result: l.epoch })));
+              } else if (a.kind === 'crash') {
+                held[a.worker]?.splice(0);
+              } else {
+                await clock.advance(a.ms);
+              }
+            }
+            // Recovery: whatever is left is reclaimed after the lease and finished.
+            await clock.advance(LEASE);
+            for (;;) {
+              const jobs = await store.claim({
+                workerId: 'rescuer',
+                limit: 10,
+                leaseMs: LEASE,
+                queues: [queue],
+              });
+              if (jobs.length === 0) break;
+              await store.complete(
+                jobs.map((j) => ({ id: j.id, epoch: j.epoch, result: j.epoch })),
+              );
+            }
+            for (const r of enqueued) {
+              const job = await store.get(r.id);
+              expect(job?.state).toBe('succeeded');
+              // The stored result is the epoch of the one completion that was accepted.
+              expect(job?.result).toBe(job?.epoch);
+              const log = await store.attempts({ jobId: r.id });
+              expect(log.filter((x) => x.outcome === 'succeeded')).toHaveLength(1);
+            }
+          }),
+          { numRuns: 25 },
+        );
+      });
+
       it('crash between claim and complete: the job is reclaimed after the lease', async () => {
         const r = await add('work');
         const [lost] = await claim(10, { workerId: 'crashed' });
@@ -510,6 +583,28 @@ export function jobStoreConformance(name: string, factory: JobStoreFactory): voi
         expect((await claim(10)).map((j) => j.payload).sort()).toEqual(
           replayed.map((j) => j.payload).sort(),
         );
+      });
+    });
+
+    describe('wake-ups', () => {
+      it('notifies enqueues, requeues and releases when the store supports wake-ups', async () => {
+        if (typeof store.onEnqueued !== 'function') {
+          expect(typeof store.onEnqueued).toBe('undefined'); // polling only: allowed by the contract
+          return;
+        }
+        const events: { queue: string; count: number }[] = [];
+        const sub = store.onEnqueued((e) => events.push({ queue: e.queue, count: e.count }));
+        await store.enqueue([
+          { name: 'task', payload: 1, queue: 'qa' },
+          { name: 'task', payload: 2, queue: 'qa' },
+        ]);
+        // Notifications may arrive asynchronously (e.g. LISTEN/NOTIFY).
+        for (let i = 0; i < 100 && events.length === 0; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        // One event per call or per job, as the store batches them.
+        expect(events.some((e) => e.queue === 'qa' && e.count >= 1)).toBe(true);
+        sub.dispose();
       });
     });
 
