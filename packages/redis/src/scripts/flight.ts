@@ -19,11 +19,13 @@ local outcome = redis.call('GET', KEYS[2])
 if outcome then return { 'd', outcome } end
 local held = redis.call('PTTL', KEYS[1])
 if held > 0 then return { 'h', held } end
+-- A lease key without expiry (-1) was not written by this script: treat it as expired.
+if held == -1 then redis.call('DEL', KEYS[1]) end
 local fence = redis.call('INCR', KEYS[3])
 -- The counter outlives many leases; a key idle that long starts over (tokens stay unique by nonce).
 redis.call('PEXPIRE', KEYS[3], math.max(86400000, 4 * tonumber(ARGV[2])))
 local token = fence .. ':' .. ARGV[1]
-redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+redis.call('SET', KEYS[1], token, 'NX', 'PX', ARGV[2])
 return { 'l', token, fence }
 `;
 
