@@ -28,18 +28,16 @@ export class LuaScript {
   }
 
   /** Runs the script with `keys` and `args`; reloads and retries once after `NOSCRIPT`. */
-  async run(
+  run(
     client: RedisLike,
     keys: readonly string[],
     args: readonly (string | number)[],
   ): Promise<unknown> {
-    try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (error) {
+    // No async wrapper: the hot path is one EVALSHA promise, nothing more.
+    return client.evalsha(this.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
       if (!isNoScript(error)) throw error;
-      await this.load(client);
-      return client.evalsha(this.sha, keys.length, ...keys, ...args);
-    }
+      return this.load(client).then(() => client.evalsha(this.sha, keys.length, ...keys, ...args));
+    });
   }
 
   /** Loads the script into the server's script cache (`SCRIPT LOAD`). */
