@@ -119,13 +119,19 @@ describe('SQLite under faults', () => {
     await store.close();
   }, 600_000); // ~10-20 s on a quiet 2-core machine; generous for a loaded one
 
-  it('duplicate enqueue racing from 4 processes creates each job exactly once', async () => {
+  it('4 processes migrate a fresh file at once, then race duplicate enqueues: each job exists once', async () => {
     const path = join(dir, 'dup.db');
-    const store = new SqliteJobStore({ path });
-    await store.init();
+    // No init here: the 4 processes apply the migrations concurrently on a fresh file.
     const procs = Array.from({ length: 4 }, () => start('enqueue', path, '2000'));
     const codes = await Promise.all(procs.map(exited));
     expect(codes).toEqual([0, 0, 0, 0]);
+    const store = new SqliteJobStore({ path });
+    await store.init();
+    expect(store.schemaVersion()).toBe(1);
+    const migrations = store.db.prepare('SELECT COUNT(*) AS n FROM bf_migrations').get() as {
+      n: number;
+    };
+    expect(migrations.n).toBe(1);
     const { byState } = await store.counts();
     expect(byState.pending).toBe(2_000);
     const keys = store.db

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-// eslint-disable-next-line no-restricted-imports -- tests use the test kit; the boundary is about runtime code
+ 
 import { TestClock } from '@batchflight/testing';
 import { MemoryJobStore } from './memory-store.js';
 import { RunWorker, type RunSlice } from './run-worker.js';

@@ -1,5 +1,6 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
-// eslint-disable-next-line no-restricted-imports -- tests use the test kit; the boundary is about runtime code
+ 
 import { TestClock } from '@batchflight/testing';
 import { ClosedError } from '../core/index.js';
 import { LeaseLostError, NonRetryableError } from './errors.js';
@@ -410,6 +411,27 @@ describe('Worker', () => {
     expect(s.throughputPerSec).toBeGreaterThan(0);
     expect(s.depth?.byState.succeeded).toBe(10);
     await worker.close();
+  });
+
+  it('publishes claimed and settled events on diagnostics channels', async () => {
+    const { store, queue, clock } = setup();
+    await queue.addMany(Array.from({ length: 5 }, (_, i) => ({ name: 'x', payload: i })));
+    const seen: string[] = [];
+    const onClaimed = (m: unknown) =>
+      seen.push(`claimed ${String((m as { count: number }).count)}`);
+    const onSettled = (m: unknown) =>
+      seen.push(`settled ${String((m as { succeeded: number }).succeeded)}`);
+    diagnosticsChannel.subscribe('batchflight:jobs:claimed', onClaimed);
+    diagnosticsChannel.subscribe('batchflight:jobs:settled', onSettled);
+    try {
+      const worker = new Worker(store, { x: () => null }, { clock });
+      await worker.drain();
+      await worker.close();
+    } finally {
+      diagnosticsChannel.unsubscribe('batchflight:jobs:claimed', onClaimed);
+      diagnosticsChannel.unsubscribe('batchflight:jobs:settled', onSettled);
+    }
+    expect(seen).toEqual(['claimed 5', 'settled 5']);
   });
 
   it('validates options', () => {
