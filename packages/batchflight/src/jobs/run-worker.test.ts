@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
- 
+
 import { TestClock } from '@batchflight/testing';
 import { MemoryJobStore } from './memory-store.js';
 import { RunWorker, type RunSlice } from './run-worker.js';

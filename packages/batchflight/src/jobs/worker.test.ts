@@ -1,6 +1,6 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
- 
+
 import { TestClock } from '@batchflight/testing';
 import { ClosedError } from '../core/index.js';
 import { LeaseLostError, NonRetryableError } from './errors.js';
