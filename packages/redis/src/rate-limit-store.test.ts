@@ -1,3 +1,4 @@
+import { RateLimitedError, rateLimit } from 'batchflight/rate-limit';
 import { rateLimitStoreConformance } from '@batchflight/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,6 +85,31 @@ describe.skipIf(skip !== null)('RedisRateLimitStore', () => {
     await expect(
       store.acquire({ rules: [{ key: 'not-a-number', rate: 1, perMs: 1000, burst: 1 }], cost: 1 }),
     ).rejects.toThrow();
+  });
+  it('backs rateLimit(): two limiters (two processes) share one limit, 20/s and 1000/min together', async () => {
+    const other = connect();
+    const make = (c: Redis) =>
+      rateLimit({
+        limits: [
+          { rate: 20, per: 'second', burst: 5 },
+          { rate: 1000, per: 'minute', burst: 6 },
+        ],
+        whenLimited: 'reject',
+        store: new RedisRateLimitStore({ client: c, prefix: `${prefix}limiter:` }),
+      });
+    const a = make(client);
+    const b = make(other);
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? a : b).acquire({ key: 'tenant-1' })),
+    );
+    // The per-second burst (5) limits first; the per-minute one was charged only for admitted calls.
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(5);
+    for (const o of outcomes) {
+      if (o.status === 'rejected') expect(RateLimitedError.is(o.reason)).toBe(true);
+    }
+    await a.close();
+    await b.close();
+    other.disconnect();
   });
 });
 
