@@ -434,6 +434,27 @@ describe('Worker', () => {
     expect(seen).toEqual(['claimed 5', 'settled 5']);
   });
 
+  it('runs up to concurrency even when it exceeds claimBatch', async () => {
+    const { store, queue, clock } = setup();
+    await queue.addMany(Array.from({ length: 40 }, (_, i) => ({ name: 'w', payload: i })));
+    const held = gate();
+    const worker = new Worker(
+      store,
+      { w: () => held.promise },
+      {
+        clock,
+        concurrency: 20,
+        claimBatch: 5,
+      },
+    );
+    for (let i = 0; i < 20; i++) await tick();
+    expect(worker.stats().running).toBe(20);
+    held.open();
+    await worker.drain();
+    expect((await store.counts()).byState.succeeded).toBe(40);
+    await worker.close();
+  });
+
   it('validates options', () => {
     const { store } = setup();
     expect(() => new Worker(store, {})).toThrow(/at least one job handler/);

@@ -287,6 +287,7 @@ export class Worker {
   readonly #buffer: Held[] = [];
   readonly #held = new Map<string, Held>();
   #active = 0;
+  #runningJobs = 0;
   #fetching = false;
   #fetchDone: Promise<void> | undefined;
   #drained = false;
@@ -431,16 +432,22 @@ export class Worker {
   #pump(): void {
     if (this.#state !== 'running') return;
     while (this.#active < this.#concurrency && this.#buffer.length > 0) this.#dispatch();
-    // Held = buffered + running + finished but not yet committed: bounding it
-    // keeps a fast worker from claiming ahead of its own commits.
-    if (!this.#fetching && !this.#drained && this.#held.size <= this.#claimBatch / 2) {
+    // Refill when half the buffer is used, but not while a batch of results
+    // waits for its commit: a fast worker must not claim ahead of its commits.
+    const uncommitted = this.#held.size - this.#buffer.length - this.#runningJobs;
+    if (
+      !this.#fetching &&
+      !this.#drained &&
+      this.#buffer.length <= this.#claimBatch / 2 &&
+      uncommitted < this.#claimBatch
+    ) {
       this.#fetchDone = this.#fetch();
     }
   }
 
   async #fetch(): Promise<void> {
     this.#fetching = true;
-    const limit = this.#claimBatch - this.#held.size;
+    const limit = this.#claimBatch - this.#buffer.length;
     let jobs: JobRecord[] = [];
     try {
       this.#claimCalls++;
@@ -614,6 +621,7 @@ export class Worker {
 
   async #runOne(held: Held): Promise<void> {
     this.#active++;
+    this.#runningJobs++;
     const started = this.#clock.now();
     const def = this.#handlers[held.job.name];
     const handle = typeof def === 'function' ? def : def?.handle;
@@ -627,6 +635,7 @@ export class Worker {
     } catch (error) {
       this.#settle(held, { ok: false, error }, this.#clock.now() - started);
     } finally {
+      this.#runningJobs--;
       this.#done();
     }
   }
@@ -636,6 +645,7 @@ export class Worker {
     handleMany: (jobs: readonly JobContext[]) => Promise<readonly JobOutcome[]>,
   ): Promise<void> {
     this.#active++;
+    this.#runningJobs += batch.length;
     const started = this.#clock.now();
     try {
       const outcomes = await handleMany(batch.map((h) => this.#context(h)));
@@ -652,6 +662,7 @@ export class Worker {
       const elapsed = this.#clock.now() - started;
       for (const h of batch) this.#settle(h, { ok: false, error }, elapsed);
     } finally {
+      this.#runningJobs -= batch.length;
       this.#done();
     }
   }
