@@ -168,14 +168,14 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
     const [allowed, retry, remaining, reset, limitedBy] = reply as [
       number,
       string,
-      string,
+      number,
       string,
       number,
     ];
     return {
       allowed: allowed === 1,
       retryAfterMs: Number(retry),
-      remaining: Number(remaining),
+      remaining,
       resetAfterMs: Number(reset),
       limitedBy,
     };
