@@ -45,7 +45,11 @@ function startWorker(path: string, runId: string): { child: ChildProcess; ready:
 const exited = (child: ChildProcess): Promise<void> =>
   child.exitCode !== null || child.signalCode !== null
     ? Promise.resolve()
-    : new Promise((resolve) => child.once('exit', () => { resolve(); }));
+    : new Promise((resolve) =>
+        child.once('exit', () => {
+          resolve();
+        }),
+      );
 
 const sleep = (delayMs: number) => new Promise((resolve) => setTimeout(resolve, delayMs));
 
