@@ -13,6 +13,7 @@
  *     graphile-worker 0.16 has no `localQueue`, so its batched form is batch
  *     jobs: one job carries an array of 500 items, counted as 500; pg-boss
  *     `batchSize` 500). A run is capped at 10 s: slower ones report the rate so far;
+ *     Also the bare store loop (one process, claim 500 + complete 500) for scale;
  * (c) enqueue→start latency p50/p99 at a steady 200 jobs/s for 4 s (producer
  *     and worker on separate pools of one process; producer pools of 20 so that
  *     a slow enqueue does not queue the next ones);
@@ -243,6 +244,22 @@ async function main(): Promise<void> {
   for (const [k, ms] of Object.entries(enq))
     console.log(`  ${k.padEnd(12)} ${fmt((N / ms) * 1000)}`);
   for (const c of Object.values(clean)) await c();
+
+  // The store's own ceiling: one process, claim 500 + complete 500, no Worker.
+  {
+    await enqueueBatchflight(bf, N);
+    const t = performance.now();
+    for (;;) {
+      const jobs = await bf.claim({ workerId: 'loop', limit: 500, leaseMs: 60_000 });
+      if (jobs.length === 0) break;
+      await bf.complete(jobs.map((j) => ({ id: j.id, epoch: j.epoch })));
+    }
+    const rate = (N / (performance.now() - t)) * 1000;
+    console.log(
+      `\n(b0) batchflight store loop (claim 500 + complete 500, no Worker): ${fmt(rate)} jobs/s`,
+    );
+    await clean.batchflight();
+  }
 
   // Throughput.
   console.log('\n(b) 20,000 no-op jobs, concurrency 10 per process, jobs/s');
