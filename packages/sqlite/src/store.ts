@@ -644,8 +644,10 @@ export class SqliteJobStore implements JobStore {
                  AND ?1 > 0 AND x.run_at <= ?2 - ?1 AND ${claimable}
                ORDER BY x.run_at LIMIT ?4)
              UNION
-             SELECT x.seq FROM {p}jobs x INDEXED BY {p}jobs_lease
-             WHERE x.state = 'leased' AND x.lease_expires_at <= ?2 AND ${claimable}
+             SELECT seq FROM (
+               SELECT x.seq FROM {p}jobs x INDEXED BY {p}jobs_lease
+               WHERE x.state = 'leased' AND x.lease_expires_at <= ?2 AND ${claimable}
+               ORDER BY x.lease_expires_at LIMIT ?4)
            ), scored AS (
              SELECT j.seq, j.fair_key, j.state,
                j.priority + CASE WHEN ?1 > 0 THEN MAX(0, ?2 - j.run_at) / ?1 ELSE 0 END AS eff
