@@ -291,6 +291,9 @@ export class Worker {
   #fetching = false;
   #fetchDone: Promise<void> | undefined;
   #drained = false;
+  // A wake-up that arrived while a claim was in flight: that claim may have
+  // been evaluated before the new job existed, so its short answer proves nothing.
+  #wokenDuringFetch = false;
   #completions: { held: Held; input: CompleteInput; durationMs: number }[] = [];
   #failures: { held: Held; input: FailInput; error: unknown }[] = [];
   #flushScheduled = false;
@@ -426,6 +429,7 @@ export class Worker {
 
   #wake(): void {
     this.#drained = false;
+    if (this.#fetching) this.#wokenDuringFetch = true;
     this.#pump();
   }
 
@@ -447,6 +451,7 @@ export class Worker {
 
   async #fetch(): Promise<void> {
     this.#fetching = true;
+    this.#wokenDuringFetch = false;
     const limit = this.#claimBatch - this.#buffer.length;
     let jobs: JobRecord[] = [];
     try {
@@ -465,7 +470,7 @@ export class Worker {
       this.#drained = true;
     }
     this.#fetching = false;
-    if (jobs.length < limit) this.#drained = true;
+    if (jobs.length < limit && !this.#wokenDuringFetch) this.#drained = true;
     if (jobs.length > 0) {
       this.#claimed += jobs.length;
       if (chClaimed.hasSubscribers)
