@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Queue, Worker, type JobStore } from 'batchflight/jobs';
 import { TestClock } from '@batchflight/testing';
+import { MIGRATIONS } from './migrations.js';
 import { SqliteJobStore } from './store.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -127,11 +128,11 @@ describe('SQLite under faults', () => {
     expect(codes).toEqual([0, 0, 0, 0]);
     const store = new SqliteJobStore({ path });
     await store.init();
-    expect(store.schemaVersion()).toBe(1);
+    expect(store.schemaVersion()).toBe(MIGRATIONS.length);
     const migrations = store.db.prepare('SELECT COUNT(*) AS n FROM bf_migrations').get() as {
       n: number;
     };
-    expect(migrations.n).toBe(1);
+    expect(migrations.n).toBe(MIGRATIONS.length);
     const { byState } = await store.counts();
     expect(byState.pending).toBe(2_000);
     const keys = store.db

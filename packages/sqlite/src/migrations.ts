@@ -124,4 +124,11 @@ CREATE TABLE {p}chunks (
 ) WITHOUT ROWID;
 `,
   },
+  {
+    version: 2,
+    name: 'attempt payloads (recorded only with attemptPayloads: true)',
+    sql: `
+ALTER TABLE {p}attempts ADD COLUMN payload TEXT;
+`,
+  },
 ];

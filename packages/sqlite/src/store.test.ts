@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { jobStoreConformance, TestClock } from '@batchflight/testing';
+import { MIGRATIONS } from './migrations.js';
 import { SqliteJobStore } from './store.js';
 
 jobStoreConformance('sqlite', (clock) => {
@@ -29,11 +30,12 @@ describe('SqliteJobStore', () => {
     const path = join(dir, 'jobs.db');
     const stores = Array.from({ length: 4 }, () => new SqliteJobStore({ path }));
     await Promise.all(stores.map((s) => s.init()));
-    expect(stores.map((s) => s.schemaVersion())).toEqual([1, 1, 1, 1]);
+    const latest = MIGRATIONS.length;
+    expect(stores.map((s) => s.schemaVersion())).toEqual([latest, latest, latest, latest]);
     const rows = stores[0]!.db.prepare('SELECT COUNT(*) AS n FROM bf_migrations').get() as {
       n: number;
     };
-    expect(rows.n).toBe(1);
+    expect(rows.n).toBe(latest);
     for (const s of stores) await s.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -93,6 +95,21 @@ describe('SqliteJobStore', () => {
     expect((await store.get(r!.id))?.state).toBe('leased');
     expect(await store.attempts({ jobId: r!.id })).toEqual([]);
     await store.close();
+  });
+
+  it('records payloads in the attempt log only when asked', async () => {
+    const clock = new TestClock();
+    for (const attemptPayloads of [false, true]) {
+      const store = new SqliteJobStore({ clock, attemptPayloads });
+      await store.init();
+      const [r] = await store.enqueue([{ name: 'x', payload: { card: 'tok_1' } }]);
+      const [job] = await store.claim({ workerId: 'w', limit: 1, leaseMs: 1000 });
+      await store.complete([{ id: r!.id, epoch: job!.epoch }]);
+      const [entry] = await store.attempts({ jobId: r!.id });
+      if (attemptPayloads) expect(entry?.payload).toEqual({ card: 'tok_1' });
+      else expect(entry).not.toHaveProperty('payload');
+      await store.close();
+    }
   });
 
   it('rejects a bad table prefix', () => {

@@ -224,6 +224,7 @@ export class SqliteJobStore implements JobStore {
   /** The underlying database (for effect tables living in the same file). */
   readonly db: Database.Database;
   readonly #clock: Clock;
+  readonly #attemptPayloads: boolean;
   readonly #p: string;
   readonly #ownsDb: boolean;
   readonly #onComplete: SqliteJobStoreOptions['onComplete'];
@@ -236,6 +237,7 @@ export class SqliteJobStore implements JobStore {
 
   constructor(options: SqliteJobStoreOptions = {}) {
     this.#clock = options.clock ?? systemClock;
+    this.#attemptPayloads = options.attemptPayloads === true;
     const prefix = options.tablePrefix ?? 'bf_';
     if (typeof prefix !== 'string' || !/^[a-z_][a-z0-9_]*$/.test(prefix)) {
       throw new InvalidOptionError(
@@ -440,10 +442,11 @@ export class SqliteJobStore implements JobStore {
 
   #appendAttempt(seq: number, outcome: AttemptOutcome, error: string | null, now: number): void {
     this.#stmt(
-      `INSERT INTO {p}attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at, ended_at, outcome, error)
-       SELECT seq, queue, name, attempts, epoch, COALESCE(lease_owner, ''), COALESCE(started_at, updated_at), ?, ?, ?
+      `INSERT INTO {p}attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at, ended_at, outcome, error, payload)
+       SELECT seq, queue, name, attempts, epoch, COALESCE(lease_owner, ''), COALESCE(started_at, updated_at), ?, ?, ?,
+         CASE WHEN ? THEN payload END
        FROM {p}jobs WHERE seq = ?`,
-    ).run(now, outcome, error, seq);
+    ).run(now, outcome, error, this.#attemptPayloads ? 1 : 0, seq);
   }
 
   enqueue(specs: readonly EnqueueSpec[]): Promise<EnqueueResult[]> {
@@ -670,11 +673,11 @@ export class SqliteJobStore implements JobStore {
       const seqs = JSON.stringify(candidates.map((c) => c.seq));
       if (candidates.some((c) => c.state === 'leased')) {
         this.#stmt(
-          `INSERT INTO {p}attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at, ended_at, outcome, error)
+          `INSERT INTO {p}attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at, ended_at, outcome, error, payload)
            SELECT seq, queue, name, attempts, epoch, COALESCE(lease_owner, ''), COALESCE(started_at, updated_at), ?1,
-             'expired', 'lease expired'
+             'expired', 'lease expired', CASE WHEN ?3 THEN payload END
            FROM {p}jobs WHERE seq IN (SELECT value FROM json_each(?2)) AND +state = 'leased'`,
-        ).run(now, seqs);
+        ).run(now, seqs, this.#attemptPayloads ? 1 : 0);
       }
       this.#stmt(
         `UPDATE {p}jobs SET state = 'leased', attempts = attempts + 1, epoch = epoch + 1,
@@ -779,12 +782,12 @@ export class SqliteJobStore implements JobStore {
         unique.map((c) => [toSeq(c.id), c.epoch, JSON.stringify(c.result ?? null)]),
       );
       this.#stmt(
-        `INSERT INTO {p}attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at, ended_at, outcome, error)
+        `INSERT INTO {p}attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at, ended_at, outcome, error, payload)
          SELECT j.seq, j.queue, j.name, j.attempts, j.epoch, COALESCE(j.lease_owner, ''),
-           COALESCE(j.started_at, j.updated_at), ?1, 'succeeded', NULL
+           COALESCE(j.started_at, j.updated_at), ?1, 'succeeded', NULL, CASE WHEN ?3 THEN j.payload END
          FROM (SELECT value ->> 0 AS s, value ->> 1 AS e FROM json_each(?2)) v
          CROSS JOIN {p}jobs j ON j.seq = v.s AND j.epoch = v.e AND +j.state = 'leased'`,
-      ).run(now, input);
+      ).run(now, input, this.#attemptPayloads ? 1 : 0);
       const rows = this.#stmt(
         `UPDATE {p}jobs SET state = 'succeeded', result = v.r, lease_owner = NULL, lease_expires_at = NULL,
            finished_at = ?1, updated_at = ?1
@@ -1013,6 +1016,7 @@ export class SqliteJobStore implements JobStore {
         ended_at: number;
         outcome: AttemptOutcome;
         error: string | null;
+        payload: string | null;
       }[];
       return rows.map((r) =>
         Object.freeze({
@@ -1026,6 +1030,7 @@ export class SqliteJobStore implements JobStore {
           endedAt: r.ended_at,
           outcome: r.outcome,
           error: r.error,
+          ...(r.payload === null ? {} : { payload: JSON.parse(r.payload) as unknown }),
         }),
       );
     });

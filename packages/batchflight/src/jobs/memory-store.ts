@@ -106,6 +106,7 @@ const TERMINAL = new Set<JobState>(['succeeded', 'dead', 'cancelled']);
  */
 export class MemoryJobStore implements JobStore {
   readonly #clock: Clock;
+  readonly #attemptPayloads: boolean;
   readonly #jobs = new Map<string, Mutable<JobRecord>>();
   readonly #ledger = new Map<string, LedgerEntry>();
   readonly #log: AttemptRecord[] = [];
@@ -119,6 +120,7 @@ export class MemoryJobStore implements JobStore {
 
   constructor(options: JobStoreOptions = {}) {
     this.#clock = options.clock ?? systemClock;
+    this.#attemptPayloads = options.attemptPayloads === true;
   }
 
   #check(): void {
@@ -173,6 +175,7 @@ export class MemoryJobStore implements JobStore {
         endedAt: this.#clock.now(),
         outcome,
         error,
+        ...(this.#attemptPayloads ? { payload: clone(job.payload) } : {}),
       }),
     );
   }

@@ -289,6 +289,12 @@ export interface AttemptRecord {
   readonly endedAt: number;
   readonly outcome: AttemptOutcome;
   readonly error: string | null;
+  /**
+   * The job's payload at that attempt — only when asked: a store records it
+   * when constructed with `attemptPayloads: true` (payloads can be large or
+   * sensitive, and the log is never purged). Absent otherwise.
+   */
+  readonly payload?: unknown;
 }
 
 /** Filter of {@link JobStore.attempts}. */
@@ -430,6 +436,8 @@ export interface EnqueuedEvent {
 export interface JobStoreOptions {
   /** The source of every timestamp. Default `systemClock`. */
   readonly clock?: Clock;
+  /** Copy the payload into each attempt log entry. Default false. */
+  readonly attemptPayloads?: boolean;
 }
 
 /**
