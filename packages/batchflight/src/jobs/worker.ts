@@ -397,7 +397,8 @@ export class Worker {
     this.#state = 'running';
     this.#startedAt = this.#clock.now();
     this.#subscription = this.#store.onEnqueued?.((e) => {
-      if (this.#queues !== undefined && !this.#queues.includes(e.queue)) return;
+      // Queue '*' is a store's "anything may have changed" (e.g. after a reconnect).
+      if (this.#queues !== undefined && e.queue !== '*' && !this.#queues.includes(e.queue)) return;
       if (e.runAt > this.#clock.now()) return;
       this.#wake();
     });
@@ -470,6 +471,7 @@ export class Worker {
       this.#drained = true;
     }
     this.#fetching = false;
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- #wake() may set it while the claim was awaited
     if (jobs.length < limit && !this.#wokenDuringFetch) this.#drained = true;
     if (jobs.length > 0) {
       this.#claimed += jobs.length;
