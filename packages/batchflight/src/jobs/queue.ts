@@ -10,7 +10,15 @@ import {
   systemClock,
   type Clock,
 } from '../core/index.js';
-import type { BackoffSpec, EnqueueResult, EnqueueSpec, JobCounts, JobStore } from './store.js';
+import type {
+  BackoffSpec,
+  EnqueueResult,
+  EnqueueSpec,
+  JobCounts,
+  JobRecord,
+  JobStore,
+  RequeueOptions,
+} from './store.js';
 import { DEFAULT_QUEUE } from './store-kit.js';
 
 /** Options of one job. */
@@ -159,6 +167,26 @@ export class Queue {
       });
     }
     return results;
+  }
+
+  /** A job by id (of any queue), or undefined. */
+  get(id: string): Promise<JobRecord | undefined> {
+    return this.#store.get(id);
+  }
+
+  /** Cancels jobs that have not finished; a running one is fenced (its result refused). */
+  cancel(ids: readonly string[]): Promise<string[]> {
+    return this.#store.cancel(ids);
+  }
+
+  /** Brings dead, failed or cancelled jobs back to pending. */
+  requeue(ids: readonly string[], options?: RequeueOptions): Promise<string[]> {
+    return this.#store.requeue(ids, options);
+  }
+
+  /** Dead jobs of this queue, oldest first (the dead-letter queue). */
+  dead(limit = 100): Promise<JobRecord[]> {
+    return this.#store.query({ queue: this.name, state: 'dead', limit });
   }
 
   /** Counts of this queue by state and partition, and the oldest ready job's age. */

@@ -42,6 +42,18 @@ describe('Queue', () => {
     await store.close();
   });
 
+  it('lists the dead-letter queue, requeues and cancels', async () => {
+    const { store, queue } = setup();
+    const a = await queue.add('x', 1);
+    const b = await queue.add('x', 2);
+    await store.deadLetter([a.id], 'bad input');
+    expect((await queue.dead()).map((j) => j.id)).toEqual([a.id]);
+    expect(await queue.requeue([a.id])).toEqual([a.id]);
+    expect(await queue.cancel([b.id])).toEqual([b.id]);
+    expect((await queue.get(b.id))?.state).toBe('cancelled');
+    expect(await queue.dead()).toEqual([]);
+  });
+
   it('rejects unknown job options', async () => {
     const { queue } = setup();
     await expect(queue.add('x', 1, { idempotencykey: 'k' } as never)).rejects.toThrow(
