@@ -4,10 +4,6 @@
  * LISTEN/NOTIFY wake-ups, append-only migrations shipped in the package and a
  * configurable schema.
  */
-export {
-  PostgresJobStore,
-  type PostgresJobStoreOptions,
-  type CompletedJob,
-  type AcceptedCheckpoint,
-} from './store.js';
+export { PostgresJobStore, type PostgresJobStoreOptions } from './store.js';
+export type { CompletedJob, AcceptedCheckpoint } from 'batchflight/jobs';
 export { MIGRATIONS, type Migration } from './migrations.js';

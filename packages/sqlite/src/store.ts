@@ -31,12 +31,14 @@ import {
   type AttemptQuery,
   type AttemptRecord,
   type BackoffSpec,
+  type AcceptedCheckpoint,
   type CheckpointInput,
   type ChunkLease,
   type ChunkRef,
   type ClaimChunksOptions,
   type ClaimOptions,
   type CompleteInput,
+  type CompletedJob,
   type CreateRunSpec,
   type EnqueueResult,
   type EnqueueSpec,
@@ -62,26 +64,6 @@ import {
   type StepValue,
 } from 'batchflight/jobs';
 import { MIGRATIONS } from './migrations.js';
-
-/** A completion accepted by the store, as handed to {@link SqliteJobStoreOptions.onComplete}. */
-export interface CompletedJob {
-  readonly id: string;
-  readonly epoch: number;
-  readonly queue: string;
-  readonly name: string;
-  readonly result: unknown;
-}
-
-/** A checkpoint accepted by the store, as handed to {@link SqliteJobStoreOptions.onCheckpoint}. */
-export interface AcceptedCheckpoint {
-  readonly runId: string;
-  readonly index: number;
-  readonly epoch: number;
-  /** The checkpoint before this one: items `[from, to)` were just done. */
-  readonly from: number;
-  readonly to: number;
-  readonly data: unknown;
-}
 
 /** Options of {@link SqliteJobStore}. */
 export interface SqliteJobStoreOptions extends JobStoreOptions {

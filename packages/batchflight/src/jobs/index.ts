@@ -4,6 +4,8 @@
  * append-only attempt log), the shared store helpers, and the memory store.
  */
 export type {
+  AcceptedCheckpoint,
+  CompletedJob,
   AttemptOutcome,
   AttemptQuery,
   AttemptRecord,

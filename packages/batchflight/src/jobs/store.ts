@@ -548,3 +548,28 @@ export interface JobStore {
   /** `running | paused → cancelled`; leased chunks are fenced. */
   cancelRun(id: string): Promise<boolean>;
 }
+
+/**
+ * A completion a store accepted, as handed to a store's transactional
+ * `onComplete` hook (SQLite, PostgreSQL): the hook runs in the same
+ * transaction as the completion, which is how a handler's effect is recorded
+ * exactly once.
+ */
+export interface CompletedJob {
+  readonly id: string;
+  readonly epoch: number;
+  readonly queue: string;
+  readonly name: string;
+  readonly result: unknown;
+}
+
+/** A run checkpoint a store accepted, as handed to a store's transactional `onCheckpoint` hook. */
+export interface AcceptedCheckpoint {
+  readonly runId: string;
+  readonly index: number;
+  readonly epoch: number;
+  /** The checkpoint before this one: items `[from, to)` were just done. */
+  readonly from: number;
+  readonly to: number;
+  readonly data: unknown;
+}
