@@ -9,10 +9,7 @@ export {
   type FakeUpstreamStats,
   UpstreamError,
 } from './fake-upstream.js';
-export {
-  cacheStoreConformance,
-  type CacheStoreHarness,
-} from './conformance/cache-store.js';
+export { cacheStoreConformance, type CacheStoreHarness } from './conformance/cache-store.js';
 export {
   rateLimitStoreConformance,
   type RateLimitStoreHarness,
@@ -30,7 +27,4 @@ export {
   type KillLoopOptions,
   type KillLoopReport,
 } from './fault/kill-loop.js';
-export {
-  flightStoreConformance,
-  type FlightStoreHarness,
-} from './conformance/flight-store.js';
+export { flightStoreConformance, type FlightStoreHarness } from './conformance/flight-store.js';

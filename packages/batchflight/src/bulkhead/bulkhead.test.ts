@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
- 
+
 import { TestClock, flushMicrotasks } from '@batchflight/testing';
 import { ClosedError, InvalidOptionError, sleep, toContext } from '../core/index.js';
 import { BulkheadFullError, bulkhead } from './index.js';

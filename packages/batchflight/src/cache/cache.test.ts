@@ -2,7 +2,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 // Tests only: the TestClock of @batchflight/testing never ships with the core.
- 
+
 import { TestClock, flushMicrotasks } from '@batchflight/testing';
 import { InvalidOptionError, ClosedError, stack, toContext, type Handler } from '../core/index.js';
 import { batch } from '../batch/index.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
- 
+
 import { TestClock } from '@batchflight/testing';
 import { InvalidOptionError, toContext, type Handler } from '../core/index.js';
 import {

@@ -3,7 +3,7 @@
  * pin down the two examples of the README's "Composing layers" section.
  */
 import { describe, expect, it } from 'vitest';
- 
+
 import { FakeUpstream, TestClock, UpstreamError } from '@batchflight/testing';
 import { stack, toContext, type Handler } from '../core/index.js';
 import { retry } from '../retry/index.js';

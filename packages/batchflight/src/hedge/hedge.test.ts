@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
- 
+
 import { TestClock } from '@batchflight/testing';
 import { sleep, toContext, type CallContext } from '../core/index.js';
 import { HedgeCancelledError, hedge, type HedgeEvent } from './index.js';

@@ -3,7 +3,7 @@ import { getEventListeners } from 'node:events';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 // Tests only: the TestClock of @batchflight/testing never ships with the core.
- 
+
 import { TestClock, flushMicrotasks } from '@batchflight/testing';
 import {
   ClosedError,

@@ -2,7 +2,7 @@ import { getEventListeners } from 'node:events';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
 // Tests may use the testing package; the zero-dependency rule is about what the core ships.
- 
+
 import { TestClock, flushMicrotasks } from '@batchflight/testing';
 import {
   InvalidOptionError,

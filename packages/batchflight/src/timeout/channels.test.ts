@@ -4,7 +4,7 @@
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
- 
+
 import { TestClock } from '@batchflight/testing';
 import { toContext } from '../core/index.js';
 import { retry } from '../retry/index.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
- 
+
 import { TestClock } from '@batchflight/testing';
 import { toContext, type CallContext } from '../core/index.js';
 import { TimeoutError, timeout } from './index.js';
