@@ -430,7 +430,11 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
   /** Time is needed for the window itself (timed or adaptive); else only when observed. */
   readonly #timed: boolean;
 
-  readonly #defaultIndex = new Map<unknown, Slot<K>>();
+  /**
+   * Replaced (not emptied) when its last slot settles: deleting a Map's last
+   * entry makes V8 shrink its table through a runtime call, dearer than a new Map.
+   */
+  #defaultIndex = new Map<unknown, Slot<K>>();
   readonly #indexes = new Map<string, Map<unknown, Slot<K>>>();
   readonly #defaultWindow: Window<K>;
   readonly #windows = new Map<string, Window<K>>();
@@ -1208,8 +1212,11 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
     slot.followers = undefined;
     if (slot.indexed) {
       const index = slot.index;
-      index.delete(slot.id);
-      if (index.size === 0 && index !== this.#defaultIndex) {
+      // An indexed slot is its index's entry for its id, so size 1 means it is the last one:
+      // the index is then replaced or dropped whole, never emptied (see #defaultIndex).
+      if (index.size !== 1) index.delete(slot.id);
+      else if (index === this.#defaultIndex) this.#defaultIndex = new Map();
+      else {
         for (const [scope, candidate] of this.#indexes) {
           if (candidate === index) {
             this.#indexes.delete(scope);
