@@ -379,58 +379,57 @@ export class MemoryJobStore implements JobStore {
     return job;
   }
 
-  async heartbeat(leases: readonly LeaseRef[], leaseMs: number): Promise<SettleResult> {
-    this.#check();
-    const now = this.#clock.now();
+  /**
+   * The compare-and-set loop shared by heartbeat, release, complete and fail:
+   * `apply` runs on every job whose (id, epoch) still holds a lease; the rest
+   * are refused with their reason.
+   */
+  #settle<R extends LeaseRef>(
+    refs: readonly R[],
+    apply: (job: Mutable<JobRecord>, ref: R) => void,
+  ): SettleResult {
     const accepted: string[] = [];
     const refused: Refusal[] = [];
-    for (const ref of leases) {
+    for (const ref of refs) {
       const job = this.#cas(ref);
       if ('reason' in job) {
         refused.push(job);
         continue;
       }
-      job.leaseExpiresAt = now + leaseMs;
-      job.updatedAt = now;
+      apply(job, ref);
       accepted.push(job.id);
     }
     return { accepted, refused };
   }
 
+  async heartbeat(leases: readonly LeaseRef[], leaseMs: number): Promise<SettleResult> {
+    this.#check();
+    const now = this.#clock.now();
+    return this.#settle(leases, (job) => {
+      job.leaseExpiresAt = now + leaseMs;
+      job.updatedAt = now;
+    });
+  }
+
   async release(leases: readonly LeaseRef[]): Promise<SettleResult> {
     this.#check();
     const now = this.#clock.now();
-    const accepted: string[] = [];
-    const refused: Refusal[] = [];
-    for (const ref of leases) {
-      const job = this.#cas(ref);
-      if ('reason' in job) {
-        refused.push(job);
-        continue;
-      }
+    const result = this.#settle(leases, (job) => {
       job.state = 'pending';
       job.attempts = Math.max(0, job.attempts - 1);
       job.leaseOwner = null;
       job.leaseExpiresAt = null;
       job.runAt = Math.min(job.runAt, now);
       job.updatedAt = now;
-      accepted.push(job.id);
-    }
-    this.#notify(accepted.flatMap((id) => this.#jobs.get(id) ?? []));
-    return { accepted, refused };
+    });
+    this.#notify(result.accepted.flatMap((id) => this.#jobs.get(id) ?? []));
+    return result;
   }
 
   async complete(completions: readonly CompleteInput[]): Promise<SettleResult> {
     this.#check();
     const now = this.#clock.now();
-    const accepted: string[] = [];
-    const refused: Refusal[] = [];
-    for (const c of completions) {
-      const job = this.#cas(c);
-      if ('reason' in job) {
-        refused.push(job);
-        continue;
-      }
+    return this.#settle(completions, (job, c) => {
       const result = clone(c.result ?? null);
       this.#appendAttempt(job, 'succeeded', null);
       job.state = 'succeeded';
@@ -440,24 +439,15 @@ export class MemoryJobStore implements JobStore {
       job.finishedAt = now;
       job.updatedAt = now;
       this.#syncLedger(job);
-      accepted.push(job.id);
-    }
-    return { accepted, refused };
+    });
   }
 
   async fail(failures: readonly FailInput[]): Promise<FailResult> {
     this.#check();
     const now = this.#clock.now();
-    const accepted: string[] = [];
-    const refused: Refusal[] = [];
     const retrying: string[] = [];
     const dead: string[] = [];
-    for (const f of failures) {
-      const job = this.#cas(f);
-      if ('reason' in job) {
-        refused.push(job);
-        continue;
-      }
+    const settled = this.#settle(failures, (job, f) => {
       const toDead = f.dead === true || job.attempts >= job.maxAttempts;
       this.#appendAttempt(job, toDead ? 'dead' : 'failed', f.error);
       job.state = toDead ? 'dead' : 'failed';
@@ -468,10 +458,9 @@ export class MemoryJobStore implements JobStore {
       if (toDead) job.finishedAt = now;
       else job.runAt = Math.floor(f.retryAt ?? now);
       this.#syncLedger(job);
-      accepted.push(job.id);
       (toDead ? dead : retrying).push(job.id);
-    }
-    return { accepted, refused, retrying, dead };
+    });
+    return { ...settled, retrying, dead };
   }
 
   async deadLetter(ids: readonly string[], reason: string): Promise<string[]> {
