@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   BatchflightError,
+  DeadlineList,
   ClosedError,
   InvalidOptionError,
   Listeners,
@@ -218,5 +219,54 @@ describe('stableKey', () => {
   it('accepts shared but acyclic references', () => {
     const shared = { x: 1 };
     expect(() => stableKey({ a: shared, b: shared })).not.toThrow();
+  });
+});
+
+describe('DeadlineList', () => {
+  interface Entry {
+    name: string;
+    deadline: number;
+    prev: Entry | undefined;
+    next: Entry | undefined;
+    listed: boolean;
+  }
+  const entry = (name: string, deadline: number): Entry => ({
+    name,
+    deadline,
+    prev: undefined,
+    next: undefined,
+    listed: false,
+  });
+
+  it('hands out due entries in order under one timer, skipping deleted ones', async () => {
+    const clock = new TestClock(0);
+    const due: string[] = [];
+    const list = new DeadlineList<Entry>(clock, (e) => due.push(`${e.name}@${clock.now()}`));
+    const [a, b, c] = [entry('a', 10), entry('b', 20), entry('c', 30)];
+    list.add(a);
+    list.add(b);
+    list.add(c);
+    expect(clock.pendingTimers).toBe(1);
+    list.delete(b);
+    list.delete(b); // a second delete is a no-op
+    await clock.advance(35);
+    expect(due).toEqual(['a@10', 'c@30']);
+    expect([a.listed, b.listed, c.listed]).toEqual([false, false, false]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('lets onDue add the entry again for a later deadline', async () => {
+    const clock = new TestClock(0);
+    let rounds = 0;
+    const list = new DeadlineList<Entry>(clock, (e) => {
+      if (++rounds < 3) {
+        e.deadline = clock.now() + 10;
+        list.add(e);
+      }
+    });
+    list.add(entry('x', 10));
+    await clock.advance(100);
+    expect(rounds).toBe(3);
+    expect(clock.pendingTimers).toBe(0);
   });
 });

@@ -33,3 +33,4 @@ export {
   knownOptions,
 } from './validate.js';
 export { stableKey, argumentsKey } from './key.js';
+export { type DeadlineEntry, DeadlineList } from './deadline-list.js';

@@ -14,6 +14,7 @@
  * Hedge only idempotent calls: two attempts may both reach the upstream.
  */
 import {
+  DeadlineList,
   eventChannel,
   integerOption,
   knownOptions,
@@ -27,8 +28,8 @@ import {
   type Clock,
   type Handler,
   type Layer,
+  type DeadlineEntry,
   type Subscription,
-  type Timer,
 } from '../core/index.js';
 import { HedgeCancelledError } from './errors.js';
 
@@ -97,15 +98,15 @@ class Attempt implements CallContext {
 let dequeueHook: (owner: HedgePolicy<never, never>, arg: Race) => void;
 
 /** The attempts of one hedged call. */
-class Race {
+class Race implements DeadlineEntry<Race> {
   readonly attempts: Attempt[] = [];
   inFlight = 0;
   done = false;
-  /** When the next hedge is due (epoch ms), while queued in the policy's deadline list. */
-  hedgeAt = 0;
+  /** When the next hedge is due (epoch ms), while listed in the policy's deadline list. */
+  deadline = 0;
   prev: Race | undefined = undefined;
   next: Race | undefined = undefined;
-  queued = false;
+  listed = false;
   resolve!: (value: unknown) => void;
   reject!: (error: unknown) => void;
 
@@ -145,13 +146,8 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
   readonly maxHedges: number;
   readonly #clock: Clock;
   readonly #onHedge = new Listeners<HedgeEvent>();
-  // Races waiting for their next hedge, in deadline order: afterMs is the same for all, so
-  // appending keeps the order, and one timer armed for the head serves every call.
-  #head: Race | undefined = undefined;
-  #tail: Race | undefined = undefined;
-  #timer: Timer | undefined = undefined;
-  /** While the timer callback runs, calls queued from inside it must not arm a second timer. */
-  #ticking = false;
+  // Races waiting for their next hedge: afterMs is the same for all, so one timer serves them.
+  readonly #waiting: DeadlineList<Race>;
   #calls = 0;
   #hedges = 0;
   #hedgeWins = 0;
@@ -166,6 +162,9 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
     this.afterMs = numberOption(WHERE, 'afterMs', options.afterMs);
     this.maxHedges = integerOption(WHERE, 'maxHedges', options.maxHedges ?? 1, { min: 0 });
     this.#clock = options.clock ?? systemClock;
+    this.#waiting = new DeadlineList<Race>(this.#clock, (race) => {
+      this.#launch(race, 'slow');
+    });
   }
 
   /** Wraps `next` so that slow calls are hedged. */
@@ -216,47 +215,14 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
   }
 
   #enqueue(race: Race): void {
-    race.hedgeAt = this.#clock.now() + this.afterMs;
-    race.queued = true;
-    const tail = this.#tail;
-    if (tail === undefined) this.#head = race;
-    else {
-      tail.next = race;
-      race.prev = tail;
-    }
-    this.#tail = race;
-    if (this.#timer === undefined && !this.#ticking) this.#arm(race.hedgeAt);
+    race.deadline = this.#clock.now() + this.afterMs;
+    this.#waiting.add(race);
   }
 
-  /** Takes a race out of the deadline list (no-op when not queued). */
+  /** Takes a race out of the deadline list (no-op when not listed). */
   #dequeue(race: Race): void {
-    if (!race.queued) return;
-    race.queued = false;
-    const { prev, next } = race;
-    if (prev === undefined) this.#head = next;
-    else prev.next = next;
-    if (next === undefined) this.#tail = prev;
-    else next.prev = prev;
-    race.prev = race.next = undefined;
+    this.#waiting.delete(race);
   }
-
-  #arm(at: number): void {
-    this.#timer = this.#clock.setTimer(this.#tick, at - this.#clock.now());
-  }
-
-  /** The one timer: hedge every race whose deadline passed, re-arm for the oldest left. */
-  readonly #tick = (): void => {
-    this.#timer = undefined;
-    this.#ticking = true;
-    const now = this.#clock.now();
-    let head = this.#head;
-    while (head !== undefined && head.hedgeAt <= now) {
-      this.#launch(head, 'slow'); // dequeues it, and queues it again at the tail if hedges remain
-      head = this.#head;
-    }
-    this.#ticking = false;
-    if (head !== undefined) this.#arm(head.hedgeAt);
-  };
 
   #launch(race: Race, reason: 'slow' | 'failed'): void {
     const attempt = new Attempt(race);

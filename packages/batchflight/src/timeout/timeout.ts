@@ -23,6 +23,7 @@
  * its `signal.reason` and aborts the inner signal with that reason.
  */
 import {
+  DeadlineList,
   eventChannel,
   knownOptions,
   Listeners,
@@ -37,7 +38,7 @@ import {
   type Handler,
   type Layer,
   type Subscription,
-  type Timer,
+  type DeadlineEntry,
 } from '../core/index.js';
 
 /** Options of {@link timeout}. */
@@ -68,9 +69,10 @@ const WHERE = 'timeout()';
 let callerAbortedHook: (owner: TimeoutPolicy<never, never>, arg: TimedCall) => void;
 
 /** One call in flight: the context handed to the inner handler and a node of the deadline list. */
-class TimedCall implements CallContext {
+class TimedCall implements CallContext, DeadlineEntry<TimedCall> {
   prev: TimedCall | undefined = undefined;
   next: TimedCall | undefined = undefined;
+  listed = false;
   /** Set once the caller's promise is settled by a deadline or the caller's abort. */
   reason: unknown = undefined;
   done = false;
@@ -118,11 +120,8 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
   readonly ms: number;
   readonly #clock: Clock;
   readonly #onTimeout = new Listeners<TimeoutEvent>();
-  #head: TimedCall | undefined = undefined;
-  #tail: TimedCall | undefined = undefined;
-  #timer: Timer | undefined = undefined;
-  /** While the timer callback runs, calls queued from inside it must not arm a second timer. */
-  #ticking = false;
+  // Calls in flight: every one has the same delay, so one timer serves them all.
+  readonly #deadlines: DeadlineList<TimedCall>;
   #calls = 0;
   #timeouts = 0;
   #inFlight = 0;
@@ -134,6 +133,9 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
     knownOptions(WHERE, options, ['ms', 'clock']);
     this.ms = numberOption(WHERE, 'ms', options.ms, { exclusive: true, allowInfinity: true });
     this.#clock = options.clock ?? systemClock;
+    this.#deadlines = new DeadlineList<TimedCall>(this.#clock, (call) => {
+      this.#expire(call);
+    });
   }
 
   /** Wraps `next` so that each call gets the deadline. */
@@ -181,7 +183,8 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
       call.resolve = resolve as (value: unknown) => void;
       call.reject = reject;
     });
-    this.#link(call);
+    this.#inFlight++;
+    this.#deadlines.add(call);
     if (parentSignal !== NEVER_ABORTED) parentSignal.addEventListener('abort', call);
     let inner: Promise<O>;
     try {
@@ -236,50 +239,11 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
 
   #finish(call: TimedCall): void {
     call.done = true;
-    this.#unlink(call);
+    this.#inFlight--;
+    this.#deadlines.delete(call);
     const signal = call.parent.signal;
     if (signal !== NEVER_ABORTED) signal.removeEventListener('abort', call);
   }
-
-  #link(call: TimedCall): void {
-    this.#inFlight++;
-    const tail = this.#tail;
-    if (tail === undefined) this.#head = call;
-    else {
-      tail.next = call;
-      call.prev = tail;
-    }
-    this.#tail = call;
-    if (this.#timer === undefined && !this.#ticking) this.#arm(call.deadline);
-  }
-
-  #unlink(call: TimedCall): void {
-    this.#inFlight--;
-    const { prev, next } = call;
-    if (prev === undefined) this.#head = next;
-    else prev.next = next;
-    if (next === undefined) this.#tail = prev;
-    else next.prev = prev;
-    call.prev = call.next = undefined;
-  }
-
-  #arm(deadline: number): void {
-    this.#timer = this.#clock.setTimer(this.#tick, deadline - this.#clock.now());
-  }
-
-  /** The one timer: expire every call past its deadline, re-arm for the oldest left. */
-  readonly #tick = (): void => {
-    this.#timer = undefined;
-    this.#ticking = true;
-    const now = this.#clock.now();
-    let head = this.#head;
-    while (head !== undefined && head.deadline <= now) {
-      this.#expire(head);
-      head = this.#head;
-    }
-    this.#ticking = false;
-    if (head !== undefined) this.#arm(head.deadline);
-  };
 }
 
 /** Rejects with `error` unchanged: the wrapped call's errors pass through as they are, Error or not. */
