@@ -40,6 +40,8 @@ import { LuaScript } from './script.js';
 import { GCRA_ACQUIRE } from './scripts/gcra-acquire.js';
 
 const WHERE = 'RedisRateLimitStore';
+/** An integer of the reply: a string when the client sets `stringNumbers`. */
+type Num = number | string;
 const ACQUIRE = new LuaScript('gcra-acquire', GCRA_ACQUIRE);
 
 /** Options of {@link RedisRateLimitStore}. */
@@ -134,52 +136,92 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   }
 
   /** Checks and charges `request` in one `EVALSHA`; see the module comment for outages. */
-  async acquire(request: RateLimitRequest): Promise<RateLimitDecision> {
+  acquire(request: RateLimitRequest): Promise<RateLimitDecision> {
+    // Not async: the reply is decoded in the `.then` of the EVALSHA promise
+    // itself, one promise per acquisition (an async function would add its
+    // own and an await).
     const { rules, cost } = request;
-    if (rules.length === 0) {
-      throw new InvalidOptionError(
-        'rules',
-        `${WHERE}.acquire(): rules must name at least one limit, got ${describe(rules)}.`,
+    const n = rules.length;
+    if (n === 0) {
+      return Promise.reject(
+        new InvalidOptionError(
+          'rules',
+          `${WHERE}.acquire(): rules must name at least one limit, got ${describe(rules)}.`,
+        ),
       );
     }
     if (!isReady(this.#client)) {
-      return this.#unavailable(
-        request,
-        new RedisUnavailableError(`${WHERE}: the Redis client is ${this.#client.status}.`),
+      return Promise.resolve(
+        this.#unavailable(
+          request,
+          new RedisUnavailableError(`${WHERE}: the Redis client is ${this.#client.status}.`),
+        ),
       );
     }
-    const keys: string[] = [];
-    const args: (string | number)[] = [
-      String(cost),
-      request.now === undefined ? '' : String(request.now),
-    ];
-    for (const rule of rules) {
-      keys.push(this.#prefix + rule.key);
-      args.push(String(rule.rate), String(rule.perMs), String(rule.burst));
+    const now = request.now === undefined ? '' : String(request.now);
+    let flat: string[];
+    if (n === 1) {
+      // The common case: one flat array literal, no pushes.
+      const [rule] = rules as readonly [RateLimitRule];
+      flat = [
+        this.#prefix + rule.key,
+        String(cost),
+        now,
+        String(rule.rate),
+        String(rule.perMs),
+        String(rule.burst),
+      ];
+    } else {
+      // KEYS first, then ARGV: cost, now, and rate/perMs/burst per rule.
+      flat = new Array<string>(n + 2 + 3 * n);
+      flat[n] = String(cost);
+      flat[n + 1] = now;
+      let i = 0;
+      for (const rule of rules) {
+        flat[i] = this.#prefix + rule.key;
+        const at = n + 2 + 3 * i;
+        flat[at] = String(rule.rate);
+        flat[at + 1] = String(rule.perMs);
+        flat[at + 2] = String(rule.burst);
+        i++;
+      }
     }
-    let reply: unknown;
-    try {
-      reply = await ACQUIRE.run(this.#client, keys, args);
-    } catch (error) {
-      if (isUnavailable(error)) return this.#unavailable(request, error);
-      throw error;
-    }
-    this.#remote++;
-    const [allowed, retry, remaining, reset, limitedBy] = reply as [
-      number,
-      string,
-      number,
-      string,
-      number,
-    ];
-    return {
-      allowed: allowed === 1,
-      retryAfterMs: Number(retry),
-      remaining,
-      resetAfterMs: Number(reset),
-      limitedBy,
-    };
+    return ACQUIRE.send(this.#client, n, flat).then(this.#decode, (error: unknown) =>
+      this.#failed(error, request, n, flat, false),
+    );
   }
+
+  /** After a failed EVALSHA: reload once on `NOSCRIPT`, fall back when unreachable, else rethrow. */
+  #failed(
+    error: unknown,
+    request: RateLimitRequest,
+    n: number,
+    flat: readonly string[],
+    retried: boolean,
+  ): RateLimitDecision | Promise<RateLimitDecision> {
+    if (!retried && LuaScript.isNoScript(error)) {
+      return ACQUIRE.retry(this.#client, n, flat).then(this.#decode, (again: unknown) =>
+        this.#failed(again, request, n, flat, true),
+      );
+    }
+    if (isUnavailable(error)) return this.#unavailable(request, error);
+    throw error;
+  }
+
+  // An arrow in a field: passed to `.then` without a bind per call.
+  readonly #decode = (reply: unknown): RateLimitDecision => {
+    this.#remote++;
+    // Integers; durations in nanoseconds (see the script's header). Number()
+    // also covers a client configured with `stringNumbers`.
+    const r = reply as readonly [Num, Num, Num, Num, Num];
+    return {
+      allowed: Number(r[0]) === 1,
+      retryAfterMs: Number(r[1]) / 1e6,
+      remaining: Number(r[2]),
+      resetAfterMs: Number(r[3]) / 1e6,
+      limitedBy: Number(r[4]),
+    };
+  };
 
   /** Forgets the state of `keys` (one `DEL`). */
   async reset(keys: readonly string[]): Promise<void> {
