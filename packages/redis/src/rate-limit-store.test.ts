@@ -74,6 +74,32 @@ describe.skipIf(skip !== null)('RedisRateLimitStore', () => {
     expect(store.stats().remote).toBe(4);
   });
 
+  it('reads a TAT stored as decimal text by an earlier version, for one limit and for several', async () => {
+    const store = new RedisRateLimitStore({ client, prefix });
+    const now = Date.UTC(2030, 0, 1);
+    const one = { key: 'legacy-one', rate: 1, perMs: 1000, burst: 2 };
+    const two = { key: 'legacy-two', rate: 1, perMs: 1000, burst: 2 };
+    // 1.5 intervals ahead of now, as `%.17g` wrote it: 0.5 unit of burst left.
+    await client.set(`${prefix}{rl}:legacy-one`, String(now + 1500), 'PX', 60_000);
+    await client.set(`${prefix}{rl}:legacy-two`, String(now + 1500), 'PX', 60_000);
+    const single = await store.acquire({ rules: [one], cost: 1, now });
+    expect(single.allowed).toBe(false);
+    expect(single.retryAfterMs).toBeCloseTo(500, 6);
+    expect(single.resetAfterMs).toBeCloseTo(1500, 6);
+    const both = await store.acquire({
+      rules: [two, { ...two, key: 'legacy-fresh' }],
+      cost: 1,
+      now,
+    });
+    expect(both.allowed).toBe(false);
+    expect(both.limitedBy).toBe(0);
+    expect(both.retryAfterMs).toBeCloseTo(500, 6);
+    // Once charged again, the TAT is rewritten in the 8-byte form and still agrees.
+    expect((await store.acquire({ rules: [one], cost: 1, now: now + 500 })).allowed).toBe(true);
+    expect(await client.strlen(`${prefix}{rl}:legacy-one`)).toBe(8);
+    expect((await store.acquire({ rules: [one], cost: 1, now: now + 500 })).allowed).toBe(false);
+  });
+
   it('throws a server error instead of masking it with the fallback', async () => {
     const store = new RedisRateLimitStore({
       client,
