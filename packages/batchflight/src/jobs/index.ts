@@ -50,6 +50,7 @@ export {
   partitionOf,
   canonicalJson,
   fingerprintOf,
+  newJobRecord,
   normalizeEnqueue,
   type NormalizedEnqueue,
   zeroCounts,

@@ -16,6 +16,7 @@ import { JobConflictError, JobDependencyError } from './errors.js';
 import {
   checkClaim,
   chunkCount,
+  newJobRecord,
   normalizeEnqueue,
   zeroCounts,
   type NormalizedEnqueue,
@@ -233,33 +234,8 @@ export class MemoryJobStore implements JobStore {
       }
     }
     const seq = ++this.#seq;
-    const job: Mutable<JobRecord> = {
-      id: String(seq),
-      queue: n.queue,
-      name: n.name,
-      payload: n.payload,
-      state: 'pending',
-      seq,
-      idempotencyKey: n.idempotencyKey,
-      partitionKey: n.partitionKey,
-      partition: n.partition,
-      ordered: n.ordered,
-      priority: n.priority,
-      runAt: n.runAt,
-      dependsOn: n.dependsOn,
-      attempts: 0,
-      maxAttempts: n.maxAttempts,
-      backoff: n.backoff,
-      epoch: 0,
-      leaseOwner: null,
-      leaseExpiresAt: null,
-      startedAt: null,
-      createdAt: now,
-      updatedAt: now,
-      finishedAt: null,
-      result: undefined,
-      lastError: null,
-    };
+    // A fresh object: the store owns it and updates it in place.
+    const job = newJobRecord(n, seq, now) as Mutable<JobRecord>;
     this.#jobs.set(job.id, job);
     if (n.idempotencyKey !== null) {
       this.#ledger.set(`${n.queue}\0${n.idempotencyKey}`, {

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { InvalidOptionError, describe } from '../core/index.js';
-import type { BackoffSpec, EnqueueSpec, JobState } from './store.js';
+import type { BackoffSpec, EnqueueSpec, JobRecord, JobState } from './store.js';
 
 /** Number of partitions `partitionOf` maps keys onto. Part of the stored format: never change it. */
 export const PARTITION_COUNT = 64;
@@ -159,6 +159,37 @@ function validateBackoffSpec(spec: BackoffSpec): void {
   if (type !== 'exponential' && type !== 'constant') {
     fail('backoff', "a number of ms or { type: 'exponential' | 'constant', … }", spec);
   }
+}
+
+/** The record of a job just enqueued from `n` under sequence number `seq`, as every store first writes it. */
+export function newJobRecord(n: NormalizedEnqueue, seq: number, nowMs: number): JobRecord {
+  return {
+    id: String(seq),
+    queue: n.queue,
+    name: n.name,
+    payload: n.payload,
+    state: 'pending',
+    seq,
+    idempotencyKey: n.idempotencyKey,
+    partitionKey: n.partitionKey,
+    partition: n.partition,
+    ordered: n.ordered,
+    priority: n.priority,
+    runAt: n.runAt,
+    dependsOn: n.dependsOn,
+    attempts: 0,
+    maxAttempts: n.maxAttempts,
+    backoff: n.backoff,
+    epoch: 0,
+    leaseOwner: null,
+    leaseExpiresAt: null,
+    startedAt: null,
+    createdAt: nowMs,
+    updatedAt: nowMs,
+    finishedAt: null,
+    result: undefined,
+    lastError: null,
+  };
 }
 
 /** A record of zero per state. */
