@@ -14,13 +14,13 @@
  *   (backpressure instead of errors).
  */
 import {
+  executeOnce,
   ClosedError,
   eventChannel,
   integerOption,
   knownOptions,
   Listeners,
   NEVER_ABORTED,
-  toContext,
   type CallContext,
   type CallOptions,
   type Handler,
@@ -171,8 +171,7 @@ export class Bulkhead<I = unknown, O = unknown> implements Layer<I, O> {
    * ```
    */
   execute<T>(fn: (ctx: CallContext) => Promise<T>, options?: CallOptions): Promise<T> {
-    const handler = (_: unknown, ctx: CallContext): Promise<T> => fn(ctx);
-    return (this as unknown as Bulkhead<unknown, T>).wrap(handler)(undefined, toContext(options));
+    return executeOnce(this as unknown as Layer<unknown, T>, fn, options);
   }
 
   /**

@@ -14,6 +14,7 @@
  * upstream answered). The caller's own abort counts as neither.
  */
 import {
+  executeOnce,
   eventChannel,
   functionOption,
   integerOption,
@@ -22,7 +23,6 @@ import {
   Listeners,
   numberOption,
   systemClock,
-  toContext,
   type CallContext,
   type CallOptions,
   type Clock,
@@ -231,11 +231,7 @@ export class CircuitBreaker<I = unknown, O = unknown> implements Layer<I, O> {
    * ```
    */
   execute<T>(fn: (ctx: CallContext) => Promise<T>, options?: CallOptions): Promise<T> {
-    const handler = (_: unknown, ctx: CallContext): Promise<T> => fn(ctx);
-    return (this as unknown as CircuitBreaker<unknown, T>).wrap(handler)(
-      undefined,
-      toContext(options),
-    );
+    return executeOnce(this as unknown as Layer<unknown, T>, fn, options);
   }
 
   /**

@@ -72,6 +72,25 @@ export function toContext(options?: CallOptions | CallContext): CallContext {
 }
 
 /**
+ * Runs one function through a layer: the `execute(fn, options)` of the
+ * policies (retry has its own, it numbers attempts). The function takes
+ * only the context, so the layer's input slot
+ * carries `undefined`.
+ *
+ * @example
+ * ```ts
+ * const user = await executeOnce(timeout({ ms: 500 }), ({ signal }) => fetchUser(42, { signal }));
+ * ```
+ */
+export function executeOnce<T>(
+  layer: Layer<unknown, T>,
+  fn: (ctx: CallContext) => Promise<T>,
+  options?: CallOptions,
+): Promise<T> {
+  return layer.wrap((_: unknown, ctx: CallContext) => fn(ctx))(undefined, toContext(options));
+}
+
+/**
  * Composes layers into one. The first layer sees the call first (request
  * order), so `stack(retry, breaker).wrap(h)` retries around the breaker:
  * `retry.wrap(breaker.wrap(h))`.

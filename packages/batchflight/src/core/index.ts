@@ -10,6 +10,7 @@ export {
   type Layer,
   NEVER_ABORTED,
   toContext,
+  executeOnce,
   stack,
   describe,
 } from './handler.js';

@@ -6,12 +6,12 @@
  * would answer nobody), and `when` narrows which errors are replaced.
  */
 import {
+  executeOnce,
   eventChannel,
   functionOption,
   InvalidOptionError,
   knownOptions,
   Listeners,
-  toContext,
   type CallContext,
   type CallOptions,
   type Handler,
@@ -111,8 +111,7 @@ export class FallbackPolicy<I = unknown, O = unknown> implements Layer<I, O> {
    * ```
    */
   execute(fn: (ctx: CallContext) => Promise<O>, options?: CallOptions): Promise<O> {
-    const handler = (_: I, ctx: CallContext): Promise<O> => fn(ctx);
-    return this.wrap(handler)(undefined as I, toContext(options));
+    return executeOnce(this as unknown as Layer<unknown, O>, fn, options);
   }
 
   /** Called each time the substitute answers. */

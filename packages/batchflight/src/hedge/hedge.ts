@@ -14,6 +14,7 @@
  * Hedge only idempotent calls: two attempts may both reach the upstream.
  */
 import {
+  executeOnce,
   DeadlineList,
   eventChannel,
   integerOption,
@@ -22,7 +23,6 @@ import {
   NEVER_ABORTED,
   numberOption,
   systemClock,
-  toContext,
   type CallContext,
   type CallOptions,
   type Clock,
@@ -198,11 +198,7 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
    * ```
    */
   execute<T>(fn: (ctx: CallContext) => Promise<T>, options?: CallOptions): Promise<T> {
-    const handler = (_: unknown, ctx: CallContext): Promise<T> => fn(ctx);
-    return (this as unknown as HedgePolicy<unknown, T>).wrap(handler)(
-      undefined,
-      toContext(options),
-    );
+    return executeOnce(this as unknown as Layer<unknown, T>, fn, options);
   }
 
   /** Called when a hedge starts. */

@@ -23,6 +23,7 @@
  * its `signal.reason` and aborts the inner signal with that reason.
  */
 import {
+  executeOnce,
   DeadlineList,
   eventChannel,
   knownOptions,
@@ -31,7 +32,6 @@ import {
   numberOption,
   systemClock,
   TimeoutError,
-  toContext,
   type CallContext,
   type CallOptions,
   type Clock,
@@ -154,11 +154,7 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
    * ```
    */
   execute<T>(fn: (ctx: CallContext) => Promise<T>, options?: CallOptions): Promise<T> {
-    const handler = (_: unknown, ctx: CallContext): Promise<T> => fn(ctx);
-    return (this as unknown as TimeoutPolicy<unknown, T>).wrap(handler)(
-      undefined,
-      toContext(options),
-    );
+    return executeOnce(this as unknown as Layer<unknown, T>, fn, options);
   }
 
   /** Called when a call misses its deadline. */
