@@ -74,8 +74,7 @@ export function toContext(options?: CallOptions | CallContext): CallContext {
 /**
  * Runs one function through a layer: the `execute(fn, options)` of the
  * policies (retry has its own, it numbers attempts). The function takes
- * only the context, so the layer's input slot
- * carries `undefined`.
+ * only the context, so the layer's input slot carries `undefined`.
  *
  * @example
  * ```ts
