@@ -1,8 +1,65 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { TestClock } from '@batchflight/testing';
 import { MemoryJobStore } from './memory-store.js';
 import { RunWorker, type RunSlice } from './run-worker.js';
+import type { JobStore } from './store.js';
+
+/** A promise and the function that resolves it. */
+function gate(): { readonly opened: Promise<void>; open(): void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
+
+/** `store` with one method's calls held until `until` resolves, when `when` says so. */
+function holding<K extends 'claimChunks' | 'checkpointChunk'>(
+  store: JobStore,
+  method: K,
+  until: Promise<void>,
+  when: (...args: Parameters<JobStore[K]>) => boolean = () => true,
+): JobStore {
+  return new Proxy(store, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
+      const call = (value as (...args: unknown[]) => unknown).bind(target);
+      if (prop !== method) return call;
+      return async (...args: Parameters<JobStore[K]>) => {
+        if (when(...args)) await until;
+        return call(...args);
+      };
+    },
+  });
+}
+
+/** A worker on a one-chunk run whose first slice runs until `slice.open()`. */
+async function workerInSlice(): Promise<{ worker: RunWorker; slice: ReturnType<typeof gate> }> {
+  const clock = new TestClock();
+  const store = new MemoryJobStore({ clock });
+  await store.createRun({ name: 'r', input: null, total: 10, chunkSize: 10 });
+  const started = gate();
+  const slice = gate();
+  const worker = new RunWorker(
+    store,
+    {
+      r: {
+        processSlice: () => {
+          started.open();
+          return slice.opened;
+        },
+      },
+    },
+    { clock },
+  );
+  await started.opened;
+  return { worker, slice };
+}
+
+/** Yields to the event loop a few times (timers phase included) without touching the clock. */
+async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+}
 
 describe('RunWorker', () => {
   it('processes a run in checkpointed slices, every item once', async () => {
@@ -106,5 +163,99 @@ describe('RunWorker', () => {
     expect(items).toBe(100);
     expect((await store.getRun(run.id))?.state).toBe('succeeded');
     await worker.close();
+  });
+
+  it('drain() waits without polling: nothing is scheduled until the last chunk ends', async () => {
+    const { worker, slice } = await workerInSlice();
+    const immediates = vi.spyOn(globalThis, 'setImmediate');
+    try {
+      let drained = false;
+      const done = worker.drain().then(() => (drained = true));
+      await turns(5);
+      expect(drained).toBe(false);
+      expect(immediates).not.toHaveBeenCalled();
+      slice.open();
+      await done;
+      expect(worker.stats()).toMatchObject({ items: 10, chunksDone: 1, activeChunks: 0 });
+    } finally {
+      immediates.mockRestore();
+    }
+    await worker.close();
+  });
+
+  it('drain() returns when the worker starts closing', async () => {
+    const { worker, slice } = await workerInSlice();
+    const drained = worker.drain();
+    const closed = worker.close();
+    await drained;
+    expect(worker.stats()).toMatchObject({ state: 'closing', activeChunks: 1 });
+    slice.open();
+    await closed;
+  });
+
+  it('close() while a claim is in flight hands the claimed chunks straight back', async () => {
+    const clock = new TestClock();
+    const store = new MemoryJobStore({ clock });
+    const run = await store.createRun({ name: 'r', input: null, total: 20, chunkSize: 10 });
+    const claim = gate();
+    let slices = 0;
+    const worker = new RunWorker(
+      holding(store, 'claimChunks', claim.opened),
+      {
+        r: {
+          processSlice: () => {
+            slices++;
+          },
+        },
+      },
+      { clock, concurrency: 2, leaseMs: 60_000 },
+    );
+    const closed = worker.close();
+    claim.open();
+    await closed;
+    expect(slices).toBe(0);
+    const again = await store.claimChunks({ workerId: 'next', limit: 5, leaseMs: 1_000 });
+    expect(again.map((c) => [c.runId, c.index, c.offset, c.epoch])).toEqual([
+      [run.id, 0, 0, 2],
+      [run.id, 1, 10, 2],
+    ]);
+  });
+
+  it('a lease renewal in flight when close() hands the chunk back cannot extend the lease again', async () => {
+    const clock = new TestClock();
+    const store = new MemoryJobStore({ clock });
+    const run = await store.createRun({ name: 'r', input: null, total: 10, chunkSize: 10 });
+    const renewal = gate();
+    const started = gate();
+    const slice = gate();
+    const worker = new RunWorker(
+      // Renewals carry no slice data; slice checkpoints here carry 'done'.
+      holding(
+        store,
+        'checkpointChunk',
+        renewal.opened,
+        (c) => c.data === undefined && c.leaseMs !== 0,
+      ),
+      {
+        r: {
+          sliceSize: 5,
+          processSlice: async () => {
+            started.open();
+            await slice.opened;
+            return 'done';
+          },
+        },
+      },
+      { clock, leaseMs: 1_000, heartbeatMs: 250 },
+    );
+    await started.opened;
+    await clock.advance(250); // a renewal is sent and held in flight
+    const closed = worker.close();
+    slice.open(); // the slice is checkpointed; the hand-back waits for the renewal
+    await turns(3);
+    renewal.open();
+    await closed;
+    const [again] = await store.claimChunks({ workerId: 'next', limit: 1, leaseMs: 1_000 });
+    expect(again).toMatchObject({ runId: run.id, index: 0, offset: 5, epoch: 2 });
   });
 });

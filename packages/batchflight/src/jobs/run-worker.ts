@@ -9,6 +9,11 @@
  * unfinished chunks are claimed lowest index first. When the store writes a
  * slice's effects in the checkpoint transaction (SQLite `onCheckpoint`), every
  * item's effect is committed exactly once.
+ *
+ * A graceful `close()` hands every active chunk back: after the slice in
+ * progress is checkpointed, the chunk's lease is set to expire now (a
+ * checkpoint with `leaseMs: 0`), so the next claim, by any worker, resumes at
+ * that checkpoint at once instead of waiting out the lease.
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -108,6 +113,8 @@ interface Active {
   readonly lease: ChunkLease;
   readonly controller: AbortController;
   offset: number;
+  /** Set once the lease is being handed back: heartbeats must not renew it any more. */
+  releasing: boolean;
 }
 
 /**
@@ -139,8 +146,13 @@ export class RunWorker {
   #drained = false;
   #pollTimer: Timer | undefined;
   #heartbeatTimer: Timer | undefined;
+  /** The lease renewal round in progress, if any. */
+  #beat: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
+  /** close() waiting for the last active chunk and claim to settle. */
   #idle: (() => void) | undefined;
+  /** drain() callers, woken by `#notify()`. */
+  readonly #drainWaiters: (() => void)[] = [];
   readonly #startedAt: number;
   #chunksDone = 0;
   #slices = 0;
@@ -223,18 +235,41 @@ export class RunWorker {
       this.#errors++;
       if (this.#onError.active) this.#onError.emit({ error, chunk: undefined });
     }
+    const claimed = leases.map((lease): Active => ({
+      lease,
+      controller: new AbortController(),
+      offset: lease.offset,
+      releasing: false,
+    }));
+    if (this.#state !== 'running') {
+      // close() was called while the claim was in flight: hand the chunks straight back.
+      await Promise.all(claimed.map((a) => this.#release(a)));
+      claimed.length = 0;
+    }
     this.#fetching = false;
-    if (leases.length === 0) {
+    if (claimed.length === 0) {
       this.#drained = true;
       this.#schedulePoll();
-      return;
     }
-    for (const lease of leases) {
-      const active: Active = { lease, controller: new AbortController(), offset: lease.offset };
+    for (const active of claimed) {
       this.#active.add(active);
       void this.#process(active);
     }
     this.#pump();
+    this.#notify();
+  }
+
+  /**
+   * Wakes the waiters whose condition holds: drain() when the worker is idle
+   * with nothing claimable (or no longer running), close() when no chunk is
+   * active and no claim is in flight.
+   */
+  #notify(): void {
+    const quiet = this.#active.size === 0 && !this.#fetching;
+    if (this.#state !== 'running' || (quiet && this.#drained)) {
+      for (const resolve of this.#drainWaiters.splice(0)) resolve();
+    }
+    if (quiet && this.#state !== 'running') this.#idle?.();
   }
 
   #schedulePoll(): void {
@@ -252,7 +287,10 @@ export class RunWorker {
 
   #scheduleHeartbeat(): void {
     this.#heartbeatTimer = this.#clock.setTimer(() => {
-      void this.#heartbeat().finally(() => {
+      const beat = this.#heartbeat();
+      this.#beat = beat;
+      void beat.finally(() => {
+        if (this.#beat === beat) this.#beat = undefined;
         if (this.#state !== 'closed') this.#scheduleHeartbeat();
       });
     }, this.#heartbeatMs);
@@ -260,20 +298,29 @@ export class RunWorker {
 
   async #heartbeat(): Promise<void> {
     for (const a of this.#active) {
-      if (a.controller.signal.aborted) continue;
-      try {
-        const ok = await this.#store.checkpointChunk({
-          runId: a.lease.runId,
-          index: a.lease.index,
-          epoch: a.lease.epoch,
-          offset: a.offset,
-          leaseMs: this.#leaseMs,
-        });
-        if (!ok) this.#lose(a);
-      } catch (error) {
-        this.#errors++;
-        if (this.#onError.active) this.#onError.emit({ error, chunk: a.lease });
-      }
+      if (a.controller.signal.aborted || a.releasing) continue;
+      await this.#setLease(a, this.#leaseMs);
+    }
+  }
+
+  /**
+   * Stores the chunk's checkpoint again with a lease of `leaseMs` from now;
+   * a refusal means the lease was lost. On a store error the lease simply
+   * runs out on its own.
+   */
+  async #setLease(a: Active, leaseMs: number): Promise<void> {
+    try {
+      const ok = await this.#store.checkpointChunk({
+        runId: a.lease.runId,
+        index: a.lease.index,
+        epoch: a.lease.epoch,
+        offset: a.offset,
+        leaseMs,
+      });
+      if (!ok) this.#lose(a);
+    } catch (error) {
+      this.#errors++;
+      if (this.#onError.active) this.#onError.emit({ error, chunk: a.lease });
     }
   }
 
@@ -283,6 +330,17 @@ export class RunWorker {
     a.controller.abort(
       new LeaseLostError(`${a.lease.runId}#${String(a.lease.index)}`, a.lease.epoch),
     );
+  }
+
+  /**
+   * Hands a chunk back at its checkpoint: a checkpoint with `leaseMs: 0` makes
+   * the lease expire now, so any worker's next claim resumes the chunk at once.
+   */
+  async #release(a: Active): Promise<void> {
+    a.releasing = true;
+    // A renewal of this chunk already sent must land first, or it would extend the lease again.
+    await this.#beat;
+    await this.#setLease(a, 0);
   }
 
   async #input(runId: string): Promise<unknown> {
@@ -299,7 +357,8 @@ export class RunWorker {
     const sliceSize = handler.sliceSize ?? 100;
     try {
       const input = await this.#input(lease.runId);
-      while (a.offset < lease.end && !controller.signal.aborted && this.#state !== 'closed') {
+      // Closing stops before the next slice; the chunk is then handed back below.
+      while (a.offset < lease.end && !controller.signal.aborted && this.#state === 'running') {
         const from = a.offset;
         const to = Math.min(lease.end, from + sliceSize);
         const data = await handler.processSlice(
@@ -326,10 +385,10 @@ export class RunWorker {
         if (chSlice.hasSubscribers) {
           chSlice.publish({ runId: lease.runId, chunk: lease.index, from, to });
         }
-        if (this.#state === 'closing') break;
       }
-      if (a.offset >= lease.end && !controller.signal.aborted) {
-        if (await this.#store.completeChunk(lease)) this.#chunksDone++;
+      if (!controller.signal.aborted) {
+        if (a.offset < lease.end) await this.#release(a);
+        else if (await this.#store.completeChunk(lease)) this.#chunksDone++;
         else this.#lose(a);
       }
     } catch (error) {
@@ -337,8 +396,8 @@ export class RunWorker {
       if (this.#onError.active) this.#onError.emit({ error, chunk: lease });
     } finally {
       this.#active.delete(a);
-      if (this.#active.size === 0) this.#idle?.();
       this.#pump();
+      this.#notify();
     }
   }
 
@@ -358,29 +417,38 @@ export class RunWorker {
     };
   }
 
-  /** Waits until no chunk is active and none is claimable right now. */
-  async drain(): Promise<void> {
-    while (
-      this.#state === 'running' &&
-      (this.#active.size > 0 || this.#fetching || !this.#drained)
-    ) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
+  /**
+   * Resolves once no chunk is active, no claim is in flight and the last claim
+   * found nothing (chunks that become claimable later are picked up by the
+   * next poll), or once the worker is closing. Event-driven: nothing runs
+   * while it waits.
+   */
+  drain(): Promise<void> {
+    const idle = this.#active.size === 0 && !this.#fetching && this.#drained;
+    if (this.#state !== 'running' || idle) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
   /**
-   * Stops claiming; active chunks stop after their current slice (its
-   * checkpoint is stored) and keep their lease until it expires, or are
-   * aborted at once with `force`. Idempotent.
+   * Stops claiming. Gracefully (the default), each active chunk finishes the
+   * slice in progress, stores its checkpoint and hands its lease back at once
+   * (a checkpoint with `leaseMs: 0`), so the next claim, by this or any
+   * worker, resumes the chunk at that checkpoint without waiting out the
+   * lease; chunks a claim in flight returns are handed back untouched.
+   * Resolves when all of that is done. With `force`, active chunks are
+   * aborted at once: their slices in progress are never checkpointed and
+   * their leases are kept until they expire, since an abandoned handler may
+   * still be running. Idempotent.
    */
   close(options: { readonly force?: boolean } = {}): Promise<void> {
     this.#closing ??= (async () => {
       this.#state = 'closing';
       this.#pollTimer?.cancel();
+      this.#notify();
       if (options.force === true) {
         // Abandon active chunks: their slices in progress are never checkpointed.
         for (const a of this.#active) a.controller.abort();
-      } else if (this.#active.size > 0) {
+      } else if (this.#active.size > 0 || this.#fetching) {
         await new Promise<void>((resolve) => (this.#idle = resolve));
       }
       this.#heartbeatTimer?.cancel();

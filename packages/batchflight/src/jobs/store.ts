@@ -393,7 +393,11 @@ export interface ChunkRef {
 export interface CheckpointInput extends ChunkRef {
   /** The first item not yet done, `start <= offset <= end`, never moving backwards. */
   readonly offset: number;
-  /** Extend the lease by this many ms from now. */
+  /**
+   * Extend the lease by this many ms from now. `0` hands the chunk back: its
+   * lease expires now, so the next claim (any worker) takes it at `offset`
+   * without waiting (what a graceful `RunWorker.close()` does).
+   */
   readonly leaseMs?: number;
   /** Passed to store-specific transactional hooks (e.g. effects written atomically with the checkpoint). */
   readonly data?: unknown;

@@ -11,9 +11,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   JobConflictError,
   JobDependencyError,
+  RunWorker,
   partitionOf,
   type JobRecord,
   type JobStore,
+  type RunHandler,
+  type RunSlice,
 } from 'batchflight/jobs';
 import { TestClock } from '../test-clock.js';
 
@@ -692,6 +695,70 @@ export function jobStoreConformance(name: string, factory: JobStoreFactory): voi
           state: 'succeeded',
           processed: 25,
           chunksDone: 3,
+        });
+      });
+
+      it('a checkpoint with leaseMs 0 hands the chunk back: claimable at once, at its checkpoint', async () => {
+        const run = await store.createRun({ name: 'r', input: null, total: 10, chunkSize: 10 });
+        const [c] = await store.claimChunks({ workerId: 'w1', limit: 1, leaseMs: LEASE });
+        const ref = { runId: run.id, index: 0, epoch: c?.epoch ?? 0 };
+        expect(await store.checkpointChunk({ ...ref, offset: 6, leaseMs: 0 })).toBe(true);
+        // No time passes: the lease expired at the checkpoint.
+        const [again] = await store.claimChunks({ workerId: 'w2', limit: 1, leaseMs: LEASE });
+        expect(again).toMatchObject({ index: 0, offset: 6, epoch: ref.epoch + 1 });
+        expect(await store.checkpointChunk({ ...ref, offset: 8 })).toBe(false);
+      });
+
+      it('RunWorker.close() mid-chunk: another worker resumes the chunk at its checkpoint at once, every item once', async () => {
+        const run = await store.createRun({ name: 'r', input: null, total: 40, chunkSize: 20 });
+        const seen = new Array<number>(40).fill(0);
+        const slices: string[] = [];
+        const mark = (worker: string, { chunkIndex, from, to }: RunSlice): void => {
+          slices.push(`${worker} ${String(chunkIndex)}:${String(from)}-${String(to)}`);
+          for (let i = from; i < to; i++) seen[i] = (seen[i] ?? 0) + 1;
+        };
+        const worker = (id: string, processSlice: RunHandler['processSlice']) =>
+          new RunWorker(
+            store,
+            { r: { sliceSize: 5, processSlice } },
+            { clock, leaseMs: LEASE, workerId: id },
+          );
+        let finishSlice!: () => void;
+        let inSecondSlice!: () => void;
+        const secondSliceStarted = new Promise<void>((resolve) => (inSecondSlice = resolve));
+        const first = worker('first', (slice: RunSlice) => {
+          mark('first', slice);
+          if (slice.from !== 5) return undefined;
+          inSecondSlice();
+          return new Promise<void>((resolve) => (finishSlice = resolve));
+        });
+        await secondSliceStarted;
+        const closed = first.close();
+        finishSlice(); // the slice in progress ends and is checkpointed; then the chunk is handed back
+        await closed;
+        expect(first.stats()).toMatchObject({ items: 10, chunksDone: 0, errors: 0 });
+        expect((await store.getRun(run.id))?.processed).toBe(10);
+        // The clock has not moved: without the hand-back the chunk would be leased for LEASE ms.
+        const second = worker('second', (slice: RunSlice) => {
+          mark('second', slice);
+        });
+        await second.drain();
+        await second.close();
+        expect(slices).toEqual([
+          'first 0:0-5',
+          'first 0:5-10',
+          'second 0:10-15',
+          'second 0:15-20',
+          'second 1:20-25',
+          'second 1:25-30',
+          'second 1:30-35',
+          'second 1:35-40',
+        ]);
+        expect(seen.every((n) => n === 1)).toBe(true);
+        expect(await store.getRun(run.id)).toMatchObject({
+          state: 'succeeded',
+          processed: 40,
+          chunksDone: 2,
         });
       });
 
