@@ -1,7 +1,8 @@
 /**
  * Proof under faults on SQLite: real worker processes SIGKILLed while they
- * hold leases, a slow handler whose lease is reclaimed, duplicate enqueue
- * racing across processes, and a poison job going dead and being requeued.
+ * hold leases (by `killLoop`, the harness the PostgreSQL kill test uses), a
+ * slow handler whose lease is reclaimed, duplicate enqueue racing across
+ * processes, and a poison job going dead and being requeued.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Queue, Worker, type JobStore } from 'batchflight/jobs';
-import { TestClock } from '@batchflight/testing';
+import { TestClock, bundleWorkerScript, killLoop } from '@batchflight/testing';
 import { MIGRATIONS } from './migrations.js';
 import { SqliteJobStore } from './store.js';
 
@@ -24,18 +25,13 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const ready = new WeakSet<ChildProcess>();
-
 function start(...args: string[]): ChildProcess {
   const proc = spawn(
     process.execPath,
     ['--conditions=@batchflight/source', '--import', 'tsx', child, ...args],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
+    { stdio: ['pipe', 'ignore', 'inherit'] },
   );
   live.add(proc);
-  proc.stdout.on('data', (chunk: Buffer) => {
-    if (chunk.toString().includes('ready')) ready.add(proc);
-  });
   proc.on('exit', () => live.delete(proc));
   return proc;
 }
@@ -49,8 +45,6 @@ function exited(proc: ChildProcess): Promise<number | null> {
   );
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 describe('SQLite under faults', () => {
   it('20,000 jobs, 4 worker processes, one SIGKILLed and restarted every 0.5 s: every job succeeded once, 20,000 effect rows', async () => {
     const path = join(dir, 'kill.db');
@@ -58,7 +52,7 @@ describe('SQLite under faults', () => {
     await store.init();
     // No unique constraint: a duplicated effect would show up as an extra row.
     store.db.exec(
-      'CREATE TABLE effects (id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, epoch INTEGER NOT NULL, pid INTEGER NOT NULL)',
+      'CREATE TABLE effects (id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, epoch INTEGER NOT NULL, worker TEXT NOT NULL)',
     );
     const queue = new Queue(store);
     const total = 20_000;
@@ -67,31 +61,26 @@ describe('SQLite under faults', () => {
         Array.from({ length: 5_000 }, (_, j) => ({ name: 'effect', payload: { n: i + j } })),
       );
     }
-    const workers = Array.from({ length: 4 }, () => start('work', path));
-    let kills = 0;
-    let next = 0;
-    for (;;) {
-      await sleep(500);
-      const { byState } = await store.counts();
-      if (byState.succeeded === total) break;
-      if (byState.dead > 0) throw new Error(`jobs went dead: ${JSON.stringify(byState)}`);
-      // Kill the next worker that is up and working (a process still starting
-      // holds nothing; on a loaded machine startup can take seconds).
-      let victim = -1;
-      for (let i = 0; i < workers.length && victim === -1; i++) {
-        const candidate = (next + i) % workers.length;
-        if (ready.has(workers[candidate] as ChildProcess)) victim = candidate;
-      }
-      if (victim === -1) continue;
-      next = victim + 1;
-      const proc = workers[victim] as ChildProcess;
-      proc.kill('SIGKILL');
-      await exited(proc);
-      kills++;
-      workers[victim] = start('work', path);
-    }
-    for (const w of workers) w.kill('SIGKILL');
-    await Promise.all(workers.map(exited));
+    // The harness the PostgreSQL kill test uses; one bundled file, so that a
+    // restarted worker does not spend seconds loading TypeScript.
+    const script = await bundleWorkerScript(join(here, '__fixtures__', 'fault-worker.ts'), [
+      'better-sqlite3',
+    ]);
+    const report = await killLoop({
+      script,
+      nodeArgs: [],
+      args: [path],
+      workers: 4,
+      killEveryMs: 500,
+      readyLine: 'ready',
+      done: async () => {
+        const { byState } = await store.counts();
+        if (byState.dead > 0) throw new Error(`jobs went dead: ${JSON.stringify(byState)}`);
+        return byState.succeeded === total;
+      },
+      timeoutMs: 540_000,
+    });
+    expect(report.unexpectedExits).toEqual([]);
 
     const counts = await store.counts();
     expect(counts.byState).toMatchObject({ succeeded: total, pending: 0, leased: 0, dead: 0 });
@@ -108,7 +97,7 @@ describe('SQLite under faults', () => {
     expect(log.ok).toBe(total);
     expect(log.jobs).toBe(total);
     // The kills really landed on leased jobs, which were reclaimed by the others.
-    expect(kills).toBeGreaterThanOrEqual(3);
+    expect(report.killed).toBeGreaterThanOrEqual(3);
     expect(log.expired).toBeGreaterThan(0);
     // Every effect row was written under the epoch that completed the job.
     const mismatched = store.db
@@ -117,6 +106,10 @@ describe('SQLite under faults', () => {
       )
       .get() as { n: number };
     expect(mismatched.n).toBe(0);
+    console.info(
+      `kill test: ${String(report.killed)} SIGKILLs, ${String(report.spawned)} processes, ` +
+        `${String(log.expired)} attempts reclaimed after expiry, ${String(report.elapsedMs)} ms`,
+    );
     await store.close();
   }, 600_000); // ~10-20 s on a quiet 2-core machine; generous for a loaded one
 
