@@ -23,16 +23,21 @@ import {
   describe,
   knownOptions,
 } from 'batchflight';
-import type { Redis } from 'ioredis';
 import { type Codec, errorFromShape, errorShape, jsonCodec } from './codec.js';
 import { type RedisClient, clientOption, prefixOption } from './options.js';
 import { LuaScript } from './script.js';
-import { CACHE_DELETE, CACHE_INVALIDATE_TAGS, CACHE_SET } from './scripts/cache.js';
+import {
+  CACHE_CLEAR_STEP,
+  CACHE_DELETE,
+  CACHE_INVALIDATE_TAGS,
+  CACHE_SET,
+} from './scripts/cache.js';
 
 const WHERE = 'RedisCacheStore';
 const SET = new LuaScript('cache-set', CACHE_SET);
 const DELETE = new LuaScript('cache-delete', CACHE_DELETE);
 const INVALIDATE_TAGS = new LuaScript('cache-invalidate-tags', CACHE_INVALIDATE_TAGS);
+const CLEAR_STEP = new LuaScript('cache-clear-step', CACHE_CLEAR_STEP);
 
 /** Options of {@link RedisCacheStore}. */
 export interface RedisCacheStoreOptions {
@@ -85,7 +90,7 @@ export class RedisCacheStore implements CacheStore, AsyncDisposable {
   /** Tells this process's own messages apart from the others'. */
   readonly #origin = randomUUID();
   readonly #listeners = new Listeners<CacheInvalidation>();
-  #subscriber: Redis | undefined;
+  #subscriber: RedisClient | undefined;
   #subscribing: Promise<void> | undefined;
   #closed = false;
 
@@ -142,27 +147,33 @@ export class RedisCacheStore implements CacheStore, AsyncDisposable {
     if (tags.length === 0) return 0;
     const removed = await INVALIDATE_TAGS.run(
       this.#client,
-      [],
+      [this.#tagPrefix + (tags[0] as string)],
       [this.#tagPrefix, this.#channel, this.#wire({ t: tags }), ...tags],
     );
     return removed as number;
   }
 
-  /** Removes every key of this store (`SCAN` + `UNLINK`), then publishes the invalidation. */
+  /**
+   * Removes every key of this store, then publishes the invalidation: a
+   * `SCAN` + `UNLINK` script step per round trip, run on the node that
+   * holds the store's hash slot (on a Cluster, that slot's master alone:
+   * the other masters hold none of the store's keys).
+   */
   async clear(): Promise<void> {
+    const route = [this.#entryPrefix];
+    const message = this.#wire({ c: 1 });
     let cursor = '0';
     do {
-      const [next, keys] = await (this.#client as Redis).scan(
-        cursor,
-        'MATCH',
-        this.#pattern,
-        'COUNT',
-        1000,
+      cursor = String(
+        await CLEAR_STEP.run(this.#client, route, [
+          cursor,
+          this.#pattern,
+          '1000',
+          this.#channel,
+          message,
+        ]),
       );
-      cursor = next;
-      if (keys.length > 0) await this.#client.unlink(...keys);
     } while (cursor !== '0');
-    await this.#client.publish(this.#channel, this.#wire({ c: 1 }));
   }
 
   /**
@@ -201,7 +212,9 @@ export class RedisCacheStore implements CacheStore, AsyncDisposable {
 
   #subscribe(): Promise<void> {
     if (this.#subscribing !== undefined) return this.#subscribing;
-    const subscriber = (this.#client as Redis).duplicate();
+    // On a Cluster, duplicate() is a Cluster whose subscribe() listens on one
+    // node; a PUBLISH on any master reaches every node's subscribers.
+    const subscriber = this.#client.duplicate();
     this.#subscriber = subscriber;
     let connectedOnce = false;
     subscriber.on('error', () => undefined); // reconnection is ioredis's; errors surface as resync

@@ -19,7 +19,7 @@ import {
   describe,
   knownOptions,
 } from 'batchflight';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { type RedisClient, clientOption, prefixOption } from './options.js';
 import { LuaScript } from './script.js';
 import { FLIGHT_CLAIM, FLIGHT_COMPLETE, FLIGHT_EXTEND, FLIGHT_RELEASE } from './scripts/flight.js';
@@ -58,7 +58,7 @@ export class RedisFlightStore implements FlightStore, AsyncDisposable {
   readonly #nonce = randomUUID();
   readonly #subscriberName: string | undefined;
   readonly #watchers = new Map<string, Set<Listener>>();
-  #subscriber: Redis | undefined;
+  #subscriber: RedisClient | undefined;
   #subscribing: Promise<void> | undefined;
   #closed = false;
 
@@ -169,9 +169,7 @@ export class RedisFlightStore implements FlightStore, AsyncDisposable {
 
   #subscribe(): Promise<void> {
     if (this.#subscribing !== undefined) return this.#subscribing;
-    const subscriber = (this.#client as Redis).duplicate(
-      this.#subscriberName === undefined ? {} : { connectionName: this.#subscriberName },
-    );
+    const subscriber = duplicate(this.#client, this.#subscriberName);
     this.#subscriber = subscriber;
     let connectedOnce = false;
     subscriber.on('error', () => undefined); // ioredis reconnects; watchers get 'resync'
@@ -209,6 +207,23 @@ export class RedisFlightStore implements FlightStore, AsyncDisposable {
     for (const set of [...this.#watchers.values()])
       for (const listener of [...set]) listener(event);
   }
+}
+
+/**
+ * A connection of its own for SUBSCRIBE, named `name`. A Cluster's copy is a
+ * Cluster (its subscribe() listens on one node; a PUBLISH on any master
+ * reaches every node's subscribers), and it takes the connection name
+ * through `redisOptions`, its first argument being the startup nodes.
+ */
+function duplicate(client: RedisClient, name: string | undefined): RedisClient {
+  if (name === undefined) return client.duplicate();
+  if (client.isCluster) {
+    const cluster = client as Cluster;
+    return cluster.duplicate([], {
+      redisOptions: { ...cluster.options.redisOptions, connectionName: name },
+    });
+  }
+  return (client as Redis).duplicate({ connectionName: name });
 }
 
 function head(type: 'd' | 'r', key: string): string {

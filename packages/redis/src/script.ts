@@ -1,20 +1,32 @@
 /**
  * A Lua script kept as reviewed source in a TypeScript module and run with
- * `EVALSHA`. The first `NOSCRIPT` (a fresh server, a restart, `SCRIPT FLUSH`)
- * loads it with `SCRIPT LOAD` once per connection (concurrent callers share
- * that load) and retries; a Redis that forgets scripts never breaks a call.
+ * `EVALSHA`. After a `NOSCRIPT` (a fresh server, a restart, `SCRIPT FLUSH`)
+ * the call is sent again as `EVAL` with the source, which runs it and caches
+ * it on that server; a Redis that forgets scripts never breaks a call.
+ *
+ * `EVAL` rather than `SCRIPT LOAD` + `EVALSHA`: on Redis Cluster every master
+ * has its own script cache and a command without keys (`SCRIPT LOAD`) goes
+ * to a random node, so the reload could land on another master than the
+ * one the key routes the `EVALSHA` to. `EVAL` is routed by its keys like
+ * `EVALSHA`, so it reaches the node that answered `NOSCRIPT`, on a single
+ * Redis and on a Cluster alike, in one round trip.
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
-/** Any ioredis client or cluster: only `evalsha` and `script` are used. */
-export type RedisLike = Pick<Redis, 'evalsha' | 'script'>;
+/** Any ioredis client or cluster: only `evalsha`, `eval` and `script` are used. */
+export type RedisLike = Pick<Redis, 'evalsha' | 'eval' | 'script'>;
+
+/** A Cluster's masters (`cluster.nodes('master')`), when `client` is an ioredis `Cluster`. */
+interface ClusterLike {
+  readonly isCluster: true;
+  nodes(role: 'master'): RedisLike[];
+}
 
 /** A script and its SHA-1, loaded on demand. */
 export class LuaScript {
   /** SHA-1 of the source, what `EVALSHA` names. */
   readonly sha: string;
-  readonly #loading = new WeakMap<object, Promise<unknown>>();
 
   /**
    * @param name - shown in errors, e.g. `gcra-acquire`.
@@ -27,7 +39,11 @@ export class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  /** Runs the script with `keys` and `args`; reloads and retries once after `NOSCRIPT`. */
+  /**
+   * Runs the script with `keys` and `args`; after `NOSCRIPT`, once more as
+   * `EVAL`. On Cluster the script must name at least one key: that key
+   * routes it to the master of its slot.
+   */
   run(
     client: RedisLike,
     keys: readonly string[],
@@ -36,7 +52,7 @@ export class LuaScript {
     // No async wrapper: the hot path is one EVALSHA promise, nothing more.
     return client.evalsha(this.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
       if (!isNoScript(error)) throw error;
-      return this.load(client).then(() => client.evalsha(this.sha, keys.length, ...keys, ...args));
+      return client.eval(this.source, keys.length, ...keys, ...args);
     });
   }
 
@@ -49,9 +65,9 @@ export class LuaScript {
     return client.evalsha(this.sha, numKeys, ...keysAndArgs);
   }
 
-  /** After a {@link send} failed with `NOSCRIPT` ({@link LuaScript.isNoScript}): loads the script and sends again. */
+  /** After a {@link send} failed with `NOSCRIPT` ({@link LuaScript.isNoScript}): sends it again as `EVAL`. */
   retry(client: RedisLike, numKeys: number, keysAndArgs: readonly string[]): Promise<unknown> {
-    return this.load(client).then(() => client.evalsha(this.sha, numKeys, ...keysAndArgs));
+    return client.eval(this.source, numKeys, ...keysAndArgs);
   }
 
   /** Whether `error` is the server's `NOSCRIPT` (the script is not in its cache). */
@@ -59,17 +75,19 @@ export class LuaScript {
     return isNoScript(error);
   }
 
-  /** Loads the script into the server's script cache (`SCRIPT LOAD`). */
-  load(client: RedisLike): Promise<unknown> {
-    let loading = this.#loading.get(client);
-    if (loading === undefined) {
-      loading = client.script('LOAD', this.source).finally(() => {
-        this.#loading.delete(client);
-      });
-      this.#loading.set(client, loading);
-    }
-    return loading;
+  /**
+   * Loads the script ahead of use (`SCRIPT LOAD`): into the server's cache,
+   * or on a Cluster into the cache of every master. Optional: {@link run}
+   * and {@link retry} recover from `NOSCRIPT` by themselves.
+   */
+  async load(client: RedisLike): Promise<void> {
+    const masters = isCluster(client) ? client.nodes('master') : [client];
+    await Promise.all(masters.map((node) => node.script('LOAD', this.source)));
   }
+}
+
+function isCluster(client: RedisLike): client is RedisLike & ClusterLike {
+  return (client as Partial<ClusterLike>).isCluster === true;
 }
 
 function isNoScript(error: unknown): boolean {

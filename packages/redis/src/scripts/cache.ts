@@ -65,7 +65,9 @@ return n
  * cache-invalidate-tags: removes every entry carrying any of the tags, and
  * announces it. Entry keys are read from the tag sets (same hash slot).
  *
- * KEYS      none (the tag sets are named from ARGV[1], same slot)
+ * KEYS[1]   the first tag's set: it routes the script to the master of the
+ *           store's slot on Redis Cluster (the other sets are named from
+ *           ARGV[1] and ARGV[4..], same slot)
  * ARGV[1]   the tag-set key prefix
  * ARGV[2]   the invalidation channel
  * ARGV[3]   the invalidation message
@@ -87,4 +89,31 @@ for i = 4, #ARGV do
 end
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return removed
+`;
+
+/**
+ * cache-clear-step: one step of a `SCAN` over the store's keys, removing
+ * what it found; the last step announces the clear. Run where the store's
+ * keys live: on Redis Cluster KEYS[1] routes the script to the one master
+ * that owns the store's slot (every key carries the same hash tag), so the
+ * scan covers that master alone, which holds every key of the store, and
+ * each step is one round trip instead of a `SCAN` then an `UNLINK`.
+ *
+ * KEYS[1]   any key of the store's slot (routing only; not read)
+ * ARGV[1]   the SCAN cursor ('0' to start)
+ * ARGV[2]   the MATCH pattern (the store's escaped prefix, then '*')
+ * ARGV[3]   the SCAN COUNT
+ * ARGV[4]   the invalidation channel
+ * ARGV[5]   the invalidation message
+ * Returns   the next cursor; '0' when the scan is complete (and announced)
+ */
+export const CACHE_CLEAR_STEP = `
+local page = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local keys = page[2]
+-- UNLINK in chunks: unpack() puts every argument on the Lua stack.
+for i = 1, #keys, 500 do
+  redis.call('UNLINK', unpack(keys, i, math.min(i + 499, #keys)))
+end
+if page[1] == '0' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
+return page[1]
 `;
