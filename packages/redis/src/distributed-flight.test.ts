@@ -9,36 +9,17 @@ import {
   redisUnavailable,
   uniquePrefix,
 } from './__fixtures__/redis.js';
+import { deferred, leaderErrorReachesWaiter, until } from './__fixtures__/scenarios.js';
 import {
   DistributedFlight,
   type DistributedFlightOptions,
   type DistributedSettledEvent,
   distributedFlightChannels,
 } from './distributed-flight.js';
-import { CodecError, RedisUnavailableError, RemoteError } from './errors.js';
+import { CodecError, RedisUnavailableError } from './errors.js';
 import { RedisFlightStore } from './flight-store.js';
 
 const skip = await redisUnavailable();
-
-function deferred<T>(): {
-  promise: Promise<T>;
-  resolve: (v: T) => void;
-  reject: (e: unknown) => void;
-} {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Waits until `predicate` holds (pub/sub and Redis replies are asynchronous). */
-async function until(predicate: () => boolean): Promise<void> {
-  for (let i = 0; i < 5000 && !predicate(); i++) await new Promise((r) => setTimeout(r, 1));
-  expect(predicate()).toBe(true);
-}
 
 describe.skipIf(skip !== null)('DistributedFlight on RedisFlightStore', () => {
   const prefix = uniquePrefix('dflight');
@@ -100,25 +81,7 @@ describe.skipIf(skip !== null)('DistributedFlight on RedisFlightStore', () => {
 
   it('the leader error reaches the waiters as an error with its name, message and code', async () => {
     const [a, b] = fleet(2) as [DistributedFlight, DistributedFlight];
-    const gate = deferred<undefined>();
-    const failing = async (): Promise<never> => {
-      await gate.promise;
-      throw Object.assign(new RangeError('upstream said no'), { code: 'E_UPSTREAM' });
-    };
-    const leader = a.run('err', failing);
-    await until(() => a.stats().led === 1);
-    const waiter = b.run('err', failing);
-    await until(() => b.stats().waiting === 1);
-    gate.resolve(undefined);
-    await expect(leader).rejects.toBeInstanceOf(RangeError);
-    const error = await waiter.catch((e: unknown) => e);
-    expect(RemoteError.is(error)).toBe(true);
-    expect(error).toMatchObject({
-      name: 'RangeError',
-      message: 'upstream said no',
-      code: 'E_UPSTREAM',
-      remote: true,
-    });
+    await leaderErrorReachesWaiter(a, b);
   });
 
   it('a value JSON cannot carry is a CodecError at the leader and an error (not garbage) at the waiters', async () => {

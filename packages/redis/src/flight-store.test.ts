@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { flightStoreConformance } from '@batchflight/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
@@ -9,6 +8,7 @@ import {
   redisUnavailable,
   uniquePrefix,
 } from './__fixtures__/redis.js';
+import { flightLeaseKey } from './__fixtures__/scenarios.js';
 import { RedisFlightStore } from './flight-store.js';
 
 const skip = await redisUnavailable();
@@ -37,10 +37,7 @@ describe.skipIf(skip !== null)('RedisFlightStore', () => {
       store,
       peer,
       expireLease: async (key: string) => {
-        // The lease key carries the flight key as its hash tag (its SHA-1 when empty or with '}').
-        const tag =
-          key.length > 0 && !key.includes('}') ? key : createHash('sha1').update(key).digest('hex');
-        await client.del(`${own}{f:${tag}}:lease`);
+        await client.del(flightLeaseKey(own, key));
       },
       cleanup: async () => {
         store.close();

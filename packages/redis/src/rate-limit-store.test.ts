@@ -9,6 +9,7 @@ import {
   redisUnavailable,
   uniquePrefix,
 } from './__fixtures__/redis.js';
+import { chargesSeveralLimitsAtomically } from './__fixtures__/scenarios.js';
 import { RedisRateLimitStore } from './rate-limit-store.js';
 
 const skip = await redisUnavailable();
@@ -41,22 +42,7 @@ describe.skipIf(skip !== null)('RedisRateLimitStore', () => {
   it('charges several limits atomically under concurrency from many clients', async () => {
     const clients = Array.from({ length: 4 }, () => connect());
     const stores = clients.map((c) => new RedisRateLimitStore({ client: c, prefix }));
-    const rules = [
-      { key: 'multi-a', rate: 1, perMs: 60_000, burst: 30 },
-      { key: 'multi-b', rate: 1, perMs: 60_000, burst: 50 },
-    ];
-    const decisions = await Promise.all(
-      Array.from({ length: 200 }, (_, i) =>
-        (stores[i % 4] as RedisRateLimitStore).acquire({ rules, cost: 1 }),
-      ),
-    );
-    expect(decisions.filter((d) => d.allowed)).toHaveLength(30);
-    // The refusals charged nothing on the second limit: 20 units are left there.
-    const rest = await (stores[0] as RedisRateLimitStore).acquire({
-      rules: [rules[1] as (typeof rules)[number]],
-      cost: 0,
-    });
-    expect(rest.remaining).toBe(20);
+    await chargesSeveralLimitsAtomically(stores);
     for (const c of clients) c.disconnect();
   });
 

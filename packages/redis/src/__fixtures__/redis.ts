@@ -5,7 +5,7 @@
  * with a visible reason.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 
 export const REDIS_URL = process.env.BATCHFLIGHT_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -47,26 +47,45 @@ export function uniquePrefix(label: string): string {
   return `bftest:${label}:${randomBytes(4).toString('hex')}:`;
 }
 
-/** Deletes every key starting with `prefix` (SCAN + UNLINK). */
-export async function dropPrefix(client: Redis, prefix: string): Promise<void> {
-  const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await client.unlink(...keys);
-  } while (cursor !== '0');
+/**
+ * The connections to scan for keys: the client itself, or on a Cluster
+ * every master (keys of different hash slots live on different masters).
+ */
+function scanned(client: Redis | Cluster): Redis[] {
+  return client.isCluster ? (client as Cluster).nodes('master') : [client as Redis];
 }
 
-/** How many keys start with `prefix`. */
-export async function countPrefix(client: Redis, prefix: string): Promise<number> {
+/** Calls `each` with every page of keys starting with `prefix` (SCAN on every node). */
+async function scanPrefix(
+  client: Redis | Cluster,
+  prefix: string,
+  each: (node: Redis, keys: string[]) => Promise<unknown>,
+): Promise<void> {
   const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
-  let cursor = '0';
+  for (const node of scanned(client)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await each(node, keys);
+    } while (cursor !== '0');
+  }
+}
+
+/** Deletes every key starting with `prefix` (SCAN + UNLINK, on every master of a Cluster). */
+export async function dropPrefix(client: Redis | Cluster, prefix: string): Promise<void> {
+  await scanPrefix(client, prefix, (node, keys) =>
+    // One key per UNLINK: the keys of one page may belong to several hash slots.
+    Promise.all(keys.map((key) => node.unlink(key))),
+  );
+}
+
+/** How many keys start with `prefix` (on every master of a Cluster). */
+export async function countPrefix(client: Redis | Cluster, prefix: string): Promise<number> {
   let n = 0;
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-    cursor = next;
+  await scanPrefix(client, prefix, (_node, keys) => {
     n += keys.length;
-  } while (cursor !== '0');
+    return Promise.resolve();
+  });
   return n;
 }
