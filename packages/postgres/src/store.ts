@@ -83,7 +83,13 @@ import { MIGRATIONS } from './migrations.js';
 export interface PostgresJobStoreOptions extends JobStoreOptions {
   /** A pool to use; the store never ends it. Takes precedence over `connectionString`. */
   readonly pool?: pg.Pool;
-  /** Creates (and on `close()` ends) a pool of `poolSize` connections. */
+  /**
+   * Creates (and on `close()` ends) a pool of `poolSize` connections. They run
+   * with `jit = off`: once the jobs table has statistics, the planner's cost of
+   * the claim statement passes `jit_above_cost` and compiling it takes ~1 s per
+   * claim, for a statement that runs in ~10 ms. (A pool passed as `pool` keeps
+   * its own settings: set `options: '-c jit=off'` on it.)
+   */
   readonly connectionString?: string;
   /** Connections of the pool the store creates. Default 10. */
   readonly poolSize?: number;
@@ -169,6 +175,15 @@ const RETRYABLE = new Set(['40P01', '40001']);
 /** The columns of a job with its dependencies (`j` is the row alias). */
 const DEPS = `CASE WHEN j.has_deps THEN ARRAY(SELECT d.depends_on::text FROM {s}.job_deps d
   WHERE d.job_seq = j.seq ORDER BY d.depends_on) END AS deps`;
+
+/**
+ * The current state and epoch of each input row `i` that the statement's `upd` did not
+ * accept (`j`), for the refusal reasons; a lateral index lookup per refused row only, where a
+ * plain join made the planner hash the whole jobs table for a batch of 500 (`LIMIT 1` keeps
+ * the planner from flattening the subquery back into that join).
+ */
+const REFUSED_JOB = `LEFT JOIN LATERAL (SELECT state, epoch FROM {s}.jobs
+  WHERE seq = i.seq AND u.ord IS NULL LIMIT 1) j ON true`;
 
 /** Keeps the ledger entry of each job in `upd` in step with the job's state. */
 const LEDGER_SYNC = (src: string): string => `UPDATE {s}.ledger g
@@ -268,7 +283,7 @@ export class PostgresJobStore implements JobStore {
         );
       }
       this.#connection = { connectionString };
-      this.pool = new pg.Pool({ connectionString, max: poolSize });
+      this.pool = new pg.Pool({ connectionString, max: poolSize, options: '-c jit=off' });
       this.#ownsPool = true;
       // An idle client dying (server restart) must not crash the process; the pool replaces it.
       this.pool.on('error', () => undefined);
@@ -777,17 +792,22 @@ export class PostgresJobStore implements JobStore {
       weights[k] = w > 0 && Number.isFinite(w) ? w : 1;
     }
     const aging = Number.isFinite(agingMs) ? Math.max(1, Math.floor(agingMs)) : 0;
-    // Per fairness key, the ready jobs first in one index order, locked as they are found.
-    const candidates = (order: string): string => `
+    // Per fairness key, the claimable jobs first in one order, locked as they are found: the
+    // ready ones (pending, failed and due) from the ready indexes, the expired leases from
+    // the lease index. Since migration 2 a leased job has no entry in the ready indexes, so a
+    // claim adds two index entries per job instead of four.
+    const candidates = (order: string, ready: boolean): string => `
          SELECT c.* FROM keys k CROSS JOIN LATERAL (
            SELECT j.seq, j.fair_key, j.state AS old_state, j.lease_owner AS old_owner,
              COALESCE(j.started_at, j.updated_at) AS old_started,
              j.priority + CASE WHEN $2::bigint > 0
                THEN greatest(0, $1::bigint - j.run_at) / $2::bigint ELSE 0 END AS eff
            FROM {s}.jobs j
-           WHERE j.fair_key = k.fair_key AND j.state IN ('pending', 'failed', 'leased')
-             AND ((j.state IN ('pending', 'failed') AND j.run_at <= $1)
-               OR (j.state = 'leased' AND j.lease_expires_at <= $1 AND j.attempts < j.max_attempts))
+           WHERE j.fair_key = k.fair_key AND ${
+             ready
+               ? `j.state IN ('pending', 'failed') AND j.run_at <= $1`
+               : `j.state = 'leased' AND j.lease_expires_at <= $1 AND j.attempts < j.max_attempts`
+           }
              AND (NOT j.has_deps OR NOT EXISTS (
                SELECT 1 FROM {s}.job_deps d JOIN {s}.jobs dj ON dj.seq = d.depends_on
                WHERE d.job_seq = j.seq AND dj.state <> 'succeeded'))
@@ -800,16 +820,21 @@ export class PostgresJobStore implements JobStore {
            ORDER BY ${order}
            LIMIT $3
            FOR UPDATE OF j SKIP LOCKED
-         ) c WHERE k.fair_key IS NOT NULL`;
+         ) c`;
     const rows = await this.#q<JobRow>(
-      `WITH RECURSIVE keys AS (
-         (SELECT fair_key FROM {s}.jobs WHERE state IN ('pending', 'failed', 'leased')
+      `WITH RECURSIVE walk AS (
+         (SELECT fair_key FROM {s}.jobs WHERE state IN ('pending', 'failed')
           ORDER BY fair_key LIMIT 1)
          UNION ALL
          SELECT (SELECT j.fair_key FROM {s}.jobs j
-                 WHERE j.state IN ('pending', 'failed', 'leased') AND j.fair_key > k.fair_key
+                 WHERE j.state IN ('pending', 'failed') AND j.fair_key > w.fair_key
                  ORDER BY j.fair_key LIMIT 1)
-         FROM keys k WHERE k.fair_key IS NOT NULL
+         FROM walk w WHERE w.fair_key IS NOT NULL
+       ), keys AS (
+         SELECT fair_key FROM walk WHERE fair_key IS NOT NULL
+         UNION
+         SELECT fair_key FROM {s}.jobs
+         WHERE state = 'leased' AND lease_expires_at <= $1 AND attempts < max_attempts
        ), exhausted AS (
          SELECT seq, lease_owner, COALESCE(started_at, updated_at) AS started FROM {s}.jobs
          WHERE state = 'leased' AND lease_expires_at <= $1 AND attempts >= max_attempts
@@ -827,10 +852,13 @@ export class PostgresJobStore implements JobStore {
          SELECT seq, queue, name, attempts, epoch, COALESCE(old_owner, ''), started, $1, 'expired',
            'lease expired' FROM dead
        ), dead_ledger AS (${LEDGER_SYNC('dead')}
-       ), by_priority AS (${candidates('j.priority DESC, j.seq')}
-       ), by_age AS (${candidates('j.run_at, j.seq')}
+       ), by_priority AS (${candidates('j.priority DESC, j.seq', true)}
+       ), by_age AS (${candidates('j.run_at, j.seq', true)}
+       ), expired_by_priority AS (${candidates('j.priority DESC, j.seq', false)}
+       ), expired_by_age AS (${candidates('j.run_at, j.seq', false)}
        ), cand AS (
-         SELECT DISTINCT ON (seq) * FROM (SELECT * FROM by_priority UNION ALL SELECT * FROM by_age) u
+         SELECT DISTINCT ON (seq) * FROM (SELECT * FROM by_priority UNION ALL SELECT * FROM by_age
+           UNION ALL SELECT * FROM expired_by_priority UNION ALL SELECT * FROM expired_by_age) u
        ), ranked AS (
          SELECT c.*, row_number() OVER (PARTITION BY c.fair_key ORDER BY c.eff DESC, c.seq) AS rn
          FROM cand c
@@ -924,7 +952,7 @@ export class PostgresJobStore implements JobStore {
        )
        SELECT i.ord, i.seq::text AS seq, i.epoch::text AS epoch, (u.ord IS NOT NULL) AS ok,
          j.state, j.epoch::text AS cur
-       FROM i LEFT JOIN upd u ON u.ord = i.ord LEFT JOIN {s}.jobs j ON j.seq = i.seq
+       FROM i LEFT JOIN upd u ON u.ord = i.ord ${REFUSED_JOB}
        ORDER BY i.ord`,
       [leases.map((l) => toSeq(l.id)), leases.map((l) => l.epoch), now + Math.ceil(leaseMs), now],
     );
@@ -947,7 +975,7 @@ export class PostgresJobStore implements JobStore {
        SELECT i.ord, i.seq::text AS seq, i.epoch::text AS epoch, (u.ord IS NOT NULL) AS ok,
          j.state, j.epoch::text AS cur, u.queue, u.run_at::text AS run_at,
          (SELECT count(*) FROM note) AS notes
-       FROM i LEFT JOIN upd u ON u.ord = i.ord LEFT JOIN {s}.jobs j ON j.seq = i.seq
+       FROM i LEFT JOIN upd u ON u.ord = i.ord ${REFUSED_JOB}
        ORDER BY i.ord`,
       [leases.map((l) => toSeq(l.id)), leases.map((l) => l.epoch), now],
     );
@@ -968,19 +996,19 @@ export class PostgresJobStore implements JobStore {
     await this.#ready();
     if (completions.length === 0) return { accepted: [], refused: [] };
     const now = this.#clock.now();
+    // No separate FOR UPDATE pass: the UPDATE locks the rows itself, and `o` (the same row as
+    // read by the statement) gives the lease holder before it is cleared. A concurrent change
+    // that bumped the epoch fails the recheck of `j.epoch = i.epoch`, so `o` is never stale.
     const sql = `WITH i AS (
          SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[]) WITH ORDINALITY
            AS t(seq, epoch, result, ord)
-       ), l AS (
-         SELECT j.seq, i.ord, i.result, j.lease_owner, COALESCE(j.started_at, j.updated_at) AS started
-         FROM i JOIN {s}.jobs j ON j.seq = i.seq AND j.epoch = i.epoch AND j.state = 'leased'
-         FOR UPDATE OF j
        ), upd AS (
-         UPDATE {s}.jobs j SET state = 'succeeded', result = l.result::jsonb, lease_owner = NULL,
+         UPDATE {s}.jobs j SET state = 'succeeded', result = i.result::jsonb, lease_owner = NULL,
            lease_expires_at = NULL, finished_at = $4, updated_at = $4
-         FROM l WHERE j.seq = l.seq AND j.state = 'leased'
+         FROM i JOIN {s}.jobs o ON o.seq = i.seq
+         WHERE j.seq = i.seq AND j.epoch = i.epoch AND j.state = 'leased'
          RETURNING j.seq, j.queue, j.name, j.attempts, j.epoch, j.idempotency_key, j.state, j.result,
-           l.ord, l.lease_owner AS old_owner, l.started
+           i.ord, o.lease_owner AS old_owner, COALESCE(o.started_at, o.updated_at) AS started
        ), log AS (
          INSERT INTO {s}.attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at,
            ended_at, outcome, error)
@@ -989,7 +1017,7 @@ export class PostgresJobStore implements JobStore {
        ), led AS (${LEDGER_SYNC('upd')})
        SELECT i.ord, i.seq::text AS seq, i.epoch::text AS epoch, (u.ord IS NOT NULL) AS ok,
          j.state, j.epoch::text AS cur, u.queue, u.name, u.result AS res
-       FROM i LEFT JOIN upd u ON u.ord = i.ord LEFT JOIN {s}.jobs j ON j.seq = i.seq
+       FROM i LEFT JOIN upd u ON u.ord = i.ord ${REFUSED_JOB}
        ORDER BY i.ord`;
     const values = [
       completions.map((c) => toSeq(c.id)),
@@ -1050,7 +1078,7 @@ export class PostgresJobStore implements JobStore {
          ), led AS (${LEDGER_SYNC('upd')})
          SELECT i.ord, i.seq::text AS seq, i.epoch::text AS epoch, (u.ord IS NOT NULL) AS ok,
            j.state, j.epoch::text AS cur, u.state AS new_state
-         FROM i LEFT JOIN upd u ON u.ord = i.ord LEFT JOIN {s}.jobs j ON j.seq = i.seq
+         FROM i LEFT JOIN upd u ON u.ord = i.ord ${REFUSED_JOB}
          ORDER BY i.ord`,
         [
           failures.map((f) => toSeq(f.id)),
