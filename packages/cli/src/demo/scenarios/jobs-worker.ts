@@ -1,25 +1,51 @@
 /**
- * The worker process of the `jobs` demo scenario: processes the run in the
- * SQLite file given in JOBS_DB until it is finished (or SIGKILLed). Each
- * slice's effect rows are written by the store's `onCheckpoint` hook, in the
- * same transaction as the checkpoint: an item's effect exists if and only if
- * the checkpoint moved past it.
+ * The worker process of the `jobs` demo scenarios: processes the run JOBS_RUN
+ * until it is finished (or SIGKILLed), in the SQLite file JOBS_DB
+ * (JOBS_STORE=sqlite) or in the PostgreSQL schema JOBS_PG_SCHEMA at
+ * JOBS_PG_URL (JOBS_STORE=postgres). Each slice's effect rows are written by
+ * the store's `onCheckpoint` hook, in the same transaction as the checkpoint:
+ * an item's effect exists if and only if the checkpoint moved past it.
  */
-import { RunWorker, type RunSlice } from 'batchflight/jobs';
+import { RunWorker, type JobStore, type RunSlice } from 'batchflight/jobs';
+import { PostgresJobStore } from '@batchflight/postgres';
 import { SqliteJobStore } from '@batchflight/sqlite';
 
-const path = process.env['JOBS_DB'] ?? '';
 const runId = process.env['JOBS_RUN'] ?? '';
 
-const store = new SqliteJobStore({
-  path,
-  onCheckpoint: (db, checkpoint) => {
-    const values = checkpoint.data as readonly number[] | undefined;
-    if (values === undefined) return; // a lease renewal: no items
-    const insert = db.prepare('INSERT INTO imported (item, value) VALUES (?, ?)');
-    values.forEach((value, i) => insert.run(checkpoint.from + i, value));
-  },
-});
+/** A slice's values, or undefined for a checkpoint without items (a lease renewal or hand-back). */
+const sliceValues = (data: unknown): readonly number[] | undefined =>
+  data as readonly number[] | undefined;
+
+function openStore(): JobStore {
+  if (process.env['JOBS_STORE'] === 'postgres') {
+    const schema = process.env['JOBS_PG_SCHEMA'] ?? '';
+    return new PostgresJobStore({
+      connectionString: process.env['JOBS_PG_URL'] ?? '',
+      schema,
+      poolSize: 3,
+      onCheckpoint: async (client, checkpoint) => {
+        const values = sliceValues(checkpoint.data);
+        if (values === undefined) return;
+        await client.query(
+          `INSERT INTO "${schema}".imported (item, value)
+           SELECT $1::int + t.i::int - 1, t.v FROM unnest($2::int[]) WITH ORDINALITY AS t(v, i)`,
+          [checkpoint.from, values],
+        );
+      },
+    });
+  }
+  return new SqliteJobStore({
+    path: process.env['JOBS_DB'] ?? '',
+    onCheckpoint: (db, checkpoint) => {
+      const values = sliceValues(checkpoint.data);
+      if (values === undefined) return;
+      const insert = db.prepare('INSERT INTO imported (item, value) VALUES (?, ?)');
+      values.forEach((value, i) => insert.run(checkpoint.from + i, value));
+    },
+  });
+}
+
+const store = openStore();
 await store.init();
 const worker = new RunWorker(
   store,
