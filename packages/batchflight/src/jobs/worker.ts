@@ -203,10 +203,63 @@ export interface WorkerErrorEvent {
   readonly during: 'claim' | 'flush' | 'heartbeat' | 'release' | 'depth';
 }
 
-interface Held {
+/**
+ * A job this worker holds (buffered or running). Its `AbortController` is made
+ * on the first read of `ctx.signal`: most handlers never read it, and making
+ * one per job was the largest per-job cost of the worker on a fast store.
+ */
+class Held {
+  lost = false;
+  #controller: AbortController | undefined;
+  #aborted = false;
+  #reason: unknown;
+
+  constructor(readonly job: JobRecord) {}
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Aborts `signal` with `reason` (the first reason wins, as with `AbortController`). */
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
+/** What a handler sees of a held job; `step` is the worker's, bound once per worker. */
+class Context implements JobContext {
   readonly job: JobRecord;
-  readonly controller: AbortController;
-  lost: boolean;
+  readonly epoch: number;
+  readonly attempt: number;
+  readonly #held: Held;
+  readonly #step: <T>(held: Held, name: string, fn: () => Promise<T> | T) => Promise<T>;
+
+  constructor(
+    held: Held,
+    readonly workerId: string,
+    step: <T>(held: Held, name: string, fn: () => Promise<T> | T) => Promise<T>,
+  ) {
+    this.#held = held;
+    this.job = held.job;
+    this.epoch = held.job.epoch;
+    this.attempt = held.job.attempts;
+    this.#step = step;
+  }
+
+  get signal(): AbortSignal {
+    return this.#held.signal;
+  }
+
+  step<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
+    return this.#step(this.#held, name, fn);
+  }
 }
 
 const WHERE = 'new Worker()';
@@ -478,7 +531,7 @@ export class Worker {
       if (chClaimed.hasSubscribers)
         chClaimed.publish({ workerId: this.workerId, count: jobs.length });
       for (const job of jobs) {
-        const held: Held = { job, controller: new AbortController(), lost: false };
+        const held = new Held(job);
         // This worker reclaimed its own expired lease: the older attempt is superseded.
         const previous = this.#held.get(job.id);
         if (previous !== undefined) this.#lose(previous, undefined);
@@ -562,7 +615,7 @@ export class Worker {
     if (held.lost) return;
     held.lost = true;
     this.#leaseLost++;
-    held.controller.abort(new LeaseLostError(held.job.id, held.job.epoch));
+    held.abort(new LeaseLostError(held.job.id, held.job.epoch));
     const index = this.#buffer.indexOf(held);
     if (index !== -1) {
       this.#buffer.splice(index, 1);
@@ -575,32 +628,23 @@ export class Worker {
   }
 
   #context(held: Held): JobContext {
-    const { job, controller } = held;
-    return {
-      job,
-      epoch: job.epoch,
-      attempt: job.attempts,
-      workerId: this.workerId,
-      signal: controller.signal,
-      step: async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
-        controller.signal.throwIfAborted();
-        const memo = await this.#store.getStep(job.id, name);
-        if (memo.found) return memo.value as T;
-        const value = await fn();
-        const stored = await this.#store.putStep({
-          id: job.id,
-          epoch: job.epoch,
-          step: name,
-          value,
-        });
-        if (!stored) {
-          this.#lose(held, undefined);
-          throw new LeaseLostError(job.id, job.epoch);
-        }
-        return value;
-      },
-    };
+    return new Context(held, this.workerId, this.#stepFn);
   }
+
+  /** `ctx.step`: memoized under the job, refused (lease lost) if the epoch moved on. */
+  readonly #stepFn = async <T>(held: Held, name: string, fn: () => Promise<T> | T): Promise<T> => {
+    const { job } = held;
+    held.signal.throwIfAborted();
+    const memo = await this.#store.getStep(job.id, name);
+    if (memo.found) return memo.value as T;
+    const value = await fn();
+    const stored = await this.#store.putStep({ id: job.id, epoch: job.epoch, step: name, value });
+    if (!stored) {
+      this.#lose(held, undefined);
+      throw new LeaseLostError(job.id, job.epoch);
+    }
+    return value;
+  };
 
   #dispatch(): void {
     const first = this.#buffer.shift();
@@ -690,7 +734,8 @@ export class Worker {
     if (outcome.ok) {
       let result: unknown = outcome.result ?? null;
       try {
-        result = JSON.parse(JSON.stringify(result)) as unknown;
+        // What the store will hold (and what onCompleted reports): the JSON form.
+        if (result !== null) result = JSON.parse(JSON.stringify(result)) as unknown;
       } catch (error) {
         this.#settle(held, { ok: false, error, retry: false }, durationMs);
         return;
@@ -902,7 +947,7 @@ export class Worker {
     const running = [...this.#held.values()].filter((h) => !this.#buffer.includes(h) && !h.lost);
     for (const h of running) {
       h.lost = true;
-      h.controller.abort(new ClosedError('The worker was closed with force.'));
+      h.abort(new ClosedError('The worker was closed with force.'));
     }
     void this.#store
       .release(running.map((h) => ({ id: h.job.id, epoch: h.job.epoch })))
