@@ -456,10 +456,15 @@ async function main(): Promise<void> {
           count(`SELECT count(*)::int AS n FROM "${SCHEMA.pb12}".job WHERE state = 'completed'`);
       } else if (system === 'batchflight') {
         await enqueueBatchflight(bf, N);
-        done = () =>
-          count(
-            `SELECT count(*)::int AS n FROM "${SCHEMA.batchflight}".jobs WHERE state = 'succeeded'`,
-          );
+        // Counts the jobs not done yet (through the partial indexes, like graphile-worker's
+        // shrinking table): counting the done ones scanned the whole table every 20 ms and
+        // took CPU from the system under test.
+        done = async () =>
+          N -
+          (await count(
+            `SELECT ((SELECT count(*) FROM "${SCHEMA.batchflight}".jobs WHERE state IN ('pending', 'failed'))
+              + (SELECT count(*) FROM "${SCHEMA.batchflight}".jobs WHERE state = 'leased'))::int AS n`,
+          ));
       } else if (system === 'bfrun') {
         await bf.createRun({ name: 'noop', input: null, total: N, chunkSize: ITEMS_PER_BATCH_JOB });
         done = () =>

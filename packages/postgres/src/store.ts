@@ -172,6 +172,12 @@ const json = (v: unknown): string => JSON.stringify(v ?? null);
 /** Retried transparently: the transaction was rolled back as a whole. */
 const RETRYABLE = new Set(['40P01', '40001']);
 
+/** The columns a `JobRecord` is read from, but `deps` (`j` is the row alias). */
+const RECORD_COLUMNS = `j.seq, j.queue, j.name, j.payload, j.state, j.idempotency_key, j.partition_key,
+  j.partition, j.ordered, j.priority, j.run_at, j.attempts, j.max_attempts, j.backoff, j.epoch,
+  j.lease_owner, j.lease_expires_at, j.started_at, j.created_at, j.updated_at, j.finished_at,
+  j.result, j.last_error`;
+
 /** The columns of a job with its dependencies (`j` is the row alias). */
 const DEPS = `CASE WHEN j.has_deps THEN ARRAY(SELECT d.depends_on::text FROM {s}.job_deps d
   WHERE d.job_seq = j.seq ORDER BY d.depends_on) END AS deps`;
@@ -877,7 +883,7 @@ export class PostgresJobStore implements JobStore {
          SELECT seq, queue, name, attempts - 1, epoch - 1, COALESCE(old_owner, ''), old_started, $1,
            'expired', 'lease expired' FROM upd WHERE old_state = 'leased'
        )
-       SELECT j.*, ${DEPS} FROM upd j ORDER BY j.rank, j.eff DESC, j.seq`,
+       SELECT ${RECORD_COLUMNS}, ${DEPS} FROM upd j ORDER BY j.rank, j.eff DESC, j.seq`,
       [
         now,
         aging,
