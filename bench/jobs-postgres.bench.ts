@@ -42,6 +42,8 @@ const PG_URL = process.env.BATCHFLIGHT_PG_URL ?? 'postgres://postgres@127.0.0.1:
 const N = 20_000;
 const CAP_MS = 10_000;
 const ITEMS_PER_BATCH_JOB = 500;
+/** Items of the item-level rows (run chunks, batch jobs): 400 rows of 500, so a run lasts ~1 s. */
+const ITEMS = 200_000;
 const suffix = Math.random().toString(36).slice(2, 8);
 const SCHEMA = {
   batchflight: `bench_bf_${suffix}`,
@@ -423,7 +425,9 @@ async function main(): Promise<void> {
   }
 
   // Throughput.
-  console.log('\n(b) 20,000 no-op jobs, concurrency 10 per process, jobs/s');
+  console.log(
+    '\n(b) 20,000 no-op jobs, concurrency 10 per process, jobs/s (item rows: 200,000 items in rows of 500, items/s)',
+  );
   const configs: { system: System; config: string; label: string }[] = [
     { system: 'batchflight', config: 'default', label: 'batchflight default (claimBatch 100)' },
     { system: 'batchflight', config: 'batched', label: 'batchflight claimBatch 500' },
@@ -444,11 +448,16 @@ async function main(): Promise<void> {
     if (only !== undefined && !only.some((o) => label.includes(o))) continue;
     for (const processes of [1, 2]) {
       let done: () => Promise<number>;
+      const itemLevel =
+        system === 'bfrun' ||
+        (system === 'gw18' && config === 'items') ||
+        (system === 'graphile' && config === 'batched');
+      const total = itemLevel ? ITEMS : N;
       if (system === 'gw18') {
         const items = config === 'items' ? ITEMS_PER_BATCH_JOB : 1;
-        peer('enqueue', 'gw18', String(N / items), String(items));
+        peer('enqueue', 'gw18', String(total / items), String(items));
         done = async () =>
-          N -
+          total -
           items * (await count(`SELECT count(*)::int AS n FROM "${SCHEMA.gw18}"._private_jobs`));
       } else if (system === 'pb12') {
         peer('enqueue', 'pb12', String(N), '1');
@@ -466,16 +475,21 @@ async function main(): Promise<void> {
               + (SELECT count(*) FROM "${SCHEMA.batchflight}".jobs WHERE state = 'leased'))::int AS n`,
           ));
       } else if (system === 'bfrun') {
-        await bf.createRun({ name: 'noop', input: null, total: N, chunkSize: ITEMS_PER_BATCH_JOB });
+        await bf.createRun({
+          name: 'noop',
+          input: null,
+          total,
+          chunkSize: ITEMS_PER_BATCH_JOB,
+        });
         done = () =>
           count(
             `SELECT COALESCE(sum(offset_at - start), 0)::int AS n FROM "${SCHEMA.bfrun}".chunks`,
           );
       } else if (system === 'graphile') {
         const items = config === 'batched' ? ITEMS_PER_BATCH_JOB : 1;
-        await enqueueGraphile(N / items, items);
+        await enqueueGraphile(total / items, items);
         done = async () =>
-          N -
+          total -
           items *
             (await count(`SELECT count(*)::int AS n FROM "${SCHEMA.graphile}"._private_jobs`));
       } else {
@@ -483,7 +497,7 @@ async function main(): Promise<void> {
         done = () =>
           count(`SELECT count(*)::int AS n FROM "${SCHEMA.pgboss}".job WHERE state = 'completed'`);
       }
-      const r = await throughput(system, config, processes, N, done);
+      const r = await throughput(system, config, processes, total, done);
       results.set(`${label}|${String(processes)}`, r.rate);
       const line = `  ${label.padEnd(40)} ${String(processes)} proc  ${fmt(r.rate).padStart(8)}${r.capped ? '  (capped at 10 s)' : ''}`;
       console.log(line);

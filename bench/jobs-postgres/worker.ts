@@ -38,7 +38,8 @@ if (system === 'batchflight' || system === 'reclaim') {
       concurrency: 10,
       depthSampleMs: 0,
       autoStart: false,
-      ...(config === 'batched' ? { claimBatch: 500 } : {}),
+      // `batched` is claimBatch 500; `batched:N` is claimBatch N.
+      ...(config.startsWith('batched') ? { claimBatch: Number(config.split(':')[1] ?? 500) } : {}),
     },
   );
   console.log('ready');

@@ -83,11 +83,12 @@ async function work(config) {
       noHandleSignals: true,
       logger: quiet,
       taskList: { noop },
-      ...(config === 'batched'
+      // `batched` is localQueue 500; `batched:N` is localQueue N.
+      ...(config.startsWith('batched')
         ? {
             preset: {
               worker: {
-                localQueue: { size: 500 },
+                localQueue: { size: Number(config.split(':')[1] ?? 500) },
                 completeJobBatchDelay: Number(process.env.GW_BATCH_DELAY ?? 0),
                 failJobBatchDelay: Number(process.env.GW_BATCH_DELAY ?? 0),
               },

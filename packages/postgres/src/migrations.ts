@@ -154,4 +154,14 @@ DROP INDEX {s}.attempts_ended;
 CREATE INDEX attempts_ended ON {s}.attempts USING brin (ended_at);
 `,
   },
+  {
+    version: 3,
+    name: 'index of the unfinished runs',
+    // A claim of chunks finishes the runs whose chunks are all done (a chunk completion does
+    // it too, after its commit, but a crash may fall between the two): it walks the
+    // unfinished runs only.
+    sql: `
+CREATE INDEX runs_open ON {s}.runs (seq) WHERE state IN ('running', 'paused');
+`,
+  },
 ];

@@ -191,6 +191,15 @@ const DEPS = `CASE WHEN j.has_deps THEN ARRAY(SELECT d.depends_on::text FROM {s}
 const REFUSED_JOB = `LEFT JOIN LATERAL (SELECT state, epoch FROM {s}.jobs
   WHERE seq = i.seq AND u.ord IS NULL LIMIT 1) j ON true`;
 
+/**
+ * Finishes the running or paused runs matching `where` (`r` is the run) whose chunks are all
+ * done, at `now` (a parameter). Matches no row (and writes nothing) while a chunk is open.
+ */
+const FINISH_RUNS = (where: string, now: string): string => `UPDATE {s}.runs r
+  SET state = 'succeeded', finished_at = ${now}, updated_at = ${now}
+  WHERE ${where} AND r.state IN ('running', 'paused')
+    AND NOT EXISTS (SELECT 1 FROM {s}.chunks c WHERE c.run_seq = r.seq AND c.state <> 'done')`;
+
 /** Keeps the ledger entry of each job in `upd` in step with the job's state. */
 const LEDGER_SYNC = (src: string): string => `UPDATE {s}.ledger g
   SET state = u.state, result = CASE WHEN u.state = 'succeeded' THEN u.result END
@@ -1463,7 +1472,11 @@ export class PostgresJobStore implements JobStore {
       offset_at: string;
       epoch: string;
     }>(
-      `WITH c AS (
+      `WITH finished AS (${FINISH_RUNS(
+        `($1::bigint IS NULL OR r.seq = $1) AND ($2::text[] IS NULL OR r.name = ANY($2))`,
+        '$3',
+      )}
+       ), c AS (
          SELECT c.run_seq, c.idx, r.name FROM {s}.chunks c JOIN {s}.runs r ON r.seq = c.run_seq
          WHERE r.state = 'running' AND ($1::bigint IS NULL OR r.seq = $1)
            AND ($2::text[] IS NULL OR r.name = ANY($2))
@@ -1553,26 +1566,24 @@ export class PostgresJobStore implements JobStore {
   async completeChunk(input: ChunkRef): Promise<boolean> {
     await this.#ready();
     const now = this.#clock.now();
-    return this.#tx(async (c) => {
-      const chunk = await this.#chunkCas(c, input);
-      if (chunk === undefined) return false;
-      await this.#q(
-        `UPDATE {s}.chunks SET state = 'done', offset_at = end_at, lease_owner = NULL,
-           lease_expires_at = NULL WHERE run_seq = $1 AND idx = $2`,
-        [toSeq(input.runId), input.index],
-        c,
-      );
-      await this.#q(
-        `UPDATE {s}.runs r SET updated_at = $2,
-           state = CASE WHEN left_.n = 0 THEN 'succeeded' ELSE r.state END,
-           finished_at = CASE WHEN left_.n = 0 THEN $2 ELSE r.finished_at END
-         FROM (SELECT count(*) AS n FROM {s}.chunks WHERE run_seq = $1 AND state <> 'done') AS left_
-         WHERE r.seq = $1`,
-        [toSeq(input.runId), now],
-        c,
-      );
-      return true;
-    });
+    // Without the run's lock: holding it (through the commit's WAL flush) serialised every
+    // completion of a run. A cancel bumps the epochs of leased chunks, so a completion that
+    // races it is refused by the epoch check, and the two lock no row in opposite orders.
+    const [done] = await this.#q<{ pending: boolean }>(
+      `UPDATE {s}.chunks c SET state = 'done', offset_at = c.end_at, lease_owner = NULL,
+         lease_expires_at = NULL
+       WHERE c.run_seq = $1 AND c.idx = $2 AND c.epoch = $3 AND c.state = 'leased'
+         AND EXISTS (SELECT 1 FROM {s}.runs r WHERE r.seq = c.run_seq AND r.state <> 'cancelled')
+       RETURNING EXISTS (SELECT 1 FROM {s}.chunks p
+         WHERE p.run_seq = c.run_seq AND p.state = 'pending') AS pending`,
+      [toSeq(input.runId), input.index, input.epoch],
+    );
+    if (done === undefined) return false;
+    // After the commit: of two last chunks completed at once, the later commit sees both done.
+    // While chunks wait to be claimed, the run is finished by a later completion (or, should
+    // a worker crash between the two statements, by the next claimChunks).
+    if (!done.pending) await this.#q(FINISH_RUNS('r.seq = $1', '$2'), [toSeq(input.runId), now]);
+    return true;
   }
 
   async #runTransition(id: string, from: readonly RunState[], to: RunState): Promise<boolean> {
