@@ -811,7 +811,12 @@ export class PostgresJobStore implements JobStore {
     // ready ones (pending, failed and due) from the ready indexes, the expired leases from
     // the lease index. Since migration 2 a leased job has no entry in the ready indexes, so a
     // claim adds two index entries per job instead of four.
-    const candidates = (order: string, ready: boolean): string => `
+    // The oldest-first order only finds jobs that waited one aging step or more: a job
+    // younger than that has its plain priority, and every job ranked above it by priority is
+    // ranked above it by effective priority too, so the priority order already finds it.
+    // (With fresh jobs the second scan is then empty instead of locking the same rows twice.)
+    const AGED = `$2::bigint > 0 AND j.run_at <= $1::bigint - $2::bigint`;
+    const candidates = (order: string, ready: boolean, aged = false): string => `
          SELECT c.* FROM keys k CROSS JOIN LATERAL (
            SELECT j.seq, j.fair_key, j.state AS old_state, j.lease_owner AS old_owner,
              COALESCE(j.started_at, j.updated_at) AS old_started,
@@ -822,7 +827,7 @@ export class PostgresJobStore implements JobStore {
              ready
                ? `j.state IN ('pending', 'failed') AND j.run_at <= $1`
                : `j.state = 'leased' AND j.lease_expires_at <= $1 AND j.attempts < j.max_attempts`
-           }
+           }${aged ? ` AND ${AGED}` : ''}
              AND (NOT j.has_deps OR NOT EXISTS (
                SELECT 1 FROM {s}.job_deps d JOIN {s}.jobs dj ON dj.seq = d.depends_on
                WHERE d.job_seq = j.seq AND dj.state <> 'succeeded'))
@@ -868,9 +873,9 @@ export class PostgresJobStore implements JobStore {
            'lease expired' FROM dead
        ), dead_ledger AS (${LEDGER_SYNC('dead')}
        ), by_priority AS (${candidates('j.priority DESC, j.seq', true)}
-       ), by_age AS (${candidates('j.run_at, j.seq', true)}
+       ), by_age AS (${candidates('j.run_at, j.seq', true, true)}
        ), expired_by_priority AS (${candidates('j.priority DESC, j.seq', false)}
-       ), expired_by_age AS (${candidates('j.run_at, j.seq', false)}
+       ), expired_by_age AS (${candidates('j.run_at, j.seq', false, true)}
        ), cand AS (
          SELECT DISTINCT ON (seq) * FROM (SELECT * FROM by_priority UNION ALL SELECT * FROM by_age
            UNION ALL SELECT * FROM expired_by_priority UNION ALL SELECT * FROM expired_by_age) u
