@@ -8,7 +8,9 @@
  * jobs keep their leases by heartbeat), and group-commits every result that
  * finished while the previous flush was in flight as one `complete` (and one
  * `fail`) call. Claims refill when half the buffer is used, so the handlers
- * never wait for the store in steady state.
+ * never wait for the store in steady state; each refill asks for a whole
+ * `claimBatch` (fewer, fuller claims cost the database less per job), so up to
+ * 1.5 × `claimBatch` jobs are buffered.
  *
  * Leases: every held job (running or buffered) is heartbeated every
  * `heartbeatMs`; a refused heartbeat means the lease was reclaimed or the job
@@ -506,7 +508,7 @@ export class Worker {
   async #fetch(): Promise<void> {
     this.#fetching = true;
     this.#wokenDuringFetch = false;
-    const limit = this.#claimBatch - this.#buffer.length;
+    const limit = this.#claimBatch;
     let jobs: JobRecord[] = [];
     try {
       this.#claimCalls++;
