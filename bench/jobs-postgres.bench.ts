@@ -44,6 +44,8 @@ const CAP_MS = 10_000;
 const ITEMS_PER_BATCH_JOB = 500;
 /** Items of the item-level rows (run chunks, batch jobs): 400 rows of 500, so a run lasts ~1 s. */
 const ITEMS = 200_000;
+/** Interleaved rounds of the throughput rows (BENCH_ROUNDS, default 3). */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const suffix = Math.random().toString(36).slice(2, 8);
 const SCHEMA = {
   batchflight: `bench_bf_${suffix}`,
@@ -56,7 +58,6 @@ const SCHEMA = {
 type System = keyof typeof SCHEMA;
 const quiet = new Logger(() => () => undefined);
 const admin = new pg.Pool({ connectionString: PG_URL, max: 2 });
-const rows: string[][] = [];
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 async function count(sql: string): Promise<number> {
@@ -205,13 +206,26 @@ async function kill(children: readonly Child[]): Promise<void> {
   );
 }
 
-/** Starts `processes` workers, says go, polls `done()` (items finished) until `total` or the cap. */
+/** How a run's progress is read: `left()` is cheap (polled every 20 ms), `done()` counts. */
+interface Progress {
+  /** Whether any job (item) is not done yet. */
+  readonly left: () => Promise<boolean>;
+  /** Jobs (items) done so far; read once, when the run is capped. */
+  readonly done: () => Promise<number>;
+}
+
+/**
+ * Starts `processes` workers, says go, polls `left()` until nothing is left or
+ * the cap. Polling only whether work is left (an EXISTS that stops at the first
+ * open row) instead of counting: counts every 20 ms scanned the whole table and
+ * took CPU from the systems under test on a 2-core machine.
+ */
 async function throughput(
   system: System,
   config: string,
   processes: number,
   total: number,
-  done: () => Promise<number>,
+  progress: Progress,
 ): Promise<{ rate: number; capped: boolean }> {
   const children = Array.from({ length: processes }, () =>
     startChild(system, config, SCHEMA[system]),
@@ -220,18 +234,22 @@ async function throughput(
     await Promise.all(children.map((c) => waitLine(c, 'ready')));
     const t = performance.now();
     for (const c of children) c.proc.stdin?.write('go\n');
-    let finished = 0;
+    let left = true;
     while (performance.now() - t < CAP_MS) {
-      finished = await done();
-      if (finished >= total) break;
+      left = await progress.left();
+      if (!left) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     const elapsed = performance.now() - t;
+    const finished = left ? await progress.done() : total;
     return { rate: (finished / elapsed) * 1000, capped: finished < total };
   } finally {
     await kill(children);
   }
 }
+
+const exists = async (sql: string): Promise<boolean> =>
+  (await admin.query<{ e: boolean }>(`SELECT EXISTS (${sql}) AS e`)).rows[0]?.e ?? false;
 
 // -------------------------------------------------------------- latency
 
@@ -444,66 +462,91 @@ async function main(): Promise<void> {
   ];
   const only = process.env.BENCH_ONLY?.split(',');
   const results = new Map<string, number>();
-  for (const { system, config, label } of configs) {
-    if (only !== undefined && !only.some((o) => label.includes(o))) continue;
-    for (const processes of [1, 2]) {
-      let done: () => Promise<number>;
+  // Interleaved rounds (the machine is shared: a slow spell must not hit one system only):
+  // every round runs every row once, each round starting at another row; a row capped in
+  // the first round is not repeated. The table shows the median of the rounds.
+  const runs = configs
+    .filter(({ label }) => only === undefined || only.some((o) => label.includes(o)))
+    .flatMap((c) => [1, 2].map((processes) => ({ ...c, processes })));
+  const samples = new Map<string, number[]>();
+  const cappedRows = new Set<string>();
+  for (let round = 0; round < ROUNDS; round++) {
+    const shift = Math.floor((round * runs.length) / ROUNDS);
+    for (const { system, config, label, processes } of [
+      ...runs.slice(shift),
+      ...runs.slice(0, shift),
+    ]) {
+      const key = `${label}|${String(processes)}`;
+      if (cappedRows.has(key)) continue;
       const itemLevel =
         system === 'bfrun' ||
         (system === 'gw18' && config === 'items') ||
         (system === 'graphile' && config === 'batched');
       const total = itemLevel ? ITEMS : N;
-      if (system === 'gw18') {
-        const items = config === 'items' ? ITEMS_PER_BATCH_JOB : 1;
-        peer('enqueue', 'gw18', String(total / items), String(items));
-        done = async () =>
-          total -
-          items * (await count(`SELECT count(*)::int AS n FROM "${SCHEMA.gw18}"._private_jobs`));
-      } else if (system === 'pb12') {
-        peer('enqueue', 'pb12', String(N), '1');
-        done = () =>
-          count(`SELECT count(*)::int AS n FROM "${SCHEMA.pb12}".job WHERE state = 'completed'`);
+      let progress: Progress;
+      if (system === 'gw18' || system === 'graphile') {
+        const items =
+          config === 'items' || (system === 'graphile' && config === 'batched')
+            ? ITEMS_PER_BATCH_JOB
+            : 1;
+        if (system === 'gw18') peer('enqueue', 'gw18', String(total / items), String(items));
+        else await enqueueGraphile(total / items, items);
+        const table = `"${SCHEMA[system]}"._private_jobs`;
+        progress = {
+          left: () => exists(`SELECT 1 FROM ${table}`),
+          done: async () =>
+            total - items * (await count(`SELECT count(*)::int AS n FROM ${table}`)),
+        };
+      } else if (system === 'pb12' || system === 'pgboss') {
+        if (system === 'pb12') peer('enqueue', 'pb12', String(N), '1');
+        else await enqueuePgboss(boss, N);
+        const table = `"${SCHEMA[system]}".job`;
+        progress = {
+          left: () => exists(`SELECT 1 FROM ${table} WHERE state <> 'completed'`),
+          done: () => count(`SELECT count(*)::int AS n FROM ${table} WHERE state = 'completed'`),
+        };
       } else if (system === 'batchflight') {
         await enqueueBatchflight(bf, N);
-        // Counts the jobs not done yet (through the partial indexes, like graphile-worker's
-        // shrinking table): counting the done ones scanned the whole table every 20 ms and
-        // took CPU from the system under test.
-        done = async () =>
-          N -
-          (await count(
-            `SELECT ((SELECT count(*) FROM "${SCHEMA.batchflight}".jobs WHERE state IN ('pending', 'failed'))
-              + (SELECT count(*) FROM "${SCHEMA.batchflight}".jobs WHERE state = 'leased'))::int AS n`,
-          ));
-      } else if (system === 'bfrun') {
+        const jobs = `"${SCHEMA.batchflight}".jobs`;
+        progress = {
+          left: () =>
+            exists(
+              `SELECT 1 FROM ${jobs} WHERE state IN ('pending', 'failed')
+               UNION ALL SELECT 1 FROM ${jobs} WHERE state = 'leased'`,
+            ),
+          done: () => count(`SELECT count(*)::int AS n FROM ${jobs} WHERE state = 'succeeded'`),
+        };
+      } else {
         await bf.createRun({
           name: 'noop',
           input: null,
           total,
           chunkSize: ITEMS_PER_BATCH_JOB,
         });
-        done = () =>
-          count(
-            `SELECT COALESCE(sum(offset_at - start), 0)::int AS n FROM "${SCHEMA.bfrun}".chunks`,
-          );
-      } else if (system === 'graphile') {
-        const items = config === 'batched' ? ITEMS_PER_BATCH_JOB : 1;
-        await enqueueGraphile(total / items, items);
-        done = async () =>
-          total -
-          items *
-            (await count(`SELECT count(*)::int AS n FROM "${SCHEMA.graphile}"._private_jobs`));
-      } else {
-        await enqueuePgboss(boss, N);
-        done = () =>
-          count(`SELECT count(*)::int AS n FROM "${SCHEMA.pgboss}".job WHERE state = 'completed'`);
+        const chunks = `"${SCHEMA.bfrun}".chunks`;
+        progress = {
+          left: () => exists(`SELECT 1 FROM ${chunks} WHERE state <> 'done'`),
+          done: () => count(`SELECT COALESCE(sum(offset_at - start), 0)::int AS n FROM ${chunks}`),
+        };
       }
-      const r = await throughput(system, config, processes, total, done);
-      results.set(`${label}|${String(processes)}`, r.rate);
-      const line = `  ${label.padEnd(40)} ${String(processes)} proc  ${fmt(r.rate).padStart(8)}${r.capped ? '  (capped at 10 s)' : ''}`;
-      console.log(line);
-      rows.push([label, String(processes), fmt(r.rate) + (r.capped ? '*' : '')]);
+      const r = await throughput(system, config, processes, total, progress);
+      if (r.capped) cappedRows.add(key);
+      samples.set(key, [...(samples.get(key) ?? []), r.rate]);
+      console.log(
+        `  round ${String(round + 1)}  ${label.padEnd(40)} ${String(processes)} proc  ${fmt(r.rate).padStart(8)}${r.capped ? '  (capped at 10 s)' : ''}`,
+      );
       await clean[system]();
     }
+  }
+  console.log(`\n  median of ${String(ROUNDS)} rounds (min–max)`);
+  for (const { label, processes } of runs) {
+    const key = `${label}|${String(processes)}`;
+    const xs = [...(samples.get(key) ?? [])].sort((a, b) => a - b);
+    const median = xs[Math.floor(xs.length / 2)] ?? NaN;
+    results.set(key, median);
+    console.log(
+      `  ${label.padEnd(40)} ${String(processes)} proc  ${fmt(median).padStart(8)}  (${fmt(xs[0] ?? NaN)}–${fmt(xs.at(-1) ?? NaN)})${cappedRows.has(key) ? '  capped at 10 s' : ''}`,
+    );
   }
 
   // Latency and reclaim (skipped when BENCH_ONLY picks some throughput rows).
