@@ -80,10 +80,59 @@ describe.skipIf(skip !== null)('RedisRateLimitStore', () => {
     expect(both.allowed).toBe(false);
     expect(both.limitedBy).toBe(0);
     expect(both.retryAfterMs).toBeCloseTo(500, 6);
-    // Once charged again, the TAT is rewritten in the 8-byte form and still agrees.
+    // Once charged again, the TAT is rewritten in the 16-byte form and still agrees.
     expect((await store.acquire({ rules: [one], cost: 1, now: now + 500 })).allowed).toBe(true);
-    expect(await client.strlen(`${prefix}{rl}:legacy-one`)).toBe(8);
+    expect(await client.strlen(`${prefix}{rl}:legacy-one`)).toBe(16);
     expect((await store.acquire({ rules: [one], cost: 1, now: now + 500 })).allowed).toBe(false);
+  });
+
+  it('reads the 8-byte TAT of the previous version, and a decimal TAT of 16 characters as text', async () => {
+    const store = new RedisRateLimitStore({ client, prefix });
+    const now = Date.UTC(2030, 0, 1);
+    const rule = { key: 'packed8', rate: 1, perMs: 1000, burst: 2 };
+    const packed = Buffer.alloc(8);
+    packed.writeDoubleLE(now + 1500);
+    await client.set(`${prefix}{rl}:packed8`, packed, 'PX', 60_000);
+    const a = await store.acquire({ rules: [rule], cost: 1, now });
+    expect(a.allowed).toBe(false);
+    expect(a.resetAfterMs).toBeCloseTo(1500, 6);
+    // 1500.25 ms ahead, as `%.17g` wrote it: the same length as the 16-byte form.
+    const text = String(now + 1500.25);
+    expect(text).toHaveLength(16);
+    await client.set(`${prefix}{rl}:text16`, text, 'PX', 60_000);
+    const b = await store.acquire({ rules: [{ ...rule, key: 'text16' }], cost: 1, now });
+    expect(b.allowed).toBe(false);
+    expect(b.resetAfterMs).toBeCloseTo(1500.25, 6);
+  });
+
+  it('a TAT updated in place (SETRANGE) keeps an expiry no earlier than the TAT and no later than a fresh PX', async () => {
+    const store = new RedisRateLimitStore({ client, prefix });
+    const setranges = async () =>
+      Number(/cmdstat_setrange:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
+    const before = await setranges();
+    // A limit far from saturation: each charge leaves the TAT a hair ahead of now,
+    // inside the expiry the first charge set, so the next ones update it in place.
+    const rule = { key: 'in-place', rate: 1e9, perMs: 1000, burst: 1e9 };
+    for (let i = 0; i < 20; i++) {
+      await Promise.all(
+        Array.from({ length: 10 }, () => store.acquire({ rules: [rule], cost: 1 })),
+      );
+    }
+    expect(await setranges()).toBeGreaterThan(before);
+    const key = `${prefix}{rl}:in-place`;
+    const read = () => Promise.all([client.getBuffer(key), client.pttl(key), client.time()]);
+    let [value, ttl, time] = await read();
+    // The key lives 2 ms: on a busy machine it may be gone before it is read; charge again.
+    for (let attempt = 0; attempt < 50 && value === null; attempt++) {
+      await store.acquire({ rules: [rule], cost: 1 });
+      [value, ttl, time] = await read();
+    }
+    expect(value).toHaveLength(16);
+    const serverNow = Number(time[0]) * 1000 + Number(time[1]) / 1000;
+    const tatAhead = (value as Buffer).readDoubleLE(0) - serverNow;
+    expect(ttl).toBeGreaterThanOrEqual(Math.floor(tatAhead));
+    // A fresh charge of 1e-6 ms sets PX 2: an in-place update never extends it.
+    expect(ttl).toBeLessThanOrEqual(2);
   });
 
   it('throws a server error instead of masking it with the fallback', async () => {

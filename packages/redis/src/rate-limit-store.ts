@@ -28,6 +28,7 @@ import {
   type Subscription,
   describe,
   eventChannel,
+  gcra,
   integerOption,
   knownOptions,
   numberOption,
@@ -40,8 +41,6 @@ import { LuaScript } from './script.js';
 import { GCRA_ACQUIRE } from './scripts/gcra-acquire.js';
 
 const WHERE = 'RedisRateLimitStore';
-/** An integer of the reply: a string when the client sets `stringNumbers`. */
-type Num = number | string;
 const ACQUIRE = new LuaScript('gcra-acquire', GCRA_ACQUIRE);
 
 /** Options of {@link RedisRateLimitStore}. */
@@ -170,24 +169,27 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
         String(rule.rate),
         String(rule.perMs),
         String(rule.burst),
+        freshPx(rule, cost),
       ];
     } else {
-      // KEYS first, then ARGV: cost, now, and rate/perMs/burst per rule.
-      flat = new Array<string>(n + 2 + 3 * n);
+      // KEYS first, then ARGV: cost, now, and rate/perMs/burst/fresh PX per rule.
+      flat = new Array<string>(n + 2 + 4 * n);
       flat[n] = String(cost);
       flat[n + 1] = now;
       let i = 0;
       for (const rule of rules) {
         flat[i] = this.#prefix + rule.key;
-        const at = n + 2 + 3 * i;
+        const at = n + 2 + 4 * i;
         flat[at] = String(rule.rate);
         flat[at + 1] = String(rule.perMs);
         flat[at + 2] = String(rule.burst);
+        flat[at + 3] = freshPx(rule, cost);
         i++;
       }
     }
-    return ACQUIRE.send(this.#client, n, flat).then(this.#decode, (error: unknown) =>
-      this.#failed(error, request, n, flat, false),
+    return ACQUIRE.sendBuffer(this.#client, n, flat).then(
+      (reply) => this.#decode(reply as Buffer, request),
+      (error: unknown) => this.#failed(error, request, n, flat, false),
     );
   }
 
@@ -200,28 +202,60 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
     retried: boolean,
   ): RateLimitDecision | Promise<RateLimitDecision> {
     if (!retried && LuaScript.isNoScript(error)) {
-      return ACQUIRE.retry(this.#client, n, flat).then(this.#decode, (again: unknown) =>
-        this.#failed(again, request, n, flat, true),
+      return ACQUIRE.retryBuffer(this.#client, n, flat).then(
+        (reply) => this.#decode(reply as Buffer, request),
+        (again: unknown) => this.#failed(again, request, n, flat, true),
       );
     }
     if (isUnavailable(error)) return this.#unavailable(request, error);
     throw error;
   }
 
-  // An arrow in a field: passed to `.then` without a bind per call.
-  readonly #decode = (reply: unknown): RateLimitDecision => {
+  /**
+   * The decision from the script's reply: each limit's "behind" (8 bytes,
+   * a double) and a trailing `!` when refused. The numbers come from
+   * `gcra()` on the same doubles the script compared, so they are the ones
+   * the script would have computed; the admission is the script's.
+   */
+  #decode(reply: Buffer, request: RateLimitRequest): RateLimitDecision {
     this.#remote++;
-    // Integers; durations in nanoseconds (see the script's header). Number()
-    // also covers a client configured with `stringNumbers`.
-    const r = reply as readonly [Num, Num, Num, Num, Num];
-    return {
-      allowed: Number(r[0]) === 1,
-      retryAfterMs: Number(r[1]) / 1e6,
-      remaining: Number(r[2]),
-      resetAfterMs: Number(r[3]) / 1e6,
-      limitedBy: Number(r[4]),
-    };
-  };
+    const { rules, cost } = request;
+    const allowed = reply.length % 8 === 0;
+    if (rules.length === 1) {
+      // gcra() relative to now = 0: a stored TAT of `behind` is `behind` ahead.
+      const behind = reply.readDoubleLE(0);
+      const d = gcra(rules[0] as RateLimitRule, behind > 0 ? behind : undefined, cost, 0);
+      return {
+        allowed,
+        retryAfterMs: d.retryAfterMs,
+        remaining: d.remaining,
+        resetAfterMs: d.resetAfterMs,
+        limitedBy: allowed ? -1 : 0,
+      };
+    }
+    // Several limits: as charged when admitted, as they stand when refused
+    // (a refusal charges none); limitedBy is the limit with the longest wait.
+    let remaining = Infinity;
+    let resetAfterMs = 0;
+    let retryAfterMs = 0;
+    let limitedBy = -1;
+    for (let i = 0; i < rules.length; i++) {
+      const behind = reply.readDoubleLE(8 * i);
+      const tat = behind > 0 ? behind : undefined;
+      const rule = rules[i] as RateLimitRule;
+      const charged = gcra(rule, tat, cost, 0);
+      if (!charged.allowed && (limitedBy === -1 || charged.retryAfterMs > retryAfterMs)) {
+        retryAfterMs = charged.retryAfterMs;
+        limitedBy = i;
+      }
+      const d = allowed ? charged : gcra(rule, tat, 0, 0);
+      remaining = Math.min(remaining, d.remaining);
+      resetAfterMs = Math.max(resetAfterMs, d.resetAfterMs);
+    }
+    return allowed
+      ? { allowed, retryAfterMs: 0, remaining, resetAfterMs, limitedBy: -1 }
+      : { allowed, retryAfterMs, remaining, resetAfterMs, limitedBy: Math.max(0, limitedBy) };
+  }
 
   /** Forgets the state of `keys` (one `DEL`). */
   async reset(keys: readonly string[]): Promise<void> {
@@ -278,4 +312,13 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
     }));
     return this.#local.acquire({ rules, cost: request.cost, now: request.now });
   }
+}
+
+/**
+ * The `PX` of a key charged from fresh, as the script would compute it
+ * (`ceil(cost * interval) + 1`, the same doubles), sent as text: a number
+ * passed to `redis.call` costs the server a `%.17g` formatting.
+ */
+function freshPx(rule: RateLimitRule, cost: number): string {
+  return String(Math.ceil(cost * (rule.perMs / rule.rate)) + 1);
 }

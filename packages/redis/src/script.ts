@@ -14,8 +14,8 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
-/** Any ioredis client or cluster: only `evalsha`, `eval` and `script` are used. */
-export type RedisLike = Pick<Redis, 'evalsha' | 'eval' | 'script'>;
+/** Any ioredis client or cluster: only `evalsha`, `eval`, `callBuffer` and `script` are used. */
+export type RedisLike = Pick<Redis, 'evalsha' | 'eval' | 'callBuffer' | 'script'>;
 
 /** A Cluster's masters (`cluster.nodes('master')`), when `client` is an ioredis `Cluster`. */
 interface ClusterLike {
@@ -57,17 +57,24 @@ export class LuaScript {
   }
 
   /**
-   * One `EVALSHA` with the first `numKeys` of `keysAndArgs` as keys, and no
+   * One `EVALSHA` with the first `numKeys` of `keysAndArgs` as keys, its
+   * reply as Buffers (a script that answers with packed binary), and no
    * `NOSCRIPT` handling: a hot path chains its own `.then(decode, onError)`
-   * and calls {@link retry} on `NOSCRIPT`, one promise instead of two.
+   * and calls {@link retryBuffer} on `NOSCRIPT`, one promise instead of two.
    */
-  send(client: RedisLike, numKeys: number, keysAndArgs: readonly string[]): Promise<unknown> {
-    return client.evalsha(this.sha, numKeys, ...keysAndArgs);
+  sendBuffer(client: RedisLike, numKeys: number, keysAndArgs: readonly string[]): Promise<unknown> {
+    // ioredis types no `evalshaBuffer`; `callBuffer` is the same command
+    // (routed by its keys on a Cluster, like `evalsha`).
+    return client.callBuffer('evalsha', this.sha, String(numKeys), ...keysAndArgs);
   }
 
-  /** After a {@link send} failed with `NOSCRIPT` ({@link LuaScript.isNoScript}): sends it again as `EVAL`. */
-  retry(client: RedisLike, numKeys: number, keysAndArgs: readonly string[]): Promise<unknown> {
-    return client.eval(this.source, numKeys, ...keysAndArgs);
+  /** After a {@link sendBuffer} failed with `NOSCRIPT` ({@link LuaScript.isNoScript}): sends it again as `EVAL`. */
+  retryBuffer(
+    client: RedisLike,
+    numKeys: number,
+    keysAndArgs: readonly string[],
+  ): Promise<unknown> {
+    return client.callBuffer('eval', this.source, String(numKeys), ...keysAndArgs);
   }
 
   /** Whether `error` is the server's `NOSCRIPT` (the script is not in its cache). */
