@@ -131,4 +131,15 @@ CREATE TABLE {p}chunks (
 ALTER TABLE {p}attempts ADD COLUMN payload TEXT;
 `,
   },
+  {
+    version: 3,
+    name: 'dependents index; chunk attempts, retry time and errors; run maxChunkAttempts and last error',
+    sql: `
+CREATE INDEX {p}job_deps_dependents ON {p}job_deps (depends_on);
+ALTER TABLE {p}runs ADD COLUMN max_chunk_attempts INTEGER NOT NULL DEFAULT 10;
+ALTER TABLE {p}runs ADD COLUMN last_error TEXT;
+ALTER TABLE {p}chunks ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE {p}chunks ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0;
+`,
+  },
 ];

@@ -20,13 +20,18 @@ import {
   type Subscription,
 } from 'batchflight/core';
 import {
+  DEPENDENCY_FAILED_STATES,
   JobConflictError,
   JobDependencyError,
   TERMINAL_STATES,
   checkClaim,
-  chunkCount,
+  checkPurge,
+  checkReplay,
+  dependencyEndedError,
   newJobRecord,
   normalizeEnqueue,
+  normalizeRun,
+  runFingerprint,
   zeroCounts,
   type AttemptOutcome,
   type AttemptQuery,
@@ -44,6 +49,7 @@ import {
   type EnqueueResult,
   type EnqueueSpec,
   type EnqueuedEvent,
+  type FailChunkInput,
   type FailInput,
   type FailResult,
   type JobCounts,
@@ -137,6 +143,7 @@ interface RunRow {
   created_at: number;
   updated_at: number;
   finished_at: number | null;
+  last_error: string | null;
 }
 
 interface ChunkRow {
@@ -191,6 +198,20 @@ const rejected = (error: unknown): Promise<never> =>
 const parse = (text: string | null): unknown => (text === null ? undefined : JSON.parse(text));
 const toSeq = (id: string): number => (/^[1-9][0-9]{0,15}$/.test(id) ? Number(id) : -1);
 const TERMINAL_SQL = `('succeeded','dead','cancelled')`;
+const isEnded = (state: JobState | undefined): boolean =>
+  state !== undefined && DEPENDENCY_FAILED_STATES.includes(state);
+
+/**
+ * Job `x` waits on nothing: every dependency succeeded, and it heads its
+ * ordered partition (an earlier dead or cancelled job no longer blocks).
+ */
+const UNBLOCKED_SQL = `(x.has_deps = 0 OR NOT EXISTS (
+            SELECT 1 FROM {p}job_deps d JOIN {p}jobs dj ON dj.seq = d.depends_on
+            WHERE d.job_seq = x.seq AND dj.state <> 'succeeded'))
+          AND (x.ordered = 0 OR NOT EXISTS (
+            SELECT 1 FROM {p}jobs o WHERE o.ordered = 1 AND o.queue = x.queue
+              AND o.partition_key = x.partition_key AND o.seq < x.seq
+              AND o.state IN ('pending','leased','failed')))`;
 
 /**
  * The SQLite store.
@@ -432,6 +453,47 @@ export class SqliteJobStore implements JobStore {
     ).run(now, outcome, error, this.#attemptPayloads ? 1 : 0, seq);
   }
 
+  /** Cancels job `seq` because its dependency `depId` ended in `depState` (logged as a cancelled attempt). */
+  #cancelDependent(seq: number, depId: string, depState: JobState, now: number): void {
+    const error = dependencyEndedError(depId, depState);
+    this.#appendAttempt(seq, 'cancelled', error, now);
+    this.#stmt(
+      `UPDATE {p}jobs SET state = 'cancelled', last_error = ?1, finished_at = ?2, updated_at = ?2 WHERE seq = ?3`,
+    ).run(error, now, seq);
+    this.#syncLedger(seq);
+  }
+
+  /**
+   * Job `seq` went dead or cancelled: its pending and failed dependents are
+   * cancelled, and theirs, transitively (one index lookup when there are none).
+   */
+  #cascade(seq: number, now: number): void {
+    const dependents = this.#stmt(
+      `SELECT j.seq FROM {p}job_deps d INDEXED BY {p}job_deps_dependents JOIN {p}jobs j ON j.seq = d.job_seq
+       WHERE d.depends_on = ? AND j.state IN ('pending','failed')`,
+    );
+    const todo = [seq];
+    for (let parent = todo.pop(); parent !== undefined; parent = todo.pop()) {
+      const rows = dependents.all(parent) as { seq: number }[];
+      if (rows.length === 0) continue;
+      const { state } = this.#stmt('SELECT state FROM {p}jobs WHERE seq = ?').get(parent) as {
+        state: JobState;
+      };
+      for (const child of rows) {
+        this.#cancelDependent(child.seq, String(parent), state, now);
+        todo.push(child.seq);
+      }
+    }
+  }
+
+  /** A dead or cancelled dependency of job `seq`, if any. */
+  #endedDependency(seq: number): { depends_on: number; state: JobState } | undefined {
+    return this.#stmt(
+      `SELECT d.depends_on, dj.state FROM {p}job_deps d JOIN {p}jobs dj ON dj.seq = d.depends_on
+       WHERE d.job_seq = ? AND dj.state IN ('dead','cancelled') LIMIT 1`,
+    ).get(seq) as { depends_on: number; state: JobState } | undefined;
+  }
+
   enqueue(specs: readonly EnqueueSpec[]): Promise<EnqueueResult[]> {
     let normalized: NormalizedEnqueue[];
     let now: number;
@@ -445,12 +507,15 @@ export class SqliteJobStore implements JobStore {
     const result = this.#write(() => {
       created.length = 0;
       const missing = new Set<string>();
+      const depStates = new Map<string, JobState>();
       const seen = new Map<string, { fingerprint: string; seq: number }>();
       const out: EnqueueResult[] = [];
       for (const n of normalized) {
         for (const dep of n.dependsOn) {
-          const exists = this.#stmt('SELECT 1 FROM {p}jobs WHERE seq = ?').get(toSeq(dep));
-          if (exists === undefined) missing.add(dep);
+          const row = this.#stmt('SELECT state FROM {p}jobs WHERE seq = ?').get(toSeq(dep)) as
+            { state: JobState } | undefined;
+          if (row === undefined) missing.add(dep);
+          else depStates.set(dep, row.state);
         }
       }
       if (missing.size > 0) throw new JobDependencyError([...missing]);
@@ -519,6 +584,19 @@ export class SqliteJobStore implements JobStore {
             seq: row.seq,
           });
         }
+        const ended = n.dependsOn.find((dep) => isEnded(depStates.get(dep)));
+        if (ended !== undefined) {
+          // Its dependency will never succeed: the job is created cancelled.
+          this.#cancelDependent(seq, ended, depStates.get(ended) as JobState, now);
+          out.push({
+            id: String(seq),
+            created: true,
+            job: this.#toRecord(this.#row(seq) as JobRow),
+            state: 'cancelled',
+            result: undefined,
+          });
+          continue;
+        }
         created.push(row);
         out.push({
           id: String(seq),
@@ -563,19 +641,14 @@ export class SqliteJobStore implements JobStore {
              lease_owner = NULL, lease_expires_at = NULL, finished_at = ?1, updated_at = ?1 WHERE seq = ?2`,
         ).run(now, seq);
         this.#syncLedger(seq);
+        this.#cascade(seq, now);
       }
       const weights: Record<string, number> = {};
       for (const [k, w] of Object.entries(options.weights ?? {})) weights[k] = w > 0 ? w : 1;
       const aging = Number.isFinite(agingMs) ? Math.max(1, Math.floor(agingMs)) : 0;
       // Claimability beyond state and time, on alias x: dependencies done, the
       // head of its ordered partition, and in the worker's scope.
-      const claimable = `(x.has_deps = 0 OR NOT EXISTS (
-            SELECT 1 FROM {p}job_deps d JOIN {p}jobs dj ON dj.seq = d.depends_on
-            WHERE d.job_seq = x.seq AND dj.state <> 'succeeded'))
-          AND (x.ordered = 0 OR NOT EXISTS (
-            SELECT 1 FROM {p}jobs o WHERE o.ordered = 1 AND o.queue = x.queue
-              AND o.partition_key = x.partition_key AND o.seq < x.seq
-              AND o.state IN ('pending','leased','failed')))
+      const claimable = `${UNBLOCKED_SQL}
           AND (?5 IS NULL OR x.queue IN (SELECT value FROM json_each(?5)))
           AND (?6 IS NULL OR x.name IN (SELECT value FROM json_each(?6)))`;
       // Ranking every ready job would cost O(ready) per claim. Instead, per
@@ -814,6 +887,7 @@ export class SqliteJobStore implements JobStore {
           ).run(f.error, Math.floor(f.retryAt ?? now), now, seq);
         }
         if (row.idempotency_key !== null) this.#syncLedger(seq);
+        if (toDead) this.#cascade(seq, now);
         accepted.push(f.id);
         (toDead ? dead : retrying).push(f.id);
       }
@@ -836,6 +910,7 @@ export class SqliteJobStore implements JobStore {
            lease_owner = NULL, lease_expires_at = NULL, finished_at = ?3, updated_at = ?3 WHERE seq = ?4`,
       ).run(to, reason, now, seq);
       this.#syncLedger(seq);
+      this.#cascade(seq, now);
       moved.push(id);
     }
     return moved;
@@ -865,10 +940,12 @@ export class SqliteJobStore implements JobStore {
       const moved: string[] = [];
       for (const id of new Set(ids)) {
         const seq = toSeq(id);
-        const row = this.#stmt('SELECT state, queue FROM {p}jobs WHERE seq = ?').get(seq) as
-          { state: JobState; queue: string } | undefined;
+        const row = this.#stmt('SELECT state, queue, has_deps FROM {p}jobs WHERE seq = ?').get(
+          seq,
+        ) as { state: JobState; queue: string; has_deps: number } | undefined;
         if (row === undefined) continue;
         if (row.state !== 'dead' && row.state !== 'failed' && row.state !== 'cancelled') continue;
+        if (row.has_deps === 1 && this.#endedDependency(seq) !== undefined) continue;
         const runAt = options.runAt ?? now;
         this.#reset(seq, now, runAt, options.resetAttempts ?? true);
         notify.push({ queue: row.queue, run_at: runAt });
@@ -941,8 +1018,8 @@ export class SqliteJobStore implements JobStore {
         ] += r.n;
       }
       const oldest = this.#stmt(
-        `SELECT MIN(run_at) AS t FROM {p}jobs WHERE state IN ('pending','failed') AND run_at <= ?1
-         AND (?2 IS NULL OR queue = ?2)`,
+        `SELECT MIN(x.run_at) AS t FROM {p}jobs x WHERE x.state IN ('pending','failed') AND x.run_at <= ?1
+         AND (?2 IS NULL OR x.queue = ?2) AND ${UNBLOCKED_SQL}`,
       ).get(now, filter.queue ?? null) as { t: number | null };
       return {
         byState,
@@ -994,17 +1071,17 @@ export class SqliteJobStore implements JobStore {
   }
 
   replay(options: ReplayOptions): Promise<JobRecord[]> {
-    if ((options.partition === undefined) === (options.partitionKey === undefined)) {
-      return Promise.reject(
-        new TypeError('replay(): pass exactly one of partition (a number) or partitionKey.'),
-      );
+    try {
+      checkReplay(options);
+    } catch (error) {
+      return rejected(error);
     }
     const notify: { queue: string; run_at: number }[] = [];
     const run = (): JobRecord[] => {
       notify.length = 0;
       const now = this.#clock.now();
       const rows = this.#stmt(
-        `SELECT seq, state, queue FROM {p}jobs WHERE (?1 IS NULL OR queue = ?1)
+        `SELECT seq, state, queue, has_deps FROM {p}jobs WHERE (?1 IS NULL OR queue = ?1)
            AND (?2 IS NULL OR partition = ?2) AND (?3 IS NULL OR partition_key = ?3) AND created_at >= ?4
          ORDER BY seq`,
       ).all(
@@ -1012,13 +1089,16 @@ export class SqliteJobStore implements JobStore {
         options.partition ?? null,
         options.partitionKey ?? null,
         options.since,
-      ) as { seq: number; state: JobState; queue: string }[];
+      ) as { seq: number; state: JobState; queue: string; has_deps: number }[];
       return rows.map((r) => {
         if (
           options.dryRun !== true &&
-          ((TERMINAL_STATES as readonly string[]).includes(r.state) || r.state === 'failed')
+          ((TERMINAL_STATES as readonly string[]).includes(r.state) || r.state === 'failed') &&
+          (r.has_deps === 0 || this.#endedDependency(r.seq) === undefined)
         ) {
           this.#reset(r.seq, now, now, true);
+          // A replay does the work again, every step included.
+          this.#stmt('DELETE FROM {p}steps WHERE job_seq = ?').run(r.seq);
           notify.push({ queue: r.queue, run_at: now });
         }
         return this.#toRecord(this.#row(r.seq) as JobRow);
@@ -1032,7 +1112,12 @@ export class SqliteJobStore implements JobStore {
   }
 
   purge(options: PurgeOptions): Promise<number> {
-    const states = options.states ?? TERMINAL_STATES;
+    let states: readonly JobState[];
+    try {
+      states = checkPurge(options);
+    } catch (error) {
+      return rejected(error);
+    }
     return this.#write(() => {
       const args = [JSON.stringify(states), options.finishedBefore];
       const victims = `SELECT seq FROM {p}jobs WHERE state IN ${TERMINAL_SQL}
@@ -1089,39 +1174,55 @@ export class SqliteJobStore implements JobStore {
       createdAt: run.created_at,
       updatedAt: run.updated_at,
       finishedAt: run.finished_at,
+      ...(run.last_error === null ? {} : { lastError: run.last_error }),
     });
   }
 
   createRun(spec: CreateRunSpec): Promise<RunRecord> {
     return this.#write(() => {
-      const n = chunkCount(spec.total, spec.chunkSize);
-      if (spec.idempotencyKey !== undefined) {
-        const existing = this.#stmt('SELECT seq FROM {p}runs WHERE idempotency_key = ?').get(
-          spec.idempotencyKey,
-        ) as { seq: number } | undefined;
-        if (existing !== undefined) return this.#runRecord(existing.seq) as RunRecord;
+      const n = normalizeRun(spec);
+      if (n.idempotencyKey !== null) {
+        const existing = this.#stmt(
+          'SELECT seq, name, input, total, chunk_size FROM {p}runs WHERE idempotency_key = ?',
+        ).get(n.idempotencyKey) as
+          | { seq: number; name: string; input: string; total: number; chunk_size: number }
+          | undefined;
+        if (existing !== undefined) {
+          const stored = {
+            name: existing.name,
+            input: JSON.parse(existing.input) as unknown,
+            total: existing.total,
+            chunkSize: existing.chunk_size,
+          };
+          if (runFingerprint(stored) !== runFingerprint(n)) {
+            throw new JobConflictError('', n.idempotencyKey, String(existing.seq), { kind: 'run' });
+          }
+          return this.#runRecord(existing.seq) as RunRecord;
+        }
       }
       const now = this.#clock.now();
       const { seq } = this.#stmt(
-        `INSERT INTO {p}runs (name, input, state, total, chunk_size, chunks, idempotency_key, created_at, updated_at, finished_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9) RETURNING seq`,
+        `INSERT INTO {p}runs (name, input, state, total, chunk_size, chunks, idempotency_key, created_at, updated_at,
+           finished_at, max_chunk_attempts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10) RETURNING seq`,
       ).get(
-        spec.name,
-        JSON.stringify(spec.input ?? null),
-        n === 0 ? 'succeeded' : 'running',
-        spec.total,
-        spec.chunkSize,
-        n,
-        spec.idempotencyKey ?? null,
+        n.name,
+        n.inputJson,
+        n.chunks === 0 ? 'succeeded' : 'running',
+        n.total,
+        n.chunkSize,
+        n.chunks,
+        n.idempotencyKey,
         now,
-        n === 0 ? now : null,
+        n.chunks === 0 ? now : null,
+        n.maxChunkAttempts,
       ) as { seq: number };
       const insert = this.#stmt(
         `INSERT INTO {p}chunks (run_seq, idx, start, end_at, offset_at, state, epoch) VALUES (?1, ?2, ?3, ?4, ?3, 'pending', 0)`,
       );
-      for (let i = 0; i < n; i++) {
-        const start = i * spec.chunkSize;
-        insert.run(seq, i, start, Math.min(spec.total, start + spec.chunkSize));
+      for (let i = 0; i < n.chunks; i++) {
+        const start = i * n.chunkSize;
+        insert.run(seq, i, start, Math.min(n.total, start + n.chunkSize));
       }
       return this.#runRecord(seq) as RunRecord;
     });
@@ -1140,41 +1241,83 @@ export class SqliteJobStore implements JobStore {
     return this.#write(() => {
       const now = this.#clock.now();
       const rows = this.#stmt(
-        `SELECT c.run_seq, c.idx, r.name FROM {p}chunks c JOIN {p}runs r ON r.seq = c.run_seq
+        `SELECT c.run_seq, c.idx, c.state, r.name FROM {p}chunks c JOIN {p}runs r ON r.seq = c.run_seq
          WHERE r.state = 'running' AND (?1 IS NULL OR r.seq = ?1)
            AND (?2 IS NULL OR r.name IN (SELECT value FROM json_each(?2)))
-           AND (c.state = 'pending' OR (c.state = 'leased' AND c.lease_expires_at <= ?3))
+           AND ((c.state = 'pending' AND c.not_before <= ?3) OR (c.state = 'leased' AND c.lease_expires_at <= ?3))
          ORDER BY r.seq, c.idx LIMIT ?4`,
       ).all(
         options.runId === undefined ? null : toSeq(options.runId),
         options.names === undefined ? null : JSON.stringify(options.names),
         now,
         options.limit,
-      ) as { run_seq: number; idx: number; name: string }[];
+      ) as { run_seq: number; idx: number; state: string; name: string }[];
       const lease = this.#stmt(
         `UPDATE {p}chunks SET state = 'leased', epoch = epoch + 1, lease_owner = ?1, lease_expires_at = ?2
          WHERE run_seq = ?3 AND idx = ?4 RETURNING *`,
       );
-      return rows.map((r) => {
+      const failedRuns = new Set<number>();
+      const out: ChunkLease[] = [];
+      for (const r of rows) {
+        if (failedRuns.has(r.run_seq)) continue;
+        // A lease that ran out is a failed attempt: its holder died or hung.
+        if (r.state === 'leased' && this.#chunkFailed(r.run_seq, r.idx, 'lease expired', now)) {
+          failedRuns.add(r.run_seq);
+          continue;
+        }
         const c = lease.get(options.workerId, now + options.leaseMs, r.run_seq, r.idx) as ChunkRow;
-        return Object.freeze({
-          runId: String(c.run_seq),
-          name: r.name,
-          index: c.idx,
-          start: c.start,
-          end: c.end_at,
-          offset: c.offset_at,
-          epoch: c.epoch,
-          leaseExpiresAt: now + options.leaseMs,
-        });
-      });
+        out.push(
+          Object.freeze({
+            runId: String(c.run_seq),
+            name: r.name,
+            index: c.idx,
+            start: c.start,
+            end: c.end_at,
+            offset: c.offset_at,
+            epoch: c.epoch,
+            leaseExpiresAt: now + options.leaseMs,
+          }),
+        );
+      }
+      return out;
     });
   }
 
+  /**
+   * Counts a failed attempt of a chunk. At the run's `maxChunkAttempts` the
+   * chunk and the run fail (the run's other leased chunks are handed back)
+   * and it returns true; otherwise false.
+   */
+  #chunkFailed(runSeq: number, idx: number, error: string, now: number): boolean {
+    const { attempts } = this.#stmt(
+      'UPDATE {p}chunks SET attempts = attempts + 1 WHERE run_seq = ? AND idx = ? RETURNING attempts',
+    ).get(runSeq, idx) as { attempts: number };
+    const { max } = this.#stmt(
+      `UPDATE {p}runs SET last_error = ?1, updated_at = ?2 WHERE seq = ?3 RETURNING max_chunk_attempts AS max`,
+    ).get(error, now, runSeq) as { max: number };
+    if (attempts < max) return false;
+    this.#handBack(runSeq);
+    this.#stmt(`UPDATE {p}chunks SET state = 'failed' WHERE run_seq = ? AND idx = ?`).run(
+      runSeq,
+      idx,
+    );
+    this.#stmt(`UPDATE {p}runs SET state = 'failed' WHERE seq = ?`).run(runSeq);
+    return true;
+  }
+
+  /** Every leased chunk of a run back to pending at its checkpoint; the holders are refused from now on. */
+  #handBack(runSeq: number): void {
+    this.#stmt(
+      `UPDATE {p}chunks SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL
+       WHERE run_seq = ? AND state = 'leased'`,
+    ).run(runSeq);
+  }
+
   #chunkCas(ref: ChunkRef): ChunkRow | undefined {
+    // Only a running run's chunks move: pause, failure and cancel stop their holders here.
     return this.#stmt(
       `SELECT c.* FROM {p}chunks c JOIN {p}runs r ON r.seq = c.run_seq
-       WHERE c.run_seq = ? AND c.idx = ? AND c.epoch = ? AND c.state = 'leased' AND r.state <> 'cancelled'`,
+       WHERE c.run_seq = ? AND c.idx = ? AND c.epoch = ? AND c.state = 'leased' AND r.state = 'running'`,
     ).get(toSeq(ref.runId), ref.index, ref.epoch) as ChunkRow | undefined;
   }
 
@@ -1184,10 +1327,21 @@ export class SqliteJobStore implements JobStore {
       if (chunk === undefined) return false;
       const now = this.#clock.now();
       const to = Math.min(chunk.end_at, Math.max(chunk.offset_at, Math.floor(input.offset)));
+      const handBack = input.leaseMs !== undefined && input.leaseMs <= 0;
+      // Progress resets the failed-attempt count: a chunk that moves is not a poison chunk.
       this.#stmt(
-        `UPDATE {p}chunks SET offset_at = ?1, lease_expires_at = COALESCE(?2, lease_expires_at)
+        `UPDATE {p}chunks SET offset_at = ?1, attempts = CASE WHEN ?1 > offset_at THEN 0 ELSE attempts END,
+           state = CASE WHEN ?5 THEN 'pending' ELSE state END,
+           lease_owner = CASE WHEN ?5 THEN NULL ELSE lease_owner END,
+           lease_expires_at = CASE WHEN ?5 THEN NULL ELSE COALESCE(?2, lease_expires_at) END
          WHERE run_seq = ?3 AND idx = ?4`,
-      ).run(to, input.leaseMs === undefined ? null : now + input.leaseMs, chunk.run_seq, chunk.idx);
+      ).run(
+        to,
+        input.leaseMs === undefined ? null : now + input.leaseMs,
+        chunk.run_seq,
+        chunk.idx,
+        handBack ? 1 : 0,
+      );
       this.#stmt('UPDATE {p}runs SET updated_at = ? WHERE seq = ?').run(now, chunk.run_seq);
       this.#onCheckpoint?.(this.db, {
         runId: input.runId,
@@ -1223,6 +1377,21 @@ export class SqliteJobStore implements JobStore {
     });
   }
 
+  failChunk(input: FailChunkInput): Promise<boolean> {
+    return this.#write(() => {
+      const chunk = this.#chunkCas(input);
+      if (chunk === undefined) return false;
+      const now = this.#clock.now();
+      if (!this.#chunkFailed(chunk.run_seq, chunk.idx, input.error, now)) {
+        this.#stmt(
+          `UPDATE {p}chunks SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL, not_before = ?1
+           WHERE run_seq = ?2 AND idx = ?3`,
+        ).run(Math.floor(input.retryAt ?? now), chunk.run_seq, chunk.idx);
+      }
+      return true;
+    });
+  }
+
   #runTransition(id: string, from: readonly RunState[], to: RunState): Promise<boolean> {
     return this.#write(() => {
       const now = this.#clock.now();
@@ -1233,12 +1402,21 @@ export class SqliteJobStore implements JobStore {
              finished_at = CASE WHEN ?1 = 'cancelled' THEN ?2 ELSE finished_at END
            WHERE seq = ?3 AND state IN (SELECT value FROM json_each(?4))`,
         ).run(to, now, seq, JSON.stringify(from)).changes === 1;
-      if (changed && to === 'cancelled') {
+      if (!changed) return false;
+      if (to === 'paused') this.#handBack(seq);
+      if (to === 'running') {
+        // Resuming a failed run: its failed chunks get a fresh attempt count.
+        this.#stmt(
+          `UPDATE {p}chunks SET state = 'pending', attempts = 0, not_before = 0
+           WHERE run_seq = ? AND state = 'failed'`,
+        ).run(seq);
+      }
+      if (to === 'cancelled') {
         this.#stmt(
           `UPDATE {p}chunks SET epoch = epoch + 1 WHERE run_seq = ? AND state = 'leased'`,
         ).run(seq);
       }
-      return changed;
+      return true;
     });
   }
 
@@ -1247,10 +1425,10 @@ export class SqliteJobStore implements JobStore {
   }
 
   resumeRun(id: string): Promise<boolean> {
-    return this.#runTransition(id, ['paused'], 'running');
+    return this.#runTransition(id, ['paused', 'failed'], 'running');
   }
 
   cancelRun(id: string): Promise<boolean> {
-    return this.#runTransition(id, ['running', 'paused'], 'cancelled');
+    return this.#runTransition(id, ['running', 'paused', 'failed'], 'cancelled');
   }
 }

@@ -17,6 +17,7 @@ export {
 export {
   jobStoreConformance,
   type JobStoreFactory,
+  type JobStoreFactoryOptions,
   type JobStoreHarness,
 } from './conformance/job-store.js';
 export { ManualScheduler } from './manual-scheduler.js';

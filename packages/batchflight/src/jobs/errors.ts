@@ -4,24 +4,37 @@
 import { BatchflightError } from '../core/index.js';
 
 /**
- * An idempotency key was reused with another job name or payload. The first
- * job stays as it was; nothing of the rejected call was enqueued.
+ * An idempotency key was reused with another job name or payload (or, for a
+ * run, another name, input, total or chunk size). The first job or run stays
+ * as it was; nothing of the rejected call was enqueued or created.
  */
 export class JobConflictError extends BatchflightError {
   static override readonly code: string = 'ERR_BATCHFLIGHT_JOB_CONFLICT';
   override name = 'JobConflictError';
+  /** The queue of the key; `''` for a run key (run keys are store-wide). */
   readonly queue: string;
   readonly idempotencyKey: string;
-  /** The job that owns the key. */
+  /** The job (or run) that owns the key. */
   readonly existingId: string;
+  /** Whether the key is a job's or a run's. */
+  readonly kind: 'job' | 'run';
 
-  constructor(queue: string, idempotencyKey: string, existingId: string) {
+  constructor(
+    queue: string,
+    idempotencyKey: string,
+    existingId: string,
+    options: { readonly kind?: 'job' | 'run' } = {},
+  ) {
+    const kind = options.kind ?? 'job';
     super(
-      `Idempotency key ${JSON.stringify(idempotencyKey)} of queue ${JSON.stringify(queue)} is already used by job ${existingId} with another name or payload; a key must always describe the same job.`,
+      kind === 'run'
+        ? `Run idempotency key ${JSON.stringify(idempotencyKey)} is already used by run ${existingId} with another name, input, total or chunkSize; a key must always describe the same run.`
+        : `Idempotency key ${JSON.stringify(idempotencyKey)} of queue ${JSON.stringify(queue)} is already used by job ${existingId} with another name or payload; a key must always describe the same job.`,
     );
     this.queue = queue;
     this.idempotencyKey = idempotencyKey;
     this.existingId = existingId;
+    this.kind = kind;
   }
 }
 

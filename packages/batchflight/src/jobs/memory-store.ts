@@ -14,10 +14,15 @@ import {
 } from '../core/index.js';
 import { JobConflictError, JobDependencyError } from './errors.js';
 import {
+  DEPENDENCY_FAILED_STATES,
   checkClaim,
-  chunkCount,
+  checkPurge,
+  checkReplay,
+  dependencyEndedError,
   newJobRecord,
   normalizeEnqueue,
+  normalizeRun,
+  runFingerprint,
   zeroCounts,
   type NormalizedEnqueue,
 } from './store-kit.js';
@@ -36,6 +41,7 @@ import type {
   EnqueueResult,
   EnqueueSpec,
   EnqueuedEvent,
+  FailChunkInput,
   FailInput,
   FailResult,
   JobCounts,
@@ -74,6 +80,10 @@ interface Chunk {
   epoch: number;
   leaseOwner: string | null;
   leaseExpiresAt: number | null;
+  /** Failed attempts since the checkpoint last moved. */
+  attempts: number;
+  /** A pending chunk is not claimable before this time (a retry after a failure). */
+  notBefore: number;
 }
 
 interface Run {
@@ -85,6 +95,8 @@ interface Run {
   total: number;
   chunkSize: number;
   chunks: Chunk[];
+  maxChunkAttempts: number;
+  lastError: string | null;
   createdAt: number;
   updatedAt: number;
   finishedAt: number | null;
@@ -94,6 +106,7 @@ const clone = <T>(value: T): T =>
   value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
 
 const TERMINAL = new Set<JobState>(['succeeded', 'dead', 'cancelled']);
+const DEPENDENCY_FAILED = new Set<JobState>(DEPENDENCY_FAILED_STATES);
 
 /**
  * The memory store.
@@ -112,6 +125,8 @@ export class MemoryJobStore implements JobStore {
   readonly #ledger = new Map<string, LedgerEntry>();
   readonly #log: AttemptRecord[] = [];
   readonly #steps = new Map<string, Map<string, unknown>>();
+  /** Job id → ids of the jobs that depend on it. */
+  readonly #dependents = new Map<string, Set<string>>();
   readonly #runs = new Map<string, Run>();
   readonly #runKeys = new Map<string, string>();
   #seq = 0;
@@ -215,7 +230,9 @@ export class MemoryJobStore implements JobStore {
     });
     if (missing.size > 0) throw new JobDependencyError([...missing]);
     const results = normalized.map((n) => this.#enqueueOne(n, now));
-    this.#notify(results.flatMap((r) => (r.created && r.job !== null ? [r.job] : [])));
+    this.#notify(
+      results.flatMap((r) => (r.created && r.job !== null && r.state === 'pending' ? [r.job] : [])),
+    );
     return results;
   }
 
@@ -245,7 +262,53 @@ export class MemoryJobStore implements JobStore {
         result: undefined,
       });
     }
-    return { id: job.id, created: true, job: this.#view(job), state: 'pending', result: undefined };
+    for (const dep of n.dependsOn) {
+      let set = this.#dependents.get(dep);
+      if (set === undefined) this.#dependents.set(dep, (set = new Set()));
+      set.add(job.id);
+    }
+    const ended = this.#endedDependency(job);
+    if (ended !== undefined) this.#cancelDependent(job, ended, now);
+    return { id: job.id, created: true, job: this.#view(job), state: job.state, result: undefined };
+  }
+
+  /** The first dependency of `job` that is dead or cancelled, if any. */
+  #endedDependency(job: JobRecord): Mutable<JobRecord> | undefined {
+    for (const id of job.dependsOn) {
+      const dep = this.#jobs.get(id);
+      if (dep !== undefined && DEPENDENCY_FAILED.has(dep.state)) return dep;
+    }
+    return undefined;
+  }
+
+  /** Cancels a job whose dependency `dep` ended dead or cancelled (logged as a cancelled attempt). */
+  #cancelDependent(job: Mutable<JobRecord>, dep: JobRecord, now: number): void {
+    const error = dependencyEndedError(dep.id, dep.state);
+    this.#appendAttempt(job, 'cancelled', error);
+    job.state = 'cancelled';
+    job.lastError = error;
+    job.finishedAt = now;
+    job.updatedAt = now;
+    this.#syncLedger(job);
+  }
+
+  /**
+   * `ended` went dead or cancelled: its pending and failed dependents are
+   * cancelled, and theirs, transitively. A leased dependent was claimed when
+   * its dependencies had succeeded (a replay may have reset one since); it
+   * is left to finish.
+   */
+  #cascade(ended: Mutable<JobRecord>, now: number): void {
+    const todo = [ended];
+    for (let parent = todo.pop(); parent !== undefined; parent = todo.pop()) {
+      for (const id of this.#dependents.get(parent.id) ?? []) {
+        const child = this.#jobs.get(id);
+        if (child === undefined || (child.state !== 'pending' && child.state !== 'failed'))
+          continue;
+        this.#cancelDependent(child, parent, now);
+        todo.push(child);
+      }
+    }
   }
 
   async claim(options: ClaimOptions): Promise<JobRecord[]> {
@@ -273,33 +336,16 @@ export class MemoryJobStore implements JobStore {
         job.finishedAt = now;
         job.updatedAt = now;
         this.#syncLedger(job);
+        this.#cascade(job, now);
       }
     }
 
-    const blockingOrdered = new Map<string, number>(); // (queue, partitionKey) → lowest unfinished seq
-    for (const job of this.#jobs.values()) {
-      if (!job.ordered || TERMINAL.has(job.state)) continue;
-      const key = `${job.queue}\0${job.partitionKey ?? ''}`;
-      const lowest = blockingOrdered.get(key);
-      if (lowest === undefined || job.seq < lowest) blockingOrdered.set(key, job.seq);
-    }
-
+    const heads = this.#orderedHeads();
     const groups = new Map<string, { job: Mutable<JobRecord>; eff: number }[]>();
     for (const job of this.#jobs.values()) {
       const reclaimable = job.state === 'leased' && (job.leaseExpiresAt ?? 0) <= now;
       const due = (job.state === 'pending' || job.state === 'failed') && job.runAt <= now;
-      if (!(reclaimable || due) || !inScope(job)) continue;
-      if (
-        job.dependsOn.some((d) => this.#jobs.has(d) && this.#jobs.get(d)?.state !== 'succeeded')
-      ) {
-        continue;
-      }
-      if (
-        job.ordered &&
-        blockingOrdered.get(`${job.queue}\0${job.partitionKey ?? ''}`) !== job.seq
-      ) {
-        continue;
-      }
+      if (!(reclaimable || due) || !inScope(job) || this.#waiting(job, heads)) continue;
       const fairKey = job.partitionKey ?? '';
       const eff =
         job.priority +
@@ -329,6 +375,27 @@ export class MemoryJobStore implements JobStore {
       claimed.push(this.#view(job));
     }
     return claimed;
+  }
+
+  /** (queue, partitionKey) → the lowest seq of an unfinished ordered job: the partition's head. */
+  #orderedHeads(): Map<string, number> {
+    const heads = new Map<string, number>();
+    for (const job of this.#jobs.values()) {
+      if (!job.ordered || TERMINAL.has(job.state)) continue;
+      const key = `${job.queue}\0${job.partitionKey ?? ''}`;
+      const lowest = heads.get(key);
+      if (lowest === undefined || job.seq < lowest) heads.set(key, job.seq);
+    }
+    return heads;
+  }
+
+  /** True when `job` waits on a dependency or on an earlier job of its ordered partition. */
+  #waiting(job: JobRecord, heads: ReadonlyMap<string, number>): boolean {
+    // A purged dependency was terminal and, not having cancelled this job, succeeded.
+    if (job.dependsOn.some((d) => this.#jobs.has(d) && this.#jobs.get(d)?.state !== 'succeeded')) {
+      return true;
+    }
+    return job.ordered && heads.get(`${job.queue}\0${job.partitionKey ?? ''}`) !== job.seq;
   }
 
   #cas(ref: LeaseRef): Mutable<JobRecord> | Refusal {
@@ -434,6 +501,7 @@ export class MemoryJobStore implements JobStore {
       if (toDead) job.finishedAt = now;
       else job.runAt = Math.floor(f.retryAt ?? now);
       this.#syncLedger(job);
+      if (toDead) this.#cascade(job, now);
       (toDead ? dead : retrying).push(job.id);
     });
     return { ...settled, retrying, dead };
@@ -466,6 +534,7 @@ export class MemoryJobStore implements JobStore {
       job.finishedAt = now;
       job.updatedAt = now;
       this.#syncLedger(job);
+      this.#cascade(job, now);
       moved.push(id);
     }
     return moved;
@@ -479,6 +548,7 @@ export class MemoryJobStore implements JobStore {
       const job = this.#jobs.get(id);
       if (job === undefined) continue;
       if (job.state !== 'dead' && job.state !== 'failed' && job.state !== 'cancelled') continue;
+      if (this.#endedDependency(job) !== undefined) continue;
       this.#reset(job, now, options.runAt ?? now, options.resetAttempts ?? true);
       moved.push(id);
     }
@@ -530,6 +600,7 @@ export class MemoryJobStore implements JobStore {
     const byQueue: Record<string, Record<JobState, number>> = {};
     const byPartition: Record<string, Record<JobState, number>> = {};
     let oldest = Infinity;
+    const heads = this.#orderedHeads();
     for (const job of this.#jobs.values()) {
       if (filter.queue !== undefined && job.queue !== filter.queue) continue;
       byState[job.state]++;
@@ -537,8 +608,13 @@ export class MemoryJobStore implements JobStore {
       (byPartition[job.partition === null ? 'none' : String(job.partition)] ??= zeroCounts())[
         job.state
       ]++;
-      if ((job.state === 'pending' || job.state === 'failed') && job.runAt <= now) {
-        oldest = Math.min(oldest, job.runAt);
+      if (
+        (job.state === 'pending' || job.state === 'failed') &&
+        job.runAt < oldest &&
+        job.runAt <= now &&
+        !this.#waiting(job, heads)
+      ) {
+        oldest = job.runAt;
       }
     }
     return {
@@ -564,9 +640,7 @@ export class MemoryJobStore implements JobStore {
 
   async replay(options: ReplayOptions): Promise<JobRecord[]> {
     this.#check();
-    if ((options.partition === undefined) === (options.partitionKey === undefined)) {
-      throw new TypeError('replay(): pass exactly one of partition (a number) or partitionKey.');
-    }
+    checkReplay(options);
     const now = this.#clock.now();
     const out: JobRecord[] = [];
     const jobs = [...this.#jobs.values()].sort((a, b) => a.seq - b.seq);
@@ -575,8 +649,13 @@ export class MemoryJobStore implements JobStore {
       if (options.partition !== undefined && job.partition !== options.partition) continue;
       if (options.partitionKey !== undefined && job.partitionKey !== options.partitionKey) continue;
       if (job.createdAt < options.since) continue;
-      if (options.dryRun !== true && (TERMINAL.has(job.state) || job.state === 'failed')) {
+      if (
+        options.dryRun !== true &&
+        (TERMINAL.has(job.state) || job.state === 'failed') &&
+        this.#endedDependency(job) === undefined
+      ) {
         this.#reset(job, now, now, true);
+        this.#steps.delete(job.id); // a replay does the work again, every step included
       }
       out.push(this.#view(job));
     }
@@ -586,13 +665,14 @@ export class MemoryJobStore implements JobStore {
 
   async purge(options: PurgeOptions): Promise<number> {
     this.#check();
-    const states = new Set(options.states ?? [...TERMINAL]);
+    const states = new Set(checkPurge(options));
     let count = 0;
     for (const job of [...this.#jobs.values()]) {
       if (!TERMINAL.has(job.state) || !states.has(job.state)) continue;
       if (job.finishedAt === null || job.finishedAt >= options.finishedBefore) continue;
       this.#jobs.delete(job.id);
       this.#steps.delete(job.id);
+      this.#dependents.delete(job.id);
       count++;
     }
     return count;
@@ -635,48 +715,58 @@ export class MemoryJobStore implements JobStore {
       createdAt: run.createdAt,
       updatedAt: run.updatedAt,
       finishedAt: run.finishedAt,
+      ...(run.lastError === null ? {} : { lastError: run.lastError }),
     });
   }
 
   async createRun(spec: CreateRunSpec): Promise<RunRecord> {
     this.#check();
-    const n = chunkCount(spec.total, spec.chunkSize);
-    if (spec.idempotencyKey !== undefined) {
-      const existing = this.#runKeys.get(spec.idempotencyKey);
+    const n = normalizeRun(spec);
+    if (n.idempotencyKey !== null) {
+      const existing = this.#runKeys.get(n.idempotencyKey);
       const run = existing === undefined ? undefined : this.#runs.get(existing);
-      if (run !== undefined) return this.#runView(run);
+      if (run !== undefined) {
+        if (runFingerprint(run) !== runFingerprint(n)) {
+          throw new JobConflictError('', n.idempotencyKey, run.id, { kind: 'run' });
+        }
+        return this.#runView(run);
+      }
     }
     const now = this.#clock.now();
     const seq = ++this.#runSeq;
     const chunks: Chunk[] = [];
-    for (let i = 0; i < n; i++) {
-      const start = i * spec.chunkSize;
+    for (let i = 0; i < n.chunks; i++) {
+      const start = i * n.chunkSize;
       chunks.push({
         index: i,
         start,
-        end: Math.min(spec.total, start + spec.chunkSize),
+        end: Math.min(n.total, start + n.chunkSize),
         offset: start,
         state: 'pending',
         epoch: 0,
         leaseOwner: null,
         leaseExpiresAt: null,
+        attempts: 0,
+        notBefore: 0,
       });
     }
     const run: Run = {
       id: `run-${String(seq)}`,
       seq,
-      name: spec.name,
-      input: clone(spec.input ?? null),
-      state: n === 0 ? 'succeeded' : 'running',
-      total: spec.total,
-      chunkSize: spec.chunkSize,
+      name: n.name,
+      input: n.input,
+      state: n.chunks === 0 ? 'succeeded' : 'running',
+      total: n.total,
+      chunkSize: n.chunkSize,
       chunks,
+      maxChunkAttempts: n.maxChunkAttempts,
+      lastError: null,
       createdAt: now,
       updatedAt: now,
-      finishedAt: n === 0 ? now : null,
+      finishedAt: n.chunks === 0 ? now : null,
     };
     this.#runs.set(run.id, run);
-    if (spec.idempotencyKey !== undefined) this.#runKeys.set(spec.idempotencyKey, run.id);
+    if (n.idempotencyKey !== null) this.#runKeys.set(n.idempotencyKey, run.id);
     return this.#runView(run);
   }
 
@@ -694,14 +784,14 @@ export class MemoryJobStore implements JobStore {
     const out: ChunkLease[] = [];
     const runs = [...this.#runs.values()].sort((a, b) => a.seq - b.seq);
     for (const run of runs) {
-      if (run.state !== 'running') continue;
       if (options.runId !== undefined && run.id !== options.runId) continue;
       if (names !== undefined && !names.has(run.name)) continue;
       for (const c of run.chunks) {
-        if (out.length >= options.limit) break;
-        const free =
-          c.state === 'pending' || (c.state === 'leased' && (c.leaseExpiresAt ?? 0) <= now);
-        if (!free) continue;
+        if (out.length >= options.limit || run.state !== 'running') break;
+        const expired = c.state === 'leased' && (c.leaseExpiresAt ?? 0) <= now;
+        if (!(expired || (c.state === 'pending' && c.notBefore <= now))) continue;
+        // A lease that ran out is a failed attempt: its holder died or hung.
+        if (expired && this.#chunkFailed(run, c, 'lease expired', now)) continue;
         c.state = 'leased';
         c.epoch += 1;
         c.leaseOwner = options.workerId;
@@ -721,11 +811,40 @@ export class MemoryJobStore implements JobStore {
     return out;
   }
 
+  /**
+   * Counts a failed attempt of chunk `c`. At the run's `maxChunkAttempts`
+   * the chunk and the run fail (the run's other leased chunks are handed
+   * back) and it returns true; otherwise false.
+   */
+  #chunkFailed(run: Run, c: Chunk, error: string, now: number): boolean {
+    c.attempts += 1;
+    run.lastError = error;
+    run.updatedAt = now;
+    if (c.attempts < run.maxChunkAttempts) return false;
+    this.#handBack(run);
+    c.state = 'failed';
+    c.leaseOwner = null;
+    c.leaseExpiresAt = null;
+    run.state = 'failed';
+    return true;
+  }
+
+  /** Every leased chunk of `run` back to pending at its checkpoint; the holders are refused from now on. */
+  #handBack(run: Run): void {
+    for (const c of run.chunks) {
+      if (c.state !== 'leased') continue;
+      c.state = 'pending';
+      c.leaseOwner = null;
+      c.leaseExpiresAt = null;
+    }
+  }
+
   #chunkCas(ref: ChunkRef): { run: Run; chunk: Chunk } | undefined {
     const run = this.#runs.get(ref.runId);
     const chunk = run?.chunks[ref.index];
     if (run === undefined || chunk === undefined) return undefined;
-    if (run.state === 'cancelled' || chunk.state !== 'leased' || chunk.epoch !== ref.epoch) {
+    // Only a running run's chunks move: pause, failure and cancel stop their holders here.
+    if (run.state !== 'running' || chunk.state !== 'leased' || chunk.epoch !== ref.epoch) {
       return undefined;
     }
     return { run, chunk };
@@ -737,8 +856,14 @@ export class MemoryJobStore implements JobStore {
     if (found === undefined) return false;
     const now = this.#clock.now();
     const { run, chunk } = found;
-    chunk.offset = Math.min(chunk.end, Math.max(chunk.offset, Math.floor(input.offset)));
-    if (input.leaseMs !== undefined) chunk.leaseExpiresAt = now + input.leaseMs;
+    const offset = Math.min(chunk.end, Math.max(chunk.offset, Math.floor(input.offset)));
+    if (offset > chunk.offset) chunk.attempts = 0; // progress: not a poison chunk
+    chunk.offset = offset;
+    if (input.leaseMs !== undefined && input.leaseMs <= 0) {
+      chunk.state = 'pending';
+      chunk.leaseOwner = null;
+      chunk.leaseExpiresAt = null;
+    } else if (input.leaseMs !== undefined) chunk.leaseExpiresAt = now + input.leaseMs;
     run.updatedAt = now;
     return true;
   }
@@ -754,9 +879,24 @@ export class MemoryJobStore implements JobStore {
     chunk.leaseOwner = null;
     chunk.leaseExpiresAt = null;
     run.updatedAt = now;
-    if (run.chunks.every((c) => c.state === 'done') && run.state !== 'cancelled') {
+    if (run.chunks.every((c) => c.state === 'done')) {
       run.state = 'succeeded';
       run.finishedAt = now;
+    }
+    return true;
+  }
+
+  async failChunk(input: FailChunkInput): Promise<boolean> {
+    this.#check();
+    const found = this.#chunkCas(input);
+    if (found === undefined) return false;
+    const now = this.#clock.now();
+    const { run, chunk } = found;
+    if (!this.#chunkFailed(run, chunk, input.error, now)) {
+      chunk.state = 'pending';
+      chunk.leaseOwner = null;
+      chunk.leaseExpiresAt = null;
+      chunk.notBefore = Math.floor(input.retryAt ?? now);
     }
     return true;
   }
@@ -765,8 +905,18 @@ export class MemoryJobStore implements JobStore {
     const run = this.#runs.get(id);
     if (run === undefined || !from.includes(run.state)) return false;
     const now = this.#clock.now();
+    const was = run.state;
     run.state = to;
     run.updatedAt = now;
+    if (to === 'paused') this.#handBack(run);
+    if (to === 'running' && was === 'failed') {
+      for (const c of run.chunks) {
+        if (c.state !== 'failed') continue;
+        c.state = 'pending';
+        c.attempts = 0;
+        c.notBefore = 0;
+      }
+    }
     if (to === 'cancelled') {
       run.finishedAt = now;
       for (const c of run.chunks) if (c.state === 'leased') c.epoch += 1;
@@ -781,11 +931,11 @@ export class MemoryJobStore implements JobStore {
 
   async resumeRun(id: string): Promise<boolean> {
     this.#check();
-    return this.#runTransition(id, ['paused'], 'running');
+    return this.#runTransition(id, ['paused', 'failed'], 'running');
   }
 
   async cancelRun(id: string): Promise<boolean> {
     this.#check();
-    return this.#runTransition(id, ['running', 'paused'], 'cancelled');
+    return this.#runTransition(id, ['running', 'paused', 'failed'], 'cancelled');
   }
 }

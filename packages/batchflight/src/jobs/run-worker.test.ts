@@ -144,24 +144,77 @@ describe('RunWorker', () => {
     await resumed.close();
   });
 
-  it('pause stops claiming; resume continues; cancel fences active chunks', async () => {
+  it('pause stops claiming; resume continues; cancel fences the active chunk', async () => {
     const clock = new TestClock();
     const store = new MemoryJobStore({ clock });
     const run = await store.createRun({ name: 'r', input: null, total: 100, chunkSize: 10 });
     await store.pauseRun(run.id);
     let items = 0;
+    const inSlice = gate();
+    const finishSlice = gate();
     const worker = new RunWorker(
       store,
-      { r: { processSlice: ({ from, to }: RunSlice) => void (items += to - from) } },
+      {
+        r: {
+          sliceSize: 5,
+          processSlice: async ({ from, to }: RunSlice) => {
+            items += to - from;
+            if (from === 55) {
+              inSlice.open();
+              await finishSlice.opened;
+            }
+          },
+        },
+      },
       { clock, pollMs: 100 },
     );
     await worker.drain();
     expect(items).toBe(0);
     await store.resumeRun(run.id);
     await clock.advance(100);
+    await inSlice.opened; // chunk 5, its second slice in progress
+    expect(await store.cancelRun(run.id)).toBe(true);
+    finishSlice.open(); // the slice ends; its checkpoint is refused and the chunk stops
     await worker.drain();
-    expect(items).toBe(100);
-    expect((await store.getRun(run.id))?.state).toBe('succeeded');
+    await clock.advance(100);
+    await worker.drain();
+    expect(items).toBe(60);
+    expect(worker.stats()).toMatchObject({ items: 55, chunksDone: 5, leaseLost: 1 });
+    expect(await store.getRun(run.id)).toMatchObject({ state: 'cancelled', processed: 55 });
+    await worker.close();
+  });
+
+  it('a store without failChunk: a throwing slice leaves the lease to run out, then the chunk is retried', async () => {
+    const clock = new TestClock();
+    const memory = new MemoryJobStore({ clock });
+    const store: JobStore = new Proxy(memory, {
+      get: (target, prop) =>
+        prop === 'failChunk'
+          ? undefined
+          : (Reflect.get(target, prop, target) as (...args: unknown[]) => unknown).bind(target),
+    });
+    const run = await store.createRun({ name: 'r', input: null, total: 10, chunkSize: 10 });
+    let calls = 0;
+    const worker = new RunWorker(
+      store,
+      {
+        r: {
+          processSlice: () => {
+            if (++calls === 1) throw new Error('once');
+          },
+        },
+      },
+      { clock, leaseMs: 1_000, pollMs: 100 },
+    );
+    await worker.drain();
+    expect(worker.stats()).toMatchObject({ errors: 1, chunkFailures: 0 });
+    await clock.advance(1_000);
+    await worker.drain();
+    expect(calls).toBe(2);
+    expect(await store.getRun(run.id)).toMatchObject({
+      state: 'succeeded',
+      lastError: 'lease expired',
+    });
     await worker.close();
   });
 

@@ -14,6 +14,15 @@
  * progress is checkpointed, the chunk's lease is set to expire now (a
  * checkpoint with `leaseMs: 0`), so the next claim, by any worker, resumes at
  * that checkpoint at once instead of waiting out the lease.
+ *
+ * A refused checkpoint stops the chunk: its lease was reclaimed, or the run
+ * was paused (the store has handed the chunk back at its last accepted
+ * checkpoint; it resumes there), failed or cancelled. The slice in progress
+ * is then lost with its effects, never committed. A slice handler that throws
+ * is a failed attempt, reported to the store (`failChunk`): the chunk is
+ * retried from its checkpoint after `retryDelayMs`, and after the run's
+ * `maxChunkAttempts` failures in a row the chunk and the run go `failed` with
+ * the error until `resumeRun`.
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -31,6 +40,7 @@ import {
   type Timer,
 } from '../core/index.js';
 import { LeaseLostError } from './errors.js';
+import { errorText } from './store-kit.js';
 import type { ChunkLease, JobStore } from './store.js';
 
 /** A slice of a run handed to {@link RunHandler.processSlice}: items `[from, to)`. */
@@ -59,8 +69,9 @@ export interface RunHandler<I = never> {
   /**
    * Processes items `[from, to)`. Resolves with data handed to the store's
    * checkpoint (e.g. rows the SQLite `onCheckpoint` hook writes atomically
-   * with the checkpoint). Throwing stops the chunk; it is retried from its
-   * checkpoint after the lease expires.
+   * with the checkpoint). Throwing stops the chunk and counts a failed
+   * attempt: it is retried from its checkpoint after `retryDelayMs`, and
+   * fails with its run after the run's `maxChunkAttempts` in a row.
    */
   processSlice(slice: RunSlice<I>, ctx: RunSliceContext): unknown;
 }
@@ -75,6 +86,8 @@ export interface RunWorkerOptions {
   readonly heartbeatMs?: number;
   /** Poll period when no chunk is available, ms. Default 1 000. */
   readonly pollMs?: number;
+  /** How long a chunk whose slice handler threw waits before it is claimed again, ms. Default leaseMs. */
+  readonly retryDelayMs?: number;
   /** Only this run. */
   readonly runId?: string;
   readonly workerId?: string;
@@ -90,8 +103,12 @@ export interface RunWorkerStats {
   readonly chunksDone: number;
   readonly slices: number;
   readonly items: number;
+  /** Chunks stopped by a refused checkpoint: lease reclaimed, or run paused, failed or cancelled. */
   readonly leaseLost: number;
+  /** Slice handler and store errors. */
   readonly errors: number;
+  /** Failed attempts the store accepted (slice handler errors). */
+  readonly chunkFailures: number;
   /** Items per second since the worker started. */
   readonly itemsPerSec: number;
 }
@@ -137,6 +154,7 @@ export class RunWorker {
   readonly #leaseMs: number;
   readonly #heartbeatMs: number;
   readonly #pollMs: number;
+  readonly #retryDelayMs: number;
   readonly #runId: string | undefined;
   readonly #inputs = new Map<string, unknown>();
   readonly #active = new Set<Active>();
@@ -159,6 +177,7 @@ export class RunWorker {
   #items = 0;
   #leaseLost = 0;
   #errors = 0;
+  #chunkFailures = 0;
 
   constructor(
     store: JobStore,
@@ -170,6 +189,7 @@ export class RunWorker {
       'leaseMs',
       'heartbeatMs',
       'pollMs',
+      'retryDelayMs',
       'runId',
       'workerId',
       'clock',
@@ -201,6 +221,7 @@ export class RunWorker {
       min: 0,
       exclusive: true,
     });
+    this.#retryDelayMs = numberOption(WHERE, 'retryDelayMs', options.retryDelayMs ?? this.#leaseMs);
     this.#runId = options.runId;
     this.workerId =
       options.workerId ?? `${hostname()}:${String(process.pid)}:${randomUUID().slice(0, 8)}`;
@@ -361,10 +382,16 @@ export class RunWorker {
       while (a.offset < lease.end && !controller.signal.aborted && this.#state === 'running') {
         const from = a.offset;
         const to = Math.min(lease.end, from + sliceSize);
-        const data = await handler.processSlice(
-          { runId: lease.runId, name: lease.name, input, chunkIndex: lease.index, from, to },
-          { epoch: lease.epoch, signal: controller.signal },
-        );
+        let data: unknown;
+        try {
+          data = await handler.processSlice(
+            { runId: lease.runId, name: lease.name, input, chunkIndex: lease.index, from, to },
+            { epoch: lease.epoch, signal: controller.signal },
+          );
+        } catch (error) {
+          await this.#failed(a, error);
+          return;
+        }
         // The lease may have been lost (or the worker force-closed) while the slice ran.
         if (isAborted(controller.signal)) break;
         const ok = await this.#store.checkpointChunk({
@@ -401,6 +428,36 @@ export class RunWorker {
     }
   }
 
+  /**
+   * A slice handler threw: the error is reported (`onError`) and, unless the
+   * chunk was already lost or the worker force-closed, stored as a failed
+   * attempt that hands the chunk back for a retry after `retryDelayMs`.
+   */
+  async #failed(a: Active, error: unknown): Promise<void> {
+    this.#errors++;
+    if (this.#onError.active) this.#onError.emit({ error, chunk: a.lease });
+    if (a.controller.signal.aborted) return;
+    // A store without failure reports: the lease runs out and the chunk is retried after it.
+    if (this.#store.failChunk === undefined) return;
+    a.releasing = true;
+    // A renewal already sent must land first, or it would be refused and counted as a lost lease.
+    await this.#beat;
+    try {
+      const ok = await this.#store.failChunk({
+        runId: a.lease.runId,
+        index: a.lease.index,
+        epoch: a.lease.epoch,
+        error: errorText(error),
+        retryAt: this.#clock.now() + this.#retryDelayMs,
+      });
+      if (ok) this.#chunkFailures++;
+      else this.#lose(a);
+    } catch (storeError) {
+      this.#errors++;
+      if (this.#onError.active) this.#onError.emit({ error: storeError, chunk: a.lease });
+    }
+  }
+
   /** Counters and throughput. */
   stats(): RunWorkerStats {
     const elapsed = Math.max(1, this.#clock.now() - this.#startedAt) / 1000;
@@ -413,6 +470,7 @@ export class RunWorker {
       items: this.#items,
       leaseLost: this.#leaseLost,
       errors: this.#errors,
+      chunkFailures: this.#chunkFailures,
       itemsPerSec: this.#items / elapsed,
     };
   }

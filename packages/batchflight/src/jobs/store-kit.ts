@@ -5,7 +5,17 @@
  */
 import { createHash } from 'node:crypto';
 import { InvalidOptionError, describe } from '../core/index.js';
-import type { BackoffSpec, EnqueueSpec, JobRecord, JobState } from './store.js';
+import { constantBackoff, exponentialBackoff, type Backoff } from '../retry/backoff.js';
+import { TERMINAL_STATES } from './store.js';
+import type {
+  BackoffSpec,
+  CreateRunSpec,
+  EnqueueSpec,
+  JobRecord,
+  JobState,
+  PurgeOptions,
+  ReplayOptions,
+} from './store.js';
 
 /** Number of partitions `partitionOf` maps keys onto. Part of the stored format: never change it. */
 export const PARTITION_COUNT = 64;
@@ -18,6 +28,9 @@ export const DEFAULT_AGING_MS = 60_000;
 
 /** Default queue name. */
 export const DEFAULT_QUEUE = 'default';
+
+/** Default `maxChunkAttempts` of a run. */
+export const DEFAULT_MAX_CHUNK_ATTEMPTS = 10;
 
 /**
  * The partition of a key: FNV-1a (32-bit) over the key's UTF-8 bytes, modulo
@@ -87,10 +100,25 @@ export interface NormalizedEnqueue {
   readonly backoff: BackoffSpec | null;
 }
 
+/**
+ * A value as an error message shows it: JSON for the JSON values these
+ * options are (a spec is stored as JSON, so its JSON is what was wrong),
+ * else (or when long) `describe`.
+ */
+function echo(value: unknown): string {
+  if (value === undefined || typeof value === 'function') return describe(value);
+  try {
+    const json = JSON.stringify(value);
+    return json.length <= 200 ? json : describe(value);
+  } catch {
+    return describe(value);
+  }
+}
+
 function fail(option: string, contract: string, value: unknown): never {
   throw new InvalidOptionError(
     option,
-    `enqueue(): ${option} must be ${contract}, got ${describe(value)}.`,
+    `enqueue(): ${option} must be ${contract}, got ${echo(value)}.`,
   );
 }
 
@@ -150,14 +178,36 @@ export function normalizeEnqueue(spec: EnqueueSpec, nowMs: number): NormalizedEn
   };
 }
 
+/**
+ * The {@link Backoff} a stored spec describes: what a worker computes a
+ * failed job's retry delay with. Throws `InvalidOptionError` for a spec it
+ * cannot build; `normalizeEnqueue` builds every spec once at enqueue, so a
+ * stored spec always builds.
+ *
+ * @example
+ * ```ts
+ * backoffFromSpec({ type: 'exponential', initialDelayMs: 500 }).delayMs(3, 0); // up to 2 000 ms
+ * ```
+ */
+export function backoffFromSpec(spec: BackoffSpec): Backoff {
+  if (typeof spec === 'number') return constantBackoff(spec);
+  if (spec.type === 'constant') return constantBackoff(spec.delayMs);
+  const { type: _type, ...rest } = spec;
+  return exponentialBackoff({ initialDelayMs: 1_000, maxDelayMs: 300_000, ...rest });
+}
+
 function validateBackoffSpec(spec: BackoffSpec): void {
-  if (typeof spec === 'number') {
-    if (!(spec >= 0) || !Number.isFinite(spec)) fail('backoff', 'a delay in ms >= 0', spec);
-    return;
-  }
-  const type = (spec as { type?: unknown } | null)?.type;
-  if (type !== 'exponential' && type !== 'constant') {
+  const type = typeof spec === 'number' ? 'number' : (spec as { type?: unknown } | null)?.type;
+  if (type !== 'number' && type !== 'exponential' && type !== 'constant') {
     fail('backoff', "a number of ms or { type: 'exponential' | 'constant', … }", spec);
+  }
+  // The worker builds the spec on the first failure; a spec it cannot build
+  // must be refused here, not throw inside the worker with the job leased.
+  try {
+    backoffFromSpec(spec);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    fail('backoff', `a spec the worker can build (${why})`, spec);
   }
 }
 
@@ -247,6 +297,167 @@ export function chunkCount(total: number, chunkSize: number): number {
     );
   }
   return Math.ceil(total / chunkSize);
+}
+
+/** A {@link CreateRunSpec} with every default applied and validated. */
+export interface NormalizedRun {
+  readonly name: string;
+  readonly input: unknown;
+  /** `JSON.stringify(input)` (null for undefined). */
+  readonly inputJson: string;
+  readonly total: number;
+  readonly chunkSize: number;
+  /** `ceil(total / chunkSize)`. */
+  readonly chunks: number;
+  readonly idempotencyKey: string | null;
+  readonly maxChunkAttempts: number;
+}
+
+/** Validates a run spec and applies the defaults. */
+export function normalizeRun(spec: CreateRunSpec): NormalizedRun {
+  const name: unknown = spec.name;
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new InvalidOptionError(
+      'name',
+      `createRun(): name must be a non-empty string, got ${describe(name)}.`,
+    );
+  }
+  const chunks = chunkCount(spec.total, spec.chunkSize);
+  const key: unknown = spec.idempotencyKey;
+  if (key !== undefined && (typeof key !== 'string' || key.length === 0)) {
+    throw new InvalidOptionError(
+      'idempotencyKey',
+      `createRun(): idempotencyKey must be a non-empty string, got ${describe(key)}.`,
+    );
+  }
+  const maxChunkAttempts = spec.maxChunkAttempts ?? DEFAULT_MAX_CHUNK_ATTEMPTS;
+  if (!Number.isSafeInteger(maxChunkAttempts) || maxChunkAttempts < 1) {
+    throw new InvalidOptionError(
+      'maxChunkAttempts',
+      `createRun(): maxChunkAttempts must be an integer >= 1, got ${describe(maxChunkAttempts)}.`,
+    );
+  }
+  const inputJson = JSON.stringify(spec.input ?? null);
+  return {
+    name,
+    input: JSON.parse(inputJson) as unknown,
+    inputJson,
+    total: spec.total,
+    chunkSize: spec.chunkSize,
+    chunks,
+    idempotencyKey: key ?? null,
+    maxChunkAttempts,
+  };
+}
+
+/**
+ * The idempotency fingerprint of a run: two `createRun` calls with one key
+ * must agree on name, input, total and chunk size (`maxChunkAttempts` is a
+ * policy, not part of the run's identity). Computed from the stored run, so
+ * no store keeps a fingerprint column.
+ */
+export function runFingerprint(run: {
+  readonly name: string;
+  readonly input: unknown;
+  readonly total: number;
+  readonly chunkSize: number;
+}): string {
+  return fingerprintOf(run.name, { input: run.input, total: run.total, chunkSize: run.chunkSize });
+}
+
+function badOption(where: string, option: string, contract: string, value: unknown): never {
+  throw new InvalidOptionError(
+    option,
+    `${where}: ${option} must be ${contract}, got ${echo(value)}.`,
+  );
+}
+
+/**
+ * Validates {@link ReplayOptions}; every store calls it first, so a missing
+ * `since` or partition is the same `InvalidOptionError` everywhere (never
+ * "replay everything" in one store and "nothing" in another).
+ */
+export function checkReplay(options: ReplayOptions): void {
+  const where = 'replay()';
+  if (typeof (options as unknown) !== 'object' || (options as unknown) === null) {
+    badOption(where, 'options', 'an object', options);
+  }
+  const { partition, partitionKey, since, queue, dryRun } = options as Partial<ReplayOptions>;
+  if ((partition === undefined) === (partitionKey === undefined)) {
+    badOption(
+      where,
+      'partition',
+      'set when partitionKey is not (pass exactly one of partition or partitionKey)',
+      { partition, partitionKey },
+    );
+  }
+  if (
+    partition !== undefined &&
+    (!Number.isSafeInteger(partition) || partition < 0 || partition >= PARTITION_COUNT)
+  ) {
+    badOption(where, 'partition', `an integer in [0, ${String(PARTITION_COUNT)})`, partition);
+  }
+  if (partitionKey !== undefined && (typeof partitionKey !== 'string' || partitionKey === '')) {
+    badOption(where, 'partitionKey', 'a non-empty string', partitionKey);
+  }
+  if (typeof since !== 'number' || !Number.isFinite(since)) {
+    badOption(
+      where,
+      'since',
+      'a finite number of epoch milliseconds (jobs enqueued at or after it are replayed)',
+      since,
+    );
+  }
+  if (queue !== undefined && (typeof queue !== 'string' || queue === '')) {
+    badOption(where, 'queue', 'a non-empty string', queue);
+  }
+  if (dryRun !== undefined && typeof dryRun !== 'boolean') {
+    badOption(where, 'dryRun', 'a boolean', dryRun);
+  }
+}
+
+/**
+ * Validates {@link PurgeOptions}; returns the states to purge. A missing
+ * `finishedBefore` is an error in every store (never "purge everything").
+ */
+export function checkPurge(options: PurgeOptions): readonly JobState[] {
+  const where = 'purge()';
+  if (typeof (options as unknown) !== 'object' || (options as unknown) === null) {
+    badOption(where, 'options', 'an object', options);
+  }
+  const { finishedBefore, states } = options as Partial<PurgeOptions>;
+  if (typeof finishedBefore !== 'number' || !Number.isFinite(finishedBefore)) {
+    badOption(
+      where,
+      'finishedBefore',
+      'a finite number of epoch milliseconds (terminal jobs that finished before it are deleted)',
+      finishedBefore,
+    );
+  }
+  if (states === undefined) return TERMINAL_STATES;
+  if (
+    !Array.isArray(states) ||
+    states.some((s) => !(TERMINAL_STATES as readonly unknown[]).includes(s))
+  ) {
+    badOption(
+      where,
+      'states',
+      `an array of terminal states (${TERMINAL_STATES.join(', ')})`,
+      states,
+    );
+  }
+  return states as readonly JobState[];
+}
+
+/** The states a dependency ends in that cancel its dependents. */
+export const DEPENDENCY_FAILED_STATES: readonly JobState[] = ['dead', 'cancelled'];
+
+/**
+ * The `lastError` of a job cancelled because its dependency `id` ended in
+ * `state` (dead or cancelled): every store writes exactly this text.
+ */
+export function dependencyEndedError(id: string, state: JobState): string {
+  return `dependency ${id} ${state}`;
 }
 
 /** Stringifies an error for the attempt log: the stack when there is one. */

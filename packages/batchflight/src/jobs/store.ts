@@ -50,18 +50,52 @@
  * `JobConflictError`. Duplicate enqueues racing from many processes create
  * exactly one job.
  *
+ * ## Dependencies
+ *
+ * A job with `dependsOn` is claimable once every dependency has `succeeded`
+ * (a dependency purged by retention counts as succeeded: only terminal jobs
+ * are purged, and a dead or cancelled one has already cancelled its
+ * dependents). When a job goes `dead` or `cancelled` (failure, dead-letter,
+ * cancel, lease expiry at its last attempt), each of its `pending` or
+ * `failed` dependents is cancelled in the same transaction, transitively,
+ * with `lastError` `dependency <id> <state>` and an attempt log entry of
+ * outcome `'cancelled'`. Enqueuing a job that depends on a dead or cancelled
+ * job creates it `cancelled` the same way. Requeuing the dependency does not
+ * revive its cancelled dependents: requeue them too, after it. A job one of
+ * whose dependencies is dead or cancelled is never moved back to `pending`
+ * (requeue and replay leave it where it is), so no job can wait forever on a
+ * dependency that will not run.
+ *
  * ## Claim order
  *
  * A job is *ready* when its state is `pending` or `failed`, `runAt <= now`,
  * every job in `dependsOn` has `succeeded`, and (for an `ordered` job) no
  * earlier ordered job of the same queue and `partitionKey` is still
- * `pending`, `leased` or `failed`. Jobs whose lease expired are reclaimed
- * first (as part of the same claim). Among ready jobs the store picks by
- * weighted fair share across fairness keys (`partitionKey`, or `''` without
- * one): within a key, by effective priority (higher first; `priority +
- * floor(waitedMs / agingMs)`), then enqueue order; across keys, the n-th job
- * of a key ranks at `(n - 1) / weight`, so a key of weight 2 gets twice the
- * share of a key of weight 1 and one hot key cannot starve the others.
+ * `pending`, `leased` or `failed` (a dead or cancelled one no longer blocks
+ * its successors). A leased job whose lease expired is claimable too (the
+ * claim logs the lost attempt as `expired`) and, except for being leased,
+ * must pass the same checks; it ranks among the ready jobs by the same rule.
+ * Among those the store picks by weighted fair share across fairness keys
+ * (`partitionKey`, or `''` without one): within a key, by effective priority
+ * (higher first; `priority + floor(waitedMs / agingMs)`), then enqueue
+ * order; across keys, the n-th job of a key ranks at `(n - 1) / weight`, so
+ * a key of weight 2 gets twice the share of a key of weight 1 and one hot
+ * key cannot starve the others.
+ *
+ * ## Runs
+ *
+ * A run's chunks are leased, checkpointed and completed only while the run
+ * is `running`: `pauseRun` hands every leased chunk back (it becomes
+ * claimable at its last accepted checkpoint once the run resumes) and from
+ * then on every checkpoint, completion or failure report of the chunk's old
+ * holder is refused, so that holder stops and the effects of its slice in
+ * progress (written with the checkpoint) are never committed; `cancelRun`
+ * refuses them the same way, for good. A chunk counts its failed attempts
+ * (a `failChunk` report, or a lease that expired and was reclaimed); a
+ * checkpoint that moves its offset forward resets the count. When the count
+ * reaches the run's `maxChunkAttempts` the chunk and the run go `failed`
+ * with the last error; `resumeRun` retries the failed chunks from their
+ * checkpoints with a fresh count.
  */
 import type { Clock, Subscription } from '../core/index.js';
 
@@ -265,7 +299,12 @@ export interface JobCounts {
   readonly byQueue: Readonly<Record<string, Readonly<Record<JobState, number>>>>;
   /** Keyed by partition number; jobs without a partition key are under `'none'`. */
   readonly byPartition: Readonly<Record<string, Readonly<Record<JobState, number>>>>;
-  /** `now - runAt` of the oldest ready (pending/failed, due) job, or 0 when none. */
+  /**
+   * `now - runAt` of the oldest ready job, or 0 when none: `pending` or
+   * `failed`, due, every dependency succeeded, and the head of its ordered
+   * partition (see "Claim order"). A job that waits on a dependency or on an
+   * earlier ordered job is not ready, whatever its age.
+   */
   readonly oldestReadyAgeMs: number;
 }
 
@@ -306,12 +345,17 @@ export interface AttemptQuery {
   readonly limit?: number;
 }
 
-/** Options of {@link JobStore.replay}: exactly one of `partition` / `partitionKey`. */
+/**
+ * Options of {@link JobStore.replay}: exactly one of `partition` /
+ * `partitionKey`, and `since` (required: there is no "since the beginning"
+ * default). Anything else is an `InvalidOptionError` in every store.
+ */
 export interface ReplayOptions {
   readonly queue?: string;
+  /** A partition number, integer in `[0, PARTITION_COUNT)`. */
   readonly partition?: number;
   readonly partitionKey?: string;
-  /** Jobs enqueued at or after this time (epoch ms). */
+  /** Jobs enqueued at or after this time (epoch ms). Required, finite. */
   readonly since: number;
   /** Only list, do not re-enqueue. Default false. */
   readonly dryRun?: boolean;
@@ -325,19 +369,22 @@ export interface RequeueOptions {
   readonly resetAttempts?: boolean;
 }
 
-/** Options of {@link JobStore.purge}. */
+/** Options of {@link JobStore.purge}; anything else is an `InvalidOptionError` in every store. */
 export interface PurgeOptions {
-  /** Delete terminal jobs that finished before this time (epoch ms). */
+  /** Delete terminal jobs that finished before this time (epoch ms). Required, finite. */
   readonly finishedBefore: number;
-  /** Default every terminal state. */
+  /** Terminal states only. Default every terminal state. */
   readonly states?: readonly JobState[];
 }
 
-/** The state of a run. */
-export type RunState = 'running' | 'paused' | 'succeeded' | 'cancelled';
+/**
+ * The state of a run. `failed`: a chunk failed `maxChunkAttempts` times in a
+ * row; `resumeRun` retries it. `succeeded` and `cancelled` are terminal.
+ */
+export type RunState = 'running' | 'paused' | 'failed' | 'succeeded' | 'cancelled';
 
 /** The state of a chunk. */
-export type ChunkState = 'pending' | 'leased' | 'done';
+export type ChunkState = 'pending' | 'leased' | 'done' | 'failed';
 
 /** A large input processed as leased chunks of item offsets `[0, total)`. */
 export interface RunRecord<I = unknown> {
@@ -354,6 +401,8 @@ export interface RunRecord<I = unknown> {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly finishedAt: number | null;
+  /** The last failure of one of its chunks (handler error or `'lease expired'`); absent when none. */
+  readonly lastError?: string;
 }
 
 /** What to create with {@link JobStore.createRun}. */
@@ -365,8 +414,16 @@ export interface CreateRunSpec<I = unknown> {
   readonly total: number;
   /** Items per chunk, integer >= 1. */
   readonly chunkSize: number;
-  /** A duplicate returns the existing run. */
+  /**
+   * A duplicate returns the existing run; the same key with another name,
+   * input, total or chunk size is a `JobConflictError`.
+   */
   readonly idempotencyKey?: string;
+  /**
+   * Failed attempts of one chunk in a row (without its checkpoint moving)
+   * before the chunk and the run go `failed`, integer >= 1. Default 10.
+   */
+  readonly maxChunkAttempts?: number;
 }
 
 /** A leased chunk: items `[offset, end)` are left to do. */
@@ -394,13 +451,21 @@ export interface CheckpointInput extends ChunkRef {
   /** The first item not yet done, `start <= offset <= end`, never moving backwards. */
   readonly offset: number;
   /**
-   * Extend the lease by this many ms from now. `0` hands the chunk back: its
-   * lease expires now, so the next claim (any worker) takes it at `offset`
-   * without waiting (what a graceful `RunWorker.close()` does).
+   * Extend the lease by this many ms from now. `0` hands the chunk back: it
+   * is claimable again at once, by any worker, at `offset` (what a graceful
+   * `RunWorker.close()` does); its holder's later calls are refused.
    */
   readonly leaseMs?: number;
   /** Passed to store-specific transactional hooks (e.g. effects written atomically with the checkpoint). */
   readonly data?: unknown;
+}
+
+/** Input of {@link JobStore.failChunk}. */
+export interface FailChunkInput extends ChunkRef {
+  /** Message (with stack) of the failure; becomes the run's `lastError`. */
+  readonly error: string;
+  /** When the chunk may be claimed again (epoch ms), if it has attempts left. Default now. */
+  readonly retryAt?: number;
 }
 
 /** Options of {@link JobStore.claimChunks}. */
@@ -504,13 +569,25 @@ export interface JobStore {
   /** `leased → failed` (retry at) or `dead` when attempts are exhausted or `dead: true` (CAS). */
   fail(failures: readonly FailInput[]): Promise<FailResult>;
 
-  /** Any non-terminal job → `dead` (a leased one has its epoch bumped, fencing its worker). Returns ids moved. */
+  /**
+   * Any non-terminal job → `dead` (a leased one has its epoch bumped, fencing
+   * its worker); its dependents are cancelled. Returns ids moved.
+   */
   deadLetter(ids: readonly string[], reason: string): Promise<string[]>;
 
-  /** `dead | failed | cancelled → pending`. Returns ids moved. */
+  /**
+   * `dead | failed | cancelled → pending`, keeping its memoized steps (a
+   * retry resumes after the last finished step). A job with a dead or
+   * cancelled dependency is not moved (requeue the dependency first);
+   * requeuing a job does not revive the dependents its end cancelled.
+   * Returns ids moved.
+   */
   requeue(ids: readonly string[], options?: RequeueOptions): Promise<string[]>;
 
-  /** `pending | failed | leased → cancelled` (a leased one has its epoch bumped). Returns ids moved. */
+  /**
+   * `pending | failed | leased → cancelled` (a leased one has its epoch
+   * bumped); its dependents are cancelled. Returns ids moved.
+   */
   cancel(ids: readonly string[]): Promise<string[]>;
 
   get(id: string): Promise<JobRecord | undefined>;
@@ -524,11 +601,18 @@ export interface JobStore {
   /**
    * A partition's jobs enqueued since `since`, in enqueue order. Unless
    * `dryRun`, the terminal and failed ones among them are re-enqueued
-   * (`pending`, attempts reset, result cleared; epochs keep growing).
+   * (`pending`, attempts reset, result and memoized steps cleared: a replay
+   * does the work again, every `ctx.step` included; epochs keep growing),
+   * except a job with a dead or cancelled dependency (see "Dependencies").
+   * Options are validated by `checkReplay` (`InvalidOptionError`).
    */
   replay(options: ReplayOptions): Promise<JobRecord[]>;
 
-  /** Deletes old terminal jobs (and their steps); keeps the ledger and the attempt log. Returns the count. */
+  /**
+   * Deletes old terminal jobs (and their steps); keeps the ledger and the
+   * attempt log. Returns the count. Options are validated by `checkPurge`
+   * (`InvalidOptionError`).
+   */
   purge(options: PurgeOptions): Promise<number>;
 
   /** The memoized value of step `step` of a job. */
@@ -536,20 +620,48 @@ export interface JobStore {
   /** Memoizes a step value; CAS on the lease. Returns false when the lease is lost. */
   putStep(input: PutStepInput): Promise<boolean>;
 
-  /** Creates a run and its `ceil(total / chunkSize)` chunks. */
+  /** Creates a run and its `ceil(total / chunkSize)` chunks (validated by `normalizeRun`). */
   createRun(spec: CreateRunSpec): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;
-  /** Leases unfinished chunks of running runs, lowest index first (expired leases reclaimed). */
+  /**
+   * Leases unfinished chunks of running runs, lowest index first. An expired
+   * lease is reclaimed as a failed attempt (`'lease expired'`); at the run's
+   * `maxChunkAttempts` the chunk and the run go `failed` instead.
+   */
   claimChunks(options: ClaimChunksOptions): Promise<ChunkLease[]>;
-  /** Advances a chunk's checkpoint (CAS on run, index, epoch); false when the lease is lost. */
+  /**
+   * Advances a chunk's checkpoint (CAS on run, index, epoch, with the run
+   * `running`); false when the lease is lost or the run is not running
+   * (paused, failed, cancelled): the caller must stop the chunk.
+   */
   checkpointChunk(input: CheckpointInput): Promise<boolean>;
-  /** Marks a chunk done (offset = end); the run succeeds with its last chunk. False when the lease is lost. */
+  /**
+   * Marks a chunk done (offset = end); the run succeeds with its last chunk.
+   * False when the lease is lost or the run is not running.
+   */
   completeChunk(input: ChunkRef): Promise<boolean>;
-  /** `running → paused`: no chunk is claimed; leased chunks keep their leases. */
+  /**
+   * Reports a failed attempt of a leased chunk (CAS like a checkpoint): the
+   * chunk is handed back at its checkpoint, claimable from `retryAt`, or,
+   * at the run's `maxChunkAttempts` failures in a row, the chunk and the run
+   * go `failed` with `error` (other leased chunks of the run are handed
+   * back). False when the lease is lost or the run is not running.
+   *
+   * Optional in the type only while a store of this repository still lacks
+   * it; the contract and the conformance suite require it.
+   */
+  failChunk?(input: FailChunkInput): Promise<boolean>;
+  /**
+   * `running → paused`: no chunk is claimed, and every leased chunk is handed
+   * back at its last accepted checkpoint (its holder is refused from now on).
+   */
   pauseRun(id: string): Promise<boolean>;
-  /** `paused → running`. */
+  /**
+   * `paused | failed → running`; a failed run's failed chunks are claimable
+   * again from their checkpoints, with a fresh attempt count.
+   */
   resumeRun(id: string): Promise<boolean>;
-  /** `running | paused → cancelled`; leased chunks are fenced. */
+  /** `running | paused | failed → cancelled`; leased chunks are fenced. */
   cancelRun(id: string): Promise<boolean>;
 }
 

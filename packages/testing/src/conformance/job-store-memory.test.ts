@@ -1,4 +1,6 @@
 import { MemoryJobStore } from 'batchflight/jobs';
 import { jobStoreConformance } from './job-store.js';
 
-jobStoreConformance('memory', (clock) => Promise.resolve(new MemoryJobStore({ clock })));
+jobStoreConformance('memory', (clock, options) =>
+  Promise.resolve(new MemoryJobStore({ clock, ...options })),
+);

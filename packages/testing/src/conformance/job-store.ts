@@ -19,6 +19,9 @@ import {
   type RunSlice,
 } from 'batchflight/jobs';
 import { TestClock } from '../test-clock.js';
+import { jobLifecycleConformance } from './job-store-lifecycle.js';
+import { runLifecycleConformance } from './job-store-runs.js';
+import type { SuiteContext } from './job-store-context.js';
 
 /** What a factory returns: a fresh, empty store, and optionally more handles on the same data. */
 export interface JobStoreHarness {
@@ -32,11 +35,21 @@ export interface JobStoreHarness {
   readonly cleanup?: () => Promise<void>;
 }
 
+/** Store options a test asks the factory for. */
+export interface JobStoreFactoryOptions {
+  /** Construct the store with `attemptPayloads: true`. */
+  readonly attemptPayloads?: boolean;
+}
+
 /**
- * Creates a fresh, empty store whose every timestamp comes from `clock`.
- * The suite calls `init()` itself.
+ * Creates a fresh, empty store whose every timestamp comes from `clock`,
+ * constructed with `options` (store options a test needs). The suite calls
+ * `init()` itself.
  */
-export type JobStoreFactory = (clock: TestClock) => Promise<JobStoreHarness | JobStore>;
+export type JobStoreFactory = (
+  clock: TestClock,
+  options?: JobStoreFactoryOptions,
+) => Promise<JobStoreHarness | JobStore>;
 
 const LEASE = 10_000;
 
@@ -45,7 +58,7 @@ const LEASE = 10_000;
  *
  * @example
  * ```ts
- * jobStoreConformance('memory', async (clock) => new MemoryJobStore({ clock }));
+ * jobStoreConformance('memory', async (clock, options) => new MemoryJobStore({ clock, ...options }));
  * ```
  */
 export function jobStoreConformance(name: string, factory: JobStoreFactory): void {
@@ -80,6 +93,26 @@ export function jobStoreConformance(name: string, factory: JobStoreFactory): voi
       if (r === undefined) throw new Error('enqueue returned no result');
       return r;
     };
+
+    const context: SuiteContext = {
+      get clock() {
+        return clock;
+      },
+      get store() {
+        return store;
+      },
+      lease: LEASE,
+      claim,
+      add,
+      open: async (options) => {
+        const made = await factory(clock, options);
+        const opened = 'store' in made ? made : { store: made };
+        await opened.store.init();
+        return opened;
+      },
+    };
+    jobLifecycleConformance(context);
+    runLifecycleConformance(context);
 
     describe('enqueue and claim', () => {
       it('enqueues pending jobs with defaults and claims them with a lease', async () => {
