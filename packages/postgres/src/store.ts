@@ -85,10 +85,11 @@ export interface PostgresJobStoreOptions extends JobStoreOptions {
   readonly pool?: pg.Pool;
   /**
    * Creates (and on `close()` ends) a pool of `poolSize` connections. They run
-   * with `jit = off`: once the jobs table has statistics, the planner's cost of
-   * the claim statement passes `jit_above_cost` and compiling it takes ~1 s per
-   * claim, for a statement that runs in ~10 ms. (A pool passed as `pool` keeps
-   * its own settings: set `options: '-c jit=off'` on it.)
+   * with `jit = off` (set once per connection, not as a startup parameter, which
+   * connection poolers may refuse): once the jobs table has statistics, the
+   * planner's cost of the claim statement passes `jit_above_cost` and compiling
+   * it takes ~1 s per claim, for a statement that runs in ~5 ms. (A pool passed
+   * as `pool` keeps its own settings: set `options: '-c jit=off'` on it.)
    */
   readonly connectionString?: string;
   /** Connections of the pool the store creates. Default 10. */
@@ -234,6 +235,8 @@ export class PostgresJobStore implements JobStore {
   readonly #enqueued = new Listeners<EnqueuedEvent>();
   readonly #sql = new Map<string, { text: string; name: string | undefined }>();
   readonly #prepare: boolean;
+  /** The connections of the store's own pool that have their session settings. */
+  readonly #configured = new WeakSet<pg.PoolClient>();
   #init: Promise<void> | undefined;
   #closed = false;
   #listening = false;
@@ -298,7 +301,7 @@ export class PostgresJobStore implements JobStore {
         );
       }
       this.#connection = { connectionString };
-      this.pool = new pg.Pool({ connectionString, max: poolSize, options: '-c jit=off' });
+      this.pool = new pg.Pool({ connectionString, max: poolSize });
       this.#ownsPool = true;
       // An idle client dying (server restart) must not crash the process; the pool replaces it.
       this.pool.on('error', () => undefined);
@@ -328,10 +331,35 @@ export class PostgresJobStore implements JobStore {
 
   async #q<R>(sql: string, values: unknown[] = [], on: Queryable = this.pool): Promise<R[]> {
     const { text, name } = this.#statement(sql);
-    const res = await on.query<R & pg.QueryResultRow>(
-      name === undefined ? { text, values } : { name, text, values },
-    );
-    return res.rows;
+    const query = name === undefined ? { text, values } : { name, text, values };
+    if (on !== this.pool || !this.#ownsPool) {
+      return (await on.query<R & pg.QueryResultRow>(query)).rows;
+    }
+    // What `pool.query` does, on a connection of ours that has its settings.
+    const client = await this.#connect();
+    try {
+      const res = await client.query<R & pg.QueryResultRow>(query);
+      client.release();
+      return res.rows;
+    } catch (error) {
+      client.release(error as Error);
+      throw error;
+    }
+  }
+
+  /** A connection of the pool; one the store created gets `jit = off` on its first use. */
+  async #connect(): Promise<pg.PoolClient> {
+    const client = await this.pool.connect();
+    if (this.#ownsPool && !this.#configured.has(client)) {
+      try {
+        await client.query('SET jit = off');
+      } catch (error) {
+        client.release(error as Error);
+        throw error;
+      }
+      this.#configured.add(client);
+    }
+    return client;
   }
 
   async #ready(): Promise<void> {
@@ -346,7 +374,7 @@ export class PostgresJobStore implements JobStore {
   /** Runs `fn` in one transaction; retried on deadlock / serialization failure. */
   async #tx<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const client = await this.pool.connect();
+      const client = await this.#connect();
       let broken = false;
       try {
         await client.query('BEGIN');
