@@ -7,9 +7,18 @@
  * was processed exactly once. A naive retry (restart from zero) would have
  * processed every item done before the crash twice. One scenario body, run
  * once per store.
+ *
+ * Two different "twice" are reported honestly: effect rows written twice
+ * (must be 0: effects commit with the checkpoint) and items whose handler ran
+ * twice (the slices in flight at the kill: their handler ran, their
+ * checkpoint and effects never committed, and they were handled again after
+ * the restart). Each wait has a deadline and watches its worker process, so
+ * a worker that dies or stalls fails the scenario with a message instead of
+ * hanging it; the verdict says FAILED when any figure is off.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +30,8 @@ import { count, ms } from '../table.js';
 
 const ITEMS = 100_000;
 const CHUNK = 5_000;
+/** How long one phase (half the run; the rest of it) may take before the scenario gives up. */
+const PHASE_TIMEOUT_MS = 90_000;
 
 const SELF = fileURLToPath(import.meta.url);
 const WORKER = SELF.endsWith('.ts')
@@ -101,9 +112,17 @@ async function postgresBackend(env: DemoEnv): Promise<RunBackend> {
 function startWorker(
   backend: RunBackend,
   runId: string,
+  sliceLog: string,
+  tag: string,
 ): { child: ChildProcess; ready: Promise<void> } {
   const child = spawn(process.execPath, [...NODE_ARGS, WORKER], {
-    env: { ...process.env, ...backend.workerEnv, JOBS_RUN: runId },
+    env: {
+      ...process.env,
+      ...backend.workerEnv,
+      JOBS_RUN: runId,
+      JOBS_LOG: sliceLog,
+      JOBS_TAG: tag,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const ready = new Promise<void>((resolve, reject) => {
@@ -129,6 +148,46 @@ const exited = (child: ChildProcess): Promise<void> =>
 
 const sleep = (delayMs: number) => new Promise((resolve) => setTimeout(resolve, delayMs));
 
+const exitText = (child: ChildProcess): string =>
+  `exited (${String(child.exitCode ?? child.signalCode)})`;
+
+/**
+ * Polls `done` every 10 ms until it holds. Throws, naming `what`, when the
+ * worker process exits first (unless `done` holds right after: a worker
+ * exits once the run is finished) or after {@link PHASE_TIMEOUT_MS}.
+ */
+async function waitFor(
+  what: string,
+  child: ChildProcess,
+  done: () => Promise<boolean>,
+): Promise<void> {
+  const deadline = performance.now() + PHASE_TIMEOUT_MS;
+  for (;;) {
+    const gone = child.exitCode !== null || child.signalCode !== null;
+    if (await done()) return;
+    if (gone) throw new Error(`the jobs worker ${exitText(child)} before ${what}`);
+    if (performance.now() > deadline) {
+      throw new Error(
+        `no ${what} after ${String(PHASE_TIMEOUT_MS / 1000)} s: the worker is stalled`,
+      );
+    }
+    await sleep(10);
+  }
+}
+
+/** Handler invocations per item, from the workers' slice log, by worker tag. */
+function handledItems(sliceLog: string): { counts: Uint8Array; byTag: Map<string, number> } {
+  const counts = new Uint8Array(ITEMS);
+  const byTag = new Map<string, number>();
+  for (const line of readFileSync(sliceLog, 'utf8').split('\n')) {
+    const [tag, from, to] = line.split(' ');
+    if (tag === undefined || from === undefined || to === undefined) continue;
+    for (let i = Number(from); i < Number(to); i++) counts[i] = Math.min(255, (counts[i] ?? 0) + 1);
+    byTag.set(tag, (byTag.get(tag) ?? 0) + Number(to) - Number(from));
+  }
+  return { counts, byTag };
+}
+
 /** The durable run on one store: SIGKILLed halfway, resumed, checked for exactly-once effects. */
 async function durableRun(env: DemoEnv, backend: RunBackend): Promise<ScenarioReport> {
   const { store } = backend;
@@ -142,45 +201,65 @@ async function durableRun(env: DemoEnv, backend: RunBackend): Promise<ScenarioRe
     env.log(
       `run ${run.id}: ${count(ITEMS)} items in ${String(run.chunks)} chunks; starting a worker process…`,
     );
-    const first = startWorker(backend, run.id);
+    const sliceLog = join(env.workDir, `jobs-demo-${run.id}-${randomBytes(4).toString('hex')}.log`);
+    const first = startWorker(backend, run.id, sliceLog, 'first');
     await first.ready;
     const startedAt = performance.now();
-    let beforeKill = 0;
-    while (beforeKill < ITEMS / 2) {
-      await sleep(10);
-      beforeKill = (await store.getRun(run.id))?.processed ?? 0;
-    }
+    await waitFor('half the run was checkpointed', first.child, async () => {
+      return ((await store.getRun(run.id))?.processed ?? 0) >= ITEMS / 2;
+    });
     first.child.kill('SIGKILL');
     await exited(first.child);
     const firstMs = performance.now() - startedAt;
-    const atKill = await store.getRun(run.id);
     const effectsAtKill = (await backend.effects()).n;
-    env.log(
-      `SIGKILLed the worker at ${count(atKill?.processed ?? 0)} items; resuming in a new process…`,
-    );
+    env.log(`SIGKILLed the worker at ${count(effectsAtKill)} items; resuming in a new process…`);
 
-    const second = startWorker(backend, run.id);
+    const second = startWorker(backend, run.id, sliceLog, 'second');
     await second.ready;
     const resumedAt = performance.now();
-    for (;;) {
-      await sleep(10);
-      if ((await store.getRun(run.id))?.state === 'succeeded') break;
-    }
+    await waitFor('the run succeeded', second.child, async () => {
+      const state = (await store.getRun(run.id))?.state;
+      if (state === 'failed' || state === 'cancelled') throw new Error(`the run ${state}`);
+      return state === 'succeeded';
+    });
     const secondMs = performance.now() - resumedAt;
-    await exited(second.child);
+    await waitFor('the worker exited', second.child, () =>
+      Promise.resolve(second.child.exitCode !== null || second.child.signalCode !== null),
+    );
 
     const final = await backend.effects();
     const done = await store.getRun(run.id);
-    const redone = final.n - ITEMS;
-    const naiveTwice = effectsAtKill;
+    const { counts, byTag } = handledItems(sliceLog);
+    let handledTwice = 0;
+    let neverHandled = 0;
+    for (const n of counts) {
+      if (n >= 2) handledTwice++;
+      else if (n === 0) neverHandled++;
+    }
+    const firstHandled = byTag.get('first') ?? 0;
+    const effectsTwice = final.n - final.items;
+    const problems: string[] = [];
+    if (done?.state !== 'succeeded') problems.push(`run ${done?.state ?? 'missing'}`);
+    if (final.n !== ITEMS) problems.push(`${count(final.n)} effect rows, not ${count(ITEMS)}`);
+    if (final.items !== ITEMS) problems.push(`${count(ITEMS - final.items)} items without effect`);
+    if (effectsTwice > 0) problems.push(`${count(effectsTwice)} effects written twice`);
+    if (neverHandled > 0) problems.push(`${count(neverHandled)} items never handled`);
+    if (second.child.exitCode !== 0) problems.push(`the second worker ${exitText(second.child)}`);
     return {
       columns: ['naive retry (restart from zero)', 'batchflight run (resume at checkpoints)'],
       rows: [
         ['items in the run', count(ITEMS), count(ITEMS)],
-        ['items done when the worker was killed', count(effectsAtKill), count(effectsAtKill)],
-        ['items processed after the restart', count(ITEMS), count(ITEMS - effectsAtKill)],
-        ['items processed twice', count(naiveTwice), count(redone)],
-        ['effect rows at the end', count(ITEMS + naiveTwice), count(final.n)],
+        [
+          'items checkpointed when the worker was killed',
+          count(effectsAtKill),
+          count(effectsAtKill),
+        ],
+        ['items handled before the kill', count(firstHandled), count(firstHandled)],
+        ['items handled after the restart', count(ITEMS), count(byTag.get('second') ?? 0)],
+        // A restart from zero handles everything handled before the kill again.
+        ['items whose handler ran twice', count(firstHandled), count(handledTwice)],
+        ['items whose effect was written twice', count(effectsAtKill), count(effectsTwice)],
+        ['effect rows at the end', count(ITEMS + effectsAtKill), count(final.n)],
         ['distinct items with an effect', count(ITEMS), count(final.items)],
         ['run state', 'succeeded', done?.state ?? '?'],
         [
@@ -190,7 +269,10 @@ async function durableRun(env: DemoEnv, backend: RunBackend): Promise<ScenarioRe
         ],
         ['time after the restart', '—', ms(secondMs)],
       ],
-      verdict: `resumed at the first unfinished checkpoint: ${count(redone)} items processed twice, against ${count(naiveTwice)} for a restart from zero`,
+      verdict:
+        problems.length > 0
+          ? `FAILED: ${problems.join('; ')}`
+          : `resumed at the checkpoints: every item's effect written once; ${count(handledTwice)} items handled twice (the slices in flight at the kill, their effects rolled back), against ${count(firstHandled)} handled twice and ${count(effectsAtKill)} effects written twice for a restart from zero`,
     };
   } finally {
     await backend.dispose();
