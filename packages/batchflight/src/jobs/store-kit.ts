@@ -207,7 +207,9 @@ function validateBackoffSpec(spec: BackoffSpec): void {
     backoffFromSpec(spec);
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
-    fail('backoff', `a spec the worker can build (${why})`, spec);
+    const defaults =
+      type === 'exponential' ? ' with the defaults initialDelayMs 1000, maxDelayMs 300000' : '';
+    fail('backoff', `a spec the worker can build${defaults} (${why})`, spec);
   }
 }
 
@@ -384,11 +386,9 @@ export function checkReplay(options: ReplayOptions): void {
   }
   const { partition, partitionKey, since, queue, dryRun } = options as Partial<ReplayOptions>;
   if ((partition === undefined) === (partitionKey === undefined)) {
-    badOption(
-      where,
+    throw new InvalidOptionError(
       'partition',
-      'set when partitionKey is not (pass exactly one of partition or partitionKey)',
-      { partition, partitionKey },
+      `${where}: pass exactly one of partition (a partition number) or partitionKey, got ${echo({ partition, partitionKey })}.`,
     );
   }
   if (
