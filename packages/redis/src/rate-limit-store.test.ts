@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connect,
+  REDIS_URL,
   countPrefix,
   dropPrefix,
   redisUnavailable,
@@ -58,6 +59,18 @@ describe.skipIf(skip !== null)('RedisRateLimitStore', () => {
     ]);
     expect([a.allowed, b.allowed, c.allowed].filter(Boolean)).toHaveLength(2);
     expect(store.stats().remote).toBe(4);
+  });
+
+  it('works on a client with enableAutoPipelining, after SCRIPT FLUSH too', async () => {
+    const pipelining = new Redis(REDIS_URL, { enableAutoPipelining: true });
+    const store = new RedisRateLimitStore({ client: pipelining, prefix });
+    const rule = { key: 'auto-pipelined', rate: 1, perMs: 60_000, burst: 5 };
+    await client.script('FLUSH');
+    const decisions = await Promise.all(
+      Array.from({ length: 8 }, () => store.acquire({ rules: [rule], cost: 1 })),
+    );
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(5);
+    pipelining.disconnect();
   });
 
   it('reads a TAT stored as decimal text by an earlier version, for one limit and for several', async () => {

@@ -14,8 +14,19 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
-/** Any ioredis client or cluster: only `evalsha`, `eval`, `callBuffer` and `script` are used. */
-export type RedisLike = Pick<Redis, 'evalsha' | 'eval' | 'callBuffer' | 'script'>;
+/** Any ioredis client or cluster: only `evalsha`, `eval` and `script` are used (and their `…Buffer` forms). */
+export type RedisLike = Pick<Redis, 'evalsha' | 'eval' | 'script'>;
+
+/**
+ * The `…Buffer` forms of `evalsha` and `eval` (the reply as Buffers), which
+ * every ioredis client and Cluster has but its types do not declare.
+ * (`callBuffer('evalsha', …)` would do the same, but an ioredis client with
+ * `enableAutoPipelining` sends its first argument as the command name.)
+ */
+interface BufferEval {
+  evalshaBuffer(sha: string, numKeys: string, ...keysAndArgs: string[]): Promise<unknown>;
+  evalBuffer(source: string, numKeys: string, ...keysAndArgs: string[]): Promise<unknown>;
+}
 
 /** A Cluster's masters (`cluster.nodes('master')`), when `client` is an ioredis `Cluster`. */
 interface ClusterLike {
@@ -63,9 +74,11 @@ export class LuaScript {
    * and calls {@link retryBuffer} on `NOSCRIPT`, one promise instead of two.
    */
   sendBuffer(client: RedisLike, numKeys: number, keysAndArgs: readonly string[]): Promise<unknown> {
-    // ioredis types no `evalshaBuffer`; `callBuffer` is the same command
-    // (routed by its keys on a Cluster, like `evalsha`).
-    return client.callBuffer('evalsha', this.sha, String(numKeys), ...keysAndArgs);
+    return (client as RedisLike & BufferEval).evalshaBuffer(
+      this.sha,
+      String(numKeys),
+      ...keysAndArgs,
+    );
   }
 
   /** After a {@link sendBuffer} failed with `NOSCRIPT` ({@link LuaScript.isNoScript}): sends it again as `EVAL`. */
@@ -74,7 +87,11 @@ export class LuaScript {
     numKeys: number,
     keysAndArgs: readonly string[],
   ): Promise<unknown> {
-    return client.callBuffer('eval', this.source, String(numKeys), ...keysAndArgs);
+    return (client as RedisLike & BufferEval).evalBuffer(
+      this.source,
+      String(numKeys),
+      ...keysAndArgs,
+    );
   }
 
   /** Whether `error` is the server's `NOSCRIPT` (the script is not in its cache). */
