@@ -7,7 +7,8 @@
  *     - floor: a plain `PING`;
  *     - batchflight `RedisRateLimitStore#acquire` (GCRA, one EVALSHA);
  *     - rate-limiter-flexible `RateLimiterRedis#consume` (fixed window).
- *     Round trips per acquisition from `INFO commandstats` deltas.
+ *     Round trips, commands and server time per acquisition from
+ *     `INFO commandstats` deltas.
  * (b) Distributed flight: a leader and a waiter on separate connections call
  *     the same fresh key at once (upstream: 2 ms); per round, the waiter's
  *     completion minus the leader's = the latency Redis adds for a waiter
@@ -39,21 +40,30 @@ try {
   process.exit(process.env.CI === 'true' ? 1 : 0);
 }
 
-async function commandStats(): Promise<Map<string, number>> {
+/** `calls` and `usec` (server time) of every command since the server started. */
+async function commandStats(): Promise<Map<string, { calls: number; usec: number }>> {
   const info = await admin.info('commandstats');
-  const counts = new Map<string, number>();
-  for (const m of info.matchAll(/cmdstat_([a-z|_-]+):calls=(\d+)/g))
-    counts.set(m[1] as string, Number(m[2]));
-  return counts;
+  const stats = new Map<string, { calls: number; usec: number }>();
+  for (const m of info.matchAll(/cmdstat_([a-z|_-]+):calls=(\d+),usec=(\d+)/g))
+    stats.set(m[1] as string, { calls: Number(m[2]), usec: Number(m[3]) });
+  return stats;
 }
-async function commandsDuring(work: () => Promise<void>): Promise<Map<string, number>> {
+/**
+ * The commands Redis ran during `work` (`INFO commandstats` deltas), and the
+ * server time of the scripts (EVALSHA/EVAL, the commands they run included).
+ */
+async function commandsDuring(
+  work: () => Promise<void>,
+): Promise<Map<string, number> & { scriptUsec: number }> {
   const before = await commandStats();
   await work();
   const after = await commandStats();
-  const delta = new Map<string, number>();
-  for (const [cmd, n] of after) {
-    const d = n - (before.get(cmd) ?? 0) - (cmd === 'info' ? 1 : 0);
+  const delta = Object.assign(new Map<string, number>(), { scriptUsec: 0 });
+  for (const [cmd, { calls, usec }] of after) {
+    const was = before.get(cmd) ?? { calls: 0, usec: 0 };
+    const d = calls - was.calls - (cmd === 'info' ? 1 : 0);
     if (d > 0) delta.set(cmd, d);
+    if (cmd === 'evalsha' || cmd === 'eval') delta.scriptUsec += usec - was.usec;
   }
   return delta;
 }
@@ -171,7 +181,8 @@ for (const inFlight of [1, 16]) {
 }
 // mitata runs the three one after the other, and at these latencies the order alone moves
 // a result by ~10%. So also measure in interleaved rounds, rotating the order each round,
-// and report the median round.
+// and report the median round; and, since the machine's speed drifts between rounds, the
+// median over rounds of each system's ratio to rate-limiter-flexible in the same round.
 async function interleavedOps(inFlight: number, rounds: number, opsPerRound: number) {
   const systems: [string, () => Promise<unknown>][] = [
     [A.ping, ping],
@@ -190,15 +201,26 @@ async function interleavedOps(inFlight: number, rounds: number, opsPerRound: num
     }
   }
   const medianOf = (values: number[]) => [...values].sort((x, y) => x - y)[values.length >> 1]!;
-  return new Map([...perRound].map(([name, values]) => [name, medianOf(values)]));
+  const theirsPerRound = perRound.get(A.rlf)!;
+  return new Map(
+    [...perRound].map(([name, values]) => [
+      name,
+      {
+        ops: medianOf(values),
+        ratio: medianOf(values.map((v, round) => v / theirsPerRound[round]!)),
+      },
+    ]),
+  );
 }
-console.log('    interleaved rounds (15 rounds, order rotated each round; median round), ops/s:');
+console.log(
+  '    interleaved rounds (15 rounds, order rotated each round; median round, median of the per-round ratios), ops/s:',
+);
 for (const inFlight of [1, 16]) {
   const ops = await interleavedOps(inFlight, 15, inFlight === 1 ? 2_000 : 8_000);
   for (const name of Object.values(A)) {
-    const value = ops.get(name)!;
+    const { ops: value, ratio } = ops.get(name)!;
     console.log(
-      `    @${String(inFlight).padEnd(2)} ${name.padEnd(48)} ${value.toFixed(0).padStart(8)} ops/s  ${(value / ops.get(A.rlf)!).toFixed(2)}x rate-limiter-flexible  ${(value / ops.get(A.ping)!).toFixed(2)}x PING`,
+      `    @${String(inFlight).padEnd(2)} ${name.padEnd(48)} ${value.toFixed(0).padStart(8)} ops/s  ${ratio.toFixed(2)}x rate-limiter-flexible  ${(value / ops.get(A.ping)!.ops).toFixed(2)}x PING`,
     );
   }
 }
@@ -211,6 +233,9 @@ const rlfCmds = await commandsDuring(async () => {
 });
 console.log(
   `    per acquisition: batchflight ${(roundTrips(oursCmds) / N).toFixed(2)} round trip(s), ${(total(oursCmds) / N).toFixed(2)} commands (${describeCommands(oursCmds, N)}); rate-limiter-flexible ${(roundTrips(rlfCmds) / N).toFixed(2)} round trip(s), ${(total(rlfCmds) / N).toFixed(2)} commands (${describeCommands(rlfCmds, N)})`,
+);
+console.log(
+  `    server time per acquisition (script usec / calls, one at a time): batchflight ${(oursCmds.scriptUsec / N).toFixed(2)} µs; rate-limiter-flexible ${(rlfCmds.scriptUsec / N).toFixed(2)} µs`,
 );
 
 // Warm up the scripts and connections, then measure.
