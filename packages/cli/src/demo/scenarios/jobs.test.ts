@@ -3,7 +3,7 @@
  * a real SIGKILL, real PostgreSQL): every item's effect exactly once, and the
  * PostgreSQL schema gone afterwards. Figures about time are not asserted.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -19,12 +19,13 @@ afterAll(() => {
 
 async function run(
   scenario: Scenario,
+  dir = workDir,
 ): Promise<{ rows: Map<string, ReportRow>; log: string[]; verdict: string }> {
   const log: string[] = [];
   const env: DemoEnv = {
     redisUrl: undefined,
     postgresUrl: PG_URL,
-    workDir,
+    workDir: dir,
     log: (m) => log.push(m),
   };
   const report = await scenario.run(env);
@@ -62,6 +63,29 @@ function expectExactlyOnce({
 }
 
 describe('jobs demo scenarios', () => {
+  it('a worker process that dies fails the scenario with a message instead of hanging it', async () => {
+    // Preloaded into the worker process only: it exits (code 3) right after reporting ready.
+    const dir = mkdtempSync(join(workDir, 'dies-'));
+    const preload = join(dir, 'die-after-ready.cjs');
+    writeFileSync(
+      preload,
+      `const write = process.stdout.write.bind(process.stdout);
+       process.stdout.write = (chunk, ...rest) => {
+         const done = write(chunk, ...rest);
+         if (String(chunk).startsWith('ready')) setImmediate(() => process.exit(3));
+         return done;
+       };`,
+    );
+    const saved = process.env['NODE_OPTIONS'];
+    process.env['NODE_OPTIONS'] = `${saved ?? ''} --require ${JSON.stringify(preload)}`;
+    try {
+      await expect(run(jobsScenario, dir)).rejects.toThrow(/jobs worker exited \(3\)/);
+    } finally {
+      if (saved === undefined) delete process.env['NODE_OPTIONS'];
+      else process.env['NODE_OPTIONS'] = saved;
+    }
+  }, 60_000);
+
   it('jobs-run (SQLite): the killed run resumes, every item has exactly one effect', async () => {
     expectExactlyOnce(await run(jobsScenario));
   }, 120_000);
