@@ -11,9 +11,9 @@
  * item's effect is committed exactly once.
  *
  * A graceful `close()` hands every active chunk back: after the slice in
- * progress is checkpointed, the chunk's lease is set to expire now (a
- * checkpoint with `leaseMs: 0`), so the next claim, by any worker, resumes at
- * that checkpoint at once instead of waiting out the lease.
+ * progress is checkpointed, the chunk is released (a checkpoint with
+ * `leaseMs: 0`), so the next claim, by any worker, resumes at that checkpoint
+ * at once instead of waiting out the lease.
  *
  * A refused checkpoint stops the chunk: its lease was reclaimed, or the run
  * was paused (the store has handed the chunk back at its last accepted
@@ -354,8 +354,9 @@ export class RunWorker {
   }
 
   /**
-   * Hands a chunk back at its checkpoint: a checkpoint with `leaseMs: 0` makes
-   * the lease expire now, so any worker's next claim resumes the chunk at once.
+   * Hands a chunk back at its checkpoint: after a checkpoint with `leaseMs: 0`
+   * any worker's next claim resumes the chunk at once (not counted as a
+   * failed attempt, unlike a lease left to expire).
    */
   async #release(a: Active): Promise<void> {
     a.releasing = true;
