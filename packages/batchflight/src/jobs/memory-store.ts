@@ -850,12 +850,22 @@ export class MemoryJobStore implements JobStore {
     return { run, chunk };
   }
 
-  async checkpointChunk(input: CheckpointInput): Promise<boolean> {
+  /** Runs `apply` on the chunk `ref` holds, when its compare-and-set passes; false otherwise. */
+  #onChunk(ref: ChunkRef, apply: (run: Run, chunk: Chunk, now: number) => void): boolean {
     this.#check();
-    const found = this.#chunkCas(input);
+    const found = this.#chunkCas(ref);
     if (found === undefined) return false;
-    const now = this.#clock.now();
-    const { run, chunk } = found;
+    apply(found.run, found.chunk, this.#clock.now());
+    return true;
+  }
+
+  async checkpointChunk(input: CheckpointInput): Promise<boolean> {
+    return this.#onChunk(input, (run, chunk, now) => {
+      this.#checkpoint(run, chunk, input, now);
+    });
+  }
+
+  #checkpoint(run: Run, chunk: Chunk, input: CheckpointInput, now: number): void {
     const offset = Math.min(chunk.end, Math.max(chunk.offset, Math.floor(input.offset)));
     if (offset > chunk.offset) chunk.attempts = 0; // progress: not a poison chunk
     chunk.offset = offset;
@@ -865,40 +875,30 @@ export class MemoryJobStore implements JobStore {
       chunk.leaseExpiresAt = null;
     } else if (input.leaseMs !== undefined) chunk.leaseExpiresAt = now + input.leaseMs;
     run.updatedAt = now;
-    return true;
   }
 
   async completeChunk(input: ChunkRef): Promise<boolean> {
-    this.#check();
-    const found = this.#chunkCas(input);
-    if (found === undefined) return false;
-    const now = this.#clock.now();
-    const { run, chunk } = found;
-    chunk.state = 'done';
-    chunk.offset = chunk.end;
-    chunk.leaseOwner = null;
-    chunk.leaseExpiresAt = null;
-    run.updatedAt = now;
-    if (run.chunks.every((c) => c.state === 'done')) {
-      run.state = 'succeeded';
-      run.finishedAt = now;
-    }
-    return true;
+    return this.#onChunk(input, (run, chunk, now) => {
+      chunk.state = 'done';
+      chunk.offset = chunk.end;
+      chunk.leaseOwner = null;
+      chunk.leaseExpiresAt = null;
+      run.updatedAt = now;
+      if (run.chunks.every((c) => c.state === 'done')) {
+        run.state = 'succeeded';
+        run.finishedAt = now;
+      }
+    });
   }
 
   async failChunk(input: FailChunkInput): Promise<boolean> {
-    this.#check();
-    const found = this.#chunkCas(input);
-    if (found === undefined) return false;
-    const now = this.#clock.now();
-    const { run, chunk } = found;
-    if (!this.#chunkFailed(run, chunk, input.error, now)) {
+    return this.#onChunk(input, (run, chunk, now) => {
+      if (this.#chunkFailed(run, chunk, input.error, now)) return;
       chunk.state = 'pending';
       chunk.leaseOwner = null;
       chunk.leaseExpiresAt = null;
       chunk.notBefore = Math.floor(input.retryAt ?? now);
-    }
-    return true;
+    });
   }
 
   #runTransition(id: string, from: readonly RunState[], to: RunState): boolean {
