@@ -53,6 +53,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
         const report = await scenario.run(env);
         write(renderTable(['', ...report.columns], report.rows));
         if (report.verdict) write(`=> ${report.verdict}`);
+        if (report.failed === true) failures++;
         write(`   (${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
       } catch (error) {
         failures++;

@@ -25,6 +25,11 @@ export interface ScenarioReport {
   readonly rows: readonly ReportRow[];
   /** One line that says what the figures show. */
   readonly verdict?: string;
+  /**
+   * True when the figures contradict the claim the scenario demonstrates
+   * (e.g. an item processed twice): the demo reports it and exits non-zero.
+   */
+  readonly failed?: boolean;
 }
 
 /** A runnable scenario of `npm run demo`. */

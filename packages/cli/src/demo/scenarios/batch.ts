@@ -86,6 +86,11 @@ export const bulkPageScenario: Scenario = {
         ],
         ['time', ms(without.ms), ms(polite.ms), ms(withBatch.ms)],
       ],
+      // The page must render whole from one bulk call with no 429.
+      failed:
+        bulkApi.stats.calls !== 1 ||
+        bulkApi.stats.throttled !== 0 ||
+        withBatch.shown !== ids.length,
       verdict:
         `batch() turned ${String(ids.length)} calls into ${String(bulkApi.stats.calls)}: no 429, ` +
         `the whole page in ${ms(withBatch.ms)} instead of ${ms(polite.ms)} of retrying single calls.`,

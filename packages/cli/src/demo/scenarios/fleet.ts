@@ -116,6 +116,8 @@ export const fleetScenario: Scenario = {
           ['caller latency p99', p(local, 99), p(fleet, 99)],
           ['all callers served in', ms(local.totalMs), ms(fleet.totalMs)],
         ],
+        // Distributed flight: one upstream call per key for the whole fleet.
+        failed: fleet.upstreamCalls !== 1,
         verdict: `the fleet made ${String(fleet.upstreamCalls)} upstream call(s) instead of ${String(local.upstreamCalls)}: one per key fleet-wide, not one per process`,
       };
     } finally {

@@ -269,6 +269,7 @@ async function durableRun(env: DemoEnv, backend: RunBackend): Promise<ScenarioRe
         ],
         ['time after the restart', '—', ms(secondMs)],
       ],
+      failed: problems.length > 0,
       verdict:
         problems.length > 0
           ? `FAILED: ${problems.join('; ')}`

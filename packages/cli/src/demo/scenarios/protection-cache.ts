@@ -87,6 +87,8 @@ export const rateLimitQueueScenario: Scenario = {
         ['total time', ms(naiveMs), ms(protectedMs)],
         ['p99 latency', ms(p99(naive)), ms(p99(protectedRun))],
       ],
+      // Queued behind the limiter, no caller may be refused.
+      failed: ok(protectedRun) !== callers,
       verdict:
         `naive: ${pct(callers - ok(naive), callers)} of callers fail with 429; ` +
         `rateLimit + singleflight: ${pct(callers - ok(protectedRun), callers)} fail, ` +
