@@ -10,9 +10,15 @@ const schema = schemaName('conf');
 if (unavailable === undefined) {
   afterAll(() => dropSchema(schema));
 
-  jobStoreConformance('postgres', (clock) =>
+  jobStoreConformance('postgres', (clock, options) =>
     Promise.resolve({
-      store: new PostgresJobStore({ connectionString: PG_URL, schema, clock, poolSize: 4 }),
+      store: new PostgresJobStore({
+        connectionString: PG_URL,
+        schema,
+        clock,
+        poolSize: 4,
+        ...options,
+      }),
       // Another pool on the same schema, as another worker process would have.
       open: async () => {
         const other = new PostgresJobStore({

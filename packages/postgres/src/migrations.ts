@@ -164,4 +164,12 @@ CREATE INDEX attempts_ended ON {s}.attempts USING brin (ended_at);
 CREATE INDEX runs_open ON {s}.runs (seq) WHERE state IN ('running', 'paused');
 `,
   },
+  {
+    version: 4,
+    name: 'attempt payloads',
+    // Filled only by a store constructed with attemptPayloads: true.
+    sql: `
+ALTER TABLE {s}.attempts ADD COLUMN payload jsonb;
+`,
+  },
 ];

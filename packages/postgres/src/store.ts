@@ -36,9 +36,11 @@ import {
 import {
   JobConflictError,
   JobDependencyError,
-  TERMINAL_STATES,
   checkClaim,
-  chunkCount,
+  checkPurge,
+  checkReplay,
+  normalizeRun,
+  runFingerprint,
   normalizeEnqueue,
   zeroCounts,
   type AttemptOutcome,
@@ -235,6 +237,8 @@ export class PostgresJobStore implements JobStore {
   readonly #enqueued = new Listeners<EnqueuedEvent>();
   readonly #sql = new Map<string, { text: string; name: string | undefined }>();
   readonly #prepare: boolean;
+  /** `payload` when attempts copy the job's payload (`attemptPayloads`), else `NULL`. */
+  readonly #payloadColumn: string;
   /** The connections of the store's own pool that have their session settings. */
   readonly #configured = new WeakSet<pg.PoolClient>();
   #init: Promise<void> | undefined;
@@ -277,6 +281,7 @@ export class PostgresJobStore implements JobStore {
       );
     }
     this.#prepare = prepare;
+    this.#payloadColumn = options.attemptPayloads === true ? 'payload' : 'NULL::jsonb';
     for (const hook of ['onComplete', 'onCheckpoint'] as const) {
       if (options[hook] !== undefined && typeof options[hook] !== 'function') {
         throw new InvalidOptionError(
@@ -835,6 +840,7 @@ export class PostgresJobStore implements JobStore {
       weights[k] = w > 0 && Number.isFinite(w) ? w : 1;
     }
     const aging = Number.isFinite(agingMs) ? Math.max(1, Math.floor(agingMs)) : 0;
+    const P = this.#payloadColumn;
     // Per fairness key, the claimable jobs first in one order, locked as they are found: the
     // ready ones (pending, failed and due) from the ready indexes, the expired leases from
     // the lease index. Since migration 2 a leased job has no entry in the ready indexes, so a
@@ -893,12 +899,13 @@ export class PostgresJobStore implements JobStore {
            lease_owner = NULL, lease_expires_at = NULL, finished_at = $1, updated_at = $1
          FROM exhausted x WHERE j.seq = x.seq
          RETURNING j.seq, j.queue, j.name, j.attempts, j.epoch, j.idempotency_key, j.state, j.result,
+           j.payload,
            x.lease_owner AS old_owner, x.started
        ), dead_log AS (
          INSERT INTO {s}.attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at,
-           ended_at, outcome, error)
+           ended_at, outcome, error, payload)
          SELECT seq, queue, name, attempts, epoch, COALESCE(old_owner, ''), started, $1, 'expired',
-           'lease expired' FROM dead
+           'lease expired', ${P} FROM dead
        ), dead_ledger AS (${LEDGER_SYNC('dead')}
        ), by_priority AS (${candidates('j.priority DESC, j.seq', true)}
        ), by_age AS (${candidates('j.run_at, j.seq', true, true)}
@@ -921,9 +928,9 @@ export class PostgresJobStore implements JobStore {
          RETURNING j.*, p.old_state, p.old_owner, p.old_started, p.rank, p.eff
        ), log AS (
          INSERT INTO {s}.attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at,
-           ended_at, outcome, error)
+           ended_at, outcome, error, payload)
          SELECT seq, queue, name, attempts - 1, epoch - 1, COALESCE(old_owner, ''), old_started, $1,
-           'expired', 'lease expired' FROM upd WHERE old_state = 'leased'
+           'expired', 'lease expired', ${P} FROM upd WHERE old_state = 'leased'
        )
        SELECT ${RECORD_COLUMNS}, ${DEPS} FROM upd j ORDER BY j.rank, j.eff DESC, j.seq`,
       [
@@ -1056,12 +1063,13 @@ export class PostgresJobStore implements JobStore {
          FROM i JOIN {s}.jobs o ON o.seq = i.seq
          WHERE j.seq = i.seq AND j.epoch = i.epoch AND j.state = 'leased'
          RETURNING j.seq, j.queue, j.name, j.attempts, j.epoch, j.idempotency_key, j.state, j.result,
+           j.payload,
            i.ord, o.lease_owner AS old_owner, COALESCE(o.started_at, o.updated_at) AS started
        ), log AS (
          INSERT INTO {s}.attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at,
-           ended_at, outcome, error)
+           ended_at, outcome, error, payload)
          SELECT seq, queue, name, attempts, epoch, COALESCE(old_owner, ''), started, $4, 'succeeded',
-           NULL FROM upd ORDER BY ord
+           NULL, ${this.#payloadColumn} FROM upd ORDER BY ord
        ), led AS (${LEDGER_SYNC('upd')})
        SELECT i.ord, i.seq::text AS seq, i.epoch::text AS epoch, (u.ord IS NOT NULL) AS ok,
          j.state, j.epoch::text AS cur, u.queue, u.name, u.result AS res
@@ -1117,12 +1125,14 @@ export class PostgresJobStore implements JobStore {
              run_at = CASE WHEN l.to_dead THEN j.run_at ELSE l.retry_at END
            FROM l WHERE j.seq = l.seq AND j.state = 'leased'
            RETURNING j.seq, j.queue, j.name, j.attempts, j.epoch, j.idempotency_key, j.state, j.result,
+           j.payload,
              l.ord, l.lease_owner AS old_owner, l.started, l.error
          ), log AS (
            INSERT INTO {s}.attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at,
-             ended_at, outcome, error)
+             ended_at, outcome, error, payload)
            SELECT seq, queue, name, attempts, epoch, COALESCE(old_owner, ''), started, $6,
-             CASE WHEN state = 'dead' THEN 'dead' ELSE 'failed' END, error FROM upd ORDER BY ord
+             CASE WHEN state = 'dead' THEN 'dead' ELSE 'failed' END, error, ${this.#payloadColumn}
+           FROM upd ORDER BY ord
          ), led AS (${LEDGER_SYNC('upd')})
          SELECT i.ord, i.seq::text AS seq, i.epoch::text AS epoch, (u.ord IS NOT NULL) AS ok,
            j.state, j.epoch::text AS cur, u.state AS new_state
@@ -1167,11 +1177,13 @@ export class PostgresJobStore implements JobStore {
            lease_owner = NULL, lease_expires_at = NULL, finished_at = $4, updated_at = $4
          FROM l WHERE j.seq = l.seq
          RETURNING j.seq, j.queue, j.name, j.attempts, j.epoch, j.idempotency_key, j.state, j.result,
+           j.payload,
            l.old_state, l.lease_owner AS old_owner, l.started
        ), log AS (
          INSERT INTO {s}.attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at,
-           ended_at, outcome, error)
-         SELECT seq, queue, name, attempts, epoch - 1, COALESCE(old_owner, ''), started, $4, $2, $3
+           ended_at, outcome, error, payload)
+         SELECT seq, queue, name, attempts, epoch - 1, COALESCE(old_owner, ''), started, $4, $2, $3,
+           ${this.#payloadColumn}
          FROM upd WHERE old_state = 'leased'
        ), led AS (${LEDGER_SYNC('upd')})
        SELECT seq::text AS seq FROM upd`,
@@ -1294,8 +1306,11 @@ export class PostgresJobStore implements JobStore {
       ended_at: string;
       outcome: AttemptOutcome;
       error: string | null;
+      payload: unknown;
+      recorded: boolean;
     }>(
-      `SELECT * FROM {s}.attempts WHERE ($1::bigint IS NULL OR job_seq = $1)
+      `SELECT *, payload IS NOT NULL AS recorded FROM {s}.attempts
+       WHERE ($1::bigint IS NULL OR job_seq = $1)
          AND ($2::bigint IS NULL OR ended_at >= $2) ORDER BY id LIMIT $3`,
       [
         filter.jobId === undefined ? null : toSeq(filter.jobId),
@@ -1315,14 +1330,14 @@ export class PostgresJobStore implements JobStore {
         endedAt: Number(r.ended_at),
         outcome: r.outcome,
         error: r.error,
+        // SQL NULL: not recorded (a recorded JSON null payload is the jsonb 'null').
+        ...(r.recorded ? { payload: r.payload } : {}),
       }),
     );
   }
 
   async replay(options: ReplayOptions): Promise<JobRecord[]> {
-    if ((options.partition === undefined) === (options.partitionKey === undefined)) {
-      throw new TypeError('replay(): pass exactly one of partition (a number) or partitionKey.');
-    }
+    checkReplay(options);
     await this.#ready();
     const now = this.#clock.now();
     const scope = `(($1::text IS NULL OR j.queue = $1) AND ($2::int IS NULL OR j.partition = $2)
@@ -1344,7 +1359,10 @@ export class PostgresJobStore implements JobStore {
              finished_at = NULL, updated_at = $5
            WHERE ${scope} AND j.state IN ('succeeded', 'dead', 'cancelled', 'failed')
            RETURNING j.seq, j.queue, j.run_at, j.idempotency_key, j.state, j.result
-         ), led AS (${LEDGER_SYNC('upd')}), ${this.#noteCte('upd')}
+         ), led AS (${LEDGER_SYNC('upd')}),
+         -- A replay does the work again: its memoized steps go (a requeue keeps them).
+         st AS (DELETE FROM {s}.steps WHERE job_seq IN (SELECT seq FROM upd)),
+         ${this.#noteCte('upd')}
          SELECT queue, run_at::text AS run_at, (SELECT count(*) FROM note) AS notes FROM upd`,
         [...values, now],
         c,
@@ -1356,10 +1374,8 @@ export class PostgresJobStore implements JobStore {
   }
 
   async purge(options: PurgeOptions): Promise<number> {
+    const states = checkPurge(options);
     await this.#ready();
-    const states = (options.states ?? TERMINAL_STATES).filter((s) =>
-      (TERMINAL_STATES as readonly string[]).includes(s),
-    );
     const [row] = await this.#q<{ n: number }>(
       `WITH v AS (
          DELETE FROM {s}.jobs WHERE state = ANY($1::text[]) AND finished_at < $2 RETURNING seq
@@ -1441,7 +1457,8 @@ export class PostgresJobStore implements JobStore {
   }
 
   async createRun(spec: CreateRunSpec): Promise<RunRecord> {
-    const n = chunkCount(spec.total, spec.chunkSize);
+    const run = normalizeRun(spec);
+    const n = run.chunks;
     await this.#ready();
     const now = this.#clock.now();
     return this.#tx(async (c) => {
@@ -1451,13 +1468,13 @@ export class PostgresJobStore implements JobStore {
          VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, $8, $9)
          ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq::text AS seq`,
         [
-          spec.name,
-          json(spec.input),
+          run.name,
+          run.inputJson,
           n === 0 ? 'succeeded' : 'running',
-          spec.total,
-          spec.chunkSize,
+          run.total,
+          run.chunkSize,
           n,
-          spec.idempotencyKey ?? null,
+          run.idempotencyKey,
           now,
           n === 0 ? now : null,
         ],
@@ -1467,11 +1484,16 @@ export class PostgresJobStore implements JobStore {
       if (seq === undefined) {
         const [existing] = await this.#q<{ seq: string }>(
           'SELECT seq::text AS seq FROM {s}.runs WHERE idempotency_key = $1',
-          [spec.idempotencyKey ?? null],
+          [run.idempotencyKey],
           c,
         );
         seq = existing?.seq;
         if (seq === undefined) throw new Error('run idempotency key vanished during createRun');
+        const found = (await this.#runRecord(seq, c)) as RunRecord;
+        if (runFingerprint(found) !== runFingerprint(run)) {
+          throw new JobConflictError('', run.idempotencyKey ?? '', seq, { kind: 'run' });
+        }
+        return found;
       } else if (n > 0) {
         await this.#q(
           `INSERT INTO {s}.chunks (run_seq, idx, start, end_at, offset_at, state, epoch)
