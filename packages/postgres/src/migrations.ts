@@ -172,4 +172,12 @@ CREATE INDEX runs_open ON {s}.runs (seq) WHERE state IN ('running', 'paused');
 ALTER TABLE {s}.attempts ADD COLUMN payload jsonb;
 `,
   },
+  {
+    version: 5,
+    name: 'dependents index',
+    // A job that goes dead or cancelled cancels its dependents: found by depends_on.
+    sql: `
+CREATE INDEX job_deps_dependents ON {s}.job_deps (depends_on);
+`,
+  },
 ];

@@ -34,9 +34,11 @@ import {
   type Subscription,
 } from 'batchflight/core';
 import {
+  DEPENDENCY_FAILED_STATES,
   JobConflictError,
   JobDependencyError,
   checkClaim,
+  dependencyEndedError,
   checkPurge,
   checkReplay,
   normalizeRun,
@@ -202,6 +204,19 @@ const FINISH_RUNS = (where: string, now: string): string => `UPDATE {s}.runs r
   SET state = 'succeeded', finished_at = ${now}, updated_at = ${now}
   WHERE ${where} AND r.state IN ('running', 'paused')
     AND NOT EXISTS (SELECT 1 FROM {s}.chunks c WHERE c.run_seq = r.seq AND c.state <> 'done')`;
+
+/** Job `j` has a dependency that went dead or cancelled (it must not go back to pending). */
+const ENDED_DEP = `(j.has_deps AND EXISTS (SELECT 1 FROM {s}.job_deps d JOIN {s}.jobs dj
+  ON dj.seq = d.depends_on WHERE d.job_seq = j.seq AND dj.state IN ('dead', 'cancelled')))`;
+
+/** Job `j` waits on nothing: every dependency succeeded, and it heads its ordered partition. */
+const UNBLOCKED = `(NOT j.has_deps OR NOT EXISTS (
+    SELECT 1 FROM {s}.job_deps d JOIN {s}.jobs dj ON dj.seq = d.depends_on
+    WHERE d.job_seq = j.seq AND dj.state <> 'succeeded'))
+  AND (NOT j.ordered OR NOT EXISTS (
+    SELECT 1 FROM {s}.jobs o WHERE o.ordered AND o.queue = j.queue
+      AND o.partition_key = j.partition_key AND o.seq < j.seq
+      AND o.state IN ('pending', 'leased', 'failed')))`;
 
 /** Keeps the ledger entry of each job in `upd` in step with the job's state. */
 const LEDGER_SYNC = (src: string): string => `UPDATE {s}.ledger g
@@ -522,6 +537,40 @@ export class PostgresJobStore implements JobStore {
       'q', queue, 'n', count(*), 'r', min(run_at))::text) FROM ${src} GROUP BY queue)`;
   }
 
+  /**
+   * CTEs (of a `WITH RECURSIVE`) that cancel, transitively, the pending and failed dependents
+   * of the jobs of `src` (columns `seq`, `state`) that went dead or cancelled, with lastError
+   * `dependency <id> <state>` and a `cancelled` attempt: the contract's "no job waits forever
+   * on a dependency that will not run". `now` is a parameter; one index lookup per ended job.
+   */
+  #cascadeCtes(src: string, now: string): string {
+    return `cascade_walk (seq, parent, parent_state) AS (
+         SELECT d.job_seq, e.seq, e.state FROM ${src} e
+         JOIN {s}.job_deps d ON d.depends_on = e.seq
+         JOIN {s}.jobs dj ON dj.seq = d.job_seq AND dj.state IN ('pending', 'failed')
+         WHERE e.state IN ('dead', 'cancelled')
+         UNION
+         SELECT d.job_seq, w.seq, 'cancelled' FROM cascade_walk w
+         JOIN {s}.job_deps d ON d.depends_on = w.seq
+         JOIN {s}.jobs dj ON dj.seq = d.job_seq AND dj.state IN ('pending', 'failed')
+       ), cascade_pick AS (
+         SELECT DISTINCT ON (seq) seq, parent, parent_state FROM cascade_walk
+         WHERE seq NOT IN (SELECT seq FROM ${src}) ORDER BY seq, parent
+       ), cascade_upd AS (
+         UPDATE {s}.jobs j SET state = 'cancelled',
+           last_error = 'dependency ' || p.parent || ' ' || p.parent_state,
+           finished_at = ${now}, updated_at = ${now}
+         FROM cascade_pick p WHERE j.seq = p.seq AND j.state IN ('pending', 'failed')
+         RETURNING j.seq, j.queue, j.name, j.attempts, j.epoch, j.idempotency_key, j.state,
+           j.result, j.payload, j.last_error, COALESCE(j.started_at, j.updated_at) AS started
+       ), cascade_log AS (
+         INSERT INTO {s}.attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at,
+           ended_at, outcome, error, payload)
+         SELECT seq, queue, name, attempts, epoch, '', started, ${now}, 'cancelled', last_error,
+           ${this.#payloadColumn} FROM cascade_upd
+       ), cascade_led AS (${LEDGER_SYNC('cascade_upd')})`;
+  }
+
   #emitLocal(rows: readonly { queue: string; run_at: string | number }[]): void {
     if (!this.#enqueued.active || rows.length === 0) return;
     const byQueue = new Map<string, { count: number; runAt: number }>();
@@ -615,15 +664,19 @@ export class PostgresJobStore implements JobStore {
     now: number,
   ): Promise<{ results: EnqueueResult[]; created: JobRow[] }> {
     const deps = [...new Set(normalized.flatMap((n) => n.dependsOn))];
+    // Dependencies that went dead or cancelled: a job enqueued on one is created cancelled.
+    const ended = new Map<string, JobState>();
     if (deps.length > 0) {
-      const found = await this.#q<{ seq: string }>(
-        'SELECT seq::text AS seq FROM {s}.jobs WHERE seq = ANY($1::bigint[])',
+      const found = await this.#q<{ seq: string; state: JobState }>(
+        'SELECT seq::text AS seq, state FROM {s}.jobs WHERE seq = ANY($1::bigint[])',
         [deps.map(toSeq)],
         c,
       );
       const have = new Set(found.map((r) => r.seq));
       const missing = deps.filter((d) => !have.has(d));
       if (missing.length > 0) throw new JobDependencyError(missing);
+      for (const r of found)
+        if (DEPENDENCY_FAILED_STATES.includes(r.state)) ended.set(r.seq, r.state);
     }
     const fresh = normalized.flatMap((n, i) => (alias[i] === undefined ? [i] : []));
     const seqRows = await this.#q<{ seq: string }>(
@@ -733,6 +786,8 @@ export class PostgresJobStore implements JobStore {
         c,
       );
     }
+    if (ended.size > 0)
+      await this.#cancelOnEnqueue(c, toCreate, normalized, seqOf, rows, ended, now);
     const bySeq = new Map(rows.map((r) => [r.seq, r]));
     const results: EnqueueResult[] = [];
     normalized.forEach((_, i) => {
@@ -748,11 +803,60 @@ export class PostgresJobStore implements JobStore {
         id: row.seq,
         created: target === i,
         job: this.#toRecord(row),
-        state: 'pending',
+        state: row.state,
         result: undefined,
       });
     });
     return { results, created: rows };
+  }
+
+  /**
+   * Cancels the jobs just created (rows of `toCreate`, updated in place) that depend on a dead
+   * or cancelled job, as the contract's cascade would have (lastError, a `cancelled` attempt).
+   */
+  async #cancelOnEnqueue(
+    c: pg.PoolClient,
+    toCreate: readonly number[],
+    normalized: readonly NormalizedEnqueue[],
+    seqOf: ReadonlyMap<number, string>,
+    rows: JobRow[],
+    ended: ReadonlyMap<string, JobState>,
+    now: number,
+  ): Promise<void> {
+    const cancel = new Map<string, string>();
+    for (const i of toCreate) {
+      const dep = normalized[i]?.dependsOn.find((d) => ended.has(d));
+      const seq = seqOf.get(i);
+      if (dep !== undefined && seq !== undefined) {
+        cancel.set(seq, dependencyEndedError(dep, ended.get(dep) ?? 'cancelled'));
+      }
+    }
+    if (cancel.size === 0) return;
+    await this.#q(
+      `WITH i AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS t(seq, error)),
+       upd AS (
+         UPDATE {s}.jobs j SET state = 'cancelled', last_error = i.error, finished_at = $3,
+           updated_at = $3
+         FROM i WHERE j.seq = i.seq
+         RETURNING j.seq, j.queue, j.name, j.attempts, j.epoch, j.idempotency_key, j.state,
+           j.result, j.payload, j.last_error
+       ), log AS (
+         INSERT INTO {s}.attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at,
+           ended_at, outcome, error, payload)
+         SELECT seq, queue, name, attempts, epoch, '', $3, $3, 'cancelled', last_error,
+           ${this.#payloadColumn} FROM upd
+       )
+       ${LEDGER_SYNC('upd')}`,
+      [[...cancel.keys()], [...cancel.values()], now],
+      c,
+    );
+    for (const row of rows) {
+      const error = cancel.get(row.seq);
+      if (error === undefined) continue;
+      row.state = 'cancelled';
+      row.last_error = error;
+      row.finished_at = String(now);
+    }
   }
 
   /** One INSERT of many jobs (with their NOTIFY); rows in input order. */
@@ -907,7 +1011,8 @@ export class PostgresJobStore implements JobStore {
          SELECT seq, queue, name, attempts, epoch, COALESCE(old_owner, ''), started, $1, 'expired',
            'lease expired', ${P} FROM dead
        ), dead_ledger AS (${LEDGER_SYNC('dead')}
-       ), by_priority AS (${candidates('j.priority DESC, j.seq', true)}
+       ), ${this.#cascadeCtes('dead', '$1::bigint')}
+       , by_priority AS (${candidates('j.priority DESC, j.seq', true)}
        ), by_age AS (${candidates('j.run_at, j.seq', true, true)}
        ), expired_by_priority AS (${candidates('j.priority DESC, j.seq', false)}
        ), expired_by_age AS (${candidates('j.run_at, j.seq', false, true)}
@@ -1110,7 +1215,7 @@ export class PostgresJobStore implements JobStore {
     type Row = SettleRow & { new_state: JobState | null };
     const rows = this.#withIds(
       await this.#q<Row>(
-        `WITH i AS (
+        `WITH RECURSIVE i AS (
            SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::boolean[])
              WITH ORDINALITY AS t(seq, epoch, error, retry_at, dead, ord)
          ), l AS (
@@ -1133,7 +1238,7 @@ export class PostgresJobStore implements JobStore {
            SELECT seq, queue, name, attempts, epoch, COALESCE(old_owner, ''), started, $6,
              CASE WHEN state = 'dead' THEN 'dead' ELSE 'failed' END, error, ${this.#payloadColumn}
            FROM upd ORDER BY ord
-         ), led AS (${LEDGER_SYNC('upd')})
+         ), led AS (${LEDGER_SYNC('upd')}), ${this.#cascadeCtes('upd', '$6')}
          SELECT i.ord, i.seq::text AS seq, i.epoch::text AS epoch, (u.ord IS NOT NULL) AS ok,
            j.state, j.epoch::text AS cur, u.state AS new_state
          FROM i LEFT JOIN upd u ON u.ord = i.ord ${REFUSED_JOB}
@@ -1167,7 +1272,7 @@ export class PostgresJobStore implements JobStore {
     if (unique.length === 0) return [];
     const now = this.#clock.now();
     const rows = await this.#q<{ seq: string }>(
-      `WITH l AS (
+      `WITH RECURSIVE l AS (
          SELECT seq, state AS old_state, lease_owner, COALESCE(started_at, updated_at) AS started
          FROM {s}.jobs WHERE seq = ANY($1::bigint[]) AND state NOT IN ('succeeded', 'dead', 'cancelled')
          ORDER BY seq FOR UPDATE
@@ -1185,7 +1290,7 @@ export class PostgresJobStore implements JobStore {
          SELECT seq, queue, name, attempts, epoch - 1, COALESCE(old_owner, ''), started, $4, $2, $3,
            ${this.#payloadColumn}
          FROM upd WHERE old_state = 'leased'
-       ), led AS (${LEDGER_SYNC('upd')})
+       ), led AS (${LEDGER_SYNC('upd')}), ${this.#cascadeCtes('upd', '$4')}
        SELECT seq::text AS seq FROM upd`,
       [unique.map(toSeq), to, reason, now],
     );
@@ -1209,11 +1314,12 @@ export class PostgresJobStore implements JobStore {
     const runAt = Math.floor(options.runAt ?? now);
     const rows = await this.#q<{ seq: string; queue: string; run_at: string }>(
       `WITH upd AS (
-         UPDATE {s}.jobs SET state = 'pending', run_at = $2,
-           attempts = CASE WHEN $3 THEN 0 ELSE attempts END, result = NULL, finished_at = NULL,
+         UPDATE {s}.jobs j SET state = 'pending', run_at = $2,
+           attempts = CASE WHEN $3 THEN 0 ELSE j.attempts END, result = NULL, finished_at = NULL,
            updated_at = $4
-         WHERE seq = ANY($1::bigint[]) AND state IN ('dead', 'failed', 'cancelled')
-         RETURNING seq, queue, run_at, idempotency_key, state, result
+         WHERE j.seq = ANY($1::bigint[]) AND j.state IN ('dead', 'failed', 'cancelled')
+           AND NOT ${ENDED_DEP}
+         RETURNING j.seq, j.queue, j.run_at, j.idempotency_key, j.state, j.result
        ), led AS (${LEDGER_SYNC('upd')}), ${this.#noteCte('upd')}
        SELECT seq::text AS seq, queue, run_at::text AS run_at, (SELECT count(*) FROM note) AS notes
        FROM upd`,
@@ -1274,8 +1380,8 @@ export class PostgresJobStore implements JobStore {
         [queue],
       ),
       this.#q<{ t: string | null }>(
-        `SELECT min(run_at)::text AS t FROM {s}.jobs WHERE state IN ('pending', 'failed')
-         AND run_at <= $1 AND ($2::text IS NULL OR queue = $2)`,
+        `SELECT min(j.run_at)::text AS t FROM {s}.jobs j WHERE j.state IN ('pending', 'failed')
+         AND j.run_at <= $1 AND ($2::text IS NULL OR j.queue = $2) AND ${UNBLOCKED}`,
         [now, queue],
       ),
     ]);
@@ -1358,6 +1464,7 @@ export class PostgresJobStore implements JobStore {
            UPDATE {s}.jobs j SET state = 'pending', run_at = $5, attempts = 0, result = NULL,
              finished_at = NULL, updated_at = $5
            WHERE ${scope} AND j.state IN ('succeeded', 'dead', 'cancelled', 'failed')
+             AND NOT ${ENDED_DEP}
            RETURNING j.seq, j.queue, j.run_at, j.idempotency_key, j.state, j.result
          ), led AS (${LEDGER_SYNC('upd')}),
          -- A replay does the work again: its memoized steps go (a requeue keeps them).
@@ -1576,7 +1683,7 @@ export class PostgresJobStore implements JobStore {
     const [row] = await this.#q<{ start: string; end_at: string; offset_at: string }>(
       `SELECT c.start, c.end_at, c.offset_at FROM {s}.chunks c JOIN {s}.runs r ON r.seq = c.run_seq
        WHERE c.run_seq = $1 AND c.idx = $2 AND c.epoch = $3 AND c.state = 'leased'
-         AND r.state <> 'cancelled'
+         AND r.state = 'running'
        FOR UPDATE OF c, r`,
       [toSeq(ref.runId), ref.index, ref.epoch],
       c,
@@ -1622,13 +1729,14 @@ export class PostgresJobStore implements JobStore {
     await this.#ready();
     const now = this.#clock.now();
     // Without the run's lock: holding it (through the commit's WAL flush) serialised every
-    // completion of a run. A cancel bumps the epochs of leased chunks, so a completion that
-    // races it is refused by the epoch check, and the two lock no row in opposite orders.
+    // completion of a run. A pause or cancel changes the run's leased chunks (handed back, or
+    // epoch bumped), so a completion that races it is refused by the chunk's own check, and
+    // the two lock no row in opposite orders.
     const [done] = await this.#q<{ pending: boolean }>(
       `UPDATE {s}.chunks c SET state = 'done', offset_at = c.end_at, lease_owner = NULL,
          lease_expires_at = NULL
        WHERE c.run_seq = $1 AND c.idx = $2 AND c.epoch = $3 AND c.state = 'leased'
-         AND EXISTS (SELECT 1 FROM {s}.runs r WHERE r.seq = c.run_seq AND r.state <> 'cancelled')
+         AND EXISTS (SELECT 1 FROM {s}.runs r WHERE r.seq = c.run_seq AND r.state = 'running')
        RETURNING EXISTS (SELECT 1 FROM {s}.chunks p
          WHERE p.run_seq = c.run_seq AND p.state = 'pending') AS pending`,
       [toSeq(input.runId), input.index, input.epoch],
@@ -1650,8 +1758,15 @@ export class PostgresJobStore implements JobStore {
            finished_at = CASE WHEN $1 = 'cancelled' THEN $2 ELSE finished_at END
          WHERE seq = $3 AND state = ANY($4::text[]) RETURNING seq
        ), c AS (
-         UPDATE {s}.chunks SET epoch = epoch + 1
-         WHERE $1 = 'cancelled' AND state = 'leased' AND run_seq IN (SELECT seq FROM r)
+         -- Their holders are refused from now on: a pause hands the leased chunks back
+         -- (claimable at their last checkpoint once the run resumes), a cancel fences them.
+         UPDATE {s}.chunks SET
+           epoch = epoch + CASE WHEN $1 = 'cancelled' THEN 1 ELSE 0 END,
+           state = CASE WHEN $1 = 'paused' THEN 'pending' ELSE state END,
+           lease_owner = CASE WHEN $1 = 'paused' THEN NULL ELSE lease_owner END,
+           lease_expires_at = CASE WHEN $1 = 'paused' THEN NULL ELSE lease_expires_at END
+         WHERE $1 IN ('cancelled', 'paused') AND state = 'leased'
+           AND run_seq IN (SELECT seq FROM r)
        )
        SELECT count(*)::int AS n FROM r`,
       [to, now, toSeq(id), from],
