@@ -55,6 +55,7 @@ import {
   type ChunkRef,
   type ClaimChunksOptions,
   type ClaimOptions,
+  type FailChunkInput,
   type CompleteInput,
   type CompletedJob,
   type CreateRunSpec,
@@ -1537,9 +1538,10 @@ export class PostgresJobStore implements JobStore {
       finished_at: string | null;
       processed: string;
       done: number;
+      last_error: string | null;
     }>(
       `SELECT r.seq::text AS seq, r.name, r.input, r.state, r.total, r.chunk_size, r.chunks,
-         r.created_at, r.updated_at, r.finished_at,
+         r.created_at, r.updated_at, r.finished_at, r.last_error,
          (SELECT COALESCE(sum(c.offset_at - c.start), 0) FROM {s}.chunks c WHERE c.run_seq = r.seq)::text AS processed,
          (SELECT count(*) FROM {s}.chunks c WHERE c.run_seq = r.seq AND c.state = 'done')::int AS done
        FROM {s}.runs r WHERE r.seq = $1`,
@@ -1560,6 +1562,7 @@ export class PostgresJobStore implements JobStore {
       createdAt: Number(r.created_at),
       updatedAt: Number(r.updated_at),
       finishedAt: num(r.finished_at),
+      ...(r.last_error === null ? {} : { lastError: r.last_error }),
     });
   }
 
@@ -1571,8 +1574,8 @@ export class PostgresJobStore implements JobStore {
     return this.#tx(async (c) => {
       const [inserted] = await this.#q<{ seq: string }>(
         `INSERT INTO {s}.runs (name, input, state, total, chunk_size, chunks, idempotency_key,
-           created_at, updated_at, finished_at)
-         VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, $8, $9)
+           created_at, updated_at, finished_at, max_chunk_attempts)
+         VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, $8, $9, $10)
          ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq::text AS seq`,
         [
           run.name,
@@ -1584,6 +1587,7 @@ export class PostgresJobStore implements JobStore {
           run.idempotencyKey,
           now,
           n === 0 ? now : null,
+          run.maxChunkAttempts,
         ],
         c,
       );
@@ -1638,16 +1642,43 @@ export class PostgresJobStore implements JobStore {
         `($1::bigint IS NULL OR r.seq = $1) AND ($2::text[] IS NULL OR r.name = ANY($2))`,
         '$3',
       )}
-       ), c AS (
-         SELECT c.run_seq, c.idx, r.name FROM {s}.chunks c JOIN {s}.runs r ON r.seq = c.run_seq
+       ), exhausted AS (
+         -- An expired lease is a failed attempt; at the run's maxChunkAttempts the chunk and
+         -- the run fail (with their other leased chunks handed back).
+         SELECT c.run_seq, c.idx FROM {s}.chunks c JOIN {s}.runs r ON r.seq = c.run_seq
          WHERE r.state = 'running' AND ($1::bigint IS NULL OR r.seq = $1)
            AND ($2::text[] IS NULL OR r.name = ANY($2))
-           AND (c.state = 'pending' OR (c.state = 'leased' AND c.lease_expires_at <= $3))
+           AND c.state = 'leased' AND c.lease_expires_at <= $3
+           AND c.attempts + 1 >= r.max_chunk_attempts
+         FOR UPDATE OF c SKIP LOCKED
+       ), exhausted_upd AS (
+         UPDATE {s}.chunks x SET state = 'failed', attempts = x.attempts + 1, epoch = x.epoch + 1,
+           lease_owner = NULL, lease_expires_at = NULL
+         FROM exhausted e WHERE x.run_seq = e.run_seq AND x.idx = e.idx
+       ), handed_back AS (
+         UPDATE {s}.chunks x SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL
+         WHERE x.run_seq IN (SELECT run_seq FROM exhausted) AND x.state = 'leased'
+           AND (x.run_seq, x.idx) NOT IN (SELECT run_seq, idx FROM exhausted)
+       ), c AS (
+         SELECT c.run_seq, c.idx, r.name, c.state AS old_state
+         FROM {s}.chunks c JOIN {s}.runs r ON r.seq = c.run_seq
+         WHERE r.state = 'running' AND ($1::bigint IS NULL OR r.seq = $1)
+           AND ($2::text[] IS NULL OR r.name = ANY($2))
+           AND r.seq NOT IN (SELECT run_seq FROM exhausted)
+           AND ((c.state = 'pending' AND (c.not_before IS NULL OR c.not_before <= $3))
+             OR (c.state = 'leased' AND c.lease_expires_at <= $3
+               AND c.attempts + 1 < r.max_chunk_attempts))
          ORDER BY c.run_seq, c.idx LIMIT $4
          FOR UPDATE OF c SKIP LOCKED
+       ), runs_upd AS (
+         UPDATE {s}.runs r SET last_error = 'lease expired', updated_at = $3,
+           state = CASE WHEN r.seq IN (SELECT run_seq FROM exhausted) THEN 'failed' ELSE r.state END
+         WHERE r.seq IN (SELECT run_seq FROM exhausted
+           UNION SELECT run_seq FROM c WHERE old_state = 'leased')
        )
        UPDATE {s}.chunks x SET state = 'leased', epoch = x.epoch + 1, lease_owner = $5,
-         lease_expires_at = $6
+         lease_expires_at = $6, not_before = NULL,
+         attempts = x.attempts + CASE WHEN c.old_state = 'leased' THEN 1 ELSE 0 END
        FROM c WHERE x.run_seq = c.run_seq AND x.idx = c.idx
        RETURNING x.run_seq::text AS run_seq, x.idx, c.name, x.start, x.end_at, x.offset_at, x.epoch`,
       [
@@ -1701,7 +1732,13 @@ export class PostgresJobStore implements JobStore {
       if (chunk === undefined) return false;
       const to = Math.min(chunk.end, Math.max(chunk.offset, Math.floor(input.offset)));
       await this.#q(
-        `WITH u AS (UPDATE {s}.chunks SET offset_at = $1, lease_expires_at = COALESCE($2, lease_expires_at)
+        // Progress resets the failed-attempt count; leaseMs 0 hands the chunk back (pending:
+        // not an expired lease, which would count as a failed attempt).
+        `WITH u AS (UPDATE {s}.chunks SET offset_at = $1,
+             attempts = CASE WHEN $1 > offset_at THEN 0 ELSE attempts END,
+             state = CASE WHEN $6 THEN 'pending' ELSE state END,
+             lease_owner = CASE WHEN $6 THEN NULL ELSE lease_owner END,
+             lease_expires_at = CASE WHEN $6 THEN NULL ELSE COALESCE($2, lease_expires_at) END
            WHERE run_seq = $3 AND idx = $4)
          UPDATE {s}.runs SET updated_at = $5 WHERE seq = $3`,
         [
@@ -1710,6 +1747,7 @@ export class PostgresJobStore implements JobStore {
           toSeq(input.runId),
           input.index,
           now,
+          input.leaseMs !== undefined && Math.ceil(input.leaseMs) <= 0,
         ],
         c,
       );
@@ -1767,9 +1805,57 @@ export class PostgresJobStore implements JobStore {
            lease_expires_at = CASE WHEN $1 = 'paused' THEN NULL ELSE lease_expires_at END
          WHERE $1 IN ('cancelled', 'paused') AND state = 'leased'
            AND run_seq IN (SELECT seq FROM r)
+       ), f AS (
+         -- A resume retries the failed chunks from their checkpoints with a fresh count.
+         UPDATE {s}.chunks SET state = 'pending', attempts = 0, not_before = NULL
+         WHERE $1 = 'running' AND state = 'failed' AND run_seq IN (SELECT seq FROM r)
        )
        SELECT count(*)::int AS n FROM r`,
       [to, now, toSeq(id), from],
+    );
+    return row?.n === 1;
+  }
+
+  /**
+   * A failed attempt of a leased chunk (CAS on its epoch, only while the run is running): the
+   * chunk is handed back for a retry at `retryAt`; at the run's `maxChunkAttempts` failed
+   * attempts in a row the chunk and the run go `failed` (its other leased chunks are handed
+   * back) until `resumeRun`. The error becomes the run's `lastError`.
+   */
+  async failChunk(input: FailChunkInput): Promise<boolean> {
+    await this.#ready();
+    const now = this.#clock.now();
+    const [row] = await this.#q<{ n: number }>(
+      `WITH r AS (
+         -- The run first (the order of a pause or cancel, which lock it, then its chunks).
+         SELECT seq, max_chunk_attempts FROM {s}.runs WHERE seq = $1 AND state = 'running'
+         FOR UPDATE
+       ), ch AS (
+         UPDATE {s}.chunks c SET attempts = c.attempts + 1, lease_owner = NULL,
+           lease_expires_at = NULL,
+           state = CASE WHEN c.attempts + 1 >= r.max_chunk_attempts THEN 'failed' ELSE 'pending' END,
+           not_before = $5, epoch = c.epoch + CASE
+             WHEN c.attempts + 1 >= r.max_chunk_attempts THEN 1 ELSE 0 END
+         FROM r WHERE c.run_seq = r.seq AND c.idx = $2 AND c.epoch = $3 AND c.state = 'leased'
+         RETURNING c.run_seq, c.idx, c.state
+       ), others AS (
+         UPDATE {s}.chunks x SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL
+         WHERE x.run_seq IN (SELECT run_seq FROM ch WHERE state = 'failed') AND x.state = 'leased'
+           AND x.idx <> $2
+       ), ru AS (
+         UPDATE {s}.runs x SET last_error = $4, updated_at = $6,
+           state = CASE WHEN ch.state = 'failed' THEN 'failed' ELSE x.state END
+         FROM ch WHERE x.seq = ch.run_seq
+       )
+       SELECT count(*)::int AS n FROM ch`,
+      [
+        toSeq(input.runId),
+        input.index,
+        input.epoch,
+        input.error,
+        Math.floor(input.retryAt ?? now),
+        now,
+      ],
     );
     return row?.n === 1;
   }
@@ -1779,10 +1865,10 @@ export class PostgresJobStore implements JobStore {
   }
 
   resumeRun(id: string): Promise<boolean> {
-    return this.#runTransition(id, ['paused'], 'running');
+    return this.#runTransition(id, ['paused', 'failed'], 'running');
   }
 
   cancelRun(id: string): Promise<boolean> {
-    return this.#runTransition(id, ['running', 'paused'], 'cancelled');
+    return this.#runTransition(id, ['running', 'paused', 'failed'], 'cancelled');
   }
 }
