@@ -1,7 +1,7 @@
 import { RateLimitedError, rateLimit } from 'batchflight/rate-limit';
 import { rateLimitStoreConformance } from '@batchflight/testing';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   connect,
   REDIS_URL,
@@ -59,6 +59,28 @@ describe.skipIf(skip !== null)('RedisRateLimitStore', () => {
     ]);
     expect([a.allowed, b.allowed, c.allowed].filter(Boolean)).toHaveLength(2);
     expect(store.stats().remote).toBe(4);
+  });
+
+  it('writes the acquisitions of one tick together (one corked write), each decided on its own', async () => {
+    const store = new RedisRateLimitStore({ client, prefix });
+    const rule = { key: 'one-tick', rate: 1, perMs: 60_000, burst: 10 };
+    const cork = vi.spyOn(client.stream, 'cork');
+    try {
+      const decisions = await Promise.all(
+        Array.from({ length: 16 }, () => store.acquire({ rules: [rule], cost: 1 })),
+      );
+      // The first goes out at once, the other 15 in one corked write at the end of the tick.
+      expect(cork).toHaveBeenCalledTimes(1);
+      expect(decisions.map((d) => d.allowed)).toEqual([
+        ...Array.from({ length: 10 }, () => true),
+        ...Array.from({ length: 6 }, () => false),
+      ]);
+      expect(decisions.slice(0, 10).map((d) => d.remaining)).toEqual([
+        9, 8, 7, 6, 5, 4, 3, 2, 1, 0,
+      ]);
+    } finally {
+      cork.mockRestore();
+    }
   });
 
   it('works on a client with enableAutoPipelining, after SCRIPT FLUSH too', async () => {

@@ -1,6 +1,8 @@
 /**
  * The Redis {@link RateLimitStore}: GCRA in one Lua script per acquisition,
  * on the server's clock, all-or-nothing across several limits, one round trip.
+ * Acquisitions made in the same tick after the first are written to the
+ * socket together when the tick ends (each still its own `EVALSHA`).
  *
  * When Redis cannot be reached the store does not let traffic through
  * unbounded. `onUnavailable` decides:
@@ -16,6 +18,7 @@
  * server reply (closed connection, `commandTimeout`). An error answered by
  * the server (a bad argument) is thrown, not masked by the fallback.
  */
+import type { Redis } from 'ioredis';
 import {
   type Clock,
   InvalidOptionError,
@@ -42,6 +45,14 @@ import { GCRA_ACQUIRE } from './scripts/gcra-acquire.js';
 
 const WHERE = 'RedisRateLimitStore';
 const ACQUIRE = new LuaScript('gcra-acquire', GCRA_ACQUIRE);
+
+/** An acquisition waiting for the end of the tick, to be written with the others of the tick. */
+interface Queued {
+  readonly request: RateLimitRequest;
+  readonly numKeys: number;
+  readonly keysAndArgs: readonly string[];
+  readonly resolve: (decision: Promise<RateLimitDecision>) => void;
+}
 
 /** Options of {@link RedisRateLimitStore}. */
 export interface RedisRateLimitStoreOptions {
@@ -104,6 +115,8 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   readonly #onUnavailable = new Listeners<RateLimitUnavailableEvent>();
   #remote = 0;
   #fallback = 0;
+  /** Acquisitions of the current tick after its first, sent together when it ends. */
+  #batch: Queued[] | undefined;
 
   constructor(options: RedisRateLimitStoreOptions) {
     if (typeof options !== 'object' || (options as unknown) === null) {
@@ -187,11 +200,52 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
         i++;
       }
     }
+    if (this.#batch !== undefined) {
+      // Not the first acquisition of this tick: it is written with the others at the tick's end.
+      const batch = this.#batch;
+      return new Promise<RateLimitDecision>((resolve) => {
+        batch.push({ numKeys: n, keysAndArgs: flat, request, resolve });
+      });
+    }
+    // The first of this tick goes out at once (no added latency when calls
+    // come one at a time); the ones that follow in the same tick are written
+    // together when the tick ends.
+    this.#batch = [];
+    process.nextTick(this.#flush);
+    return this.#send(request, n, flat);
+  }
+
+  #send(request: RateLimitRequest, n: number, flat: readonly string[]): Promise<RateLimitDecision> {
     return ACQUIRE.sendBuffer(this.#client, n, flat).then(
       (reply) => this.#decode(reply as Buffer, request),
       (error: unknown) => this.#failed(error, request, n, flat, false),
     );
   }
+
+  /**
+   * Sends the acquisitions queued during this tick, each its own EVALSHA
+   * (decided atomically on its own), in one write on the socket: the
+   * connection is corked for the loop (synchronous: no other command of the
+   * client is held back). At 16 in flight the per-command `write` syscall
+   * was about half of the client's CPU per acquisition. A Cluster has one
+   * connection per master and no single stream: there each goes by itself.
+   */
+  readonly #flush = (): void => {
+    const batch = this.#batch ?? [];
+    this.#batch = undefined;
+    if (batch.length === 0) return;
+    const stream = this.#client.isCluster ? undefined : (this.#client as Redis).stream;
+    // Only a connected client writes at once; otherwise commands wait in ioredis's queue.
+    const cork = batch.length > 1 && stream !== undefined && this.#client.status === 'ready';
+    if (cork) stream.cork();
+    try {
+      for (const queued of batch) {
+        queued.resolve(this.#send(queued.request, queued.numKeys, queued.keysAndArgs));
+      }
+    } finally {
+      if (cork) stream.uncork();
+    }
+  };
 
   /** After a failed EVALSHA: reload once on `NOSCRIPT`, fall back when unreachable, else rethrow. */
   #failed(
