@@ -24,8 +24,6 @@
  * `maxChunkAttempts` failures in a row the chunk and the run go `failed` with
  * the error until `resumeRun`.
  */
-import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
 import {
   InvalidOptionError,
   Listeners,
@@ -37,11 +35,11 @@ import {
   systemClock,
   type Clock,
   type Subscription,
-  type Timer,
 } from '../core/index.js';
 import { LeaseLostError } from './errors.js';
 import { errorText } from './store-kit.js';
 import type { ChunkLease, JobStore } from './store.js';
+import { Periodic, PollTimer, leaseSettings } from './worker-kit.js';
 
 /** A slice of a run handed to {@link RunHandler.processSlice}: items `[from, to)`. */
 export interface RunSlice<I = unknown> {
@@ -152,8 +150,6 @@ export class RunWorker {
   readonly #clock: Clock;
   readonly #concurrency: number;
   readonly #leaseMs: number;
-  readonly #heartbeatMs: number;
-  readonly #pollMs: number;
   readonly #retryDelayMs: number;
   readonly #runId: string | undefined;
   readonly #inputs = new Map<string, unknown>();
@@ -162,10 +158,9 @@ export class RunWorker {
   #state: 'running' | 'closing' | 'closed' = 'running';
   #fetching = false;
   #drained = false;
-  #pollTimer: Timer | undefined;
-  #heartbeatTimer: Timer | undefined;
-  /** The lease renewal round in progress, if any. */
-  #beat: Promise<void> | undefined;
+  readonly #poll: PollTimer;
+  /** Lease renewal; `running` is the renewal round in progress, if any. */
+  readonly #renewal: Periodic;
   #closing: Promise<void> | undefined;
   /** close() waiting for the last active chunk and claim to settle. */
   #idle: (() => void) | undefined;
@@ -206,27 +201,19 @@ export class RunWorker {
     this.#store = store;
     this.#handlers = handlers;
     this.#clock = options.clock ?? systemClock;
-    this.#concurrency = integerOption(WHERE, 'concurrency', options.concurrency ?? 1);
-    this.#leaseMs = numberOption(WHERE, 'leaseMs', options.leaseMs ?? 8_000, {
-      min: 0,
-      exclusive: true,
-    });
-    this.#heartbeatMs = numberOption(
-      WHERE,
-      'heartbeatMs',
-      options.heartbeatMs ?? Math.floor(this.#leaseMs / 4),
-      { min: 0, max: this.#leaseMs, exclusive: true },
-    );
-    this.#pollMs = numberOption(WHERE, 'pollMs', options.pollMs ?? 1_000, {
-      min: 0,
-      exclusive: true,
-    });
+    const settings = leaseSettings(WHERE, options, 1);
+    this.#concurrency = settings.concurrency;
+    this.#leaseMs = settings.leaseMs;
     this.#retryDelayMs = numberOption(WHERE, 'retryDelayMs', options.retryDelayMs ?? this.#leaseMs);
     this.#runId = options.runId;
-    this.workerId =
-      options.workerId ?? `${hostname()}:${String(process.pid)}:${randomUUID().slice(0, 8)}`;
+    this.workerId = settings.workerId;
     this.#startedAt = this.#clock.now();
-    this.#scheduleHeartbeat();
+    this.#poll = new PollTimer(this.#clock, settings.pollMs, () => {
+      this.#drained = false;
+      this.#pump();
+    });
+    this.#renewal = new Periodic(this.#clock, settings.heartbeatMs, () => this.#heartbeat());
+    this.#renewal.start();
     this.#pump();
   }
 
@@ -294,27 +281,7 @@ export class RunWorker {
   }
 
   #schedulePoll(): void {
-    if (this.#pollTimer !== undefined || this.#state !== 'running') return;
-    this.#pollTimer = this.#clock.setTimer(
-      () => {
-        this.#pollTimer = undefined;
-        this.#drained = false;
-        this.#pump();
-      },
-      this.#pollMs,
-      { unref: false },
-    );
-  }
-
-  #scheduleHeartbeat(): void {
-    this.#heartbeatTimer = this.#clock.setTimer(() => {
-      const beat = this.#heartbeat();
-      this.#beat = beat;
-      void beat.finally(() => {
-        if (this.#beat === beat) this.#beat = undefined;
-        if (this.#state !== 'closed') this.#scheduleHeartbeat();
-      });
-    }, this.#heartbeatMs);
+    if (this.#state === 'running') this.#poll.arm();
   }
 
   async #heartbeat(): Promise<void> {
@@ -361,7 +328,7 @@ export class RunWorker {
   async #release(a: Active): Promise<void> {
     a.releasing = true;
     // A renewal of this chunk already sent must land first, or it would extend the lease again.
-    await this.#beat;
+    await this.#renewal.running;
     await this.#setLease(a, 0);
   }
 
@@ -442,7 +409,7 @@ export class RunWorker {
     if (this.#store.failChunk === undefined) return;
     a.releasing = true;
     // A renewal already sent must land first, or it would be refused and counted as a lost lease.
-    await this.#beat;
+    await this.#renewal.running;
     try {
       const ok = await this.#store.failChunk({
         runId: a.lease.runId,
@@ -502,7 +469,7 @@ export class RunWorker {
   close(options: { readonly force?: boolean } = {}): Promise<void> {
     this.#closing ??= (async () => {
       this.#state = 'closing';
-      this.#pollTimer?.cancel();
+      this.#poll.cancel();
       this.#notify();
       if (options.force === true) {
         // Abandon active chunks: their slices in progress are never checkpointed.
@@ -510,7 +477,7 @@ export class RunWorker {
       } else if (this.#active.size > 0 || this.#fetching) {
         await new Promise<void>((resolve) => (this.#idle = resolve));
       }
-      this.#heartbeatTimer?.cancel();
+      this.#renewal.stop();
       this.#state = 'closed';
     })();
     return this.#closing;
