@@ -72,6 +72,7 @@ export { MemoryJobStore } from './memory-store.js';
 export { Queue, type QueueOptions, type JobOptions, type AddManyItem } from './queue.js';
 export {
   Worker,
+  UncommittedResultsError,
   type WorkerOptions,
   type CloseOptions,
   type JobContext,
@@ -85,6 +86,9 @@ export {
   type JobFailedEvent,
   type LeaseLostEvent,
   type WorkerErrorEvent,
+  type JobsSettledMessage,
+  type SettledJob,
+  type JobsDepthMessage,
 } from './worker.js';
 export {
   RunWorker,

@@ -18,10 +18,15 @@
  * result is dropped (the store would refuse it anyway). A dead worker's jobs
  * are reclaimed by the others once `leaseMs` passed: with the defaults
  * (lease 8 s, poll 1 s) within ~9 s.
+ *
+ * Closing: only jobs that never started are handed back (`release`, no
+ * attempt spent). A started job either finishes and is committed, or — on a
+ * forced close — is abandoned with its lease, which expires since the
+ * abandoned handler may still be running: the next claim logs the attempt
+ * `expired` and counts it against `maxAttempts`.
  */
-import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
 import {
+  BatchflightError,
   ClosedError,
   InvalidOptionError,
   Listeners,
@@ -35,18 +40,12 @@ import {
   type Subscription,
   type Timer,
 } from '../core/index.js';
-import { constantBackoff, exponentialBackoff, toBackoff, type Backoff } from '../retry/backoff.js';
+import { BatchContractError } from '../batch/errors.js';
+import { exponentialBackoff, toBackoff, type Backoff } from '../retry/backoff.js';
 import { LeaseLostError, NonRetryableError, UnknownJobError } from './errors.js';
-import { errorText } from './store-kit.js';
-import type {
-  BackoffSpec,
-  CompleteInput,
-  FailInput,
-  JobCounts,
-  JobRecord,
-  JobStore,
-  Refusal,
-} from './store.js';
+import { backoffFromSpec, errorText } from './store-kit.js';
+import type { CompleteInput, FailInput, JobCounts, JobRecord, JobStore, Refusal } from './store.js';
+import { Periodic, PollTimer, leaseSettings } from './worker-kit.js';
 
 /** What a handler gets besides the payload. */
 export interface JobContext<P = unknown> {
@@ -116,15 +115,15 @@ export interface WorkerOptions {
   readonly heartbeatMs?: number;
   /** Poll period in ms when idle (wake-ups from the store come sooner). Default 1 000. */
   readonly pollMs?: number;
-  /** Queues to claim from. Default every queue. */
+  /** Queues to claim from, a non-empty array of non-empty names. Default every queue. */
   readonly queues?: readonly string[];
-  /** Identifies this worker in leases and the attempt log. Default `host:pid:random`. */
+  /** Identifies this worker in leases and the attempt log, 1 to 200 characters. Default `host:pid:random`. */
   readonly workerId?: string;
   /** Must be the store's clock. Default `systemClock`. */
   readonly clock?: Clock;
-  /** Fair-share weights by partition key (tenant); default weight 1. */
+  /** Fair-share weights by partition key (tenant), finite numbers > 0; a key not listed weighs 1. */
   readonly weights?: Readonly<Record<string, number>>;
-  /** Priority aging: +1 effective priority per `agingMs` waited. Default 60 000. */
+  /** Priority aging: +1 effective priority per `agingMs` waited, > 0 (Infinity: no aging). Default 60 000. */
   readonly agingMs?: number;
   /** Retry delay when neither the job nor its handler has one. Default exponential 1 s … 5 min, full jitter. */
   readonly backoff?: Backoff | ((attempt: number, previousDelayMs: number) => number) | number;
@@ -137,11 +136,14 @@ export interface WorkerOptions {
 /** Options of {@link Worker.close}. */
 export interface CloseOptions {
   /**
-   * Abort running handlers (`ctx.signal` with `ClosedError`) and hand their
-   * jobs back instead of waiting. Default false.
+   * Abort running handlers (`ctx.signal` with `ClosedError`) instead of
+   * waiting; their jobs keep their leases until they expire. Default false.
    */
   readonly force?: boolean;
-  /** Graceful close turns forced after this many ms. Default Infinity. */
+  /**
+   * Graceful close turns forced after this many ms, and gives up committing
+   * results the store keeps refusing to take by then. Default Infinity.
+   */
   readonly timeoutMs?: number;
 }
 
@@ -202,7 +204,63 @@ export interface LeaseLostEvent {
 /** Payload of {@link Worker.onError}. */
 export interface WorkerErrorEvent {
   readonly error: unknown;
-  readonly during: 'claim' | 'flush' | 'heartbeat' | 'release' | 'depth';
+  /** `'settle'`: a failed attempt's backoff (or a batch handler's outcomes) broke its contract. */
+  readonly during: 'claim' | 'flush' | 'heartbeat' | 'release' | 'depth' | 'settle';
+}
+
+/** One job of a {@link JobsSettledMessage}. */
+export interface SettledJob {
+  readonly id: string;
+  readonly name: string;
+  readonly queue: string;
+  readonly partition: number | null;
+  /** 1-based attempt number. */
+  readonly attempt: number;
+  /** `failed`: will be retried; `refused`: the store refused the result (lease lost). */
+  readonly outcome: 'succeeded' | 'failed' | 'dead' | 'refused';
+  /** From `max(createdAt, runAt)` to the claim that started the attempt, ms. */
+  readonly enqueueToStartMs: number;
+  /** Handler run time, ms. */
+  readonly runMs: number;
+}
+
+/** A message of the `batchflight:jobs:settled` channel: the results of one commit. */
+export interface JobsSettledMessage {
+  readonly workerId: string;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly dead: number;
+  readonly refused: number;
+  readonly jobs: readonly SettledJob[];
+}
+
+/** A message of the `batchflight:jobs:depth` channel: one sample of the store counts. */
+export interface JobsDepthMessage {
+  readonly workerId: string;
+  /** The sampled queue when the worker claims from one queue; otherwise every queue. */
+  readonly queue: string | undefined;
+  /** Depth by state, queue and partition, and the age of the oldest ready job. */
+  readonly counts: JobCounts;
+}
+
+/**
+ * `close()` gave up committing results: the store kept failing until the
+ * close's deadline. No job is lost: their leases expire and they are
+ * retried (by any worker), so those attempts run again.
+ */
+export class UncommittedResultsError extends BatchflightError {
+  static override readonly code: string = 'ERR_BATCHFLIGHT_UNCOMMITTED_RESULTS';
+  override name = 'UncommittedResultsError';
+  /** Results (completions and failures) that were not committed. */
+  readonly uncommitted: number;
+
+  constructor(uncommitted: number, cause: unknown) {
+    super(
+      `Worker.close(): ${String(uncommitted)} job result(s) could not be committed before the close's deadline (the store kept failing; see cause); their leases will expire and the jobs be retried elsewhere.`,
+      { cause },
+    );
+    this.uncommitted = uncommitted;
+  }
 }
 
 /**
@@ -212,6 +270,8 @@ export interface WorkerErrorEvent {
  */
 class Held {
   lost = false;
+  /** The handler has returned (or thrown): the result waits for, or is in, a commit. */
+  settled = false;
   #controller: AbortController | undefined;
   #aborted = false;
   #reason: unknown;
@@ -267,13 +327,8 @@ class Context implements JobContext {
 const WHERE = 'new Worker()';
 const SAMPLES = 1024;
 const chClaimed = eventChannel<{ workerId: string; count: number }>('jobs', 'claimed');
-const chSettled = eventChannel<{
-  workerId: string;
-  succeeded: number;
-  failed: number;
-  dead: number;
-  refused: number;
-}>('jobs', 'settled');
+const chSettled = eventChannel<JobsSettledMessage>('jobs', 'settled');
+const chDepth = eventChannel<JobsDepthMessage>('jobs', 'depth');
 const chLeaseLost = eventChannel<{ workerId: string; jobId: string; epoch: number }>(
   'jobs',
   'lease-lost',
@@ -294,12 +349,136 @@ class Reservoir {
   }
 }
 
-/** A stored backoff spec as a Backoff. */
-export function backoffFromSpec(spec: BackoffSpec): Backoff {
-  if (typeof spec === 'number') return constantBackoff(spec);
-  if (spec.type === 'constant') return constantBackoff(spec.delayMs);
-  const { type: _type, ...rest } = spec;
-  return exponentialBackoff({ initialDelayMs: 1_000, maxDelayMs: 300_000, ...rest });
+/** The retry delay when every other backoff failed: exponential 1 s … 5 min, full jitter. */
+const DEFAULT_BACKOFF = exponentialBackoff({ initialDelayMs: 1_000, maxDelayMs: 300_000 });
+
+/** From `max(createdAt, runAt)` to the claim that started the attempt. */
+function waitedMs(job: JobRecord): number {
+  return Math.max(0, (job.startedAt ?? 0) - Math.max(job.createdAt, job.runAt));
+}
+
+/** What the store records of a failure; never throws, never undefined. */
+function failureText(error: unknown): string {
+  try {
+    // errorText yields undefined for undefined (JSON.stringify does).
+    const text = errorText(error) as string | undefined;
+    return typeof text === 'string' ? text : String(error);
+  } catch {
+    // Even describe() reads properties, and they are what throws here.
+    return 'an error that could not be read (reading it threw)';
+  }
+}
+
+function isOutcome(value: unknown): value is JobOutcome {
+  if (typeof value !== 'object' || value === null) return false;
+  const { ok, retry } = value as { ok?: unknown; retry?: unknown };
+  return ok === true || (ok === false && (retry === undefined || typeof retry === 'boolean'));
+}
+
+/**
+ * A batch handler's outcomes, checked before any is settled so no job is
+ * settled twice: a value that is not an array fails every job of the batch;
+ * a missing or malformed entry fails only its own job with a
+ * `BatchContractError` naming the index and the value; well-formed entries
+ * settle as reported. Entries past the last job are ignored and reported.
+ */
+function checkOutcomes(
+  name: string,
+  count: number,
+  value: unknown,
+  report: (error: BatchContractError) => void,
+): JobOutcome[] {
+  const where = `handleMany() of ${JSON.stringify(name)}`;
+  const shape = '{ ok: true, result? } or { ok: false, error, retry?: boolean }';
+  if (!Array.isArray(value)) {
+    const error = new BatchContractError(
+      `${where} must resolve with an array of one outcome per job, in job order (${shape}), got ${describe(value)}.`,
+      count,
+      undefined,
+    );
+    return Array.from({ length: count }, () => ({ ok: false, error }));
+  }
+  const outcomes = value as readonly unknown[];
+  const length = outcomes.length;
+  const lengthIs = `resolved with ${String(length)} outcomes for ${String(count)} jobs; one outcome per job, in job order, is the contract`;
+  if (length > count)
+    report(
+      new BatchContractError(`${where} ${lengthIs}: the extra ones are ignored.`, count, length),
+    );
+  return Array.from({ length: count }, (_, i): JobOutcome => {
+    const outcome = outcomes[i];
+    if (i < length && isOutcome(outcome)) return outcome;
+    const message =
+      i >= length
+        ? `${where} ${lengthIs}: job ${String(i)} has no outcome.`
+        : `${where}: outcome ${String(i)} must be ${shape}, got ${describe(outcome)}.`;
+    return { ok: false, error: new BatchContractError(message, count, length) };
+  });
+}
+
+/** `queues`: a non-empty array of non-empty strings (a bare string would match no queue). */
+function queuesOption(value: unknown): readonly string[] {
+  if (
+    !Array.isArray(value) ||
+    value.length === 0 ||
+    !value.every((q) => typeof q === 'string' && q.length > 0)
+  ) {
+    throw new InvalidOptionError(
+      'queues',
+      `${WHERE}: option queues must be a non-empty array of non-empty queue names, got ${Array.isArray(value) ? `[${value.map(describe).join(', ')}]` : describe(value)}.`,
+    );
+  }
+  return [...(value as string[])];
+}
+
+/** `weights`: an object of finite numbers > 0 (stores disagree on anything else). */
+function weightsOption(value: unknown): Readonly<Record<string, number>> {
+  const bad =
+    typeof value !== 'object' || value === null || Array.isArray(value)
+      ? [describe(value)]
+      : Object.entries(value as Record<string, unknown>)
+          .filter(([, w]) => typeof w !== 'number' || !Number.isFinite(w) || w <= 0)
+          .map(([key, w]) => `${JSON.stringify(key)}: ${describe(w)}`);
+  if (bad.length > 0) {
+    throw new InvalidOptionError(
+      'weights',
+      `${WHERE}: option weights must be an object of finite numbers > 0 by partition key, got ${bad.join(', ')}.`,
+    );
+  }
+  return { ...(value as Record<string, number>) };
+}
+
+/** A `batchflight:jobs:settled` message being built. */
+interface SettledReport {
+  readonly workerId: string;
+  succeeded: number;
+  failed: number;
+  dead: number;
+  refused: number;
+  readonly jobs: SettledJob[];
+}
+
+function newReport(workerId: string): SettledReport {
+  return { workerId, succeeded: 0, failed: 0, dead: 0, refused: 0, jobs: [] };
+}
+
+function addToReport(
+  report: SettledReport,
+  job: JobRecord,
+  outcome: SettledJob['outcome'],
+  runMs: number,
+): void {
+  report[outcome]++;
+  report.jobs.push({
+    id: job.id,
+    name: job.name,
+    queue: job.queue,
+    partition: job.partition,
+    attempt: job.attempts,
+    outcome,
+    enqueueToStartMs: waitedMs(job),
+    runMs,
+  });
 }
 
 /**
@@ -329,14 +508,15 @@ export class Worker {
   readonly #concurrency: number;
   readonly #claimBatch: number;
   readonly #leaseMs: number;
-  readonly #heartbeatMs: number;
   readonly #pollMs: number;
   readonly #queues: readonly string[] | undefined;
   readonly #weights: Readonly<Record<string, number>> | undefined;
   readonly #agingMs: number | undefined;
   readonly #backoff: Backoff;
   readonly #handlerBackoff = new Map<string, Backoff>();
-  readonly #depthSampleMs: number;
+  readonly #poll: PollTimer;
+  readonly #renewal: Periodic;
+  readonly #depthSampler: Periodic | undefined;
 
   #state: 'idle' | 'running' | 'closing' | 'closed' = 'idle';
   readonly #buffer: Held[] = [];
@@ -350,15 +530,25 @@ export class Worker {
   // been evaluated before the new job existed, so its short answer proves nothing.
   #wokenDuringFetch = false;
   #completions: { held: Held; input: CompleteInput; durationMs: number }[] = [];
-  #failures: { held: Held; input: FailInput; error: unknown }[] = [];
+  #failures: { held: Held; input: FailInput; error: unknown; durationMs: number }[] = [];
   #flushScheduled = false;
   #flushing: Promise<void> | undefined;
-  #pollTimer: Timer | undefined;
-  #heartbeatTimer: Timer | undefined;
-  #depthTimer: Timer | undefined;
+  /** Ends the flush loop's wait before its next attempt early (a forced close). */
+  #flushRetryNow: (() => void) | undefined;
+  /** The last error of a failed commit, the cause of an `UncommittedResultsError`. */
+  #flushError: unknown;
+  /** While closing: when commits started failing in a row. */
+  #failingSince: number | undefined;
+  /** While closing: the last time a failed commit is retried; undefined: `leaseMs` after `#failingSince`. */
+  #giveUpAt: number | undefined;
   #subscription: Subscription | undefined;
   #closing: Promise<void> | undefined;
+  /** close() waiting for running handlers (or for the forced close that abandons them). */
   #idle: (() => void) | undefined;
+  /** The running handlers were abandoned (forced close): close() does not wait for them. */
+  #forced = false;
+  /** drain() callers, woken by `#notify()`. */
+  readonly #drainWaiters: (() => void)[] = [];
 
   #claimed = 0;
   #succeeded = 0;
@@ -417,32 +607,40 @@ export class Worker {
       if (def.backoff !== undefined) this.#handlerBackoff.set(name, toBackoff(WHERE, def.backoff));
     }
     this.#clock = options.clock ?? systemClock;
-    this.#concurrency = integerOption(WHERE, 'concurrency', options.concurrency ?? 10);
+    const settings = leaseSettings(WHERE, options, 10);
+    this.#concurrency = settings.concurrency;
     this.#claimBatch = integerOption(WHERE, 'claimBatch', options.claimBatch ?? 100);
-    this.#leaseMs = numberOption(WHERE, 'leaseMs', options.leaseMs ?? 8_000, {
-      min: 0,
-      exclusive: true,
-    });
-    this.#heartbeatMs = numberOption(
-      WHERE,
-      'heartbeatMs',
-      options.heartbeatMs ?? Math.floor(this.#leaseMs / 4),
-      { min: 0, max: this.#leaseMs, exclusive: true },
-    );
-    this.#pollMs = numberOption(WHERE, 'pollMs', options.pollMs ?? 1_000, {
-      min: 0,
-      exclusive: true,
-    });
-    this.#depthSampleMs = numberOption(WHERE, 'depthSampleMs', options.depthSampleMs ?? 5_000);
-    this.#queues = options.queues;
-    this.#weights = options.weights;
-    this.#agingMs = options.agingMs;
+    this.#leaseMs = settings.leaseMs;
+    this.#pollMs = settings.pollMs;
+    const depthSampleMs = numberOption(WHERE, 'depthSampleMs', options.depthSampleMs ?? 5_000);
+    this.#queues = options.queues === undefined ? undefined : queuesOption(options.queues);
+    this.#weights = options.weights === undefined ? undefined : weightsOption(options.weights);
+    this.#agingMs =
+      options.agingMs === undefined
+        ? undefined
+        : numberOption(WHERE, 'agingMs', options.agingMs, {
+            min: 0,
+            exclusive: true,
+            allowInfinity: true,
+          });
     this.#backoff =
-      options.backoff === undefined
-        ? exponentialBackoff({ initialDelayMs: 1_000, maxDelayMs: 300_000 })
-        : toBackoff(WHERE, options.backoff);
-    this.workerId =
-      options.workerId ?? `${hostname()}:${String(process.pid)}:${randomUUID().slice(0, 8)}`;
+      options.backoff === undefined ? DEFAULT_BACKOFF : toBackoff(WHERE, options.backoff);
+    this.workerId = settings.workerId;
+    this.#poll = new PollTimer(this.#clock, this.#pollMs, () => {
+      this.#wake();
+    });
+    this.#renewal = new Periodic(this.#clock, settings.heartbeatMs, () => this.#heartbeat());
+    this.#depthSampler =
+      depthSampleMs > 0
+        ? new Periodic(this.#clock, depthSampleMs, () =>
+            this.sampleDepth().then(
+              () => undefined,
+              (error: unknown) => {
+                this.#error(error, 'depth');
+              },
+            ),
+          )
+        : undefined;
     if (options.autoStart !== false) this.start();
   }
 
@@ -457,8 +655,8 @@ export class Worker {
       if (e.runAt > this.#clock.now()) return;
       this.#wake();
     });
-    this.#scheduleHeartbeat();
-    if (this.#depthSampleMs > 0) this.#scheduleDepth();
+    this.#renewal.start();
+    this.#depthSampler?.start();
     this.#pump();
   }
 
@@ -474,7 +672,11 @@ export class Worker {
   onLeaseLost(listener: (event: LeaseLostEvent) => void): Subscription {
     return this.#onLeaseLost.add(listener);
   }
-  /** Fires when a store call failed; the worker keeps going (retrying after `pollMs`). */
+  /**
+   * Fires when a store call failed (the worker keeps going, retrying after
+   * `pollMs`) or a failed attempt's backoff broke its contract (`'settle'`:
+   * the worker's default backoff is used instead).
+   */
   onError(listener: (event: WorkerErrorEvent) => void): Subscription {
     return this.#onError.add(listener);
   }
@@ -503,6 +705,29 @@ export class Worker {
     ) {
       this.#fetchDone = this.#fetch();
     }
+  }
+
+  /**
+   * Wakes drain() callers once nothing is buffered, running, claimed or
+   * waiting for its commit and the last claim found nothing — or once the
+   * worker stopped running.
+   */
+  #notify(): void {
+    if (this.#drainWaiters.length === 0) return;
+    if (this.#state === 'running' && !(this.#drained && this.#quiet())) return;
+    for (const resolve of this.#drainWaiters.splice(0)) resolve();
+  }
+
+  #quiet(): boolean {
+    return (
+      this.#active === 0 &&
+      this.#buffer.length === 0 &&
+      !this.#fetching &&
+      this.#completions.length === 0 &&
+      this.#failures.length === 0 &&
+      this.#flushing === undefined &&
+      !this.#flushScheduled
+    );
   }
 
   async #fetch(): Promise<void> {
@@ -539,56 +764,27 @@ export class Worker {
         if (previous !== undefined) this.#lose(previous, undefined);
         this.#held.set(job.id, held);
         this.#buffer.push(held);
-        this.#latency.add(Math.max(0, (job.startedAt ?? 0) - Math.max(job.createdAt, job.runAt)));
+        this.#latency.add(waitedMs(job));
       }
     }
     if (this.#state !== 'running') {
       await this.#releaseBuffered();
       return;
     }
-    if (this.#drained) this.#schedulePoll();
+    if (this.#drained) this.#poll.arm();
     this.#pump();
+    this.#notify();
   }
 
-  #schedulePoll(): void {
-    if (this.#pollTimer !== undefined || this.#state !== 'running') return;
-    // Not unref'd: a running worker is what keeps a worker process alive.
-    this.#pollTimer = this.#clock.setTimer(
-      () => {
-        this.#pollTimer = undefined;
-        this.#wake();
-      },
-      this.#pollMs,
-      { unref: false },
-    );
-  }
-
-  #scheduleHeartbeat(): void {
-    this.#heartbeatTimer = this.#clock.setTimer(() => {
-      void this.#heartbeat().finally(() => {
-        if (this.#state === 'running' || this.#state === 'closing') this.#scheduleHeartbeat();
-      });
-    }, this.#heartbeatMs);
-  }
-
-  #scheduleDepth(): void {
-    this.#depthTimer = this.#clock.setTimer(() => {
-      void this.sampleDepth()
-        .catch((error: unknown) => {
-          this.#error(error, 'depth');
-        })
-        .finally(() => {
-          if (this.#state === 'running') this.#scheduleDepth();
-        });
-    }, this.#depthSampleMs);
-  }
-
-  /** Reads the store counts now (also sampled every `depthSampleMs` into `stats().depth`). */
+  /**
+   * Reads the store counts now (also sampled every `depthSampleMs` into
+   * `stats().depth` and published on `batchflight:jobs:depth`).
+   */
   async sampleDepth(): Promise<JobCounts> {
-    const counts = await this.#store.counts(
-      this.#queues?.length === 1 && this.#queues[0] !== undefined ? { queue: this.#queues[0] } : {},
-    );
+    const queue = this.#queues?.length === 1 ? this.#queues[0] : undefined;
+    const counts = await this.#store.counts(queue === undefined ? {} : { queue });
     this.#depth = counts;
+    if (chDepth.hasSubscribers) chDepth.publish({ workerId: this.workerId, queue, counts });
     return counts;
   }
 
@@ -627,6 +823,7 @@ export class Worker {
       chLeaseLost.publish({ workerId: this.workerId, jobId: held.job.id, epoch: held.job.epoch });
     }
     if (this.#onLeaseLost.active) this.#onLeaseLost.emit({ job: held.job, refusal });
+    this.#notify();
   }
 
   #context(held: Held): JobContext {
@@ -700,20 +897,20 @@ export class Worker {
     this.#active++;
     this.#runningJobs += batch.length;
     const started = this.#clock.now();
+    let outcomes: JobOutcome[];
     try {
-      const outcomes = await handleMany(batch.map((h) => this.#context(h)));
+      const value: unknown = await handleMany(batch.map((h) => this.#context(h)));
+      outcomes = checkOutcomes((batch[0] as Held).job.name, batch.length, value, (error) => {
+        this.#error(error, 'settle');
+      });
+    } catch (error) {
+      outcomes = batch.map(() => ({ ok: false, error }));
+    }
+    try {
       const elapsed = this.#clock.now() - started;
-      if (!Array.isArray(outcomes) || outcomes.length !== batch.length) {
-        throw new TypeError(
-          `handleMany() of ${JSON.stringify(batch[0]?.job.name)} must resolve with one outcome per job (${String(batch.length)}), got ${describe(outcomes)}.`,
-        );
-      }
       batch.forEach((h, i) => {
         this.#settle(h, outcomes[i] as JobOutcome, elapsed);
       });
-    } catch (error) {
-      const elapsed = this.#clock.now() - started;
-      for (const h of batch) this.#settle(h, { ok: false, error }, elapsed);
     } finally {
       this.#runningJobs -= batch.length;
       this.#done();
@@ -726,47 +923,86 @@ export class Worker {
     this.#pump();
   }
 
+  /** Queues a finished attempt's result for the next commit. Never throws: a job must not stay leased. */
   #settle(held: Held, outcome: JobOutcome, durationMs: number): void {
+    held.settled = true;
     this.#runTime.add(durationMs);
     if (held.lost) {
       // The lease is gone: the store would refuse this result. Drop it.
       this.#forget(held);
       return;
     }
+    const { job } = held;
+    let failure = outcome;
     if (outcome.ok) {
-      let result: unknown = outcome.result ?? null;
       try {
+        const raw = outcome.result ?? null;
         // What the store will hold (and what onCompleted reports): the JSON form.
-        if (result !== null) result = JSON.parse(JSON.stringify(result)) as unknown;
-      } catch (error) {
-        this.#settle(held, { ok: false, error, retry: false }, durationMs);
+        const result = raw === null ? null : (JSON.parse(JSON.stringify(raw)) as unknown);
+        this.#completions.push({
+          held,
+          input: { id: job.id, epoch: job.epoch, result },
+          durationMs,
+        });
+        this.#scheduleFlush();
         return;
+      } catch (error) {
+        // A result that cannot be stored as JSON fails the same way on every attempt.
+        failure = { ok: false, error, retry: false };
       }
-      this.#completions.push({
-        held,
-        input: { id: held.job.id, epoch: held.job.epoch, result },
-        durationMs,
-      });
-    } else {
-      const { job } = held;
-      const backoff =
-        job.backoff !== null
-          ? backoffFromSpec(job.backoff)
-          : (this.#handlerBackoff.get(job.name) ?? this.#backoff);
-      const delay = Math.max(0, backoff.delayMs(job.attempts, 0));
-      this.#failures.push({
-        held,
-        error: outcome.error,
-        input: {
-          id: job.id,
-          epoch: job.epoch,
-          error: errorText(outcome.error),
-          retryAt: this.#clock.now() + Math.round(delay),
-          ...(outcome.retry === false || NonRetryableError.is(outcome.error) ? { dead: true } : {}),
-        },
-      });
     }
+    const error = failure.ok ? undefined : failure.error;
+    let dead = false;
+    try {
+      dead = (!failure.ok && failure.retry === false) || NonRetryableError.is(error);
+    } catch {
+      // An error whose properties throw: retried like any other.
+    }
+    this.#failures.push({
+      held,
+      error,
+      durationMs,
+      input: {
+        id: job.id,
+        epoch: job.epoch,
+        error: failureText(error),
+        retryAt: this.#clock.now() + this.#retryDelayMs(job),
+        ...(dead ? { dead: true } : {}),
+      },
+    });
     this.#scheduleFlush();
+  }
+
+  /**
+   * The retry delay of a failed attempt: by the job's stored backoff, else
+   * its handler's, else the worker's. One that throws or yields no finite
+   * delay is reported (`onError`, `'settle'`) and the worker's (or, if that
+   * is the culprit, the built-in) backoff used instead, so the failure is
+   * still committed instead of the job staying leased until its lease expires.
+   */
+  #retryDelayMs(job: JobRecord): number {
+    const own = (): Backoff =>
+      job.backoff !== null
+        ? backoffFromSpec(job.backoff)
+        : (this.#handlerBackoff.get(job.name) ?? this.#backoff);
+    const tried = new Set<Backoff>();
+    for (const pick of [own, () => this.#backoff]) {
+      try {
+        const backoff = pick();
+        if (tried.has(backoff)) continue;
+        tried.add(backoff);
+        const delay = backoff.delayMs(job.attempts, 0);
+        if (typeof delay === 'number' && Number.isFinite(delay)) {
+          return Math.max(0, Math.round(delay));
+        }
+        throw new RangeError(
+          `The backoff of job ${job.id} (${JSON.stringify(job.name)}) returned ${describe(delay)} for attempt ${String(job.attempts)}; a retry delay must be a finite number of ms (a fallback backoff is used).`,
+        );
+      } catch (error) {
+        this.#error(error, 'settle');
+      }
+    }
+    return Math.round(DEFAULT_BACKOFF.delayMs(job.attempts, 0));
   }
 
   #scheduleFlush(): void {
@@ -779,10 +1015,15 @@ export class Worker {
     });
   }
 
-  /** Commits every buffered result; resolves when nothing is left to commit. */
+  /**
+   * Commits every buffered result; resolves when nothing is left to commit,
+   * or, while closing, once the close's deadline passed with the store still
+   * failing (what is left stays in `#completions` / `#failures`).
+   */
   #flush(): Promise<void> {
     this.#flushing ??= this.#flushLoop().finally(() => {
       this.#flushing = undefined;
+      this.#notify();
     });
     return this.#flushing;
   }
@@ -794,72 +1035,117 @@ export class Worker {
       this.#completions = [];
       this.#failures = [];
       this.#flushCalls++;
-      let succeeded = 0;
-      let refused = 0;
-      let failed = 0;
-      let dead = 0;
+      const report = chSettled.hasSubscribers ? newReport(this.workerId) : undefined;
+      let completed = false;
       try {
-        if (completions.length > 0) {
-          const res = await this.#store.complete(completions.map((c) => c.input));
-          const accepted = new Set(res.accepted);
-          for (const c of completions) {
-            this.#forget(c.held);
-            if (accepted.has(c.input.id)) {
-              succeeded++;
-              this.#countSuccess();
-              if (this.#onCompleted.active) {
-                this.#onCompleted.emit({
-                  job: c.held.job,
-                  result: c.input.result,
-                  durationMs: c.durationMs,
-                });
-              }
-            }
-          }
-          for (const r of res.refused) {
-            refused++;
-            const c = completions.find((x) => x.input.id === r.id);
-            if (c !== undefined) this.#lose(c.held, r);
-          }
-        }
-        if (failures.length > 0) {
-          const res = await this.#store.fail(failures.map((f) => f.input));
-          const deadIds = new Set(res.dead);
-          const accepted = new Set(res.accepted);
-          for (const f of failures) {
-            this.#forget(f.held);
-            if (!accepted.has(f.input.id)) continue;
-            const isDead = deadIds.has(f.input.id);
-            if (isDead) dead++;
-            else failed++;
-            if (this.#onFailed.active) {
-              this.#onFailed.emit({ job: f.held.job, error: f.error, willRetry: !isDead });
-            }
-          }
-          for (const r of res.refused) {
-            refused++;
-            const f = failures.find((x) => x.input.id === r.id);
-            if (f !== undefined) this.#lose(f.held, r);
-          }
-        }
+        if (completions.length > 0) await this.#commitCompletions(completions, report);
+        completed = true;
+        if (failures.length > 0) await this.#commitFailures(failures, report);
       } catch (error) {
-        // The store call failed as a whole: keep the results and try again after pollMs.
-        this.#error(error, 'flush');
-        this.#completions.unshift(...completions);
+        // The store call failed as a whole: keep what it did not commit and try
+        // again. Only that: completions accepted before a failed `fail` call
+        // must not be sent again (they would be refused and counted lost).
+        if (!completed) this.#completions.unshift(...completions);
         this.#failures.unshift(...failures);
-        await new Promise<void>((resolve) => this.#clock.setTimer(resolve, this.#pollMs));
-        if (this.#state === 'closed') return;
+        this.#error(error, 'flush');
+        this.#flushError = error;
+        if (report !== undefined && report.jobs.length > 0) chSettled.publish(report);
+        if (!(await this.#flushRetryWait())) return;
         continue;
       }
-      this.#failed += failed;
-      this.#dead += dead;
-      this.#refused += refused;
-      if (chSettled.hasSubscribers) {
-        chSettled.publish({ workerId: this.workerId, succeeded, failed, dead, refused });
-      }
-      // A completion may unblock dependents or the next job of an ordered partition.
-      if (succeeded > 0) this.#drained = false;
+      this.#failingSince = undefined;
+      if (report !== undefined) chSettled.publish(report);
       this.#pump();
+    }
+  }
+
+  /**
+   * Waits before a failed commit is retried: `pollMs` while running; while
+   * closing, until the close's deadline at most (`timeoutMs`; at once for a
+   * forced close; without a timeout, `leaseMs` of failing commits, by when
+   * the leases are gone anyway). False: give up, the deadline has passed.
+   * The timer is not unref'd: results waiting for their commit are what
+   * keeps the process alive, for a bounded time while closing.
+   */
+  async #flushRetryWait(): Promise<boolean> {
+    let delayMs = this.#pollMs;
+    if (this.#state !== 'running') {
+      const now = this.#clock.now();
+      this.#failingSince ??= now;
+      const giveUpAt = this.#giveUpAt ?? this.#failingSince + this.#leaseMs;
+      if (now >= giveUpAt) return false;
+      delayMs = Math.min(delayMs, giveUpAt - now);
+    }
+    await new Promise<void>((resolve) => {
+      const timer = this.#clock.setTimer(() => this.#flushRetryNow?.(), delayMs, { unref: false });
+      this.#flushRetryNow = () => {
+        timer.cancel();
+        this.#flushRetryNow = undefined;
+        resolve();
+      };
+    });
+    return this.#state !== 'closed';
+  }
+
+  async #commitCompletions(
+    completions: readonly { held: Held; input: CompleteInput; durationMs: number }[],
+    report: SettledReport | undefined,
+  ): Promise<void> {
+    const res = await this.#store.complete(completions.map((c) => c.input));
+    const accepted = new Set(res.accepted);
+    for (const c of completions) {
+      this.#forget(c.held);
+      if (!accepted.has(c.input.id)) continue;
+      this.#countSuccess();
+      if (report !== undefined) addToReport(report, c.held.job, 'succeeded', c.durationMs);
+      if (this.#onCompleted.active) {
+        this.#onCompleted.emit({
+          job: c.held.job,
+          result: c.input.result,
+          durationMs: c.durationMs,
+        });
+      }
+    }
+    this.#refusals(res.refused, completions, report);
+    // A completion may unblock dependents or the next job of an ordered partition.
+    if (res.accepted.length > 0) this.#drained = false;
+  }
+
+  async #commitFailures(
+    failures: readonly { held: Held; input: FailInput; error: unknown; durationMs: number }[],
+    report: SettledReport | undefined,
+  ): Promise<void> {
+    const res = await this.#store.fail(failures.map((f) => f.input));
+    const deadIds = new Set(res.dead);
+    const accepted = new Set(res.accepted);
+    for (const f of failures) {
+      this.#forget(f.held);
+      if (!accepted.has(f.input.id)) continue;
+      const isDead = deadIds.has(f.input.id);
+      if (isDead) this.#dead++;
+      else this.#failed++;
+      if (report !== undefined) {
+        addToReport(report, f.held.job, isDead ? 'dead' : 'failed', f.durationMs);
+      }
+      if (this.#onFailed.active) {
+        this.#onFailed.emit({ job: f.held.job, error: f.error, willRetry: !isDead });
+      }
+    }
+    this.#refusals(res.refused, failures, report);
+  }
+
+  /** Results the store refused: their leases were lost (reclaimed, or the job cancelled). */
+  #refusals(
+    refused: readonly Refusal[],
+    sent: readonly { held: Held; input: { id: string }; durationMs: number }[],
+    report: SettledReport | undefined,
+  ): void {
+    for (const r of refused) {
+      this.#refused++;
+      const result = sent.find((x) => x.input.id === r.id);
+      if (result === undefined) continue;
+      if (report !== undefined) addToReport(report, result.held.job, 'refused', result.durationMs);
+      this.#lose(result.held, r);
     }
   }
 
@@ -913,79 +1199,110 @@ export class Worker {
   }
 
   /**
-   * Waits until nothing is buffered, running or waiting to be committed, and
-   * the store has no ready job for this worker right now (useful in tests
-   * and scripts). Does not stop the worker.
+   * Resolves once nothing is buffered, running or waiting to be committed
+   * and the last claim found no ready job for this worker (jobs that become
+   * ready later are picked up by a wake-up or the next poll), or once the
+   * worker is closing (useful in tests and scripts). Does not stop the
+   * worker. Event-driven: nothing runs while it waits.
    */
-  async drain(): Promise<void> {
-    for (;;) {
-      if (this.#state !== 'running') return;
-      const busy =
-        this.#active > 0 ||
-        this.#buffer.length > 0 ||
-        this.#fetching ||
-        this.#completions.length > 0 ||
-        this.#failures.length > 0 ||
-        this.#flushing !== undefined ||
-        this.#flushScheduled;
-      if (!busy && this.#drained) return;
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
+  drain(): Promise<void> {
+    if (this.#state !== 'running' || (this.#drained && this.#quiet())) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
   /**
-   * Stops the worker. Graceful (default): stop claiming, hand back buffered
-   * jobs, wait for running handlers, commit their results. Forced: abort
-   * running handlers (`ctx.signal` → `ClosedError`) and hand their jobs back
-   * too. Idempotent; a forced close may follow a graceful one in progress.
+   * Stops the worker.
+   *
+   * Graceful (default): stop claiming, hand back buffered jobs that never
+   * started (`release`: no attempt spent, claimable at once), wait for the
+   * running handlers and commit their results.
+   *
+   * Forced (`force: true`, or a graceful close still waiting after
+   * `timeoutMs`): running handlers are aborted (`ctx.signal` with
+   * `ClosedError`) and abandoned with their leases: the jobs are not handed
+   * back, since an abandoned handler may still be running and must not race
+   * a second run. Their leases expire (no heartbeat renews them) after at
+   * most `leaseMs`; the next claim then logs the attempt as `expired` and
+   * counts it, so a job that hangs on every attempt goes `dead` after
+   * `maxAttempts`. Results that had already finished are committed.
+   *
+   * A commit the store keeps failing is retried until the close's deadline:
+   * `timeoutMs`, once more for a forced close, or `leaseMs` of failed
+   * attempts without a timeout; then close() rejects with
+   * `UncommittedResultsError` (those jobs' leases expire and they are
+   * retried). Idempotent; a forced close may follow a graceful one in
+   * progress. The `timeoutMs` timer keeps the process alive until it fires.
    */
-  close(options: CloseOptions = {}): Promise<void> {
-    if (options.force === true && this.#state === 'closing') this.#forceRunning();
-    this.#closing ??= this.#close(options);
-    return this.#closing;
+  async close(options: CloseOptions = {}): Promise<void> {
+    knownOptions('worker.close()', options, ['force', 'timeoutMs']);
+    const timeoutMs =
+      options.timeoutMs === undefined
+        ? Infinity
+        : numberOption('worker.close()', 'timeoutMs', options.timeoutMs, { allowInfinity: true });
+    if (options.force === true && this.#state === 'closing') this.#force();
+    this.#closing ??= this.#close(options.force === true, timeoutMs);
+    await this.#closing;
   }
 
-  #forceRunning(): void {
-    const running = [...this.#held.values()].filter((h) => !this.#buffer.includes(h) && !h.lost);
-    for (const h of running) {
+  /**
+   * Abandons the running handlers (their results are dropped, their leases
+   * left to expire), stops waiting for them, and makes a failing commit try
+   * once more now and then give up.
+   */
+  #force(): void {
+    this.#forced = true;
+    for (const h of this.#held.values()) {
+      // Buffered jobs are released; finished ones are committed by the final flush.
+      if (h.lost || h.settled || this.#buffer.includes(h)) continue;
       h.lost = true;
       h.abort(new ClosedError('The worker was closed with force.'));
     }
-    void this.#store
-      .release(running.map((h) => ({ id: h.job.id, epoch: h.job.epoch })))
-      .catch((error: unknown) => {
-        this.#error(error, 'release');
-      });
+    this.#giveUpAt = Math.min(this.#giveUpAt ?? Infinity, this.#clock.now());
+    this.#idle?.();
+    this.#flushRetryNow?.();
   }
 
-  async #close(options: CloseOptions): Promise<void> {
+  async #close(force: boolean, timeoutMs: number): Promise<void> {
     const wasRunning = this.#state === 'running';
     this.#state = 'closing';
-    this.#pollTimer?.cancel();
-    this.#pollTimer = undefined;
-    this.#depthTimer?.cancel();
+    if (Number.isFinite(timeoutMs)) this.#giveUpAt = this.#clock.now() + timeoutMs;
+    this.#poll.cancel();
+    this.#depthSampler?.stop();
     this.#subscription?.dispose();
+    this.#notify();
+    let deadline: Timer | undefined;
     try {
       if (wasRunning) {
+        if (!force && Number.isFinite(timeoutMs)) {
+          // Not unref'd: the forced close must happen even when nothing else keeps the process alive.
+          deadline = this.#clock.setTimer(
+            () => {
+              this.#force();
+            },
+            timeoutMs,
+            { unref: false },
+          );
+        }
         await this.#fetchDone;
         await this.#releaseBuffered();
-        if (options.force === true) this.#forceRunning();
-        else if (this.#active > 0) {
+        if (force) this.#force();
+        else if (this.#active > 0 && !this.#forced) {
           await new Promise<void>((resolve) => {
             this.#idle = resolve;
-            const timeout = options.timeoutMs;
-            if (timeout !== undefined && Number.isFinite(timeout)) {
-              this.#clock.setTimer(() => {
-                this.#forceRunning();
-                resolve();
-              }, timeout);
-            }
           });
         }
         await this.#flush();
+        const left = [...this.#completions, ...this.#failures];
+        if (left.length > 0) {
+          this.#completions = [];
+          this.#failures = [];
+          for (const r of left) this.#forget(r.held);
+          throw new UncommittedResultsError(left.length, this.#flushError);
+        }
       }
     } finally {
-      this.#heartbeatTimer?.cancel();
+      deadline?.cancel();
+      this.#renewal.stop();
       this.#state = 'closed';
     }
   }
