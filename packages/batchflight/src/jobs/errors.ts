@@ -86,3 +86,23 @@ export class NonRetryableError extends BatchflightError {
   static override readonly code: string = 'ERR_BATCHFLIGHT_NON_RETRYABLE';
   override name = 'NonRetryableError';
 }
+
+/**
+ * `close()` gave up committing results: the store kept failing until the
+ * close's deadline. No job is lost: their leases expire and they are
+ * retried (by any worker), so those attempts run again.
+ */
+export class UncommittedResultsError extends BatchflightError {
+  static override readonly code: string = 'ERR_BATCHFLIGHT_UNCOMMITTED_RESULTS';
+  override name = 'UncommittedResultsError';
+  /** Results (completions and failures) that were not committed. */
+  readonly uncommitted: number;
+
+  constructor(uncommitted: number, cause: unknown) {
+    super(
+      `Worker.close(): ${String(uncommitted)} job result(s) could not be committed before the close's deadline (the store kept failing; see cause); their leases will expire and the jobs be retried elsewhere.`,
+      { cause },
+    );
+    this.uncommitted = uncommitted;
+  }
+}

@@ -72,7 +72,6 @@ export { MemoryJobStore } from './memory-store.js';
 export { Queue, type QueueOptions, type JobOptions, type AddManyItem } from './queue.js';
 export {
   Worker,
-  UncommittedResultsError,
   type WorkerOptions,
   type CloseOptions,
   type JobContext,
@@ -105,4 +104,5 @@ export {
   LeaseLostError,
   UnknownJobError,
   NonRetryableError,
+  UncommittedResultsError,
 } from './errors.js';

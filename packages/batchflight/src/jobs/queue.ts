@@ -19,7 +19,7 @@ import type {
   JobStore,
   RequeueOptions,
 } from './store.js';
-import { DEFAULT_QUEUE } from './store-kit.js';
+import { DEFAULT_QUEUE, normalizeEnqueue } from './store-kit.js';
 
 /** Options of one job. */
 export interface JobOptions {
@@ -80,6 +80,10 @@ const JOB_OPTIONS = [
   'maxAttempts',
   'backoff',
 ];
+/** The job options a queue's `defaults` may set: the ones that make sense for every job. */
+const DEFAULTABLE_OPTIONS = JOB_OPTIONS.filter(
+  (o) => !['idempotencyKey', 'dependsOn', 'runAt', 'delayMs'].includes(o),
+);
 
 /**
  * A named queue on a store.
@@ -111,6 +115,19 @@ export class Queue {
     this.#store = store;
     this.#clock = options.clock ?? systemClock;
     this.#defaults = options.defaults;
+    if (options.defaults !== undefined) {
+      // A misspelt or invalid default would otherwise surface at the first add(), or never.
+      knownOptions('new Queue() defaults', options.defaults, DEFAULTABLE_OPTIONS);
+      try {
+        normalizeEnqueue(this.#spec('defaults', null), this.#clock.now());
+      } catch (error) {
+        if (!InvalidOptionError.is(error)) throw error;
+        throw new InvalidOptionError(
+          error.option,
+          `new Queue(): defaults.${error.message.replace(/^enqueue\(\): /, '')}`,
+        );
+      }
+    }
   }
 
   #spec(name: string, payload: unknown, options: JobOptions = {}): EnqueueSpec {

@@ -6,7 +6,8 @@ import { gate, setup, tick, withMethods } from './__fixtures__/worker.js';
 import { MemoryJobStore } from './memory-store.js';
 import { Queue } from './queue.js';
 import type { JobStore, LeaseRef } from './store.js';
-import { UncommittedResultsError, Worker, type JobContext } from './worker.js';
+import { UncommittedResultsError } from './errors.js';
+import { Worker, type JobContext } from './worker.js';
 
 const hang = () => new Promise<never>(() => {});
 

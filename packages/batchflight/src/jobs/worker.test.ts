@@ -5,6 +5,7 @@ import { ClosedError } from '../core/index.js';
 import { gate, setup, tick } from './__fixtures__/worker.js';
 import { LeaseLostError, NonRetryableError } from './errors.js';
 import type { JobStore } from './store.js';
+import { Queue } from './queue.js';
 import { Worker, type JobContext } from './worker.js';
 
 describe('Queue', () => {
@@ -41,6 +42,22 @@ describe('Queue', () => {
     await expect(queue.add('x', 1, { idempotencykey: 'k' } as never)).rejects.toThrow(
       /unknown option "idempotencykey"/,
     );
+  });
+
+  it('checks its defaults at construction: names and values', () => {
+    const { store, queue } = setup();
+    expect(() => new Queue(store, { defaults: { maxattempts: 3 } as never })).toThrow(
+      /unknown option "maxattempts"/,
+    );
+    // Per-job options make no sense as defaults.
+    expect(() => new Queue(store, { defaults: { idempotencyKey: 'k' } as never })).toThrow(
+      /unknown option "idempotencyKey"/,
+    );
+    expect(() => new Queue(store, { defaults: { maxAttempts: 0 } })).toThrow(
+      /new Queue\(\): defaults\.maxAttempts must be .*got 0/,
+    );
+    const checked = new Queue(store, { defaults: { maxAttempts: 3, priority: 2 } });
+    expect(checked.name).toBe(queue.name);
   });
 });
 

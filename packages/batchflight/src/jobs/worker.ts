@@ -26,7 +26,6 @@
  * `expired` and counts it against `maxAttempts`.
  */
 import {
-  BatchflightError,
   ClosedError,
   InvalidOptionError,
   Listeners,
@@ -42,7 +41,12 @@ import {
 } from '../core/index.js';
 import { BatchContractError } from '../batch/errors.js';
 import { exponentialBackoff, toBackoff, type Backoff } from '../retry/backoff.js';
-import { LeaseLostError, NonRetryableError, UnknownJobError } from './errors.js';
+import {
+  LeaseLostError,
+  NonRetryableError,
+  UncommittedResultsError,
+  UnknownJobError,
+} from './errors.js';
 import { backoffFromSpec, errorText } from './store-kit.js';
 import type { CompleteInput, FailInput, JobCounts, JobRecord, JobStore, Refusal } from './store.js';
 import { Periodic, PollTimer, leaseSettings } from './worker-kit.js';
@@ -241,26 +245,6 @@ export interface JobsDepthMessage {
   readonly queue: string | undefined;
   /** Depth by state, queue and partition, and the age of the oldest ready job. */
   readonly counts: JobCounts;
-}
-
-/**
- * `close()` gave up committing results: the store kept failing until the
- * close's deadline. No job is lost: their leases expire and they are
- * retried (by any worker), so those attempts run again.
- */
-export class UncommittedResultsError extends BatchflightError {
-  static override readonly code: string = 'ERR_BATCHFLIGHT_UNCOMMITTED_RESULTS';
-  override name = 'UncommittedResultsError';
-  /** Results (completions and failures) that were not committed. */
-  readonly uncommitted: number;
-
-  constructor(uncommitted: number, cause: unknown) {
-    super(
-      `Worker.close(): ${String(uncommitted)} job result(s) could not be committed before the close's deadline (the store kept failing; see cause); their leases will expire and the jobs be retried elsewhere.`,
-      { cause },
-    );
-    this.uncommitted = uncommitted;
-  }
 }
 
 /**
