@@ -187,24 +187,22 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
         this.#prefix + rule.key,
         String(cost),
         now,
-        String(rule.rate),
-        String(rule.perMs),
+        String(rule.perMs / rule.rate),
         String(rule.burst),
         freshPx(rule, cost),
       ];
     } else {
-      // KEYS first, then ARGV: cost, now, and rate/perMs/burst/fresh PX per rule.
-      flat = new Array<string>(n + 2 + 4 * n);
+      // KEYS first, then ARGV: cost, now, and interval/burst/fresh PX per rule.
+      flat = new Array<string>(n + 2 + 3 * n);
       flat[n] = String(cost);
       flat[n + 1] = now;
       let i = 0;
       for (const rule of rules) {
         flat[i] = this.#prefix + rule.key;
-        const at = n + 2 + 4 * i;
-        flat[at] = String(rule.rate);
-        flat[at + 1] = String(rule.perMs);
-        flat[at + 2] = String(rule.burst);
-        flat[at + 3] = freshPx(rule, cost);
+        const at = n + 2 + 3 * i;
+        flat[at] = String(rule.perMs / rule.rate);
+        flat[at + 1] = String(rule.burst);
+        flat[at + 2] = freshPx(rule, cost);
         i++;
       }
     }

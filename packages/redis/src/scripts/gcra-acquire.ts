@@ -4,9 +4,11 @@
  * KEYS[1..N]  the TAT key of each limit (same hash slot on Redis Cluster)
  * ARGV[1]     cost, units (>= 0; 0 peeks without charging)
  * ARGV[2]     now in epoch ms, or '' to read the server's `TIME` (µs precision)
- * ARGV[4i-1]  for limit i (1-based), four values starting at ARGV[4i-1]:
- *             rate, perMs, burst, and the key's `PX` when it is charged from
- *             fresh: `ceil(cost * perMs / rate) + 1`, as decimal text
+ * ARGV[3i]    for limit i (1-based), three values starting at ARGV[3i]:
+ *             its interval `perMs / rate` (computed by the client and sent
+ *             as the shortest text that reads back as the same double, so it
+ *             is the double gcra() uses), burst, and the key's `PX` when it
+ *             is charged from fresh: `ceil(cost * interval) + 1`
  * Returns     a binary string: for each limit, the 8 bytes of its "behind"
  *             (`struct.pack('<d')`: how far its TAT is ahead of now, in ms,
  *             0 for a fresh key, before this request), followed by one byte
@@ -61,7 +63,7 @@ end
 local cost = tonumber(ARGV[1])
 local pack, unpack = struct.pack, struct.unpack
 if #KEYS == 1 then
-  local interval = ARGV[4] / ARGV[3]
+  local interval = tonumber(ARGV[3])
   local behind, lives = 0, -1
   local stored = redis.call('GET', KEYS[1])
   if stored then
@@ -72,24 +74,26 @@ if #KEYS == 1 then
     if s > now then behind = s - now end
   end
   local newBehind = behind + cost * interval
-  if newBehind > ARGV[5] * interval + 1e-3 then return pack('<d', behind) .. '!' end
+  if newBehind > ARGV[4] * interval + 1e-3 then return pack('<d', behind) .. '!' end
   if cost > 0 then
     local tat = now + newBehind
     if tat <= lives then
       redis.call('SETRANGE', KEYS[1], '0', pack('<d', tat))
     else
-      local px = ARGV[6]
+      local px = ARGV[5]
       if behind > 0 then px = math.ceil(newBehind) + 1 end
       redis.call('SET', KEYS[1], pack('<dd', tat, now + px - 1), 'PX', px)
     end
   end
+  -- A fresh key (the common case) answers with a constant: no pack, no new string.
+  if behind == 0 then return '\\0\\0\\0\\0\\0\\0\\0\\0' end
   return pack('<d', behind)
 end
 local behinds, newBehinds, fresh = {}, {}, {}
 local allowed = true
 for i = 1, #KEYS do
-  local base = 4 * i - 1
-  local interval = ARGV[base + 1] / ARGV[base]
+  local base = 3 * i
+  local interval = tonumber(ARGV[base])
   local behind = 0
   local stored = redis.call('GET', KEYS[i])
   if stored then
@@ -103,13 +107,13 @@ for i = 1, #KEYS do
   behinds[i] = pack('<d', behind)
   newBehinds[i] = newBehind
   fresh[i] = behind == 0
-  if newBehind > ARGV[base + 2] * interval + 1e-3 then allowed = false end
+  if newBehind > ARGV[base + 1] * interval + 1e-3 then allowed = false end
 end
 if not allowed then return table.concat(behinds) .. '!' end
 if cost > 0 then
   for i = 1, #KEYS do
     local b = newBehinds[i]
-    local px = ARGV[4 * i + 2]
+    local px = ARGV[3 * i + 2]
     if not fresh[i] then px = math.ceil(b) + 1 end
     redis.call('SET', KEYS[i], pack('<dd', now + b, now + px - 1), 'PX', px)
   end
