@@ -500,8 +500,9 @@ async function main(): Promise<void> {
         progress = {
           left: () =>
             exists(
+              // Index scans: the ready indexes, the lease index (migration 7).
               `SELECT 1 FROM ${jobs} WHERE state IN ('pending', 'failed')
-               UNION ALL SELECT 1 FROM ${jobs} WHERE state = 'leased'`,
+               UNION ALL SELECT 1 FROM ${jobs} WHERE lease_expires_at IS NOT NULL`,
             ),
           done: () => count(`SELECT count(*)::int AS n FROM ${jobs} WHERE state = 'succeeded'`),
         };
