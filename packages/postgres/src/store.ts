@@ -608,7 +608,8 @@ export class PostgresJobStore implements JobStore {
       maxAttempts: row.max_attempts,
       backoff: row.backoff,
       epoch: Number(row.epoch),
-      leaseOwner: row.lease_owner,
+      // A succeeded row keeps its last lease holder (see complete): shown only while leased.
+      leaseOwner: row.state === 'leased' ? row.lease_owner : null,
       leaseExpiresAt: num(row.lease_expires_at),
       startedAt: num(row.started_at),
       createdAt: Number(row.created_at),
@@ -1166,20 +1167,18 @@ export class PostgresJobStore implements JobStore {
     await this.#ready();
     if (completions.length === 0) return { accepted: [], refused: [] };
     const now = this.#clock.now();
-    // No separate FOR UPDATE pass: the UPDATE locks the rows itself, and `o` (the same row as
-    // read by the statement) gives the lease holder before it is cleared. A concurrent change
-    // that bumped the epoch fails the recheck of `j.epoch = i.epoch`, so `o` is never stale.
+    // No separate FOR UPDATE pass: the UPDATE locks the rows itself. The row keeps its
+    // lease_owner (the record shows it only while leased), so RETURNING gives the lease holder
+    // for the attempt log without a second primary-key lookup of the row as it was.
     const sql = `WITH i AS (
          SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[]) WITH ORDINALITY
            AS t(seq, epoch, result, ord)
        ), upd AS (
-         UPDATE {s}.jobs j SET state = 'succeeded', result = i.result::jsonb, lease_owner = NULL,
+         UPDATE {s}.jobs j SET state = 'succeeded', result = i.result::jsonb,
            lease_expires_at = NULL, finished_at = $4, updated_at = $4
-         FROM i JOIN {s}.jobs o ON o.seq = i.seq
-         WHERE j.seq = i.seq AND j.epoch = i.epoch AND j.state = 'leased'
+         FROM i WHERE j.seq = i.seq AND j.epoch = i.epoch AND j.state = 'leased'
          RETURNING j.seq, j.queue, j.name, j.attempts, j.epoch, j.idempotency_key, j.state, j.result,
-           j.payload,
-           i.ord, o.lease_owner AS old_owner, COALESCE(o.started_at, o.updated_at) AS started
+           j.payload, i.ord, j.lease_owner AS old_owner, j.started_at AS started
        ), log AS (
          INSERT INTO {s}.attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at,
            ended_at, outcome, error, payload)
