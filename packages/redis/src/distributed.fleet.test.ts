@@ -1,7 +1,7 @@
 // Multi-process tests: real child processes on a real Redis.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Worker, spawnWorker } from './__fixtures__/fleet.js';
+import { type Worker, killAll, spawnWorker } from './__fixtures__/fleet.js';
 import {
   REDIS_URL,
   connect,
@@ -12,6 +12,12 @@ import {
 } from './__fixtures__/redis.js';
 
 const skip = await redisUnavailable();
+
+// Deadlines of the waits on the children, each failing the test with a message
+// that names what it waited for (never a hang until the test timeout). Generous:
+// starting a child under tsx on a loaded machine takes seconds.
+const READY_MS = 60_000;
+const RUN_MS = 60_000;
 
 interface FlightResult {
   readonly values: Record<string, number>;
@@ -36,7 +42,7 @@ describe.skipIf(skip !== null)('distributed mode across child processes', () => 
     { timeout: 180_000 },
     async () => {
       const own = `${prefix}one:`;
-      const workers = Array.from({ length: 8 }, () =>
+      const workers: Worker[] = Array.from({ length: 8 }, () =>
         spawnWorker({
           mode: 'flight',
           url: REDIS_URL,
@@ -49,9 +55,7 @@ describe.skipIf(skip !== null)('distributed mode across child processes', () => 
           hangFirst: false,
         }),
       );
-      await Promise.all(workers.map((w) => w.waitFor('ready')));
-      for (const w of workers) w.start();
-      const results = (await Promise.all(workers.map((w) => w.result))) as FlightResult[];
+      const results = (await runAll(workers).finally(() => killAll(workers))) as FlightResult[];
       expect(await admin.get(`${own}upstream-calls`)).toBe('1');
       const values = results.reduce((n, r) => n + (r.values['computed by execution 1'] ?? 0), 0);
       expect(values).toBe(4000);
@@ -81,13 +85,21 @@ describe.skipIf(skip !== null)('distributed mode across child processes', () => 
           hangFirst: true,
         }),
       );
-      await Promise.all(workers.map((w) => w.waitFor('ready')));
-      for (const w of workers) w.start();
-      const leader = await Promise.race(workers.map((w) => w.waitFor('leading').then(() => w)));
-      leader.child.kill('SIGKILL');
-      await expect(leader.result).rejects.toThrow(/SIGKILL/);
-      const survivors = workers.filter((w) => w !== leader);
-      const results = (await Promise.all(survivors.map((w) => w.result))) as FlightResult[];
+      let results: FlightResult[];
+      try {
+        await Promise.all(workers.map((w) => w.waitFor('ready', READY_MS)));
+        for (const w of workers) w.start();
+        // Rejects at once if a worker ends without leading (a crash), naming it.
+        const leader = await Promise.race(
+          workers.map((w) => w.waitFor('leading', RUN_MS).then(() => w)),
+        );
+        leader.child.kill('SIGKILL');
+        await expect(leader.result(RUN_MS)).rejects.toThrow(/SIGKILL/);
+        const survivors = workers.filter((w) => w !== leader);
+        results = (await Promise.all(survivors.map((w) => w.result(RUN_MS)))) as FlightResult[];
+      } finally {
+        await killAll(workers);
+      }
       // Execution 1 died with its process; execution 2 is the takeover, shared by all survivors.
       expect(await admin.get(`${own}upstream-calls`)).toBe('2');
       for (const r of results) {
@@ -108,7 +120,7 @@ describe.skipIf(skip !== null)('distributed mode across child processes', () => 
       const own = `${prefix}rate:`;
       const rate = 50;
       const burst = 10;
-      const workers = Array.from({ length: 4 }, () =>
+      const workers: Worker[] = Array.from({ length: 4 }, () =>
         spawnWorker({
           mode: 'rate',
           url: REDIS_URL,
@@ -119,9 +131,7 @@ describe.skipIf(skip !== null)('distributed mode across child processes', () => 
           concurrency: 4,
         }),
       );
-      await Promise.all(workers.map((w) => w.waitFor('ready')));
-      for (const w of workers) w.start();
-      const results = (await Promise.all(workers.map((w) => w.result))) as {
+      const results = (await runAll(workers).finally(() => killAll(workers))) as {
         admitted: [sent: number, admitted: number][];
       }[];
       const calls = results.flatMap((r) => r.admitted);
@@ -145,3 +155,10 @@ describe.skipIf(skip !== null)('distributed mode across child processes', () => 
     },
   );
 });
+
+/** Waits for every worker to be ready, starts them all, and collects their results. */
+async function runAll(workers: readonly Worker[]): Promise<unknown[]> {
+  await Promise.all(workers.map((w) => w.waitFor('ready', READY_MS)));
+  for (const w of workers) w.start();
+  return Promise.all(workers.map((w) => w.result(RUN_MS)));
+}

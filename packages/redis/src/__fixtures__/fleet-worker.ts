@@ -2,6 +2,7 @@
  * A child process of the multi-process tests. Reads its task from the
  * FLEET_TASK environment variable (JSON), prints `ready` once connected and
  * subscribed, waits for `go` on stdin, runs, prints one JSON result line.
+ * It exits if its stdin closes before `go`, so it never outlives its parent.
  */
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
@@ -35,9 +36,17 @@ const task = JSON.parse(process.env.FLEET_TASK ?? '{}') as FlightTask | RateTask
 const client = new Redis(task.url);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const go = new Promise<void>((resolve) => {
-  createInterface({ input: process.stdin }).on('line', (line) => {
-    if (line.trim() === 'go') resolve();
-  });
+  let started = false;
+  createInterface({ input: process.stdin })
+    .on('line', (line) => {
+      if (line.trim() !== 'go') return;
+      started = true;
+      resolve();
+    })
+    .on('close', () => {
+      // The parent is gone (its test failed or was cut short): nobody will send `go`.
+      if (!started) process.exit(2);
+    });
 });
 
 async function runFlight(t: FlightTask): Promise<unknown> {
