@@ -198,6 +198,28 @@ const REFUSED_JOB = `LEFT JOIN LATERAL (SELECT state, epoch FROM {s}.jobs
   WHERE seq = i.seq AND u.ord IS NULL LIMIT 1) j ON true`;
 
 /**
+ * Ends a settle statement that returns the refused input rows only (`u.ord IS NULL`): a batch
+ * that is all accepted sends no row back (500 rows less to write and to parse).
+ */
+const ONLY_REFUSED = 'WHERE u.ord IS NULL ORDER BY i.ord';
+
+/** The settle rows of every input from the refused ones: the inputs not among them were accepted. */
+function withAccepted(refused: readonly SettleRow[], refs: readonly LeaseRef[]): SettleRow[] {
+  const byOrd = new Map(refused.map((r) => [Number(r.ord), r]));
+  return refs.map(
+    (ref, k) =>
+      byOrd.get(k + 1) ?? {
+        ord: String(k + 1),
+        seq: ref.id,
+        epoch: String(ref.epoch),
+        ok: true,
+        state: null,
+        cur: null,
+      },
+  );
+}
+
+/**
  * Finishes the running or paused runs matching `where` (`r` is the run) whose chunks are all
  * done, at `now` (a parameter). Matches no row (and writes nothing) while a chunk is open.
  */
@@ -1123,11 +1145,10 @@ export class PostgresJobStore implements JobStore {
        )
        SELECT i.ord, i.seq::text AS seq, i.epoch::text AS epoch, (u.ord IS NOT NULL) AS ok,
          j.state, j.epoch::text AS cur
-       FROM i LEFT JOIN upd u ON u.ord = i.ord ${REFUSED_JOB}
-       ORDER BY i.ord`,
+       FROM i LEFT JOIN upd u ON u.ord = i.ord ${REFUSED_JOB} ${ONLY_REFUSED}`,
       [leases.map((l) => toSeq(l.id)), leases.map((l) => l.epoch), now + Math.ceil(leaseMs), now],
     );
-    return this.#settle(this.#withIds(rows, leases));
+    return this.#settle(this.#withIds(withAccepted(rows, leases), leases));
   }
 
   async release(leases: readonly LeaseRef[]): Promise<SettleResult> {
@@ -1187,8 +1208,7 @@ export class PostgresJobStore implements JobStore {
        ), led AS (${LEDGER_SYNC('upd')})
        SELECT i.ord, i.seq::text AS seq, i.epoch::text AS epoch, (u.ord IS NOT NULL) AS ok,
          j.state, j.epoch::text AS cur, u.queue, u.name, u.result AS res
-       FROM i LEFT JOIN upd u ON u.ord = i.ord ${REFUSED_JOB}
-       ORDER BY i.ord`;
+       FROM i LEFT JOIN upd u ON u.ord = i.ord ${REFUSED_JOB}`;
     const values = [
       completions.map((c) => toSeq(c.id)),
       completions.map((c) => c.epoch),
@@ -1198,10 +1218,14 @@ export class PostgresJobStore implements JobStore {
     type Row = SettleRow & { queue: string | null; name: string | null; res: unknown };
     const hook = this.#onComplete;
     if (hook === undefined) {
-      return this.#settle(this.#withIds(await this.#q<Row>(sql, values), completions));
+      const refused = await this.#q<Row>(`${sql} ${ONLY_REFUSED}`, values);
+      return this.#settle(this.#withIds(withAccepted(refused, completions), completions));
     }
     const rows = await this.#tx(async (c) => {
-      const out = this.#withIds(await this.#q<Row>(sql, values, c), completions);
+      const out = this.#withIds(
+        await this.#q<Row>(`${sql} ORDER BY i.ord`, values, c),
+        completions,
+      );
       const done: CompletedJob[] = out
         .filter((r) => r.ok)
         .map((r) => ({
