@@ -17,7 +17,12 @@
  *     Items per second for batch work over 200,000 items: a batchflight run's
  *     chunks of 500 vs graphile-worker jobs whose payload is an array of 500
  *     items. A run is capped at 10 s: slower ones report the rate so far.
- *     BENCH_ROUNDS interleaved rounds (default 3; median and range);
+ *     BENCH_ROUNDS interleaved rounds (default 3; median and range). Beside each
+ *     rate, the PostgreSQL server CPU per job (item): the on-CPU time of the
+ *     workers' backends (found by application_name, read from
+ *     /proc/<pid>/schedstat, so only when the server runs on this machine and
+ *     its processes are readable; '–' otherwise), which the shared machine's
+ *     noise moves much less than the rates;
  *     BENCH_ONLY=a,b keeps the rows whose label contains a or b (and skips (c)
  *     and (d)). Also the bare store loop (one process, claim 500 + complete
  *     500) for scale;
@@ -143,7 +148,7 @@ interface Child {
 function startChild(system: string, config: string, schema: string): Child {
   const proc =
     system === 'gw18' || system === 'pb12'
-      ? spawn(node22, [peerScript, 'work', PEER[system], schema, PG_URL, config], {
+      ? spawn(node22, [peerScript, 'work', PEER[system], schema, workerUrl(system), config], {
           stdio: ['pipe', 'pipe', 'inherit'],
         })
       : spawn(
@@ -156,7 +161,7 @@ function startChild(system: string, config: string, schema: string): Child {
             system,
             config,
             schema,
-            PG_URL,
+            workerUrl(system),
           ],
           { stdio: ['pipe', 'pipe', 'inherit'] },
         );
@@ -197,6 +202,59 @@ interface Progress {
   readonly done: () => Promise<number>;
 }
 
+/** The workers' connection string: their backends are told apart by application_name. */
+function workerUrl(system: string): string {
+  return `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}application_name=${appName(system)}`;
+}
+const appName = (system: string): string => `bench_${system}_${suffix}`;
+
+/** On-CPU ns of a local server process so far (undefined when not readable). */
+function cpuNs(pid: number): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/${String(pid)}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Server CPU of the backends of one application_name: sampled before go (a
+ * connection opened later counts from 0, its start-up included) and at every
+ * progress poll (a backend gone by the end keeps its last sample).
+ */
+class ServerCpu {
+  readonly #first = new Map<number, number>();
+  readonly #last = new Map<number, number>();
+  #readable = true;
+  #started = false;
+  constructor(private readonly app: string) {}
+
+  async sample(): Promise<void> {
+    const { rows } = await admin.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE application_name = $1',
+      [this.app],
+    );
+    for (const { pid } of rows) {
+      const ns = cpuNs(pid);
+      if (ns === undefined) {
+        this.#readable = false;
+        continue;
+      }
+      if (!this.#first.has(pid)) this.#first.set(pid, this.#started ? 0 : ns);
+      this.#last.set(pid, ns);
+    }
+    this.#started = true;
+  }
+
+  /** Total ns since the first sample, NaN when the server's processes are not readable. */
+  total(): number {
+    if (!this.#readable) return NaN;
+    let ns = 0;
+    for (const [pid, last] of this.#last) ns += last - (this.#first.get(pid) ?? 0);
+    return ns;
+  }
+}
+
 /**
  * Starts `processes` workers, says go, polls `left()` until nothing is left or
  * the cap. Polling only whether work is left (an EXISTS that stops at the first
@@ -209,23 +267,30 @@ async function throughput(
   processes: number,
   total: number,
   progress: Progress,
-): Promise<{ rate: number; capped: boolean }> {
+): Promise<{ rate: number; capped: boolean; serverUs: number }> {
   const children = Array.from({ length: processes }, () =>
     startChild(system, config, SCHEMA[system]),
   );
   try {
     await Promise.all(children.map((c) => waitLine(c, 'ready')));
+    const server = new ServerCpu(appName(system));
+    await server.sample();
     const t = performance.now();
     for (const c of children) c.proc.stdin?.write('go\n');
     let left = true;
     while (performance.now() - t < CAP_MS) {
       left = await progress.left();
+      await server.sample();
       if (!left) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     const elapsed = performance.now() - t;
     const finished = left ? await progress.done() : total;
-    return { rate: (finished / elapsed) * 1000, capped: finished < total };
+    return {
+      rate: (finished / elapsed) * 1000,
+      capped: finished < total,
+      serverUs: server.total() / 1000 / finished,
+    };
   } finally {
     await kill(children);
   }
@@ -458,6 +523,9 @@ async function main(): Promise<void> {
     .filter(({ label }) => only === undefined || only.some((o) => label.includes(o)))
     .flatMap((c) => [1, 2].map((processes) => ({ ...c, processes })));
   const samples = new Map<string, number[]>();
+  /** PostgreSQL server CPU per job (item), µs. */
+  const serverSamples = new Map<string, number[]>();
+  const us = (x: number): string => (Number.isNaN(x) ? '–' : `${x.toFixed(1)} µs/job`);
   const cappedRows = new Set<string>();
   for (let round = 0; round < ROUNDS; round++) {
     const shift = Math.floor((round * runs.length) / ROUNDS);
@@ -522,20 +590,24 @@ async function main(): Promise<void> {
       const r = await throughput(system, config, processes, total, progress);
       if (r.capped) cappedRows.add(key);
       samples.set(key, [...(samples.get(key) ?? []), r.rate]);
+      serverSamples.set(key, [...(serverSamples.get(key) ?? []), r.serverUs]);
       console.log(
-        `  round ${String(round + 1)}  ${label.padEnd(40)} ${String(processes)} proc  ${fmt(r.rate).padStart(8)}${r.capped ? '  (capped at 10 s)' : ''}`,
+        `  round ${String(round + 1)}  ${label.padEnd(40)} ${String(processes)} proc  ${fmt(r.rate).padStart(8)}  server ${us(r.serverUs)}${r.capped ? '  (capped at 10 s)' : ''}`,
       );
       await clean[system]();
     }
   }
-  console.log(`\n  median of ${String(ROUNDS)} rounds (min–max)`);
+  console.log(`\n  median of ${String(ROUNDS)} rounds (min–max); median server CPU per job (item)`);
+  const sorted = (xs: readonly number[] | undefined): number[] =>
+    [...(xs ?? [])].sort((a, b) => a - b);
   for (const { label, processes } of runs) {
     const key = `${label}|${String(processes)}`;
-    const xs = [...(samples.get(key) ?? [])].sort((a, b) => a - b);
+    const xs = sorted(samples.get(key));
     const median = xs[Math.floor(xs.length / 2)] ?? NaN;
+    const cpu = sorted(serverSamples.get(key));
     results.set(key, median);
     console.log(
-      `  ${label.padEnd(40)} ${String(processes)} proc  ${fmt(median).padStart(8)}  (${fmt(xs[0] ?? NaN)}–${fmt(xs.at(-1) ?? NaN)})${cappedRows.has(key) ? '  capped at 10 s' : ''}`,
+      `  ${label.padEnd(40)} ${String(processes)} proc  ${fmt(median).padStart(8)}  (${fmt(xs[0] ?? NaN)}–${fmt(xs.at(-1) ?? NaN)})  server ${us(cpu[Math.floor(cpu.length / 2)] ?? NaN)}${cappedRows.has(key) ? '  capped at 10 s' : ''}`,
     );
   }
 
