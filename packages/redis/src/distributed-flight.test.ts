@@ -152,33 +152,42 @@ describe.skipIf(skip !== null)('DistributedFlight on RedisFlightStore', () => {
     expect(await staying).toBe('v');
   });
 
-  it('when every caller of the leader leaves, it aborts the call and releases the lease: a waiter takes over at once', async () => {
-    const [a, b] = fleet(2, { leaseMs: 60_000, pollMs: 60_000 }) as [
-      DistributedFlight,
-      DistributedFlight,
-    ];
-    const controller = new AbortController();
-    let aborted = false;
-    const leader = a.run(
-      'handover',
-      (signal) =>
-        new Promise<string>((_, reject) => {
+  it.each([
+    ['honours', true],
+    ['ignores', false],
+  ] as const)(
+    'when every caller of the leader leaves, it aborts the call and releases the lease at once (a call that %s the abort): a waiter takes over',
+    async (_, honours) => {
+      // A 60 s lease and poll: only the release can hand the flight over within the test.
+      const [a, b] = fleet(2, { leaseMs: 60_000, pollMs: 60_000 }) as [
+        DistributedFlight,
+        DistributedFlight,
+      ];
+      const controller = new AbortController();
+      const stuck = deferred<string>();
+      let aborted = false;
+      const leader = a.run(
+        'handover',
+        (signal) => {
           signal.addEventListener('abort', () => {
             aborted = true;
-            reject(signal.reason as Error);
+            if (honours) stuck.reject(signal.reason);
           });
-        }),
-      { signal: controller.signal },
-    );
-    await until(() => a.stats().led === 1);
-    const waiter = b.run('handover', () => 'from b');
-    await until(() => b.stats().waiting === 1);
-    controller.abort(new Error('bye'));
-    await expect(leader).rejects.toThrow('bye');
-    expect(await waiter).toBe('from b');
-    expect(aborted).toBe(true);
-    expect(b.stats().takeovers).toBe(1);
-  });
+          return stuck.promise;
+        },
+        { signal: controller.signal },
+      );
+      await until(() => a.stats().led === 1);
+      const waiter = b.run('handover', () => 'from b');
+      await until(() => b.stats().waiting === 1);
+      controller.abort(new Error('bye'));
+      await expect(leader).rejects.toThrow('bye');
+      expect(await waiter).toBe('from b');
+      expect(aborted).toBe(true);
+      expect(b.stats().takeovers).toBe(1);
+      stuck.resolve('late'); // ends a deaf call (its lease is gone: nothing is published)
+    },
+  );
 
   it('survives SCRIPT FLUSH mid-flight (scripts reload after NOSCRIPT)', async () => {
     const [a, b] = fleet(2) as [DistributedFlight, DistributedFlight];

@@ -355,30 +355,40 @@ export class DistributedFlight implements AsyncDisposable {
       timer = undefined;
       t?.cancel();
     };
+    // Every local caller left: stop extending and free the lease now, not when
+    // `fn` settles. A call that ignores its signal may never settle, and the
+    // extensions would then hold the lease, and every waiter elsewhere, for as
+    // long as this process lives. Once freed, the lease is not ours: a late
+    // outcome of `fn` is not published (`complete` would be refused anyway).
+    let released: Promise<unknown> | undefined;
+    const onAbort = (): void => {
+      stop();
+      released = this.#store.release(lease).catch(() => false);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    const settle = (outcome: () => string): Promise<unknown> => {
+      stop();
+      signal.removeEventListener('abort', onAbort);
+      return released ?? this.#complete(lease, outcome());
+    };
     let value: T;
     try {
       value = await fn(signal);
     } catch (error) {
-      stop();
-      if (signal.aborted) {
-        // Every local caller left: let another process take over at once.
-        await this.#store.release(lease).catch(() => false);
-      } else {
-        await this.#complete(lease, `e${JSON.stringify(errorShape(error))}`);
-      }
+      await settle(() => `e${JSON.stringify(errorShape(error))}`);
       this.#emit(lease.key, role, false, lease.fence);
       throw error;
     }
-    stop();
     let encoded: string;
     try {
       encoded = `v${this.#codec.encode(value)}`;
     } catch (error) {
-      await this.#complete(lease, `e${JSON.stringify(errorShape(error))}`);
+      await settle(() => `e${JSON.stringify(errorShape(error))}`);
       this.#emit(lease.key, role, false, lease.fence);
       throw error;
     }
-    await this.#complete(lease, encoded);
+    await settle(() => encoded);
     this.#emit(lease.key, role, true, lease.fence);
     return value;
   }
