@@ -7,7 +7,8 @@
  * The subscriber is a connection of its own (`client.duplicate()`), opened
  * on the first `watch`. ioredis reconnects and resubscribes it; because
  * messages published meanwhile are lost, every watcher is then told
- * `resync` and claims again (the stored outcome answers it).
+ * `resync` and claims again (the stored outcome answers it), once the
+ * channel is subscribed again, so nothing published after that claim is lost.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import {
@@ -174,8 +175,23 @@ export class RedisFlightStore implements FlightStore, AsyncDisposable {
     let connectedOnce = false;
     subscriber.on('error', () => undefined); // ioredis reconnects; watchers get 'resync'
     subscriber.on('ready', () => {
-      if (connectedOnce) this.#broadcast({ kind: 'resync' });
-      connectedOnce = true;
+      if (!connectedOnce) {
+        connectedOnce = true;
+        return;
+      }
+      // After a reconnect, tell the watchers to claim again only once the channel
+      // is subscribed again: a claim answered 'held' before that could miss the
+      // completion that follows it (a lost wake-up: the waiter sleeps until its
+      // lease timer, and runs a second execution if the outcome has expired by
+      // then). ioredis emits 'ready' having sent its resubscription but before the
+      // server has answered it, so we SUBSCRIBE too: replies on one connection
+      // come in order, so ours proves the subscription live.
+      subscriber.subscribe(this.#channel).then(
+        () => {
+          this.#broadcast({ kind: 'resync' });
+        },
+        () => undefined, // dropped again (or closed): the next 'ready' resyncs
+      );
     });
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.#channel) this.#dispatch(message);
@@ -183,6 +199,9 @@ export class RedisFlightStore implements FlightStore, AsyncDisposable {
     this.#subscribing = subscriber.subscribe(this.#channel).then(
       () => undefined,
       (error: unknown) => {
+        // The next watch starts over with a connection of its own: do not leak this one.
+        subscriber.disconnect();
+        if (this.#subscriber === subscriber) this.#subscriber = undefined;
         this.#subscribing = undefined;
         throw error;
       },
