@@ -3,14 +3,16 @@ import { cacheStoreConformance } from '@batchflight/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodecError, RemoteError } from './errors.js';
+import { resyncOnlyOnceSubscribed } from './__fixtures__/proxy.js';
 import {
+  REDIS_URL,
   connect,
   countPrefix,
   dropPrefix,
   redisUnavailable,
   uniquePrefix,
 } from './__fixtures__/redis.js';
-import { RedisCacheStore } from './cache-store.js';
+import { type CacheInvalidation, RedisCacheStore } from './cache-store.js';
 import { tieredStore } from './tiered-store.js';
 import { DistributedFlight } from './distributed-flight.js';
 import { RedisFlightStore } from './flight-store.js';
@@ -156,6 +158,26 @@ describe.skipIf(skip !== null)('RedisCacheStore', () => {
     ]);
     for (const p of fleet) await p.store.close();
     for (const c2 of clients) c2.disconnect();
+  });
+
+  it('after a reconnect, resync comes only once the channel is subscribed again: no invalidation after it is lost', async () => {
+    // Through a proxy that holds the reconnected subscriber's SUBSCRIBE back: an L1
+    // cleared on a resync that came before could be refilled and miss the next invalidation.
+    const own = `${prefix}resub:`;
+    await resyncOnlyOnceSubscribed<CacheInvalidation>(
+      REDIS_URL,
+      (via) => {
+        const store = new RedisCacheStore({ client: via, prefix: own });
+        return {
+          listen: (push) => store.onInvalidation(push),
+          close: () => {
+            store.close();
+          },
+        };
+      },
+      () => new RedisCacheStore({ client, prefix: own }).delete('k'),
+      { kind: 'key', key: 'k' },
+    );
   });
 
   it('two caches on two tiers: a refresh in one process is seen by the other after its L1 copy expires', async () => {

@@ -24,7 +24,7 @@ import {
   knownOptions,
 } from 'batchflight';
 import { type Codec, errorFromShape, errorShape, jsonCodec } from './codec.js';
-import { type RedisClient, clientOption, prefixOption } from './options.js';
+import { type RedisClient, clientOption, onResubscribed, prefixOption } from './options.js';
 import { LuaScript } from './script.js';
 import {
   CACHE_CLEAR_STEP,
@@ -188,7 +188,8 @@ export class RedisCacheStore implements CacheStore, AsyncDisposable {
    * Listens to the invalidations published by the OTHER processes (this
    * process's own are applied locally already). Subscribes on first use,
    * on a connection of its own (`client.duplicate()`); after a reconnect the
-   * listener gets `{ kind: 'resync' }` because messages may have been lost.
+   * listener gets `{ kind: 'resync' }` because messages may have been lost
+   * (once subscribed again: nothing published after it is lost).
    * Resolves once the subscription is active.
    */
   async onInvalidation(listener: (event: CacheInvalidation) => void): Promise<Subscription> {
@@ -216,11 +217,9 @@ export class RedisCacheStore implements CacheStore, AsyncDisposable {
     // node; a PUBLISH on any master reaches every node's subscribers.
     const subscriber = this.#client.duplicate();
     this.#subscriber = subscriber;
-    let connectedOnce = false;
     subscriber.on('error', () => undefined); // reconnection is ioredis's; errors surface as resync
-    subscriber.on('ready', () => {
-      if (connectedOnce) this.#listeners.emit({ kind: 'resync' });
-      connectedOnce = true;
+    onResubscribed(subscriber, this.#channel, () => {
+      this.#listeners.emit({ kind: 'resync' });
     });
     subscriber.on('message', (channel: string, message: string) => {
       if (channel !== this.#channel) return;

@@ -21,7 +21,7 @@ import {
   knownOptions,
 } from 'batchflight';
 import type { Cluster, Redis } from 'ioredis';
-import { type RedisClient, clientOption, prefixOption } from './options.js';
+import { type RedisClient, clientOption, onResubscribed, prefixOption } from './options.js';
 import { LuaScript } from './script.js';
 import { FLIGHT_CLAIM, FLIGHT_COMPLETE, FLIGHT_EXTEND, FLIGHT_RELEASE } from './scripts/flight.js';
 
@@ -172,26 +172,9 @@ export class RedisFlightStore implements FlightStore, AsyncDisposable {
     if (this.#subscribing !== undefined) return this.#subscribing;
     const subscriber = duplicate(this.#client, this.#subscriberName);
     this.#subscriber = subscriber;
-    let connectedOnce = false;
     subscriber.on('error', () => undefined); // ioredis reconnects; watchers get 'resync'
-    subscriber.on('ready', () => {
-      if (!connectedOnce) {
-        connectedOnce = true;
-        return;
-      }
-      // After a reconnect, tell the watchers to claim again only once the channel
-      // is subscribed again: a claim answered 'held' before that could miss the
-      // completion that follows it (a lost wake-up: the waiter sleeps until its
-      // lease timer, and runs a second execution if the outcome has expired by
-      // then). ioredis emits 'ready' having sent its resubscription but before the
-      // server has answered it, so we SUBSCRIBE too: replies on one connection
-      // come in order, so ours proves the subscription live.
-      subscriber.subscribe(this.#channel).then(
-        () => {
-          this.#broadcast({ kind: 'resync' });
-        },
-        () => undefined, // dropped again (or closed): the next 'ready' resyncs
-      );
+    onResubscribed(subscriber, this.#channel, () => {
+      this.#broadcast({ kind: 'resync' });
     });
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.#channel) this.#dispatch(message);

@@ -53,3 +53,30 @@ export function isReady(client: RedisClient): boolean {
   const status = client.status;
   return status !== 'reconnecting' && status !== 'close' && status !== 'end';
 }
+
+/**
+ * Calls `resync` after every reconnect of `subscriber` (not its first
+ * connection), once `channel` is subscribed again: from then on nothing
+ * published on it is missed, so whatever the listeners re-read is current.
+ *
+ * ioredis emits `ready` having sent its resubscription but before the server
+ * has answered it; a resync on `ready` would let a listener re-read state
+ * and then miss a message published before the subscription is live (a lost
+ * wake-up). So a SUBSCRIBE of our own follows: replies on one connection come
+ * in order, so its answer proves the subscription live.
+ */
+export function onResubscribed(subscriber: RedisClient, channel: string, resync: () => void): void {
+  let connectedOnce = false;
+  subscriber.on('ready', () => {
+    if (!connectedOnce) {
+      connectedOnce = true;
+      return;
+    }
+    subscriber.subscribe(channel).then(
+      () => {
+        resync();
+      },
+      () => undefined, // dropped again (or closed): the next 'ready' resyncs
+    );
+  });
+}
