@@ -37,6 +37,19 @@ describe.skipIf(skip !== null)('distributed mode across child processes', () => 
     admin.disconnect();
   });
 
+  it('the harness never hangs on a child: one that dies before ready, or never starts, fails every wait on it with what happened', async () => {
+    const dead = spawnWorker({ mode: 'die', code: 3 });
+    await expect(dead.waitFor('ready', READY_MS)).rejects.toThrow(
+      /waited for the line "ready", but it exited \(code 3, signal null\)/,
+    );
+    dead.start(); // its stdin is closed: the EPIPE is swallowed, not thrown at the test
+    await expect(dead.result(RUN_MS)).rejects.toThrow(/exited \(code 3/);
+    // A spawn that fails emits 'error' and 'close', never 'exit'.
+    const missing = spawnWorker({ mode: 'die', code: 0 }, 'batchflight-no-such-binary');
+    await expect(missing.waitFor('ready', READY_MS)).rejects.toThrow(/failed: spawn .*ENOENT/);
+    await killAll([dead, missing]);
+  });
+
   it(
     '8 processes × 500 concurrent identical calls: exactly one upstream execution, 4,000 values',
     { timeout: 180_000 },

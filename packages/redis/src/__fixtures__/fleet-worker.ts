@@ -32,7 +32,14 @@ interface RateTask {
   readonly concurrency: number;
 }
 
-const task = JSON.parse(process.env.FLEET_TASK ?? '{}') as FlightTask | RateTask;
+/** Dies at once with `code`, before `ready` (to test the harness). */
+interface DieTask {
+  readonly mode: 'die';
+  readonly code: number;
+}
+
+const task = JSON.parse(process.env.FLEET_TASK ?? '{}') as FlightTask | RateTask | DieTask;
+if (task.mode === 'die') process.exit(task.code);
 const client = new Redis(task.url);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const go = new Promise<void>((resolve) => {

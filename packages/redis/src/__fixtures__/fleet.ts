@@ -38,15 +38,15 @@ export interface Worker {
 
 let spawned = 0;
 
-export function spawnWorker(task: object): Worker {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@batchflight/source', '--import', 'tsx', WORKER],
-    {
-      env: { ...process.env, FLEET_TASK: JSON.stringify(task) },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
+/**
+ * Starts a worker on `task`. `command` replaces the Node binary (a test of
+ * the harness itself passes one that does not exist).
+ */
+export function spawnWorker(task: object, command = process.execPath): Worker {
+  const child = spawn(command, ['--conditions=@batchflight/source', '--import', 'tsx', WORKER], {
+    env: { ...process.env, FLEET_TASK: JSON.stringify(task) },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const name = `worker ${String(++spawned)} (pid ${String(child.pid)})`;
   const lines: string[] = [];
   const waits = new Set<() => void>();
