@@ -2,7 +2,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
 
 import { ClosedError } from '../core/index.js';
-import { gate, setup, tick } from './__fixtures__/worker.js';
+import { gate, setup, tick, withMethods } from './__fixtures__/worker.js';
 import { LeaseLostError, NonRetryableError } from './errors.js';
 import type { JobStore } from './store.js';
 import { Queue } from './queue.js';
@@ -76,8 +76,10 @@ describe('Worker', () => {
     expect(done.map((j) => j.result)).toEqual(done.map((j) => (j.payload as number) * 2));
     const stats = worker.stats();
     expect(stats.succeeded).toBe(200);
-    // Claims of claimBatch (100): two full ones and the empty one that finds the queue drained.
-    expect(stats.claimCalls).toBe(3);
+    // Claims of claimBatch (100): two full ones, the empty one that finds the queue
+    // drained (sent before the commit: claims do not wait for commits), and one more
+    // after the commit, since a completion may make dependents ready.
+    expect(stats.claimCalls).toBe(4);
     // The handler is synchronous and the memory store answers within the turn, so every
     // job finishes before the group commit (scheduled for the next turn) starts: one commit.
     expect(stats.flushCalls).toBe(1);
@@ -448,6 +450,30 @@ describe('Worker', () => {
       diagnosticsChannel.unsubscribe('batchflight:jobs:settled', onSettled);
     }
     expect(seen).toEqual(['claimed 5', 'settled 5']);
+  });
+
+  it('claims while a commit is in flight, holding at most 3 × claimBatch + concurrency jobs', async () => {
+    const { store, queue, clock } = setup();
+    await queue.addMany(Array.from({ length: 100 }, (_, i) => ({ name: 'w', payload: i })));
+    const commit = gate();
+    let commitsSent = 0;
+    const slow = withMethods(store, {
+      complete: async (original, completions) => {
+        commitsSent++;
+        await commit.promise;
+        return original(completions);
+      },
+    });
+    const worker = new Worker(slow, { w: () => null }, { clock, concurrency: 10, claimBatch: 10 });
+    for (let i = 0; i < 20; i++) await tick();
+    // The first commit hangs: claims went on (each claim leaves at most 2 × claimBatch
+    // jobs buffered or uncommitted, plus the ones running), then stopped.
+    expect(commitsSent).toBe(1);
+    expect(worker.stats()).toMatchObject({ claimCalls: 4, claimed: 40, succeeded: 0 });
+    commit.open();
+    await worker.drain();
+    expect((await store.counts()).byState.succeeded).toBe(100);
+    await worker.close();
   });
 
   it('runs up to concurrency even when it exceeds claimBatch', async () => {

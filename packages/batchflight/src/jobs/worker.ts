@@ -10,7 +10,11 @@
  * `fail`) call. Claims refill when half the buffer is used, so the handlers
  * never wait for the store in steady state; each refill asks for a whole
  * `claimBatch` (fewer, fuller claims cost the database less per job), so up to
- * 1.5 × `claimBatch` jobs are buffered.
+ * 1.5 × `claimBatch` jobs are buffered. A claim does not wait for the commit
+ * in flight: it is sent while at most 2 × `claimBatch` jobs are buffered or
+ * uncommitted besides the running ones, so a worker holds at most
+ * 3 × `claimBatch` + `concurrency` jobs (a running `handleMany` batch counts
+ * all its jobs).
  *
  * Leases: every held job (running or buffered) is heartbeated every
  * `heartbeatMs`; a refused heartbeat means the lease was reclaimed or the job
@@ -111,7 +115,10 @@ export type JobHandlers = Readonly<Record<string, JobHandler | JobDefinition>>;
 export interface WorkerOptions {
   /** Jobs (or batches) running at once, integer >= 1. Default 10. */
   readonly concurrency?: number;
-  /** Most jobs claimed per store call, integer >= 1. Default 100. */
+  /**
+   * Most jobs claimed per store call, integer >= 1. Default 100. At most
+   * 1.5 × this many jobs are buffered, and 3 × this + `concurrency` held.
+   */
   readonly claimBatch?: number;
   /** Lease length in ms; a dead worker's jobs are reclaimed after it. Default 8 000. */
   readonly leaseMs?: number;
@@ -678,14 +685,18 @@ export class Worker {
   #pump(): void {
     if (this.#state !== 'running') return;
     while (this.#active < this.#concurrency && this.#buffer.length > 0) this.#dispatch();
-    // Refill when half the buffer is used, but not while a batch of results
-    // waits for its commit: a fast worker must not claim ahead of its commits.
-    const uncommitted = this.#held.size - this.#buffer.length - this.#runningJobs;
+    // Refill when half the buffer is used, as long as at most 2 × claimBatch
+    // jobs are held besides the running ones (buffered, or finished and
+    // waiting for or in their commit), so never more than 3 × claimBatch +
+    // the running ones. Not fewer: a commit in flight plus the finished batch
+    // queued behind it is 2 × claimBatch in steady state, and the next claim
+    // must overlap that commit instead of waiting for it (the worker sat idle
+    // for a claim's round trip after every other commit).
     if (
       !this.#fetching &&
       !this.#drained &&
       this.#buffer.length <= this.#claimBatch / 2 &&
-      uncommitted < this.#claimBatch
+      this.#held.size - this.#runningJobs <= 2 * this.#claimBatch
     ) {
       this.#fetchDone = this.#fetch();
     }
