@@ -93,8 +93,10 @@ export interface PostgresJobStoreOptions extends JobStoreOptions {
    * with `jit = off` (set once per connection, not as a startup parameter, which
    * connection poolers may refuse): once the jobs table has statistics, the
    * planner's cost of the claim statement passes `jit_above_cost` and compiling
-   * it takes ~1 s per claim, for a statement that runs in ~5 ms. (A pool passed
-   * as `pool` keeps its own settings: set `options: '-c jit=off'` on it.)
+   * it takes ~1 s per claim, for a statement that runs in ~5 ms. With
+   * `preparedStatements` they also run with `plan_cache_mode = force_generic_plan`
+   * (see the claim). (A pool passed as `pool` keeps its own settings: set
+   * `options: '-c jit=off'` on it.)
    */
   readonly connectionString?: string;
   /** Connections of the pool the store creates. Default 10. */
@@ -405,7 +407,14 @@ export class PostgresJobStore implements JobStore {
     const client = await this.pool.connect();
     if (this.#ownsPool && !this.#configured.has(client)) {
       try {
-        await client.query('SET jit = off');
+        // One round trip (simple protocol, two commands). With prepared statements every
+        // statement of this pool runs its generic plan (see `claim`), so a claim is one
+        // statement instead of BEGIN / SET LOCAL / claim / COMMIT.
+        await client.query(
+          this.#prepare
+            ? 'SET jit = off; SET plan_cache_mode = force_generic_plan'
+            : 'SET jit = off',
+        );
       } catch (error) {
         client.release(error as Error);
         throw error;
@@ -1085,13 +1094,16 @@ export class PostgresJobStore implements JobStore {
     // running it for 500 jobs): the plan cache keeps a custom plan while the generic plan's
     // estimated cost (LIMIT $3 guessed at a tenth of the table) is higher, which it always is.
     // The generic plan has the same shape (per fairness key an index scan in the order of
-    // the claim), so it is forced for this statement only, in a transaction around it.
-    const rows = this.#prepare
-      ? await this.#tx(async (c) => {
-          await c.query('SET LOCAL plan_cache_mode = force_generic_plan');
-          return this.#q<JobRow>(sql, values, c);
-        })
-      : await this.#q<JobRow>(sql, values);
+    // the claim), so it is forced: on the store's own pool by the connection's setting (one
+    // statement, one round trip); on a pool passed in, for this statement only, by SET LOCAL
+    // in a transaction around it (four round trips, three more commands for the server).
+    const rows =
+      this.#prepare && !this.#ownsPool
+        ? await this.#tx(async (c) => {
+            await c.query('SET LOCAL plan_cache_mode = force_generic_plan');
+            return this.#q<JobRow>(sql, values, c);
+          })
+        : await this.#q<JobRow>(sql, values);
     return rows.map((r) => this.#toRecord(r));
   }
 
