@@ -1003,7 +1003,10 @@ export class PostgresJobStore implements JobStore {
     // ranked above it by effective priority too, so the priority order already finds it.
     // (With fresh jobs the second scan is then empty instead of locking the same rows twice.)
     const AGED = `$2::bigint > 0 AND j.run_at <= $1::bigint - $2::bigint`;
-    const candidates = (order: string, ready: boolean, aged = false): string => `
+    // The oldest-first scans skip the jobs the priority scan of the same kind already took
+    // (a hashed subplan, only built when an aged job is found), so the four lists are disjoint
+    // and their union needs no sort to remove duplicates.
+    const candidates = (order: string, ready: boolean, aged = false, not?: string): string => `
          SELECT c.* FROM keys k CROSS JOIN LATERAL (
            SELECT j.seq, j.ctid AS tid, j.fair_key, j.state AS old_state, j.lease_owner AS old_owner,
              COALESCE(j.started_at, j.updated_at) AS old_started,
@@ -1014,7 +1017,9 @@ export class PostgresJobStore implements JobStore {
              ready
                ? `j.state IN ('pending', 'failed') AND j.run_at <= $1`
                : `j.state = 'leased' AND j.lease_expires_at <= $1 AND j.attempts < j.max_attempts`
-           }${aged ? ` AND ${AGED}` : ''}
+           }${aged ? ` AND ${AGED}` : ''}${
+             not === undefined ? '' : ` AND j.seq NOT IN (SELECT seq FROM ${not})`
+           }
              AND (NOT j.has_deps OR NOT EXISTS (
                SELECT 1 FROM {s}.job_deps d JOIN {s}.jobs dj ON dj.seq = d.depends_on
                WHERE d.job_seq = j.seq AND dj.state <> 'succeeded'))
@@ -1064,12 +1069,12 @@ export class PostgresJobStore implements JobStore {
        ), dead_ledger AS (${LEDGER_SYNC('dead')}
        ), ${this.#cascadeCtes('dead', '$1::bigint')}
        , by_priority AS (${candidates('j.priority DESC, j.seq', true)}
-       ), by_age AS (${candidates('j.run_at, j.seq', true, true)}
+       ), by_age AS (${candidates('j.run_at, j.seq', true, true, 'by_priority')}
        ), expired_by_priority AS (${candidates('j.priority DESC, j.seq', false)}
-       ), expired_by_age AS (${candidates('j.run_at, j.seq', false, true)}
+       ), expired_by_age AS (${candidates('j.run_at, j.seq', false, true, 'expired_by_priority')}
        ), cand AS (
-         SELECT DISTINCT ON (seq) * FROM (SELECT * FROM by_priority UNION ALL SELECT * FROM by_age
-           UNION ALL SELECT * FROM expired_by_priority UNION ALL SELECT * FROM expired_by_age) u
+         SELECT * FROM by_priority UNION ALL SELECT * FROM by_age
+         UNION ALL SELECT * FROM expired_by_priority UNION ALL SELECT * FROM expired_by_age
        ), ranked AS (
          SELECT c.*, row_number() OVER (PARTITION BY c.fair_key ORDER BY c.eff DESC, c.seq) AS rn
          FROM cand c
