@@ -180,14 +180,11 @@ const json = (v: unknown): string => JSON.stringify(v ?? null);
 /** Retried transparently: the transaction was rolled back as a whole. */
 const RETRYABLE = new Set(['40P01', '40001']);
 
-/**
- * The columns a claimed `JobRecord` is read from, but `deps` (`j` is the row alias): not the
- * state, lease holder, lease expiry, start and update times the claim has just written from its
- * own parameters, nor the result (a leased job shows none).
- */
-const CLAIMED_COLUMNS = `j.seq, j.queue, j.name, j.payload, j.idempotency_key, j.partition_key,
+/** The columns a `JobRecord` is read from, but `deps` (`j` is the row alias). */
+const RECORD_COLUMNS = `j.seq, j.queue, j.name, j.payload, j.state, j.idempotency_key, j.partition_key,
   j.partition, j.ordered, j.priority, j.run_at, j.attempts, j.max_attempts, j.backoff, j.epoch,
-  j.created_at, j.finished_at, j.last_error`;
+  j.lease_owner, j.lease_expires_at, j.started_at, j.created_at, j.updated_at, j.finished_at,
+  j.result, j.last_error`;
 
 /** The columns of a job with its dependencies (`j` is the row alias). */
 const DEPS = `CASE WHEN j.has_deps THEN ARRAY(SELECT d.depends_on::text FROM {s}.job_deps d
@@ -1093,7 +1090,7 @@ export class PostgresJobStore implements JobStore {
          SELECT seq, queue, name, attempts - 1, epoch - 1, COALESCE(old_owner, ''), old_started, $1,
            'expired', 'lease expired', ${P} FROM upd WHERE old_state = 'leased'
        )
-       SELECT ${CLAIMED_COLUMNS}, ${DEPS} FROM upd j ORDER BY j.rank, j.eff DESC, j.seq`;
+       SELECT ${RECORD_COLUMNS}, ${DEPS} FROM upd j ORDER BY j.rank, j.eff DESC, j.seq`;
     const values = [
       now,
       aging,
@@ -1118,17 +1115,7 @@ export class PostgresJobStore implements JobStore {
             return this.#q<JobRow>(sql, values, c);
           })
         : await this.#q<JobRow>(sql, values);
-    // What the lease UPDATE wrote is known here: not sent back (six columns less per job to
-    // convert to text on the server and to parse here).
-    const lease = {
-      state: 'leased',
-      lease_owner: options.workerId,
-      lease_expires_at: String(now + Math.ceil(options.leaseMs)),
-      started_at: String(now),
-      updated_at: String(now),
-      result: null,
-    } as const;
-    return rows.map((r) => this.#toRecord({ ...r, ...lease }));
+    return rows.map((r) => this.#toRecord(r));
   }
 
   /** Splits a batch CAS result into accepted ids and refusals (re-reading contradictory ones). */
