@@ -44,6 +44,7 @@ import {
   normalizeRun,
   runFingerprint,
   normalizeEnqueue,
+  enqueuedEvents,
   zeroCounts,
   type AttemptOutcome,
   type AttemptQuery,
@@ -618,17 +619,7 @@ export class PostgresJobStore implements JobStore {
 
   #emitLocal(rows: readonly { queue: string; run_at: string | number }[]): void {
     if (!this.#enqueued.active || rows.length === 0) return;
-    const byQueue = new Map<string, { count: number; runAt: number }>();
-    for (const r of rows) {
-      const runAt = Number(r.run_at);
-      const e = byQueue.get(r.queue);
-      if (e === undefined) byQueue.set(r.queue, { count: 1, runAt });
-      else {
-        e.count++;
-        e.runAt = Math.min(e.runAt, runAt);
-      }
-    }
-    for (const [queue, e] of byQueue) this.#enqueued.emit({ queue, ...e });
+    for (const e of enqueuedEvents(rows, (r) => r.run_at)) this.#enqueued.emit(e);
   }
 
   // ----------------------------------------------------------------- jobs

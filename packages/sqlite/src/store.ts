@@ -30,6 +30,7 @@ import {
   dependencyEndedError,
   newJobRecord,
   normalizeEnqueue,
+  enqueuedEvents,
   normalizeRun,
   runFingerprint,
   zeroCounts,
@@ -383,16 +384,7 @@ export class SqliteJobStore implements JobStore {
 
   #notify(rows: readonly { queue: string; run_at: number }[]): void {
     if (!this.#enqueued.active || rows.length === 0) return;
-    const byQueue = new Map<string, { count: number; runAt: number }>();
-    for (const r of rows) {
-      const e = byQueue.get(r.queue);
-      if (e === undefined) byQueue.set(r.queue, { count: 1, runAt: r.run_at });
-      else {
-        e.count++;
-        e.runAt = Math.min(e.runAt, r.run_at);
-      }
-    }
-    for (const [queue, e] of byQueue) this.#enqueued.emit({ queue, ...e });
+    for (const e of enqueuedEvents(rows, (r) => r.run_at)) this.#enqueued.emit(e);
   }
 
   #deps(seq: number): string[] {

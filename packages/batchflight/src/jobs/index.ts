@@ -62,6 +62,7 @@ export {
   fingerprintOf,
   newJobRecord,
   normalizeEnqueue,
+  enqueuedEvents,
   type NormalizedEnqueue,
   zeroCounts,
   checkClaim,

@@ -21,6 +21,7 @@ import {
   dependencyEndedError,
   newJobRecord,
   normalizeEnqueue,
+  enqueuedEvents,
   normalizeRun,
   runFingerprint,
   zeroCounts,
@@ -157,16 +158,7 @@ export class MemoryJobStore implements JobStore {
 
   #notify(jobs: Iterable<JobRecord>): void {
     if (!this.#enqueued.active) return;
-    const byQueue = new Map<string, { count: number; runAt: number }>();
-    for (const job of jobs) {
-      const e = byQueue.get(job.queue);
-      if (e === undefined) byQueue.set(job.queue, { count: 1, runAt: job.runAt });
-      else {
-        e.count++;
-        e.runAt = Math.min(e.runAt, job.runAt);
-      }
-    }
-    for (const [queue, e] of byQueue) this.#enqueued.emit({ queue, ...e });
+    for (const e of enqueuedEvents(jobs, (job) => job.runAt)) this.#enqueued.emit(e);
   }
 
   #view(job: Mutable<JobRecord>): JobRecord {

@@ -11,6 +11,7 @@ import type {
   BackoffSpec,
   CreateRunSpec,
   EnqueueSpec,
+  EnqueuedEvent,
   JobRecord,
   JobState,
   PurgeOptions,
@@ -468,4 +469,28 @@ export function errorText(error: unknown): string {
   } catch {
     return String(error);
   }
+}
+
+/**
+ * The `onEnqueued` events for jobs that just became claimable: one per
+ * queue, with the count and the earliest `runAt`, so a worker listening to
+ * a bulk enqueue wakes once per queue instead of once per job. `runAtOf`
+ * reads a row's `runAt` (stores hand in their own row shapes; PostgreSQL
+ * returns bigints as strings).
+ */
+export function enqueuedEvents<R extends { readonly queue: string }>(
+  rows: Iterable<R>,
+  runAtOf: (row: R) => number | string,
+): EnqueuedEvent[] {
+  const byQueue = new Map<string, { count: number; runAt: number }>();
+  for (const row of rows) {
+    const runAt = Number(runAtOf(row));
+    const e = byQueue.get(row.queue);
+    if (e === undefined) byQueue.set(row.queue, { count: 1, runAt });
+    else {
+      e.count++;
+      e.runAt = Math.min(e.runAt, runAt);
+    }
+  }
+  return Array.from(byQueue, ([queue, e]) => ({ queue, count: e.count, runAt: e.runAt }));
 }
