@@ -18,7 +18,8 @@
  *
  * Run: `npm run bench -- batch`. Ratios are printed at the end.
  */
-import { bench, do_not_optimize, group, run, summary } from 'mitata';
+import { bench, do_not_optimize, group, summary } from 'mitata';
+import { runMedians } from './lib/mitata.js';
 import DataLoader from 'dataloader';
 import { create, indexedResolver, windowScheduler } from '@yornaath/batshit';
 import { batch } from 'batchflight/batch';
@@ -162,13 +163,7 @@ group(`(c) ${String(SEQUENTIAL)} single awaited loads`, () => {
 });
 
 // --- run and print ratios ------------------------------------------------------
-const result = await run();
-const median = new Map<string, number>();
-for (const trial of result.benchmarks) {
-  const stats = trial.runs[0]?.stats;
-  if (stats !== undefined) median.set(trial.alias, stats.p50);
-}
-const m = (name: string): number => median.get(name) ?? NaN;
+const m = await runMedians();
 const perLoad = (name: string, loads: number): string => `${(m(name) / loads).toFixed(0)} ns`;
 
 console.log('\n## micro-batching: figures (median of mitata samples)\n');

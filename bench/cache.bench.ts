@@ -19,7 +19,8 @@
  *
  * Run: `npm run bench -- cache`. Ratios are printed at the end.
  */
-import { bench, do_not_optimize, group, run, summary } from 'mitata';
+import { bench, do_not_optimize, group, summary } from 'mitata';
+import { runMedians } from './lib/mitata.js';
 import { createCache } from 'async-cache-dedupe';
 import DataLoader from 'dataloader';
 import pMemoize from 'p-memoize';
@@ -152,13 +153,7 @@ group(`(b) ${String(AWAITED)} hits, each awaited`, () => {
 });
 
 // --- run and print figures -------------------------------------------------------------
-const result = await run();
-const median = new Map<string, number>();
-for (const trial of result.benchmarks) {
-  const stats = trial.runs[0]?.stats;
-  if (stats !== undefined) median.set(trial.alias, stats.p50);
-}
-const m = (name: string): number => median.get(name) ?? NaN;
+const m = await runMedians();
 
 console.log('\n## cache: figures (median of mitata samples)\n');
 console.log('(a) hits on a warm key:');

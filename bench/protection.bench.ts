@@ -16,7 +16,8 @@
  * the ratios use, because on a shared machine a burst of load can land on
  * one bench alone. Run: `npm run bench -- protection`.
  */
-import { bench, do_not_optimize, group, run, summary } from 'mitata';
+import { bench, do_not_optimize, group, summary } from 'mitata';
+import { runMedians } from './lib/mitata.js';
 import * as cockatiel from 'cockatiel';
 import Opossum from 'opossum';
 import pLimit from 'p-limit';
@@ -166,14 +167,10 @@ group(`${String(BOTTLENECK_CALLS)} awaited calls through bottleneck`, () => {
 });
 
 // --- run ---------------------------------------------------------------------------------
-const result = await run();
-const median = new Map<string, number>();
-for (const trial of result.benchmarks) {
-  const stats = trial.runs[0]?.stats;
-  if (stats !== undefined) {
-    median.set(trial.alias, stats.p50 / (trial.alias === N.bottleneck ? BOTTLENECK_CALLS : CALLS));
-  }
-}
+const perIteration = await runMedians();
+// One mitata iteration makes CALLS calls (bottleneck: BOTTLENECK_CALLS); report per call.
+const median = (name: string): number =>
+  perIteration(name) / (name === N.bottleneck ? BOTTLENECK_CALLS : CALLS);
 
 /*
  * Interleaved rounds. mitata samples one bench after the other, so on a shared
@@ -193,7 +190,7 @@ for (let round = 0; round < ROUNDS; round++) {
     best.set(name, Math.min(best.get(name) ?? Infinity, perCall));
   }
 }
-best.set(N.bottleneck, median.get(N.bottleneck) ?? NaN);
+best.set(N.bottleneck, median(N.bottleneck));
 
 // --- print ---------------------------------------------------------------------------------
 const perCall = (name: string): number => best.get(name) ?? NaN;
@@ -208,7 +205,7 @@ console.log(
 );
 for (const name of Object.values(N)) {
   console.log(
-    `${name.padEnd(54)} ${cell(perCall(name))} ${cell(perCall(name) - raw)} ${cell(median.get(name) ?? NaN)}`,
+    `${name.padEnd(54)} ${cell(perCall(name))} ${cell(perCall(name) - raw)} ${cell(median(name))}`,
   );
 }
 console.log('\nbatchflight vs cockatiel (peer / ours, per call; > 1 means ours is cheaper):');

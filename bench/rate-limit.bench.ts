@@ -16,7 +16,8 @@
  *
  * Run: `npm run bench -- rate-limit`. Ratios are printed at the end.
  */
-import { bench, do_not_optimize, group, run, summary } from 'mitata';
+import { bench, do_not_optimize, group, summary } from 'mitata';
+import { runMedians } from './lib/mitata.js';
 import Bottleneck from 'bottleneck';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { toContext } from 'batchflight/core';
@@ -97,13 +98,7 @@ group(
 );
 
 // --- run and print figures ------------------------------------------------------------
-const result = await run();
-const median = new Map<string, number>();
-for (const trial of result.benchmarks) {
-  const stats = trial.runs[0]?.stats;
-  if (stats !== undefined) median.set(trial.alias, stats.p50);
-}
-const m = (name: string): number => median.get(name) ?? NaN;
+const m = await runMedians();
 
 console.log('\n## rate limit: figures (median of mitata samples)\n');
 console.log('(a) per admitted call, awaited:');

@@ -18,7 +18,8 @@
  * Run: `npm run bench -- redis`. Targets: waiter p99 ≤ leader + 2 ms on
  * loopback; acquire ≥ rate-limiter-flexible's ops/s with one round trip.
  */
-import { bench, do_not_optimize, group, run, summary } from 'mitata';
+import { bench, do_not_optimize, group, summary } from 'mitata';
+import { runMedians } from './lib/mitata.js';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import {
   DistributedFlight,
@@ -162,17 +163,11 @@ function pct(values: number[], p: number): number {
 }
 
 // --- run and print figures --------------------------------------------------------------
-const result = await run();
-const median = new Map<string, number>();
-for (const trial of result.benchmarks) {
-  const stats = trial.runs[0]?.stats;
-  if (stats !== undefined) median.set(trial.alias, stats.p50);
-}
+const median = await runMedians();
 console.log('\n## redis: figures\n');
 console.log('(a) distributed rate limit, ops/s (median of mitata samples):');
 for (const inFlight of [1, 16]) {
-  const ops = (name: string) =>
-    (inFlight * 1e9) / (median.get(`${name} @${String(inFlight)}`) ?? NaN);
+  const ops = (name: string) => (inFlight * 1e9) / median(`${name} @${String(inFlight)}`);
   for (const name of Object.values(A)) {
     console.log(
       `    @${String(inFlight).padEnd(2)} ${name.padEnd(48)} ${ops(name).toFixed(0).padStart(8)} ops/s  ${(ops(name) / ops(A.rlf)).toFixed(2)}x rate-limiter-flexible  ${(ops(name) / ops(A.ping)).toFixed(2)}x PING`,

@@ -14,7 +14,8 @@
  *
  * Run: `npm run bench -- singleflight`. Ratios are printed at the end.
  */
-import { bench, do_not_optimize, group, run, summary } from 'mitata';
+import { bench, do_not_optimize, group, summary } from 'mitata';
+import { runMedians } from './lib/mitata.js';
 import { createCache } from 'async-cache-dedupe';
 import DataLoader from 'dataloader';
 import pMemoize from 'p-memoize';
@@ -238,12 +239,7 @@ const C = {
 // --- run and print ratios ------------------------------------------------------
 // Warm every implementation up first, so the first benchmark does not pay for the JIT alone.
 for (const fn of iterations.values()) for (let i = 0; i < 30; i++) await fn();
-const result = await run();
-const wall = new Map<string, number>();
-for (const trial of result.benchmarks) {
-  const stats = trial.runs[0]?.stats;
-  if (stats !== undefined) wall.set(trial.alias, stats.p50);
-}
+const wall = await runMedians();
 
 /**
  * On a shared, loaded machine wall-clock medians swing with the neighbours'
@@ -270,8 +266,7 @@ await interleaved(Object.values(A), 20);
 await interleaved(Object.values(B), 3);
 await interleaved(Object.values(C), 20);
 
-function report(title: string, figures: Map<string, number>): void {
-  const m = (name: string): number => figures.get(name) ?? NaN;
+function report(title: string, m: (name: string) => number): void {
   const ratio = (a: string, b: string): string => `${(m(a) / m(b)).toFixed(2)}x`;
   const perCall = (name: string): string => `${Math.round(m(name) / SEQUENTIAL).toString()} ns`;
   console.log(`\n## single flight: ${title}\n`);
@@ -311,7 +306,10 @@ function report(title: string, figures: Map<string, number>): void {
 }
 
 report('median wall time per iteration (mitata)', wall);
-report('least wall time per iteration over 31 interleaved rounds', least);
+report(
+  'least wall time per iteration over 31 interleaved rounds',
+  (name) => least.get(name) ?? NaN,
+);
 const executionsOk = [...executions.values()].every((r) => r.runs === r.iterations);
 console.log(
   `\nexactly 1 execution per ${CONCURRENT.toLocaleString('en-US')} identical calls, every implementation, every iteration: ${String(executionsOk)}`,
