@@ -5,26 +5,17 @@
  * once (8 upstream calls); with the distributed flight, the fleet computes it
  * once and the other 7 processes get the result through Redis.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { Redis } from '@batchflight/redis';
+import { spawnScript } from '../child.js';
 import type { DemoEnv, Scenario, ScenarioReport } from '../scenario.js';
 import { count, ms, percentile } from '../table.js';
 
 const PROCESSES = 8;
 const CALLERS = 250;
 const UPSTREAM_MS = 250;
-
-// Built, the worker is a .js file beside this one; from source (tsx) it is the .ts file.
-const SELF = fileURLToPath(import.meta.url);
-const WORKER = SELF.endsWith('.ts')
-  ? fileURLToPath(new URL('./fleet-worker.ts', import.meta.url))
-  : fileURLToPath(new URL('./fleet-worker.js', import.meta.url));
-const NODE_ARGS = SELF.endsWith('.ts')
-  ? ['--conditions=@batchflight/source', '--import', 'tsx']
-  : [];
 
 interface WorkerReport {
   readonly latencies: readonly number[];
@@ -42,7 +33,7 @@ function spawnWorker(task: object): {
   ready: Promise<void>;
   report: Promise<WorkerReport>;
 } {
-  const child = spawn(process.execPath, [...NODE_ARGS, WORKER], {
+  const child = spawnScript(import.meta.url, 'fleet-worker', {
     env: { ...process.env, FLEET_TASK: JSON.stringify(task) },
     stdio: ['pipe', 'pipe', 'inherit'],
   });

@@ -16,15 +16,15 @@
  * a worker that dies or stalls fails the scenario with a message instead of
  * hanging it; the verdict says FAILED when any figure is off.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type { JobStore } from 'batchflight/jobs';
 import { PostgresJobStore } from '@batchflight/postgres';
 import { SqliteJobStore } from '@batchflight/sqlite';
+import { spawnScript } from '../child.js';
 import type { DemoEnv, Scenario, ScenarioReport } from '../scenario.js';
 import { count, ms } from '../table.js';
 
@@ -32,14 +32,6 @@ const ITEMS = 100_000;
 const CHUNK = 5_000;
 /** How long one phase (half the run; the rest of it) may take before the scenario gives up. */
 const PHASE_TIMEOUT_MS = 90_000;
-
-const SELF = fileURLToPath(import.meta.url);
-const WORKER = SELF.endsWith('.ts')
-  ? fileURLToPath(new URL('./jobs-worker.ts', import.meta.url))
-  : fileURLToPath(new URL('./jobs-worker.js', import.meta.url));
-const NODE_ARGS = SELF.endsWith('.ts')
-  ? ['--conditions=@batchflight/source', '--import', 'tsx']
-  : [];
 
 /**
  * Where a run lives: its store, the effect table the worker's `onCheckpoint`
@@ -115,7 +107,7 @@ function startWorker(
   sliceLog: string,
   tag: string,
 ): { child: ChildProcess; ready: Promise<void> } {
-  const child = spawn(process.execPath, [...NODE_ARGS, WORKER], {
+  const child = spawnScript(import.meta.url, 'jobs-worker', {
     env: {
       ...process.env,
       ...backend.workerEnv,
