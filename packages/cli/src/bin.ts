@@ -1,47 +1,17 @@
-#!/usr/bin/env node
 /**
- * The `batchflight` command.
+ * The `batchflight` command's entry point (the committed launcher
+ * `bin/batchflight.js` imports it once built).
  *
- *   batchflight demo [--only id,...] [--redis [url]] [--postgres [url]]
+ *   batchflight demo [--only <id|capability>,...] [--redis [url]] [--postgres [url]] [--list]
+ *   batchflight help [command]
  */
-import { parseArgs } from 'node:util';
-import { runDemo } from './demo/run.js';
+import { main } from './cli.js';
 
-const USAGE = `usage: batchflight demo [--only <id|capability>,...] [--redis [url]] [--postgres [url]]`;
-
-async function main(argv: readonly string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command !== 'demo') {
-    process.stderr.write(`${USAGE}\n`);
-    return command === undefined || command === '--help' ? 0 : 2;
-  }
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      only: { type: 'string' },
-      redis: { type: 'boolean' },
-      postgres: { type: 'boolean' },
-    },
-    strict: true,
-  });
-  const redisUrl =
-    process.env['BATCHFLIGHT_REDIS_URL'] ?? (values.redis ? 'redis://127.0.0.1:6379' : undefined);
-  const postgresUrl =
-    process.env['BATCHFLIGHT_PG_URL'] ??
-    (values.postgres ? 'postgres://postgres@127.0.0.1:5432/test' : undefined);
-  const failures = await runDemo({
-    only:
-      values.only
-        ?.split(',')
-        .map((s) => s.trim())
-        .filter(Boolean) ?? [],
-    redisUrl,
-    postgresUrl,
-  });
-  return failures === 0 ? 0 : 1;
-}
-
-main(process.argv.slice(2)).then(
+main(process.argv.slice(2), {
+  writeOut: (text) => process.stdout.write(text),
+  writeErr: (text) => process.stderr.write(text),
+  env: process.env,
+}).then(
   (code) => {
     process.exitCode = code;
   },
