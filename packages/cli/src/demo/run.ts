@@ -7,16 +7,22 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { InvalidOptionError } from 'batchflight/core';
 import { scenarios } from './scenarios.js';
-import type { DemoEnv, Scenario } from './scenario.js';
+import { claimHolds, describeClaim, type DemoEnv, type Scenario } from './scenario.js';
 import { renderTable } from './table.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
-  /** Run only the scenarios whose id or capability is listed. */
+  /**
+   * Run only the scenarios whose id or capability is listed (see
+   * {@link scenarioNames}); an unknown name is an `InvalidOptionError`.
+   */
   readonly only?: readonly string[];
   readonly redisUrl?: string | undefined;
   readonly postgresUrl?: string | undefined;
+  /** The scenarios to choose from. Default: every scenario of the demo. */
+  readonly scenarios?: readonly Scenario[];
   /** Where to print. Default: stdout. */
   readonly write?: (text: string) => void;
 }
@@ -25,10 +31,7 @@ export interface DemoOptions {
 export async function runDemo(options: DemoOptions = {}): Promise<number> {
   const write = options.write ?? ((text: string) => process.stdout.write(`${text}\n`));
   const workDir = mkdtempSync(join(tmpdir(), 'batchflight-demo-'));
-  const selected = scenarios.filter(
-    (s) =>
-      !options.only?.length || options.only.includes(s.id) || options.only.includes(s.capability),
-  );
+  const selected = selectScenarios(options.only ?? [], options.scenarios);
   let failures = 0;
   write(`batchflight demo: ${String(selected.length)} scenario(s)\n`);
   try {
@@ -53,7 +56,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
         const report = await scenario.run(env);
         write(renderTable(['', ...report.columns], report.rows));
         if (report.verdict) write(`=> ${report.verdict}`);
-        if (report.failed === true) failures++;
+        const broken = (report.claims ?? []).filter((claim) => !claimHolds(claim));
+        for (const claim of report.claims ?? []) {
+          write(
+            `   ${claimHolds(claim) ? 'claim holds' : 'CLAIM FAILED'}: ${describeClaim(claim)}`,
+          );
+        }
+        if (report.failed === true || broken.length > 0) failures++;
         write(`   (${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
       } catch (error) {
         failures++;
@@ -62,10 +71,42 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
         );
       }
     }
+    write(
+      failures === 0
+        ? `batchflight demo: every claim held (${String(selected.length)} scenario(s))`
+        : `batchflight demo: ${String(failures)} scenario(s) FAILED`,
+    );
   } finally {
     rmSync(workDir, { recursive: true, force: true });
   }
   return failures;
+}
+
+/** Every name `only` accepts: the scenario ids, then the capabilities, each once. */
+export function scenarioNames(from: readonly Scenario[] = scenarios): readonly string[] {
+  return [...new Set([...from.map((s) => s.id), ...from.map((s) => s.capability)])];
+}
+
+/**
+ * The scenarios named by `only` (all of them when it is empty), in run order.
+ * A name that is neither a scenario id nor a capability throws, so a typo
+ * never turns into a demo that runs nothing and passes.
+ */
+export function selectScenarios(
+  only: readonly string[],
+  from: readonly Scenario[] = scenarios,
+): readonly Scenario[] {
+  const valid = new Set(scenarioNames(from));
+  const unknown = only.filter((name) => !valid.has(name));
+  if (unknown.length > 0) {
+    throw new InvalidOptionError(
+      'only',
+      `only must list scenario ids or capabilities, but got ${unknown.map((n) => JSON.stringify(n)).join(', ')}; valid names: ${[...valid].join(', ')}`,
+    );
+  }
+  return only.length === 0
+    ? from
+    : from.filter((s) => only.includes(s.id) || only.includes(s.capability));
 }
 
 function available(scenario: Scenario, env: DemoEnv): boolean {

@@ -18,6 +18,46 @@ export interface DemoEnv {
 /** One row of a report: a metric's name, then one cell per column. */
 export type ReportRow = readonly [metric: string, ...cells: string[]];
 
+/**
+ * A count a scenario promises to keep within bounds: upstream calls,
+ * queries, duplicates, never a time. `npm run demo` checks every claim and
+ * fails when one does not hold, which makes the demo the CI gate against a
+ * change that sends more calls to an upstream.
+ */
+export interface Claim {
+  /** What is counted, e.g. `queries for 100 identical requests`. */
+  readonly what: string;
+  /** The measured count. */
+  readonly actual: number;
+  /** Inclusive upper bound. */
+  readonly atMost?: number;
+  /** Inclusive lower bound. */
+  readonly atLeast?: number;
+}
+
+/** True when `claim.actual` lies within its bounds. */
+export function claimHolds(claim: Claim): boolean {
+  return (
+    Number.isFinite(claim.actual) &&
+    (claim.atMost === undefined || claim.actual <= claim.atMost) &&
+    (claim.atLeast === undefined || claim.actual >= claim.atLeast)
+  );
+}
+
+/** `what = 3 (≤ 5)`: a claim and its bounds, as the demo prints it. */
+export function describeClaim(claim: Claim): string {
+  const bounds =
+    claim.atMost !== undefined && claim.atMost === claim.atLeast
+      ? `= ${String(claim.atMost)}`
+      : [
+          claim.atLeast === undefined ? '' : `≥ ${String(claim.atLeast)}`,
+          claim.atMost === undefined ? '' : `≤ ${String(claim.atMost)}`,
+        ]
+          .filter(Boolean)
+          .join(', ');
+  return `${claim.what}: ${String(claim.actual)} (expected ${bounds})`;
+}
+
 /** The result of one scenario. */
 export interface ScenarioReport {
   /** Column headings after the metric column, e.g. `['without', 'with batchflight']`. */
@@ -30,6 +70,8 @@ export interface ScenarioReport {
    * (e.g. an item processed twice): the demo reports it and exits non-zero.
    */
   readonly failed?: boolean;
+  /** The counts the scenario promises; one that does not hold fails the scenario. */
+  readonly claims?: readonly Claim[];
 }
 
 /** A runnable scenario of `npm run demo`. */

@@ -208,6 +208,33 @@ export const protectionOutageScenario: Scenario = {
           ms(guarded.recoveryMs),
         ],
       ],
+      // The simulated clock makes these counts the same on every run (36 and 997
+      // when written); the bounds leave a little room and catch a change that
+      // lets the retries through to the failing upstream again.
+      claims: [
+        {
+          what: 'upstream calls during the outage, retry budget + breaker',
+          actual: guarded.upstreamCallsDuringOutage,
+          atMost: 40,
+        },
+        {
+          what: 'upstream calls in total, retry budget + breaker',
+          actual: guarded.upstreamCallsTotal,
+          atMost: 1_050,
+        },
+        {
+          what: 'peak upstream queue, retry budget + breaker',
+          actual: guarded.peakQueued,
+          atMost: 0,
+        },
+        {
+          what: 'outage calls cut by the breaker and budget (naive / guarded)',
+          actual: Math.floor(
+            naive.upstreamCallsDuringOutage / Math.max(1, guarded.upstreamCallsDuringOutage),
+          ),
+          atLeast: 10,
+        },
+      ],
       verdict:
         `during the outage the breaker and the budget cut upstream calls ` +
         `${(naive.upstreamCallsDuringOutage / Math.max(1, guarded.upstreamCallsDuringOutage)).toFixed(0)}x; ` +
