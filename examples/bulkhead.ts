@@ -1,0 +1,24 @@
+/** docs/bulkhead.md: bounded concurrency with a queue, on a stand-in handler. */
+import type { CallContext } from 'batchflight/core';
+
+interface User {
+  readonly id: number;
+}
+const fetchUser = async (id: number, _ctx: CallContext): Promise<User> => {
+  await Promise.resolve();
+  return { id };
+};
+const signal = new AbortController().signal;
+
+// #region usage
+import { bulkhead, BulkheadFullError } from 'batchflight/bulkhead';
+import { toContext } from 'batchflight/core';
+
+const pool = bulkhead<number, User>({ maxConcurrent: 10, maxQueued: 100 });
+const getUser = pool.wrap(fetchUser);
+await pool.ready({ signal }); // backpressure: wait for room instead of catching BulkheadFullError
+await getUser(1, toContext({ urgent: true })); // jumps the queue
+// #endregion
+
+export const results = { stats: pool.stats(), fullError: BulkheadFullError.name };
+await pool.close();
