@@ -23,7 +23,7 @@ function packedFiles(dir: string): Promise<string[]> {
       { cwd: root, timeout: 25_000, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout) => {
         if (error !== null) {
-          reject(error);
+          reject(new Error(`npm pack failed for packages/${dir}`, { cause: error }));
           return;
         }
         const [report] = JSON.parse(stdout) as [{ files: { path: string }[] }];
