@@ -33,6 +33,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   const workDir = mkdtempSync(join(tmpdir(), 'batchflight-demo-'));
   const selected = selectScenarios(options.only ?? [], options.scenarios);
   let failures = 0;
+  let skipped = 0;
   write(`batchflight demo: ${String(selected.length)} scenario(s)\n`);
   try {
     for (const scenario of selected) {
@@ -49,6 +50,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
         write(
           `   skipped: needs ${scenario.requires ?? ''} (pass --${scenario.requires ?? ''} or set its URL)\n`,
         );
+        skipped++;
         continue;
       }
       const started = performance.now();
@@ -73,7 +75,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     }
     write(
       failures === 0
-        ? `batchflight demo: every claim held (${String(selected.length)} scenario(s))`
+        ? `batchflight demo: every claim held (${String(selected.length - skipped)} scenario(s) run, ${String(skipped)} skipped)`
         : `batchflight demo: ${String(failures)} scenario(s) FAILED`,
     );
   } finally {
