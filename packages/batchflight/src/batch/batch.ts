@@ -25,20 +25,22 @@
  *    sent at once: an idle upstream never waits for a timer.
  * 2. Batches grow while the upstream is busy. While batches are in flight the
  *    window holds its keys; it is sent when a batch completes (the upstream
- *    has room again, like TCP's ACK clocking), when it reaches the size limit
- *    L, or when its oldest key has waited `maxWaitMs` (default a quarter of
- *    the latency target, a safety net for a hung batch). So the batch size
- *    follows the arrival rate times the upstream latency: small when load is
- *    light, large under pressure, with no knob to tune.
- * 3. AIMD on L against the latency target (Clipper, NSDI 2017). After each
- *    bulk call, if it took longer than half of `latencyTargetMs` (the other
- *    half is left for waiting in the window), L is halved; if it was faster
- *    and the limit was binding (the window held at least L keys, i.e. the
- *    queue depth asked for more), L grows: doubling until the first decrease
- *    (slow start), then by max(1, L/8) per batch. L stays within
- *    [1, maxSize]. The limit lets several batches be in flight at once when
- *    one batch at a time cannot keep up, and keeps each of them inside the
- *    latency budget.
+ *    has room again, like TCP's ACK clocking) or when it reaches the size
+ *    limit L, in both cases only while fewer than C calls are in flight; when
+ *    its oldest key has waited `maxWaitMs` (default a quarter of the latency
+ *    target) it may grow C by one to leave (a safety net for a hung call).
+ *    So the batch size follows the arrival rate times the upstream latency
+ *    divided by C: small when load is light, large under pressure.
+ * 3. Two limits, each on its own signal (`adaptive.ts`): C, the calls in
+ *    flight, starts at 1, grows while it is what holds keys back and the
+ *    upstream shows no queueing, and shrinks when a call shows queueing
+ *    (its duration well above a service-time model `a + b·size` fitted on
+ *    the fastest calls seen); L follows AIMD against half the target
+ *    (Clipper, NSDI 2017), but a queued call or a backlog of L keys never
+ *    shrinks it, nor below what the arrival rate needs. Without C, the first
+ *    milliseconds under load queued many small calls at the upstream, that
+ *    queueing read as slowness, L halved, calls got smaller and more
+ *    numerous, and the window collapsed to L = 1.
  */
 import {
   ClosedError,
@@ -63,6 +65,7 @@ import {
   type Timer,
 } from '../core/index.js';
 import { exponentialBackoff, toBackoff, type Backoff } from '../retry/backoff.js';
+import { AdaptiveControl } from './adaptive.js';
 import { BackpressureError, BatchContractError, NotFoundError } from './errors.js';
 import { endOfTick, type BatchScheduler } from './scheduler.js';
 
@@ -214,6 +217,8 @@ export interface BatchStats {
   pending: number;
   /** Current size limit: L of the adaptive window, or `maxSize`. */
   sizeLimit: number;
+  /** Current limit on calls in flight: C of the adaptive window, or `maxConcurrentBatches`. */
+  concurrencyLimit: number;
 }
 
 /** The object {@link batch} returns. */
@@ -271,6 +276,8 @@ class Slot<K> {
   batch: Batch<K> | undefined = undefined;
   /** False once a newer slot took its place in the index. */
   indexed = true;
+  /** Adaptive: when the key entered its window (the hold timer of what stays after a partial send). */
+  at = 0;
   constructor(
     readonly key: K,
     readonly id: unknown,
@@ -312,8 +319,10 @@ interface Window<K> {
   timer: Timer | undefined;
   /** Adaptive: the end of the first tick has passed. */
   ticked: boolean;
-  /** Adaptive: send at the next chance (hold timer fired, urgent, completion). */
+  /** Adaptive: send at the next chance, past the concurrency limit (urgent, flush). */
   due: boolean;
+  /** Adaptive: the hold timer fired; send as soon as the concurrency limit allows. */
+  expired: boolean;
 }
 
 /** Keys sent (or to be sent) together; retries and split halves stay in it. */
@@ -361,6 +370,8 @@ class Call<K> implements BatchLoadContext {
     readonly attempt: number,
     readonly startedAt: number,
     public onDone: (() => void) | undefined,
+    /** Batches in flight when this call left, its own included. */
+    readonly inFlightAtStart: number,
   ) {}
   get signal(): AbortSignal {
     return this.batch.signal();
@@ -447,7 +458,8 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
   readonly #batchListeners = new Listeners<BatchSettledEvent>();
 
   #limit: number;
-  #slowStart = true;
+  /** Adaptive only: the size and concurrency limits and what they learn from. */
+  readonly #control: AdaptiveControl | undefined;
   #pending = 0;
   #queued = 0;
   #closed = false;
@@ -479,6 +491,7 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
     queuedBatches: 0,
     pending: 0,
     sizeLimit: 0,
+    concurrencyLimit: 0,
   };
 
   readonly handler: Handler<K, V>;
@@ -571,7 +584,10 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
     this.#reject =
       oneOfOption(where, 'whenFull', options.whenFull ?? 'wait', ['wait', 'reject']) === 'reject';
     this.#eventKeys = booleanOption(where, 'eventKeys', options.eventKeys ?? false);
-    this.#limit = this.#adaptive ? Math.min(this.#maxSize, 8) : this.#maxSize;
+    this.#control = this.#adaptive
+      ? new AdaptiveControl(this.#maxSize, this.#maxConcurrent, this.#budgetMs, target)
+      : undefined;
+    this.#limit = this.#control?.limit ?? this.#maxSize;
     this.#timed = this.#adaptive || this.#maxWaitMs > 0;
     this.#defaultWindow = this.#newWindow(undefined);
     this.handler = (key, ctx) => this.load(key, ctx);
@@ -742,6 +758,7 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
       timer: undefined,
       ticked: false,
       due: false,
+      expired: false,
     };
     return window;
   }
@@ -760,6 +777,10 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
     const window = this.#windowFor(scope);
     const size = window.slots.push(slot);
     this.#queued++;
+    if (this.#control !== undefined) {
+      this.#control.arrived();
+      slot.at = this.#clock.now();
+    }
     if (size === 1) this.#arm(window);
     if (urgent) {
       window.due = true;
@@ -807,11 +828,17 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
     if (slots.length > count) {
       window.slots = slots.slice(count);
       slots = slots.slice(0, count);
+      // The hold timer of what stays counts from its own oldest key.
+      window.openedAt = (window.slots[0] as Slot<K>).at;
+      window.timer?.cancel();
+      window.timer = undefined;
+      window.expired = false;
     } else {
       window.slots = [];
       window.generation++;
       window.armed = false;
       window.due = false;
+      window.expired = false;
       window.timer?.cancel();
       window.timer = undefined;
       if (window.scope !== undefined && window !== this.#defaultWindow) {
@@ -829,25 +856,47 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
     else this.#queue.push(batch);
   }
 
-  /** Adaptive: sends what the window should send now; holds the rest. */
-  #evaluate(window: Window<K>): void {
+  /**
+   * Adaptive: sends what the window should send now; holds the rest. `ack`:
+   * a call just settled, so the held keys may leave if C allows (ACK clocking).
+   * A window whose hold timer fired leaves once C allows (the timer may grow C
+   * by one, see AdaptiveControl#expired); a due window (urgent, flush, close)
+   * leaves even past C, bounded only by `maxConcurrentBatches`.
+   */
+  #evaluate(window: Window<K>, ack = false): void {
+    const control = this.#control as AdaptiveControl;
     while (window.slots.length > 0 && this.#active < this.#maxConcurrent) {
       const size = window.slots.length;
+      const room = this.#active < control.concurrency;
+      const forced = window.due || this.#closed;
       const go =
-        window.due || this.#closed || size >= this.#limit || (window.ticked && this.#active === 0);
-      if (!go) break;
+        forced ||
+        (room &&
+          (size >= this.#limit || ack || window.expired || (window.ticked && this.#active === 0)));
+      if (!go) {
+        if (size >= this.#limit || window.expired) control.blocked();
+        break;
+      }
       const batch = this.#take(window, this.#limit);
       batch.binding = size >= this.#limit;
       this.#send(batch);
     }
-    if (window.slots.length > 0 && window.ticked && window.timer === undefined) {
+    // A window that could not leave after its timer waits for the next completion, not a timer.
+    if (
+      window.slots.length > 0 &&
+      window.ticked &&
+      window.timer === undefined &&
+      !window.due &&
+      !window.expired
+    ) {
       const generation = window.generation;
       const delay = Math.max(0, window.openedAt + this.#maxWaitMs - this.#clock.now());
       window.timer = this.#clock.setTimer(
         () => {
           window.timer = undefined;
           if (window.generation !== generation) return;
-          window.due = true;
+          window.expired = true;
+          control.expired(this.#active);
           this.#evaluate(window);
         },
         delay,
@@ -924,7 +973,7 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
       this.#dispatchListeners.emit(event);
       if (dispatchChannel.hasSubscribers) dispatchChannel.publish(event);
     }
-    const call = new Call(batch, slots, attempt, startedAt, onDone);
+    const call = new Call(batch, slots, attempt, startedAt, onDone, this.#active);
     let result: BatchLoadResult<K, V> | PromiseLike<BatchLoadResult<K, V>>;
     try {
       result = this.#load(keys, call);
@@ -1121,17 +1170,17 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
   #callDone(call: Call<K>): void {
     const batch = call.batch;
     batch.outstanding--;
-    if (this.#adaptive && call.attempt === 1) {
-      const duration = this.#clock.now() - call.startedAt;
-      if (duration > this.#budgetMs) {
-        this.#limit = Math.max(1, Math.floor(this.#limit / 2));
-        this.#slowStart = false;
-      } else if (batch.binding) {
-        const grown = this.#slowStart
-          ? this.#limit * 2
-          : this.#limit + Math.max(1, Math.floor(this.#limit / 8));
-        this.#limit = Math.min(this.#maxSize, grown);
-      }
+    const control = this.#control;
+    if (control !== undefined && call.attempt === 1) {
+      const now = this.#clock.now();
+      control.settled({
+        size: call.slots.length,
+        durationMs: now - call.startedAt,
+        inFlightAtStart: call.inFlightAtStart,
+        binding: batch.binding,
+        now,
+      });
+      this.#limit = control.limit;
     }
     call.onDone?.();
     this.#maybeBatchDone(batch);
@@ -1152,12 +1201,8 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
       this.#send(this.#queue.shift() as Batch<K>);
     }
     if (this.#adaptive) {
-      this.#defaultWindow.due = this.#defaultWindow.slots.length > 0;
-      this.#evaluate(this.#defaultWindow);
-      for (const window of this.#windows.values()) {
-        window.due = true;
-        this.#evaluate(window);
-      }
+      this.#evaluate(this.#defaultWindow, true);
+      for (const window of [...this.#windows.values()]) this.#evaluate(window, true);
     }
     this.#checkDrained();
   }
@@ -1283,6 +1328,7 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
       queuedBatches: this.#queue.length,
       pending: this.#pending,
       sizeLimit: this.#limit,
+      concurrencyLimit: this.#control?.concurrency ?? this.#maxConcurrent,
     };
   }
 
