@@ -17,7 +17,12 @@ if (unavailable === undefined) {
         schema,
         clock,
         poolSize: 4,
-        ...options,
+        ...(options?.attemptPayloads === undefined
+          ? {}
+          : { attemptPayloads: options.attemptPayloads }),
+        ...(options?.onCheckpoint === undefined
+          ? {}
+          : { onCheckpoint: (_client, checkpoint) => options.onCheckpoint?.(checkpoint) }),
       }),
       // Another pool on the same schema, as another worker process would have.
       open: async () => {

@@ -5,5 +5,6 @@
  * configurable schema.
  */
 export { PostgresJobStore, type PostgresJobStoreOptions } from './store.js';
+export { PostgresTimeoutError, type PostgresTimeoutOperation } from './errors.js';
 export type { CompletedJob, AcceptedCheckpoint } from 'batchflight/jobs';
 export { MIGRATIONS, type Migration } from './migrations.js';

@@ -2,7 +2,11 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EnqueuedEvent } from 'batchflight/jobs';
 import { TestClock } from '@batchflight/testing';
-import { PostgresJobStore } from './store.js';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { InvalidOptionError } from 'batchflight/core';
+import { Queue } from 'batchflight/jobs';
+import { PostgresTimeoutError } from './errors.js';
+import { PostgresJobStore, type PostgresJobStoreOptions } from './store.js';
 import { MIGRATIONS } from './migrations.js';
 import { PG_URL, dropSchema, pgUnavailable, schemaName } from './__fixtures__/pg.js';
 
@@ -27,6 +31,68 @@ describe('PostgresJobStore options', () => {
     expect(() => new PostgresJobStore({ schema: 'x"; DROP TABLE y; --' })).toThrow(/schema/);
     expect(() => new PostgresJobStore({ schema: 'Upper' })).toThrow(/\[a-z_\]/);
     expect(() => new PostgresJobStore({ poolSize: 0 })).toThrow(/poolSize/);
+  });
+
+  it('rejects unknown options and own-pool options next to pool', () => {
+    const misspelt = { poolsize: 1 } as unknown as PostgresJobStoreOptions;
+    expect(() => new PostgresJobStore(misspelt)).toThrow(InvalidOptionError);
+    expect(() => new PostgresJobStore(misspelt)).toThrow(/unknown option "poolsize"/);
+    const pool = new pg.Pool({ connectionString: PG_URL });
+    for (const more of [
+      { connectionString: PG_URL },
+      { poolSize: 2 },
+      { connectTimeoutMs: 100 },
+      { queryTimeoutMs: 100 },
+    ]) {
+      expect(() => new PostgresJobStore({ pool, ...more })).toThrow(
+        /cannot be combined with option pool/,
+      );
+    }
+    expect(() => new PostgresJobStore({ connectTimeoutMs: 0 })).toThrow(/connectTimeoutMs/);
+    expect(() => new PostgresJobStore({ queryTimeoutMs: 1.5 })).toThrow(/queryTimeoutMs/);
+    expect(() => new PostgresJobStore({ closeTimeoutMs: -1 })).toThrow(/closeTimeoutMs/);
+    void pool.end();
+  });
+
+  it('fails init, add and close with a PostgresTimeoutError against a server that never answers', async () => {
+    // Accepts connections and never says a word: a hung server or a black-holed proxy.
+    const sockets = new Set<Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const store = new PostgresJobStore({
+      connectionString: `postgres://postgres@127.0.0.1:${String(port)}/x`,
+      connectTimeoutMs: 200,
+      closeTimeoutMs: 200,
+    });
+    try {
+      const init = await store.init().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(PostgresTimeoutError.is(init)).toBe(true);
+      expect(init).toMatchObject({
+        code: 'ERR_BATCHFLIGHT_PG_TIMEOUT',
+        operation: 'connect',
+        timeoutMs: 200,
+      });
+      expect((init as Error).message).toMatch(/connectTimeoutMs \(200 ms\)/);
+      expect((init as Error).cause).toBeInstanceOf(Error);
+      await expect(new Queue(store).add('x', 1)).rejects.toMatchObject({
+        code: 'ERR_BATCHFLIGHT_PG_TIMEOUT',
+        operation: 'connect',
+      });
+      await store.close().catch((error: unknown) => {
+        // close() itself may hit its own bound; it must still be a bounded, typed error.
+        expect(error).toMatchObject({ code: 'ERR_BATCHFLIGHT_PG_TIMEOUT', operation: 'close' });
+      });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('ships its migrations numbered from 1 without gaps', () => {
@@ -69,6 +135,42 @@ if (unavailable === undefined) {
         'steps',
       ]);
       expect(await a.schemaVersion()).toBe(MIGRATIONS.length);
+    });
+
+    it('bounds a statement the server does not answer in time by queryTimeoutMs', async () => {
+      const slow = new PostgresJobStore({
+        connectionString: PG_URL,
+        schema,
+        clock,
+        poolSize: 2,
+        queryTimeoutMs: 200,
+        // A statement that outlasts the bound, inside the completion transaction.
+        onComplete: async (client) => {
+          await client.query('SELECT pg_sleep(5)');
+        },
+      });
+      try {
+        await slow.init(); // migrations are not bounded by queryTimeoutMs
+        const [r] = await slow.enqueue([{ name: 'slow', payload: 1, queue: 'slow' }]);
+        const [job] = await slow.claim({
+          workerId: 'w',
+          limit: 1,
+          leaseMs: 60_000,
+          queues: ['slow'],
+        });
+        const error = await slow.complete([{ id: r!.id, epoch: job!.epoch }]).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(PostgresTimeoutError.is(error)).toBe(true);
+        expect(error).toMatchObject({ operation: 'query', timeoutMs: 200 });
+        expect((error as Error).message).toMatch(/queryTimeoutMs \(200 ms\)/);
+        expect(((error as Error).cause as Error).message).toMatch(/Query read timeout/);
+        // The store goes on: the connection that timed out was discarded.
+        expect((await slow.get(r!.id))?.state).toBe('leased');
+      } finally {
+        await slow.close();
+      }
     });
 
     it('wakes a listener in another client through LISTEN/NOTIFY, once per queue', async () => {

@@ -28,7 +28,10 @@ import {
   ClosedError,
   InvalidOptionError,
   Listeners,
+  booleanOption,
   describe,
+  integerOption,
+  knownOptions,
   systemClock,
   type Clock,
   type Subscription,
@@ -38,6 +41,7 @@ import {
   JobConflictError,
   JobDependencyError,
   checkClaim,
+  checkId,
   dependencyEndedError,
   checkPurge,
   checkReplay,
@@ -83,11 +87,16 @@ import {
   type SettleResult,
   type StepValue,
 } from 'batchflight/jobs';
+import { PostgresTimeoutError } from './errors.js';
 import { MIGRATIONS } from './migrations.js';
 
 /** Options of {@link PostgresJobStore}. */
 export interface PostgresJobStoreOptions extends JobStoreOptions {
-  /** A pool to use; the store never ends it. Takes precedence over `connectionString`. */
+  /**
+   * A pool to use; the store never ends it. Not with `connectionString`,
+   * `poolSize`, `connectTimeoutMs` or `queryTimeoutMs` (they configure the
+   * store's own pool).
+   */
   readonly pool?: pg.Pool;
   /**
    * Creates (and on `close()` ends) a pool of `poolSize` connections. They run
@@ -102,6 +111,28 @@ export interface PostgresJobStoreOptions extends JobStoreOptions {
   readonly connectionString?: string;
   /** Connections of the pool the store creates. Default 10. */
   readonly poolSize?: number;
+  /**
+   * How long opening a connection of the store's own pool (and its LISTEN
+   * connection) may take, ms, before the call fails with a
+   * `PostgresTimeoutError` (`operation: 'connect'`). Default 10 000. Not with
+   * `pool` (set `connectionTimeoutMillis` on it).
+   */
+  readonly connectTimeoutMs?: number;
+  /**
+   * How long one statement of the store's own pool may wait for the server's
+   * answer, ms (client side: also bounds a server that stopped answering),
+   * before it fails with a `PostgresTimeoutError` (`operation: 'query'`) and
+   * its connection is discarded. Migrations (`init()`) are not bounded by it:
+   * an index build on a large table may take long. Default 30 000. Not with
+   * `pool` (set `query_timeout` on it).
+   */
+  readonly queryTimeoutMs?: number;
+  /**
+   * How long `close()` waits for connections to end, ms, before it rejects
+   * with a `PostgresTimeoutError` (`operation: 'close'`); the store is closed
+   * either way. Default 5 000.
+   */
+  readonly closeTimeoutMs?: number;
   /**
    * The schema holding every table, `[a-z_][a-z0-9_]{0,47}` (quoted in SQL).
    * Created by `init()`. Default `'batchflight'`.
@@ -133,7 +164,7 @@ export interface PostgresJobStoreOptions extends JobStoreOptions {
   readonly preparedStatements?: boolean;
 }
 
-type Queryable = pg.Pool | pg.PoolClient;
+type Queryable = pg.Pool | pg.ClientBase;
 
 interface JobRow {
   seq: string;
@@ -173,6 +204,34 @@ interface SettleRow {
 }
 
 const WHERE = 'new PostgresJobStore()';
+const OPTIONS = [
+  'pool',
+  'connectionString',
+  'poolSize',
+  'connectTimeoutMs',
+  'queryTimeoutMs',
+  'closeTimeoutMs',
+  'schema',
+  'onComplete',
+  'onCheckpoint',
+  'reconnectDelayMs',
+  'preparedStatements',
+  'clock',
+  'attemptPayloads',
+] as const;
+/** Options that configure the store's own pool, refused next to `pool`. */
+const OWN_POOL_OPTIONS = [
+  'connectionString',
+  'poolSize',
+  'connectTimeoutMs',
+  'queryTimeoutMs',
+] as const;
+/** The largest timer Node arms as asked (longer ones fire at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The driver's messages for its connect and read timeouts (pg and pg-pool 8 give no code). */
+const CONNECT_TIMEOUT_RE =
+  /timeout exceeded when trying to connect|Connection terminated due to connection timeout|timeout expired/;
+const QUERY_TIMEOUT_RE = /Query read timeout/;
 const SCHEMA_RE = /^[a-z_][a-z0-9_]{0,47}$/;
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const toSeq = (id: string): string => (/^[1-9][0-9]{0,17}$/.test(id) ? id : '-1');
@@ -287,6 +346,9 @@ export class PostgresJobStore implements JobStore {
   readonly #onComplete: PostgresJobStoreOptions['onComplete'];
   readonly #onCheckpoint: PostgresJobStoreOptions['onCheckpoint'];
   readonly #reconnectDelayMs: number;
+  readonly #connectTimeoutMs: number;
+  readonly #queryTimeoutMs: number;
+  readonly #closeTimeoutMs: number;
   readonly #instance = randomBytes(8).toString('hex');
   readonly #enqueued = new Listeners<EnqueuedEvent>();
   readonly #sql = new Map<string, { text: string; name: string | undefined }>();
@@ -302,6 +364,25 @@ export class PostgresJobStore implements JobStore {
   #listenRetry: NodeJS.Timeout | undefined;
 
   constructor(options: PostgresJobStoreOptions = {}) {
+    knownOptions(WHERE, options, OPTIONS);
+    if (options.pool !== undefined) {
+      for (const name of OWN_POOL_OPTIONS) {
+        if (options[name] !== undefined) {
+          throw new InvalidOptionError(
+            name,
+            `${WHERE}: option ${name} configures the store's own pool and cannot be combined with option pool (configure the pool you pass instead), got both.`,
+          );
+        }
+      }
+    }
+    const timeout = (name: 'connectTimeoutMs' | 'queryTimeoutMs' | 'closeTimeoutMs', def: number) =>
+      integerOption(WHERE, name, options[name] ?? def, { min: 1 });
+    this.#connectTimeoutMs = Math.min(timeout('connectTimeoutMs', 10_000), MAX_TIMER_MS);
+    this.#queryTimeoutMs = Math.min(timeout('queryTimeoutMs', 30_000), MAX_TIMER_MS);
+    this.#closeTimeoutMs = Math.min(timeout('closeTimeoutMs', 5_000), MAX_TIMER_MS);
+    if (options.attemptPayloads !== undefined) {
+      booleanOption(WHERE, 'attemptPayloads', options.attemptPayloads);
+    }
     this.#clock = options.clock ?? systemClock;
     const schema = options.schema ?? 'batchflight';
     if (typeof schema !== 'string' || !SCHEMA_RE.test(schema)) {
@@ -359,8 +440,13 @@ export class PostgresJobStore implements JobStore {
           `${WHERE}: option connectionString must be a non-empty string, got ${describe(connectionString)}.`,
         );
       }
-      this.#connection = { connectionString };
-      this.pool = new pg.Pool({ connectionString, max: poolSize });
+      this.#connection = { connectionString, connectionTimeoutMillis: this.#connectTimeoutMs };
+      this.pool = new pg.Pool({
+        connectionString,
+        max: poolSize,
+        connectionTimeoutMillis: this.#connectTimeoutMs,
+        query_timeout: this.#queryTimeoutMs,
+      });
       this.#ownsPool = true;
       // An idle client dying (server restart) must not crash the process; the pool replaces it.
       this.pool.on('error', () => undefined);
@@ -392,7 +478,11 @@ export class PostgresJobStore implements JobStore {
     const { text, name } = this.#statement(sql);
     const query = name === undefined ? { text, values } : { name, text, values };
     if (on !== this.pool || !this.#ownsPool) {
-      return (await on.query<R & pg.QueryResultRow>(query)).rows;
+      try {
+        return (await on.query<R & pg.QueryResultRow>(query)).rows;
+      } catch (error) {
+        throw this.#asTimeout(error);
+      }
     }
     // What `pool.query` does, on a connection of ours that has its settings.
     const client = await this.#connect();
@@ -402,13 +492,50 @@ export class PostgresJobStore implements JobStore {
       return res.rows;
     } catch (error) {
       client.release(error as Error);
-      throw error;
+      throw this.#asTimeout(error);
     }
+  }
+
+  /**
+   * The driver's connect and read timeouts as a `PostgresTimeoutError` (the
+   * driver's error as `cause`); any other error as it is.
+   */
+  #asTimeout(error: unknown): unknown {
+    if (!(error instanceof Error) || PostgresTimeoutError.is(error)) return error;
+    const own = this.#ownsPool;
+    const poolOptions = this.pool.options as {
+      connectionTimeoutMillis?: number;
+      query_timeout?: number;
+    };
+    if (CONNECT_TIMEOUT_RE.test(error.message)) {
+      const ms = own ? this.#connectTimeoutMs : (poolOptions.connectionTimeoutMillis ?? 0);
+      return new PostgresTimeoutError(
+        'connect',
+        ms,
+        `PostgresJobStore: no connection to PostgreSQL within ${own ? 'connectTimeoutMs' : "the pool's connectionTimeoutMillis"} (${String(ms)} ms): the server is unreachable or does not answer (${error.message}).`,
+        { cause: error },
+      );
+    }
+    if (QUERY_TIMEOUT_RE.test(error.message)) {
+      const ms = own ? this.#queryTimeoutMs : (poolOptions.query_timeout ?? 0);
+      return new PostgresTimeoutError(
+        'query',
+        ms,
+        `PostgresJobStore: PostgreSQL did not answer a statement within ${own ? 'queryTimeoutMs' : "the pool's query_timeout"} (${String(ms)} ms); the connection was discarded and the statement may or may not have committed (${error.message}).`,
+        { cause: error },
+      );
+    }
+    return error;
   }
 
   /** A connection of the pool; one the store created gets `jit = off` on its first use. */
   async #connect(): Promise<pg.PoolClient> {
-    const client = await this.pool.connect();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw this.#asTimeout(error);
+    }
     if (this.#ownsPool && !this.#configured.has(client)) {
       try {
         // One round trip (simple protocol, two commands). With prepared statements every
@@ -421,7 +548,7 @@ export class PostgresJobStore implements JobStore {
         );
       } catch (error) {
         client.release(error as Error);
-        throw error;
+        throw this.#asTimeout(error);
       }
       this.#configured.add(client);
     }
@@ -455,7 +582,7 @@ export class PostgresJobStore implements JobStore {
         }
         const code = (error as { code?: unknown }).code;
         if (attempt < 5 && typeof code === 'string' && RETRYABLE.has(code)) continue;
-        throw error;
+        throw this.#asTimeout(error);
       } finally {
         client.release(broken);
       }
@@ -463,29 +590,57 @@ export class PostgresJobStore implements JobStore {
   }
 
   async #migrate(): Promise<void> {
-    await this.#tx(async (c) => {
-      // One migrator per schema at a time, across every process: the rest wait here.
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`batchflight:${this.schema}`]);
-      await c.query(this.#text('CREATE SCHEMA IF NOT EXISTS {s}'));
-      await c.query(
-        this.#text(`CREATE TABLE IF NOT EXISTS {s}.migrations (
-          version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`),
-      );
-      const [row] = await this.#q<{ v: number | null }>(
-        'SELECT max(version) AS v FROM {s}.migrations',
-        [],
-        c,
-      );
-      const current = row?.v ?? 0;
-      for (const m of MIGRATIONS) {
-        if (m.version <= current) continue;
-        await c.query(
-          this.#text('INSERT INTO {s}.migrations (version, name, applied_at) VALUES ($1, $2, $3)'),
-          [m.version, m.name, this.#clock.now()],
-        );
-        await c.query(this.#text(m.sql));
+    if (!this.#ownsPool) {
+      await this.#tx((c) => this.#applyMigrations(c));
+      return;
+    }
+    // Its own connection, without the pool's queryTimeoutMs: an index build may take long.
+    const client = new pg.Client(this.#connection);
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await client.query('BEGIN');
+          await this.#applyMigrations(client);
+          await client.query('COMMIT');
+          return;
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          const code = (error as { code?: unknown }).code;
+          if (attempt < 5 && typeof code === 'string' && RETRYABLE.has(code)) continue;
+          throw error;
+        }
       }
-    });
+    } catch (error) {
+      throw this.#asTimeout(error);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async #applyMigrations(c: pg.ClientBase): Promise<void> {
+    // One migrator per schema at a time, across every process: the rest wait here.
+    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`batchflight:${this.schema}`]);
+    await c.query(this.#text('CREATE SCHEMA IF NOT EXISTS {s}'));
+    await c.query(
+      this.#text(`CREATE TABLE IF NOT EXISTS {s}.migrations (
+        version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`),
+    );
+    const [row] = await this.#q<{ v: number | null }>(
+      'SELECT max(version) AS v FROM {s}.migrations',
+      [],
+      c,
+    );
+    const current = row?.v ?? 0;
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      await c.query(
+        this.#text('INSERT INTO {s}.migrations (version, name, applied_at) VALUES ($1, $2, $3)'),
+        [m.version, m.name, this.#clock.now()],
+      );
+      await c.query(this.#text(m.sql));
+    }
   }
 
   /** Applies the pending migrations (safe from concurrent processes). */
@@ -510,8 +665,33 @@ export class PostgresJobStore implements JobStore {
     if (this.#listenRetry !== undefined) clearTimeout(this.#listenRetry);
     const listener = this.#listenClient;
     this.#listenClient = undefined;
-    await Promise.all([listener?.end().catch(() => undefined), this.#init?.catch(() => undefined)]);
-    if (this.#ownsPool) await this.pool.end();
+    const ending = (async () => {
+      await Promise.all([
+        listener?.end().catch(() => undefined),
+        this.#init?.catch(() => undefined),
+      ]);
+      if (this.#ownsPool) await this.pool.end();
+    })();
+    // Bounded: a server that stopped answering must not hold close() (and the process) for ever.
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'expired'>((resolve) => {
+      timer = setTimeout(() => {
+        resolve('expired');
+      }, this.#closeTimeoutMs);
+    });
+    try {
+      const outcome = await Promise.race([ending, expired]);
+      if (outcome === 'expired') {
+        ending.catch(() => undefined);
+        throw new PostgresTimeoutError(
+          'close',
+          this.#closeTimeoutMs,
+          `PostgresJobStore: close() did not finish within closeTimeoutMs (${String(this.#closeTimeoutMs)} ms): a connection or a migration is still waiting for the server; the store is closed.`,
+        );
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -1391,6 +1571,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
+    checkId('get', id);
     await this.#ready();
     const [row] = await this.#q<JobRow>(`SELECT j.*, ${DEPS} FROM {s}.jobs j WHERE j.seq = $1`, [
       toSeq(id),
@@ -1679,6 +1860,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {
+    checkId('getRun', id);
     await this.#ready();
     return this.#runRecord(toSeq(id));
   }
@@ -1810,14 +1992,16 @@ export class PostgresJobStore implements JobStore {
         ],
         c,
       );
-      await this.#onCheckpoint?.(c, {
-        runId: input.runId,
-        index: input.index,
-        epoch: input.epoch,
-        from: chunk.offset,
-        to,
-        data: input.data,
-      });
+      // A lease renewal or hand-back (no progress, no data) is not a checkpoint for the hook.
+      if (to > chunk.offset || input.data !== undefined)
+        await this.#onCheckpoint?.(c, {
+          runId: input.runId,
+          index: input.index,
+          epoch: input.epoch,
+          from: chunk.offset,
+          to,
+          data: input.data,
+        });
       return true;
     });
   }

@@ -4,13 +4,24 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { jobStoreConformance, TestClock } from '@batchflight/testing';
 import { MIGRATIONS } from './migrations.js';
-import { SqliteJobStore } from './store.js';
+import Database from 'better-sqlite3';
+import { InvalidOptionError } from 'batchflight/core';
+import { SqliteJobStore, type SqliteJobStoreOptions } from './store.js';
 
 jobStoreConformance('sqlite', (clock, options) => {
   const dir = mkdtempSync(join(tmpdir(), 'bf-sqlite-'));
   const path = join(dir, 'jobs.db');
   return Promise.resolve({
-    store: new SqliteJobStore({ path, clock, ...options }),
+    store: new SqliteJobStore({
+      path,
+      clock,
+      ...(options?.attemptPayloads === undefined
+        ? {}
+        : { attemptPayloads: options.attemptPayloads }),
+      ...(options?.onCheckpoint === undefined
+        ? {}
+        : { onCheckpoint: (_db, checkpoint) => options.onCheckpoint?.(checkpoint) }),
+    }),
     // A second connection on the same file, as another process would have.
     open: async () => {
       const other = new SqliteJobStore({ path, clock });
@@ -42,7 +53,7 @@ describe('SqliteJobStore', () => {
 
   it('keeps tables apart with a prefix', async () => {
     const clock = new TestClock();
-    const store = new SqliteJobStore({ clock, tablePrefix: 'app_' });
+    const store = new SqliteJobStore({ path: ':memory:', clock, tablePrefix: 'app_' });
     await store.init();
     await store.enqueue([{ name: 'x', payload: 1 }]);
     const row = store.db.prepare('SELECT COUNT(*) AS n FROM app_jobs').get() as { n: number };
@@ -54,6 +65,7 @@ describe('SqliteJobStore', () => {
     const clock = new TestClock();
     const seen: string[] = [];
     const store = new SqliteJobStore({
+      path: ':memory:',
       clock,
       onComplete: (db, done) => {
         for (const d of done) {
@@ -81,6 +93,7 @@ describe('SqliteJobStore', () => {
   it('rolls the completion back when onComplete throws', async () => {
     const clock = new TestClock();
     const store = new SqliteJobStore({
+      path: ':memory:',
       clock,
       onComplete: () => {
         throw new Error('effect failed');
@@ -98,6 +111,37 @@ describe('SqliteJobStore', () => {
   });
 
   it('rejects a bad table prefix', () => {
-    expect(() => new SqliteJobStore({ tablePrefix: 'x; DROP' })).toThrow(/tablePrefix/);
+    expect(() => new SqliteJobStore({ path: ':memory:', tablePrefix: 'x; DROP' })).toThrow(
+      /tablePrefix/,
+    );
+  });
+
+  it('rejects unknown options: a misspelt synchronous is an error, not NORMAL', () => {
+    const misspelt = { path: ':memory:', synchronus: 'FULL' } as unknown as SqliteJobStoreOptions;
+    expect(() => new SqliteJobStore(misspelt)).toThrow(InvalidOptionError);
+    expect(() => new SqliteJobStore(misspelt)).toThrow(/unknown option "synchronus"/);
+    expect(() => new SqliteJobStore({ path: ':memory:', attemptPayloads: 'yes' as never })).toThrow(
+      /attemptPayloads/,
+    );
+    expect(() => new SqliteJobStore({ path: ':memory:', onComplete: 1 as never })).toThrow(
+      /onComplete must be a function/,
+    );
+  });
+
+  it('requires exactly one of path and database; an empty path is refused', () => {
+    const ctor = SqliteJobStore as unknown as new (o?: unknown) => SqliteJobStore;
+    expect(() => new ctor()).toThrow(InvalidOptionError);
+    expect(() => new ctor({})).toThrow(/exactly one of options path and database.*neither/);
+    expect(() => new SqliteJobStore({ path: '' })).toThrow(/option path must be a non-empty/);
+    const db = new Database(':memory:');
+    expect(() => new SqliteJobStore({ path: 'x.db', database: db })).toThrow(
+      /exactly one of options path and database.*both/,
+    );
+    expect(() => new SqliteJobStore({ database: {} as Database.Database })).toThrow(
+      /option database must be an open better-sqlite3 Database/,
+    );
+    const store = new SqliteJobStore({ database: db });
+    expect(store.db).toBe(db);
+    db.close();
   });
 });

@@ -14,7 +14,10 @@ import {
   ClosedError,
   InvalidOptionError,
   Listeners,
+  booleanOption,
   describe,
+  functionOption,
+  knownOptions,
   systemClock,
   type Clock,
   type Subscription,
@@ -25,6 +28,7 @@ import {
   JobDependencyError,
   TERMINAL_STATES,
   checkClaim,
+  checkId,
   checkPurge,
   checkReplay,
   dependencyEndedError,
@@ -75,9 +79,13 @@ import { MIGRATIONS } from './migrations.js';
 
 /** Options of {@link SqliteJobStore}. */
 export interface SqliteJobStoreOptions extends JobStoreOptions {
-  /** The database file (`':memory:'` for a private in-memory database). Ignored with `database`. */
+  /**
+   * The database file. Exactly one of `path` and `database` is required.
+   * `':memory:'` is an explicit private in-memory database: not durable, its
+   * jobs are lost at `close()` (for tests).
+   */
   readonly path?: string;
-  /** An open better-sqlite3 database to use; the store does not close it. */
+  /** An open better-sqlite3 database to use instead of `path`; the store does not close it. */
   readonly database?: Database.Database;
   /** Prefix of every table, `[a-z_][a-z0-9_]*`. Default `'bf_'`. */
   readonly tablePrefix?: string;
@@ -194,6 +202,27 @@ function fromRaw(values: unknown[]): JobRow {
 }
 
 const WHERE = 'new SqliteJobStore()';
+const OPTIONS = [
+  'path',
+  'database',
+  'tablePrefix',
+  'busyTimeoutMs',
+  'synchronous',
+  'onComplete',
+  'onCheckpoint',
+  'clock',
+  'attemptPayloads',
+] as const;
+
+/** A better-sqlite3 database (checked by shape: another installed copy is fine too). */
+function isDatabase(value: unknown): value is Database.Database {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { pragma?: unknown }).pragma === 'function' &&
+    typeof (value as { prepare?: unknown }).prepare === 'function'
+  );
+}
 const rejected = (error: unknown): Promise<never> =>
   Promise.reject(error instanceof Error ? error : new Error(String(error)));
 const parse = (text: string | null): unknown => (text === null ? undefined : JSON.parse(text));
@@ -240,9 +269,43 @@ export class SqliteJobStore implements JobStore {
   #closed = false;
   #initialized = false;
 
-  constructor(options: SqliteJobStoreOptions = {}) {
+  constructor(options: SqliteJobStoreOptions) {
+    // `options` is typed as required, but JavaScript callers may still pass nothing.
+    const given: unknown = options;
+    if (typeof given !== 'object' || given === null) {
+      throw new InvalidOptionError(
+        'path',
+        `${WHERE}: options { path } or { database } are required (the database file; ':memory:' for a non-durable one), got ${describe(given)}.`,
+      );
+    }
+    knownOptions(WHERE, options, OPTIONS);
+    const hasPath = options.path !== undefined;
+    const hasDb = options.database !== undefined;
+    if (hasPath === hasDb) {
+      throw new InvalidOptionError(
+        hasPath ? 'database' : 'path',
+        `${WHERE}: exactly one of options path and database is required (path ':memory:' for a non-durable in-memory database), got ${hasPath ? 'both' : 'neither'}.`,
+      );
+    }
+    if (hasPath && (typeof options.path !== 'string' || options.path.length === 0)) {
+      throw new InvalidOptionError(
+        'path',
+        `${WHERE}: option path must be a non-empty file name (':memory:' for a non-durable in-memory database), got ${describe(options.path)}.`,
+      );
+    }
+    if (hasDb && !isDatabase(options.database)) {
+      throw new InvalidOptionError(
+        'database',
+        `${WHERE}: option database must be an open better-sqlite3 Database, got ${describe(options.database)}.`,
+      );
+    }
+    for (const hook of ['onComplete', 'onCheckpoint'] as const) {
+      if (options[hook] !== undefined) functionOption(WHERE, hook, options[hook]);
+    }
     this.#clock = options.clock ?? systemClock;
-    this.#attemptPayloads = options.attemptPayloads === true;
+    this.#attemptPayloads =
+      options.attemptPayloads !== undefined &&
+      booleanOption(WHERE, 'attemptPayloads', options.attemptPayloads);
     const prefix = options.tablePrefix ?? 'bf_';
     if (typeof prefix !== 'string' || !/^[a-z_][a-z0-9_]*$/.test(prefix)) {
       throw new InvalidOptionError(
@@ -268,7 +331,7 @@ export class SqliteJobStore implements JobStore {
     this.#onComplete = options.onComplete;
     this.#onCheckpoint = options.onCheckpoint;
     this.#ownsDb = options.database === undefined;
-    this.db = options.database ?? new Database(options.path ?? ':memory:');
+    this.db = options.database ?? new Database(options.path);
     this.db.pragma(`busy_timeout = ${String(busy)}`);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${sync}`);
@@ -952,6 +1015,7 @@ export class SqliteJobStore implements JobStore {
 
   get(id: string): Promise<JobRecord | undefined> {
     return this.#read(() => {
+      checkId('get', id);
       const row = this.#row(toSeq(id));
       return row === undefined ? undefined : this.#toRecord(row);
     });
@@ -1221,7 +1285,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   getRun(id: string): Promise<RunRecord | undefined> {
-    return this.#read(() => this.#runRecord(toSeq(id)));
+    return this.#read(() => this.#runRecord(toSeq(checkId('getRun', id))));
   }
 
   claimChunks(options: ClaimChunksOptions): Promise<ChunkLease[]> {
@@ -1335,14 +1399,16 @@ export class SqliteJobStore implements JobStore {
         handBack ? 1 : 0,
       );
       this.#stmt('UPDATE {p}runs SET updated_at = ? WHERE seq = ?').run(now, chunk.run_seq);
-      this.#onCheckpoint?.(this.db, {
-        runId: input.runId,
-        index: input.index,
-        epoch: input.epoch,
-        from: chunk.offset_at,
-        to,
-        data: input.data,
-      });
+      // A lease renewal or hand-back (no progress, no data) is not a checkpoint for the hook.
+      if (to > chunk.offset_at || input.data !== undefined)
+        this.#onCheckpoint?.(this.db, {
+          runId: input.runId,
+          index: input.index,
+          epoch: input.epoch,
+          from: chunk.offset_at,
+          to,
+          data: input.data,
+        });
       return true;
     });
   }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TestClock } from '@batchflight/testing';
+import { InvalidOptionError } from '../core/index.js';
 import { MemoryJobStore } from './memory-store.js';
 
 // The contract itself is tested by jobStoreConformance (packages/testing); this
@@ -22,5 +23,13 @@ describe('MemoryJobStore', () => {
     await store.close();
     await store.close();
     await expect(store.enqueue([{ name: 'x', payload: 1 }])).rejects.toThrow(/closed/);
+  });
+
+  it('rejects unknown and ill-typed options', () => {
+    const misspelt = { clok: 1 } as unknown as ConstructorParameters<typeof MemoryJobStore>[0];
+    expect(() => new MemoryJobStore(misspelt)).toThrow(InvalidOptionError);
+    expect(() => new MemoryJobStore(misspelt)).toThrow(/unknown option "clok"/);
+    expect(() => new MemoryJobStore({ attemptPayloads: 1 as never })).toThrow(/attemptPayloads/);
+    expect(() => new MemoryJobStore({ onCheckpoint: 'x' as never })).toThrow(/onCheckpoint/);
   });
 });

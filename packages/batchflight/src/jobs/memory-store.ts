@@ -8,6 +8,9 @@
 import {
   ClosedError,
   Listeners,
+  booleanOption,
+  functionOption,
+  knownOptions,
   systemClock,
   type Clock,
   type Subscription,
@@ -16,6 +19,7 @@ import { JobConflictError, JobDependencyError } from './errors.js';
 import {
   DEPENDENCY_FAILED_STATES,
   checkClaim,
+  checkId,
   checkPurge,
   checkReplay,
   dependencyEndedError,
@@ -28,6 +32,7 @@ import {
   type NormalizedEnqueue,
 } from './store-kit.js';
 import type {
+  AcceptedCheckpoint,
   AttemptOutcome,
   AttemptQuery,
   AttemptRecord,
@@ -62,6 +67,20 @@ import type {
   SettleResult,
   StepValue,
 } from './store.js';
+
+/** Options of {@link MemoryJobStore}. */
+export interface MemoryJobStoreOptions extends JobStoreOptions {
+  /**
+   * Called for every accepted checkpoint that moved the chunk's offset or
+   * carries `data` (never for a bare lease renewal or hand-back), before the
+   * checkpoint is applied: throwing refuses the checkpoint and leaves the
+   * chunk as it was, as the durable stores' transactional hooks do.
+   */
+  readonly onCheckpoint?: (checkpoint: AcceptedCheckpoint) => void;
+}
+
+const WHERE = 'new MemoryJobStore()';
+const OPTIONS = ['clock', 'attemptPayloads', 'onCheckpoint'] as const;
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -122,6 +141,7 @@ const DEPENDENCY_FAILED = new Set<JobState>(DEPENDENCY_FAILED_STATES);
 export class MemoryJobStore implements JobStore {
   readonly #clock: Clock;
   readonly #attemptPayloads: boolean;
+  readonly #onCheckpoint: MemoryJobStoreOptions['onCheckpoint'];
   readonly #jobs = new Map<string, Mutable<JobRecord>>();
   readonly #ledger = new Map<string, LedgerEntry>();
   readonly #log: AttemptRecord[] = [];
@@ -135,9 +155,20 @@ export class MemoryJobStore implements JobStore {
   #closed = false;
   readonly #enqueued = new Listeners<EnqueuedEvent>();
 
-  constructor(options: JobStoreOptions = {}) {
+  constructor(options: MemoryJobStoreOptions = {}) {
+    knownOptions(WHERE, options, OPTIONS);
     this.#clock = options.clock ?? systemClock;
-    this.#attemptPayloads = options.attemptPayloads === true;
+    this.#attemptPayloads =
+      options.attemptPayloads !== undefined &&
+      booleanOption(WHERE, 'attemptPayloads', options.attemptPayloads);
+    this.#onCheckpoint =
+      options.onCheckpoint === undefined
+        ? undefined
+        : functionOption<NonNullable<MemoryJobStoreOptions['onCheckpoint']>>(
+            WHERE,
+            'onCheckpoint',
+            options.onCheckpoint,
+          );
   }
 
   #check(): void {
@@ -560,6 +591,7 @@ export class MemoryJobStore implements JobStore {
 
   async get(id: string): Promise<JobRecord | undefined> {
     this.#check();
+    checkId('get', id);
     const job = this.#jobs.get(id);
     return job === undefined ? undefined : this.#view(job);
   }
@@ -764,6 +796,7 @@ export class MemoryJobStore implements JobStore {
 
   async getRun(id: string): Promise<RunRecord | undefined> {
     this.#check();
+    checkId('getRun', id);
     const run = this.#runs.get(id);
     return run === undefined ? undefined : this.#runView(run);
   }
@@ -859,6 +892,17 @@ export class MemoryJobStore implements JobStore {
 
   #checkpoint(run: Run, chunk: Chunk, input: CheckpointInput, now: number): void {
     const offset = Math.min(chunk.end, Math.max(chunk.offset, Math.floor(input.offset)));
+    // A lease renewal or hand-back (no progress, no data) is not a checkpoint for the hook.
+    if (offset > chunk.offset || input.data !== undefined) {
+      this.#onCheckpoint?.({
+        runId: run.id,
+        index: chunk.index,
+        epoch: chunk.epoch,
+        from: chunk.offset,
+        to: offset,
+        data: input.data,
+      });
+    }
     if (offset > chunk.offset) chunk.attempts = 0; // progress: not a poison chunk
     chunk.offset = offset;
     if (input.leaseMs !== undefined && input.leaseMs <= 0) {
