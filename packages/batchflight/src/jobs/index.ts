@@ -67,9 +67,11 @@ export {
   zeroCounts,
   checkClaim,
   chunkCount,
+  MAX_RUN_CHUNKS,
+  checkId,
   errorText,
 } from './store-kit.js';
-export { MemoryJobStore } from './memory-store.js';
+export { MemoryJobStore, type MemoryJobStoreOptions } from './memory-store.js';
 export { Queue, type QueueOptions, type JobOptions, type AddManyItem } from './queue.js';
 export {
   Worker,

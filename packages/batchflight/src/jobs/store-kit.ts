@@ -285,7 +285,15 @@ export function checkClaim(options: {
   return aging;
 }
 
-/** The number of chunks of a run. */
+/**
+ * The most chunks one run may have (`ceil(total / chunkSize)`). Every store
+ * writes a run's chunks when it is created, so an unbounded count (say
+ * `total: 1e12, chunkSize: 1`) would exhaust the heap or fill one endless
+ * transaction; pick a larger `chunkSize` instead.
+ */
+export const MAX_RUN_CHUNKS = 100_000;
+
+/** The number of chunks of a run, at most {@link MAX_RUN_CHUNKS}. */
 export function chunkCount(total: number, chunkSize: number): number {
   if (!Number.isSafeInteger(total) || total < 0) {
     throw new InvalidOptionError(
@@ -299,7 +307,28 @@ export function chunkCount(total: number, chunkSize: number): number {
       `createRun(): chunkSize must be an integer >= 1, got ${describe(chunkSize)}.`,
     );
   }
-  return Math.ceil(total / chunkSize);
+  const chunks = Math.ceil(total / chunkSize);
+  if (chunks > MAX_RUN_CHUNKS) {
+    throw new InvalidOptionError(
+      'chunkSize',
+      `createRun(): a run has at most ${String(MAX_RUN_CHUNKS)} chunks (ceil(total / chunkSize)), got ${String(chunks)} for total ${String(total)} and chunkSize ${String(chunkSize)}; use chunkSize >= ${String(Math.ceil(total / MAX_RUN_CHUNKS))}.`,
+    );
+  }
+  return chunks;
+}
+
+/**
+ * Checks a job or run id handed to a store (`get`, `getRun`): ids are the
+ * strings the store returned, and a number (`get(5)`) is refused in every
+ * store alike rather than coerced by some and missed by others.
+ */
+export function checkId(method: string, id: unknown): string {
+  if (typeof id !== 'string') {
+    throw new TypeError(
+      `${method}(): id must be a string (an id returned by the store), got ${describe(id)}.`,
+    );
+  }
+  return id;
 }
 
 /** A {@link CreateRunSpec} with every default applied and validated. */

@@ -13,6 +13,7 @@ import {
   JobDependencyError,
   RunWorker,
   partitionOf,
+  type AcceptedCheckpoint,
   type JobRecord,
   type JobStore,
   type RunHandler,
@@ -21,6 +22,7 @@ import {
 import { TestClock } from '../test-clock.js';
 import { jobLifecycleConformance } from './job-store-lifecycle.js';
 import { runLifecycleConformance } from './job-store-runs.js';
+import { jobStoreHardeningConformance } from './job-store-hardening.js';
 import type { SuiteContext } from './job-store-context.js';
 
 /** What a factory returns: a fresh, empty store, and optionally more handles on the same data. */
@@ -39,6 +41,8 @@ export interface JobStoreHarness {
 export interface JobStoreFactoryOptions {
   /** Construct the store with `attemptPayloads: true`. */
   readonly attemptPayloads?: boolean;
+  /** Construct the store with a transactional `onCheckpoint` hook that calls this one. */
+  readonly onCheckpoint?: (checkpoint: AcceptedCheckpoint) => void;
 }
 
 /**
@@ -113,6 +117,7 @@ export function jobStoreConformance(name: string, factory: JobStoreFactory): voi
     };
     jobLifecycleConformance(context);
     runLifecycleConformance(context);
+    jobStoreHardeningConformance(context);
 
     describe('enqueue and claim', () => {
       it('enqueues pending jobs with defaults and claims them with a lease', async () => {
