@@ -257,6 +257,136 @@ describe('result shapes', () => {
   });
 });
 
+describe('unroutable results (never a crash, every caller settles)', () => {
+  /** Unhandled rejections and uncaught exceptions seen while `run` runs (and a turn after). */
+  async function escaped(run: () => Promise<void>): Promise<unknown[]> {
+    const seen: unknown[] = [];
+    const onError = (error: unknown): void => {
+      seen.push(error);
+    };
+    process.on('unhandledRejection', onError);
+    process.on('uncaughtException', onError);
+    try {
+      await run();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    } finally {
+      process.off('unhandledRejection', onError);
+      process.off('uncaughtException', onError);
+    }
+    return seen;
+  }
+
+  for (const mode of ['async', 'sync'] as const) {
+    it(`a resultKey that throws fails only the keys no routed item matched (${mode} load)`, async () => {
+      const boom = new Error('no id');
+      const seen = await escaped(async () => {
+        const users = batch<number, { id: number }>({
+          resultKey: (item) => {
+            if (item.id === 2) throw boom;
+            return item.id;
+          },
+          load: (keys) => {
+            const items = keys.map((id) => ({ id }));
+            return mode === 'sync' ? items : Promise.resolve(items);
+          },
+        });
+        const [one, two, three] = await Promise.all([1, 2, 3].map((k) => outcome(users.load(k))));
+        expect(one).toEqual({ ok: true, value: { id: 1 } });
+        expect(three).toEqual({ ok: true, value: { id: 3 } });
+        expect(two?.ok).toBe(false);
+        const error = (two as { error: BatchContractError }).error;
+        expect(BatchContractError.is(error)).toBe(true);
+        expect(error.cause).toBe(boom);
+        expect(error.message).toContain('resultKey (or key) threw for 1 of the 3 items');
+        expect(users.stats().errors.contract).toBe(1);
+      });
+      expect(seen).toEqual([]);
+    });
+
+    it(`a record result and a key String() cannot convert: that caller fails alone (${mode} load)`, async () => {
+      const seen = await escaped(async () => {
+        const odd = Object.create(null) as object;
+        const users = batch<object | string, number>({
+          load: () => (mode === 'sync' ? { a: 1 } : Promise.resolve({ a: 1 })),
+        });
+        const [bad, good] = await Promise.all([outcome(users.load(odd)), outcome(users.load('a'))]);
+        expect(good).toEqual({ ok: true, value: 1 });
+        expect(bad.ok).toBe(false);
+        const error = (bad as { error: BatchContractError }).error;
+        expect(BatchContractError.is(error)).toBe(true);
+        expect(error.cause).toBeInstanceOf(TypeError);
+        expect(error.message).toContain('String() threw for key an object');
+      });
+      expect(seen).toEqual([]);
+    });
+
+    it(`a Map entry whose key has no identity fails only the keys not found (${mode} load)`, async () => {
+      const seen = await escaped(async () => {
+        const users = batch<{ id: number }, string>({
+          load: () => {
+            const result = new Map<unknown, string>([
+              [{ id: 1 }, 'one'], // an equal copy: found through its identity
+              [{ id: 9, f: () => 9 }, 'nine'], // a function inside: no identity
+            ]);
+            return (mode === 'sync' ? result : Promise.resolve(result)) as Map<
+              { id: number },
+              string
+            >;
+          },
+        });
+        const [one, two] = await Promise.all([
+          outcome(users.load({ id: 1 })),
+          outcome(users.load({ id: 2 })),
+        ]);
+        expect(one).toEqual({ ok: true, value: 'one' });
+        expect(two.ok).toBe(false);
+        const error = (two as { error: BatchContractError }).error;
+        expect(BatchContractError.is(error)).toBe(true);
+        expect(error.cause).toBeDefined();
+        expect(error.message).toContain('the key of 1 of the 2 entries of the Map');
+      });
+      expect(seen).toEqual([]);
+    });
+  }
+
+  it('fails every caller with a BatchContractError for a Set, an iterable or a class instance', async () => {
+    class Users {
+      readonly a = 1;
+    }
+    for (const result of [new Set([1]), new Users(), new Int8Array(1)]) {
+      const users = batch<string, number>({
+        load: () => result as unknown as Record<string, number>,
+      });
+      const got = await outcome(users.load('a'));
+      expect(got.ok).toBe(false);
+      const error = (got as { error: BatchContractError }).error;
+      expect(BatchContractError.is(error)).toBe(true);
+      expect(error.message).toContain('a Map, or a record keyed by String(key)');
+      expect(error.message).toContain('but returned an instance of');
+    }
+  });
+
+  it('keeps 1 and "1" apart in a record result: both fail with a BatchContractError, the rest resolve', async () => {
+    const users = batch<number | string, string>({
+      load: () => ({ '1': 'one', '2': 'two' }),
+    });
+    const [n, s, two] = await Promise.all([
+      outcome(users.load(1)),
+      outcome(users.load('1')),
+      outcome(users.load(2)),
+    ]);
+    expect(two).toEqual({ ok: true, value: 'two' });
+    for (const got of [n, s]) {
+      expect(got.ok).toBe(false);
+      const error = (got as { error: BatchContractError }).error;
+      expect(BatchContractError.is(error)).toBe(true);
+      expect(error.message).toContain('several keys of the batch have the string form "1"');
+    }
+    // Apart in separate batches, a record serves each of them.
+    await expect(users.load(1)).resolves.toBe('one');
+  });
+});
+
 describe('errors and retry', () => {
   it('fails only the caller whose slot holds an Error', async () => {
     const boom = new Error('bad key');

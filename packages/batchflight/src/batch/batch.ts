@@ -994,20 +994,40 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
   }
 
   #loaded(call: Call<K>, value: BatchLoadResult<K, V>): void {
+    let failure: BatchContractError | undefined;
+    try {
+      failure = this.#route(call, value);
+    } catch (error) {
+      // A backstop: routing runs user code (resultKey, key, toString); whatever it throws
+      // must reach the callers not yet settled, never escape as an unhandled rejection.
+      failure = new BatchContractError(
+        `${this.#where}: routing the result of load(keys) to its keys threw; the keys not yet settled fail.`,
+        call.slots.length,
+        undefined,
+        { cause: error },
+      );
+    }
+    if (failure !== undefined) {
+      this.#contract(call, failure);
+      return;
+    }
+    this.#settledEvent(call, call.partial ? 'partial' : 'ok');
+    if (call.retry !== undefined) this.#retry(call, call.retry);
+    this.#callDone(call);
+  }
+
+  /** Settles each slot of the call from `value`; returns an error for the whole call instead. */
+  #route(call: Call<K>, value: BatchLoadResult<K, V>): BatchContractError | undefined {
     const slots = call.slots;
     const n = slots.length;
     if (this.#resultKey === undefined && Array.isArray(value)) {
       const values = value as readonly (V | Error)[];
       if (values.length !== n) {
-        this.#contract(
-          call,
-          new BatchContractError(
-            `${this.#where}: load(keys) must return an array with one entry per key, in key order (or a Map, or a record), but returned an array of length ${String(values.length)} for ${String(n)} keys.`,
-            n,
-            values.length,
-          ),
+        return new BatchContractError(
+          `${this.#where}: load(keys) must return an array with one entry per key, in key order (or a Map, or a record), but returned an array of length ${String(values.length)} for ${String(n)} keys.`,
+          n,
+          values.length,
         );
-        return;
       }
       for (let i = 0; i < n; i++) {
         const v = values[i];
@@ -1015,39 +1035,37 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
         if (v instanceof Error) this.#failItem(call, slot, v);
         else this.#resolveSlot(slot, v);
       }
-    } else {
-      const lookup = this.#lookup(value, n);
-      if (typeof lookup === 'string') {
-        this.#contract(
-          call,
-          new BatchContractError(
-            lookup,
-            n,
-            Array.isArray(value) ? (value as unknown[]).length : undefined,
-          ),
-        );
-        return;
-      }
-      for (const slot of slots) {
-        const found = lookup(slot);
-        if (found === MISSING) {
-          if (this.#onMissing === 'error') {
-            this.#failItem(
-              call,
-              slot,
-              new NotFoundError(
-                `${this.#where}: load(keys) returned no entry for key ${describe(slot.key)}.`,
-                slot.key,
-              ),
-            );
-          } else this.#resolveSlot(slot, this.#onMissing === 'null' ? null : undefined);
-        } else if (found instanceof Error) this.#failItem(call, slot, found);
-        else this.#resolveSlot(slot, found);
-      }
+      return undefined;
     }
-    this.#settledEvent(call, call.partial ? 'partial' : 'ok');
-    if (call.retry !== undefined) this.#retry(call, call.retry);
-    this.#callDone(call);
+    const lookup = this.#lookup(value, slots);
+    if (typeof lookup === 'string') {
+      return new BatchContractError(
+        lookup,
+        n,
+        Array.isArray(value) ? (value as unknown[]).length : undefined,
+      );
+    }
+    for (const slot of slots) {
+      const found = lookup(slot);
+      if (found instanceof Unroutable) {
+        this.#stats.errors.contract++;
+        this.#rejectSlot(slot, found.error);
+        call.partial = true;
+      } else if (found === MISSING) {
+        if (this.#onMissing === 'error') {
+          this.#failItem(
+            call,
+            slot,
+            new NotFoundError(
+              `${this.#where}: load(keys) returned no entry for key ${describe(slot.key)}.`,
+              slot.key,
+            ),
+          );
+        } else this.#resolveSlot(slot, this.#onMissing === 'null' ? null : undefined);
+      } else if (found instanceof Error) this.#failItem(call, slot, found);
+      else this.#resolveSlot(slot, found);
+    }
+    return undefined;
   }
 
   #failItem(call: Call<K>, slot: Slot<K>, error: unknown): void {
@@ -1069,35 +1087,111 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
     );
   }
 
-  /** Returns a function from slot to its value, or a contract violation message. */
-  #lookup(value: unknown, n: number): ((slot: Slot<K>) => unknown) | string {
+  /**
+   * Returns a function from slot to its value (MISSING, or Unroutable when
+   * the result cannot say which value is this key's), or a contract
+   * violation message. What is knowable is kept: a key the result names
+   * unambiguously gets its value even when other entries cannot be routed;
+   * only a key that might have been one of those fails, and it fails with a
+   * BatchContractError (never silently `undefined`, never a crash).
+   */
+  #lookup(value: unknown, slots: readonly Slot<K>[]): ((slot: Slot<K>) => unknown) | string {
     const resultKey = this.#resultKey;
     const identity = this.#identity ?? defaultIdentity;
     if (resultKey !== undefined && Array.isArray(value)) {
       const byId = new Map<unknown, unknown>();
-      for (const item of value as V[]) byId.set(identity(resultKey(item)), item);
-      return (slot) => (byId.has(slot.id) ? byId.get(slot.id) : MISSING);
+      let unroutable: unknown[] | undefined;
+      for (const item of value as V[]) {
+        try {
+          byId.set(identity(resultKey(item)), item);
+        } catch (error) {
+          (unroutable ??= []).push(error);
+        }
+      }
+      const failure =
+        unroutable === undefined
+          ? undefined
+          : new Unroutable(
+              new BatchContractError(
+                `${this.#where}: resultKey (or key) threw for ${String(unroutable.length)} of the ${String((value as unknown[]).length)} items load(keys) returned, so the keys no routed item matched cannot be told missing from unroutable; they fail.`,
+                slots.length,
+                (value as unknown[]).length,
+                { cause: unroutable[0] },
+              ),
+            );
+      return (slot) => (byId.has(slot.id) ? byId.get(slot.id) : (failure ?? MISSING));
     }
     if (value instanceof Map) {
       const map = value as ReadonlyMap<unknown, unknown>;
       let byId: Map<unknown, unknown> | undefined;
+      let failure: Unroutable | undefined;
       return (slot) => {
         if (map.has(slot.key)) return map.get(slot.key);
         if (byId === undefined) {
           byId = new Map();
-          for (const [k, v] of map) byId.set(identity(k as K), v);
+          let first: unknown;
+          let count = 0;
+          for (const [k, v] of map) {
+            try {
+              byId.set(identity(k as K), v);
+            } catch (error) {
+              if (count++ === 0) first = error;
+            }
+          }
+          if (count > 0) {
+            failure = new Unroutable(
+              new BatchContractError(
+                `${this.#where}: the key of ${String(count)} of the ${String(map.size)} entries of the Map load(keys) returned has no identity (the key function threw), so the keys not found in it cannot be told missing from unroutable; they fail.`,
+                slots.length,
+                undefined,
+                { cause: first },
+              ),
+            );
+          }
         }
-        return byId.has(slot.id) ? byId.get(slot.id) : MISSING;
+        return byId.has(slot.id) ? byId.get(slot.id) : (failure ?? MISSING);
       };
     }
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    if (isRecord(value)) {
       const record = value as Record<string, unknown>;
+      // A record is keyed by String(key): two keys of one batch with the same string form
+      // (1 and "1") cannot be told apart in it, so neither gets the other's value.
+      const names = new Map<Slot<K>, string | Unroutable>();
+      const seen = new Map<string, number>();
+      for (const slot of slots) {
+        let name: string | Unroutable;
+        try {
+          name = String(slot.key);
+          seen.set(name, (seen.get(name) ?? 0) + 1);
+        } catch (error) {
+          name = new Unroutable(
+            new BatchContractError(
+              `${this.#where}: load(keys) returned a record, which is keyed by String(key), but String() threw for key ${describe(slot.key)}; return a Map (or use resultKey) for such keys.`,
+              slots.length,
+              undefined,
+              { cause: error },
+            ),
+          );
+        }
+        names.set(slot, name);
+      }
       return (slot) => {
-        const name = String(slot.key);
+        const name = names.get(slot);
+        if (name === undefined) return MISSING;
+        if (name instanceof Unroutable) return name;
+        if ((seen.get(name) ?? 0) > 1) {
+          return new Unroutable(
+            new BatchContractError(
+              `${this.#where}: load(keys) returned a record, which is keyed by String(key), but several keys of the batch have the string form ${JSON.stringify(name)} (such as 1 and "1"); return a Map (or use resultKey) to keep them apart.`,
+              slots.length,
+              undefined,
+            ),
+          );
+        }
         return Object.hasOwn(record, name) ? record[name] : MISSING;
       };
     }
-    return `${this.#where}: load(keys) must return an array with one entry per key in key order, a Map, or a record keyed by String(key)${resultKey === undefined ? '' : ', or an array of items for resultKey'}, but returned ${describe(value)} for ${String(n)} keys.`;
+    return `${this.#where}: load(keys) must return an array with one entry per key in key order, a Map, or a record keyed by String(key)${resultKey === undefined ? '' : ', or an array of items for resultKey'}, but returned ${describe(value)} for ${String(slots.length)} keys.`;
   }
 
   #contract(call: Call<K>, error: BatchContractError): void {
@@ -1420,6 +1514,18 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
 }
 
 const MISSING: unique symbol = Symbol('missing');
+
+/** A key the bulk result cannot be routed to; its caller gets `error`. */
+class Unroutable {
+  constructor(readonly error: BatchContractError) {}
+}
+
+/** A plain object (prototype Object.prototype or null): Sets, class instances and the like are not records. */
+function isRecord(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
 
 function live<K>(slot: Slot<K>): boolean {
   return slot.state !== DONE && slot.waiters > 0;
