@@ -991,6 +991,42 @@ describe('more windows and limits', () => {
   });
 });
 
+describe('bad signals and ready() after close', () => {
+  it('rejects a signal that is not an AbortSignal, naming the option and the method', async () => {
+    const users = batch({ load: (keys: number[]) => keys });
+    const bad = { signal: 'x' as unknown as AbortSignal };
+    await expect(users.load(1, bad)).rejects.toThrow(
+      'batch(batch): load() option signal must be an AbortSignal, got "x".',
+    );
+    await expect(users.loadMany([1], bad)).rejects.toThrow(
+      'batch(batch): loadMany() option signal must be an AbortSignal, got "x".',
+    );
+    await expect(users.close(bad)).rejects.toThrow(
+      'batch(batch): close() option signal must be an AbortSignal (aborting it forces the close), got "x".',
+    );
+    expect(users.stats().pending).toBe(0);
+    await users.close();
+  });
+
+  it('ready() rejects with ClosedError after close(), and so do callers already waiting', async () => {
+    const gate = deferred<number[]>();
+    const users = batch({ maxPending: 1, load: () => gate.promise });
+    const first = users.load(1);
+    const waiting = outcome(users.ready());
+    const closing = users.close();
+    const waited = await waiting;
+    expect(waited.ok).toBe(false);
+    expect(ClosedError.is((waited as { error: unknown }).error)).toBe(true);
+    await expect(users.ready()).rejects.toThrow('ready() after close()');
+    gate.resolve([1]);
+    await closing;
+    await expect(first).resolves.toBe(1);
+    const idle = batch({ load: (keys: number[]) => keys });
+    await idle.close();
+    await expect(idle.ready()).rejects.toSatisfy((e: unknown) => ClosedError.is(e));
+  });
+});
+
 describe('properties', () => {
   it('every caller gets the value or error of its own key, whatever the shape and the duplicates', async () => {
     await fc.assert(

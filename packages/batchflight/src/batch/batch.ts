@@ -229,7 +229,10 @@ export interface Batcher<K, V> extends AsyncDisposable {
   loadMany(keys: readonly K[], options?: BatchCallOptions): Promise<(V | Error)[]>;
   /** `load` as a {@link Handler}: honours `ctx.signal`, `ctx.scope` and `ctx.urgent`. */
   readonly handler: Handler<K, V>;
-  /** Resolves when fewer than `maxPending` keys are pending (at once without a limit). */
+  /**
+   * Resolves when fewer than `maxPending` keys are pending (at once without a
+   * limit); rejects with `ClosedError` once `close()` was called (waiting callers too).
+   */
   ready(): Promise<void>;
   /** Sends every open window now (still within `maxConcurrentBatches`). */
   flush(): void;
@@ -453,7 +456,7 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
   /** Batches in flight (sent, not yet settled). */
   #active = 0;
   readonly #roomWaiters: RoomWaiter[] = [];
-  #readyWaiters: (() => void)[] = [];
+  #readyWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   readonly #dispatchListeners = new Listeners<BatchDispatchEvent>();
   readonly #batchListeners = new Listeners<BatchSettledEvent>();
 
@@ -609,6 +612,14 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
       signal = options.signal === NEVER_ABORTED ? undefined : options.signal;
       scope = options.scope;
       urgent = options.urgent === true;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) {
+        if (reserved) this.#release();
+        return Promise.reject(
+          new TypeError(
+            `${this.#where}: load() option signal must be an AbortSignal, got ${describe(signal)}.`,
+          ),
+        );
+      }
       if (signal?.aborted) {
         if (reserved) this.#release();
         this.#stats.errors.aborted++;
@@ -648,6 +659,14 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
     if (!Array.isArray(keys)) {
       throw new TypeError(
         `${this.#where}: loadMany() expects an array of keys, got ${describe(keys)}.`,
+      );
+    }
+    const signal = options?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      return Promise.reject(
+        new TypeError(
+          `${this.#where}: loadMany() option signal must be an AbortSignal, got ${describe(signal)}.`,
+        ),
       );
     }
     const out: Promise<V | Error>[] = [];
@@ -1385,15 +1404,17 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
     if (this.#pending < this.#maxPending && this.#readyWaiters.length > 0) {
       const waiters = this.#readyWaiters;
       this.#readyWaiters = [];
-      for (const resolve of waiters) resolve();
+      for (const waiter of waiters) waiter.resolve();
     }
   }
 
   // ---------------------------------------------------------------- control
 
   ready(): Promise<void> {
-    if (this.#pending < this.#maxPending || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => this.#readyWaiters.push(resolve));
+    // A closed batcher never has room: a producer waiting on ready() must stop, not load.
+    if (this.#closed) return Promise.reject(this.#readyClosed());
+    if (this.#pending < this.#maxPending) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#readyWaiters.push({ resolve, reject }));
   }
 
   flush(): void {
@@ -1436,6 +1457,13 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
 
   close(options?: { readonly signal?: AbortSignal }): Promise<void> {
     const signal = options?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      return Promise.reject(
+        new TypeError(
+          `${this.#where}: close() option signal must be an AbortSignal (aborting it forces the close), got ${describe(signal)}.`,
+        ),
+      );
+    }
     if (signal !== undefined) {
       if (signal.aborted) this.#force(signal.reason);
       else {
@@ -1455,13 +1483,19 @@ class BatcherImpl<K, V> implements Batcher<K, V> {
       this.#stats.errors.closed++;
       waiter.reject(new ClosedError(`${this.#where}: closed while waiting for room (maxPending).`));
     }
-    for (const resolve of this.#readyWaiters.splice(0)) resolve();
+    for (const waiter of this.#readyWaiters.splice(0)) waiter.reject(this.#readyClosed());
     this.#closing = new Promise<void>((resolve) => {
       this.#drained = resolve;
     });
     this.flush();
     this.#checkDrained();
     return this.#closing;
+  }
+
+  #readyClosed(): ClosedError {
+    return new ClosedError(
+      `${this.#where}: ready() after close(): a closed batcher takes no more loads, so there will be no room.`,
+    );
   }
 
   [Symbol.asyncDispose](): Promise<void> {
