@@ -144,4 +144,45 @@ describe('SqliteJobStore', () => {
     expect(store.db).toBe(db);
     db.close();
   });
+
+  it('keeps the counts table in step with the jobs through every transition (counts() reads no job)', async () => {
+    const clock = new TestClock();
+    const store = new SqliteJobStore({ path: ':memory:', clock });
+    await store.init();
+    const grouped = () =>
+      store.db
+        .prepare(
+          `SELECT queue, COALESCE(partition, -1) AS part, state, COUNT(*) AS n FROM bf_jobs
+           GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
+        )
+        .all();
+    const kept = () =>
+      store.db
+        .prepare('SELECT queue, part, state, n FROM bf_job_counts WHERE n > 0 ORDER BY 1, 2, 3')
+        .all();
+    await store.enqueue([
+      ...Array.from({ length: 6 }, (_, i) => ({ name: 'x', payload: i })),
+      ...Array.from({ length: 4 }, (_, i) => ({
+        name: 'y',
+        payload: i,
+        queue: 'q2',
+        partitionKey: `k${String(i)}`,
+      })),
+    ]);
+    expect(kept()).toEqual(grouped());
+    const jobs = await store.claim({ workerId: 'w', limit: 6, leaseMs: 1_000 });
+    await store.complete(jobs.slice(0, 2).map((j) => ({ id: j.id, epoch: j.epoch })));
+    await store.fail(
+      jobs.slice(2, 4).map((j) => ({ id: j.id, epoch: j.epoch, error: 'e', retryAt: clock.now() })),
+    );
+    await store.deadLetter([jobs[4]!.id], 'poison');
+    await store.cancel([jobs[5]!.id]);
+    expect(kept()).toEqual(grouped());
+    await clock.advance(10_000);
+    await store.purge({ finishedBefore: clock.now(), states: ['succeeded'] });
+    expect(kept()).toEqual(grouped());
+    const counts = await store.counts();
+    expect(counts.byState).toMatchObject({ pending: 4, failed: 2, dead: 1, cancelled: 1 });
+    await store.close();
+  });
 });

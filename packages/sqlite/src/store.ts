@@ -1054,12 +1054,12 @@ export class SqliteJobStore implements JobStore {
   counts(filter: { readonly queue?: string } = {}): Promise<JobCounts> {
     return this.#read(() => {
       const now = this.#clock.now();
+      // Kept by triggers in every writing transaction (migration 4): no scan of the jobs.
       const rows = this.#stmt(
-        `SELECT queue, partition, state, COUNT(*) AS n FROM {p}jobs WHERE (?1 IS NULL OR queue = ?1)
-         GROUP BY queue, partition, state`,
+        `SELECT queue, part, state, n FROM {p}job_counts WHERE (?1 IS NULL OR queue = ?1) AND n > 0`,
       ).all(filter.queue ?? null) as {
         queue: string;
-        partition: number | null;
+        part: number;
         state: JobState;
         n: number;
       }[];
@@ -1069,14 +1069,15 @@ export class SqliteJobStore implements JobStore {
       for (const r of rows) {
         byState[r.state] += r.n;
         (byQueue[r.queue] ??= zeroCounts())[r.state] += r.n;
-        (byPartition[r.partition === null ? 'none' : String(r.partition)] ??= zeroCounts())[
-          r.state
-        ] += r.n;
+        (byPartition[r.part === -1 ? 'none' : String(r.part)] ??= zeroCounts())[r.state] += r.n;
       }
-      const oldest = this.#stmt(
-        `SELECT MIN(x.run_at) AS t FROM {p}jobs x WHERE x.state IN ('pending','failed') AND x.run_at <= ?1
-         AND (?2 IS NULL OR x.queue = ?2) AND ${UNBLOCKED_SQL}`,
-      ).get(now, filter.queue ?? null) as { t: number | null };
+      // In run_at order on the ready index, stopping at the first unblocked job (MIN() visited
+      // every pending job and ran the blocking checks on each).
+      const oldest = (this.#stmt(
+        `SELECT x.run_at AS t FROM {p}jobs x INDEXED BY {p}jobs_ready_run_at
+         WHERE x.state IN ('pending','failed') AND x.run_at <= ?1
+         AND (?2 IS NULL OR x.queue = ?2) AND ${UNBLOCKED_SQL} ORDER BY x.run_at LIMIT 1`,
+      ).get(now, filter.queue ?? null) as { t: number } | undefined) ?? { t: null };
       return {
         byState,
         byQueue,
