@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import OriginalDataLoader from 'dataloader';
 import { ManualScheduler, TestClock, flushMicrotasks } from '@batchflight/testing';
+import { InvalidOptionError } from '../core/index.js';
 import DefaultExport, { DataLoader, TtlCacheMap } from './index.js';
 
 type Loader = Pick<
@@ -244,6 +245,32 @@ describe('DataLoader opt-in fixes', () => {
     expect(() => new DataLoader(() => Promise.resolve([]), { cacheTtlMs: 0 })).toThrow(
       'new DataLoader(): option cacheTtlMs must be a number > 0, got 0.',
     );
+  });
+
+  it('refuses cacheTtlMs / cacheMaxEntries with a cacheMap of its own or with caching off', () => {
+    const batchFn = (): Promise<never[]> => Promise.resolve([]);
+    expect(() => new DataLoader(batchFn, { cacheTtlMs: 5, cacheMap: new Map() })).toThrow(
+      'new DataLoader(): option cacheTtlMs bounds the cache DataLoader builds itself, so it cannot be combined with cacheMap (an instance of Map); bound your own cacheMap instead (e.g. a TtlCacheMap), or drop cacheTtlMs.',
+    );
+    expect(() => new DataLoader(batchFn, { cacheMaxEntries: 10, cache: false })).toThrow(
+      'new DataLoader(): option cacheMaxEntries bounds the cache DataLoader builds itself, so it cannot be combined with cache: false; bound your own cacheMap instead (e.g. a TtlCacheMap), or drop cacheMaxEntries.',
+    );
+    expect(() => new DataLoader(batchFn, { cacheTtlMs: 5, cacheMap: null })).toThrow(
+      'cannot be combined with cacheMap (null)',
+    );
+    let error: unknown;
+    try {
+      new DataLoader(batchFn, { cacheTtlMs: 5, cache: false });
+    } catch (e) {
+      error = e;
+    }
+    expect(InvalidOptionError.is(error)).toBe(true);
+    expect((error as InvalidOptionError).option).toBe('cacheTtlMs');
+    // A bounded cacheMap of the caller's is the way to have both.
+    const clock = new TestClock();
+    expect(
+      () => new DataLoader(batchFn, { cacheMap: new TtlCacheMap({ ttlMs: 5, clock }) }),
+    ).not.toThrow();
   });
 
   it('TtlCacheMap expires entries on read and evicts the oldest', () => {

@@ -24,6 +24,8 @@
  *   flight to settle (#35, #172).
  */
 import {
+  InvalidOptionError,
+  describe,
   integerOption,
   numberOption,
   booleanOption,
@@ -397,6 +399,20 @@ function getValidCacheMap<K, V, C>(
   options: DataLoaderOptions<K, V, C> | undefined,
 ): CacheMap<C, Promise<V>> | null {
   const shouldCache = !options || options.cache !== false;
+  const bounded = options?.cacheTtlMs !== undefined || options?.cacheMaxEntries !== undefined;
+  // The TTL and the bound configure the cache DataLoader builds itself: with no cache, or a
+  // cacheMap of the caller's, they would be silently ignored, so the pair is refused.
+  // (The real dataloader knows neither option, so this never diverges from it.)
+  if (bounded && (!shouldCache || options.cacheMap !== undefined)) {
+    const option = options.cacheTtlMs !== undefined ? 'cacheTtlMs' : 'cacheMaxEntries';
+    const conflict = shouldCache
+      ? `cacheMap (${describe(options.cacheMap)})`
+      : `cache: ${describe(options.cache)}`;
+    throw new InvalidOptionError(
+      option,
+      `new DataLoader(): option ${option} bounds the cache DataLoader builds itself, so it cannot be combined with ${conflict}; bound your own cacheMap instead (e.g. a TtlCacheMap), or drop ${option}.`,
+    );
+  }
   if (!shouldCache) return null;
   const cacheMap = options?.cacheMap;
   if (cacheMap === undefined) {
