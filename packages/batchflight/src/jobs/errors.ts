@@ -106,3 +106,45 @@ export class UncommittedResultsError extends BatchflightError {
     this.uncommitted = uncommitted;
   }
 }
+
+/**
+ * A value a job store cannot keep exactly: a payload, result, step value or
+ * run input that is not plain JSON (`NaN`, a `Map`, a `Date`, a function, a
+ * cycle, a BigInt, …) or holds a string with U+0000 or a lone surrogate
+ * (PostgreSQL refuses both). Refused before anything is written, on every
+ * store alike: at enqueue for a payload (nothing of the call is enqueued),
+ * at `createRun` for an input; a handler's result or step value that breaks
+ * it fails its job without retrying (it would fail the same way again).
+ */
+export class UnstorableValueError extends BatchflightError {
+  static override readonly code: string = 'ERR_BATCHFLIGHT_UNSTORABLE_VALUE';
+  override name = 'UnstorableValueError';
+  /** Where in the value the problem is, e.g. `result.items[3].name`. */
+  readonly path: string;
+
+  constructor(message: string, path: string) {
+    super(message);
+    this.path = path;
+  }
+}
+
+/**
+ * `ctx.step(name, fn)` was called twice with one name in one execution of a
+ * job. Step values are memoised by name, so the second call would silently
+ * return the first value instead of running `fn` (a loop would send once).
+ */
+export class DuplicateStepError extends BatchflightError {
+  static override readonly code: string = 'ERR_BATCHFLIGHT_DUPLICATE_STEP';
+  override name = 'DuplicateStepError';
+  readonly jobId: string;
+  /** The repeated step name. */
+  readonly step: string;
+
+  constructor(jobId: string, step: string) {
+    super(
+      `ctx.step(): the step name ${JSON.stringify(step)} was already used in this execution of job ${jobId}; a step's value is memoised by its name, so each step of one execution needs a name of its own (in a loop, name it by its item, e.g. \`send:\${item.id}\`).`,
+    );
+    this.jobId = jobId;
+    this.step = step;
+  }
+}

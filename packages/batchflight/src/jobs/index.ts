@@ -71,6 +71,7 @@ export {
   checkId,
   errorText,
 } from './store-kit.js';
+export { storableJson, storableText } from './store-json.js';
 export { MemoryJobStore, type MemoryJobStoreOptions } from './memory-store.js';
 export { Queue, type QueueOptions, type JobOptions, type AddManyItem } from './queue.js';
 export {
@@ -97,6 +98,7 @@ export {
   type RunWorkerOptions,
   type RunWorkerStats,
   type RunHandler,
+  type RunHandlers,
   type RunSlice,
   type RunSliceContext,
   type RunErrorEvent,
@@ -108,4 +110,6 @@ export {
   UnknownJobError,
   NonRetryableError,
   UncommittedResultsError,
+  UnstorableValueError,
+  DuplicateStepError,
 } from './errors.js';

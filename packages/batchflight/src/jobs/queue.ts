@@ -19,7 +19,10 @@ import type {
   JobStore,
   RequeueOptions,
 } from './store.js';
+import { UnstorableValueError } from './errors.js';
+import { storableJson } from './store-json.js';
 import { DEFAULT_QUEUE, normalizeEnqueue } from './store-kit.js';
+import { storeArgument } from './worker-kit.js';
 
 /** Options of one job. */
 export interface JobOptions {
@@ -86,6 +89,27 @@ const DEFAULTABLE_OPTIONS = JOB_OPTIONS.filter(
 );
 
 /**
+ * The store's refusal of a payload, restated from the caller's side: which
+ * item (`items[i].payload…` for `addMany`, `payload…` for `add`). Runs only
+ * when the store refused one, so the check is not paid twice on success.
+ */
+function locate(
+  error: UnstorableValueError,
+  items: readonly AddManyItem[],
+  method: 'add' | 'addMany',
+): UnstorableValueError {
+  for (let i = 0; i < items.length; i++) {
+    const root = method === 'add' ? 'payload' : `items[${String(i)}].payload`;
+    try {
+      storableJson(items[i]?.payload, root, `queue.${method}(): `);
+    } catch (found) {
+      if (UnstorableValueError.is(found)) return found;
+    }
+  }
+  return error;
+}
+
+/**
  * A named queue on a store.
  *
  * @example
@@ -112,7 +136,7 @@ export class Queue {
       );
     }
     this.name = name;
-    this.#store = store;
+    this.#store = storeArgument('new Queue()', store, ['enqueue']);
     this.#clock = options.clock ?? systemClock;
     this.#defaults = options.defaults;
     if (options.defaults !== undefined) {
@@ -131,8 +155,29 @@ export class Queue {
   }
 
   #spec(name: string, payload: unknown, options: JobOptions = {}): EnqueueSpec {
+    if (typeof (options as unknown) !== 'object' || (options as unknown) === null) {
+      throw new InvalidOptionError(
+        'options',
+        `queue.add(): options must be an object of job options (${JOB_OPTIONS.join(', ')}), got ${describe(options)}.`,
+      );
+    }
     knownOptions('queue.add()', options, JOB_OPTIONS);
     const o = { ...this.#defaults, ...options };
+    const dependsOn: unknown = o.dependsOn;
+    if (
+      dependsOn !== undefined &&
+      (!Array.isArray(dependsOn) ||
+        !dependsOn.every(
+          (d: unknown) =>
+            typeof d === 'string' ||
+            (typeof d === 'object' && d !== null && typeof (d as { id?: unknown }).id === 'string'),
+        ))
+    ) {
+      throw new InvalidOptionError(
+        'dependsOn',
+        `queue.add(): option dependsOn must be an array of job ids or enqueue results ({ id }), got ${Array.isArray(dependsOn) ? `[${dependsOn.map(describe).join(', ')}]` : describe(dependsOn)}.`,
+      );
+    }
     let runAt: number | undefined;
     if (o.runAt !== undefined) runAt = o.runAt instanceof Date ? o.runAt.getTime() : o.runAt;
     else if (options.delayMs !== undefined) {
@@ -166,16 +211,49 @@ export class Queue {
    * for a duplicate idempotency key, with the first job's state and result).
    */
   async add(name: string, payload: unknown, options?: JobOptions): Promise<EnqueueResult> {
-    const [result] = await this.addMany([
-      options === undefined ? { name, payload } : { name, payload, options },
-    ]);
+    const [result] = await this.#enqueue(
+      [options === undefined ? { name, payload } : { name, payload, options }],
+      'add',
+    );
     return result as EnqueueResult;
   }
 
-  /** Enqueues many jobs in one store transaction (all or nothing); results in input order. */
-  async addMany(items: readonly AddManyItem[]): Promise<EnqueueResult[]> {
-    const specs = items.map((i) => this.#spec(i.name, i.payload, i.options));
-    const results = await this.#store.enqueue(specs);
+  /**
+   * Enqueues many jobs in one store transaction (all or nothing); results in
+   * input order. A payload that is not storable JSON rejects the call with
+   * an `UnstorableValueError` naming the item (`items[3].payload.at is a
+   * Date…`); nothing is enqueued.
+   */
+  addMany(items: readonly AddManyItem[]): Promise<EnqueueResult[]> {
+    return this.#enqueue(items, 'addMany');
+  }
+
+  async #enqueue(
+    items: readonly AddManyItem[],
+    method: 'add' | 'addMany',
+  ): Promise<EnqueueResult[]> {
+    if (!Array.isArray(items)) {
+      throw new InvalidOptionError(
+        'items',
+        `queue.addMany(): items must be an array of { name, payload, options? }, got ${describe(items)}.`,
+      );
+    }
+    const specs = items.map((item: unknown, i) => {
+      if (typeof item !== 'object' || item === null) {
+        throw new InvalidOptionError(
+          'items',
+          `queue.addMany(): items[${String(i)}] must be { name, payload, options? }, got ${describe(item)}.`,
+        );
+      }
+      const { name, payload, options } = item as AddManyItem;
+      return this.#spec(name, payload, options);
+    });
+    let results: EnqueueResult[];
+    try {
+      results = await this.#store.enqueue(specs);
+    } catch (error) {
+      throw UnstorableValueError.is(error) ? locate(error, items, method) : error;
+    }
     if (enqueued.hasSubscribers) {
       enqueued.publish({
         queue: this.name,

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { InvalidOptionError, describe } from '../core/index.js';
 import { constantBackoff, exponentialBackoff, type Backoff } from '../retry/backoff.js';
+import { storableJson, storableText } from './store-json.js';
 import { TERMINAL_STATES } from './store.js';
 import type {
   BackoffSpec,
@@ -125,7 +126,10 @@ function fail(option: string, contract: string, value: unknown): never {
 
 function optionalString(option: string, value: unknown): string | null {
   if (value === undefined) return null;
-  if (typeof value !== 'string' || value.length === 0) fail(option, 'a non-empty string', value);
+  // U+0000: PostgreSQL's text columns refuse it, so no store takes it.
+  if (typeof value !== 'string' || value.length === 0 || value.includes('\0')) {
+    fail(option, 'a non-empty string without U+0000', value);
+  }
   return value;
 }
 
@@ -137,7 +141,7 @@ export function normalizeEnqueue(spec: EnqueueSpec, nowMs: number): NormalizedEn
   const queue = optionalString('queue', spec.queue) ?? DEFAULT_QUEUE;
   const name = optionalString('name', spec.name);
   if (name === null) fail('name', 'a non-empty string', spec.name);
-  const payloadJson = JSON.stringify(spec.payload ?? null);
+  const payloadJson = storableJson(spec.payload, 'payload', 'enqueue(): ');
   const payload = JSON.parse(payloadJson) as unknown;
   const idempotencyKey = optionalString('idempotencyKey', spec.idempotencyKey);
   const partitionKey = optionalString('partitionKey', spec.partitionKey);
@@ -151,7 +155,10 @@ export function normalizeEnqueue(spec: EnqueueSpec, nowMs: number): NormalizedEn
     fail('runAt', 'a finite number of epoch milliseconds', runAt);
   }
   const dependsOn = spec.dependsOn ?? [];
-  if (!Array.isArray(dependsOn) || dependsOn.some((d) => typeof d !== 'string')) {
+  if (
+    !Array.isArray(dependsOn) ||
+    dependsOn.some((d) => typeof d !== 'string' || d.includes('\0'))
+  ) {
     fail('dependsOn', 'an array of job ids', dependsOn);
   }
   const maxAttempts = spec.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
@@ -348,18 +355,18 @@ export interface NormalizedRun {
 /** Validates a run spec and applies the defaults. */
 export function normalizeRun(spec: CreateRunSpec): NormalizedRun {
   const name: unknown = spec.name;
-  if (typeof name !== 'string' || name.length === 0) {
+  if (typeof name !== 'string' || name.length === 0 || name.includes('\0')) {
     throw new InvalidOptionError(
       'name',
-      `createRun(): name must be a non-empty string, got ${describe(name)}.`,
+      `createRun(): name must be a non-empty string without U+0000, got ${describe(name)}.`,
     );
   }
   const chunks = chunkCount(spec.total, spec.chunkSize);
   const key: unknown = spec.idempotencyKey;
-  if (key !== undefined && (typeof key !== 'string' || key.length === 0)) {
+  if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.includes('\0'))) {
     throw new InvalidOptionError(
       'idempotencyKey',
-      `createRun(): idempotencyKey must be a non-empty string, got ${describe(key)}.`,
+      `createRun(): idempotencyKey must be a non-empty string without U+0000, got ${describe(key)}.`,
     );
   }
   const maxChunkAttempts = spec.maxChunkAttempts ?? DEFAULT_MAX_CHUNK_ATTEMPTS;
@@ -369,7 +376,7 @@ export function normalizeRun(spec: CreateRunSpec): NormalizedRun {
       `createRun(): maxChunkAttempts must be an integer >= 1, got ${describe(maxChunkAttempts)}.`,
     );
   }
-  const inputJson = JSON.stringify(spec.input ?? null);
+  const inputJson = storableJson(spec.input, 'input', 'createRun(): ');
   return {
     name,
     input: JSON.parse(inputJson) as unknown,
@@ -490,11 +497,21 @@ export function dependencyEndedError(id: string, state: JobState): string {
   return `dependency ${id} ${state}`;
 }
 
-/** Stringifies an error for the attempt log: the stack when there is one. */
+/**
+ * Stringifies an error for the attempt log: the stack when there is one.
+ * U+0000 and lone surrogates become U+FFFD ({@link storableText}), so every
+ * store can record the failure.
+ */
 export function errorText(error: unknown): string {
+  return storableText(rawErrorText(error));
+}
+
+function rawErrorText(error: unknown): string {
   if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
   try {
-    return typeof error === 'string' ? error : JSON.stringify(error);
+    // JSON.stringify answers undefined for undefined, functions and symbols.
+    const text = typeof error === 'string' ? error : (JSON.stringify(error) as string | undefined);
+    return text ?? String(error);
   } catch {
     return String(error);
   }

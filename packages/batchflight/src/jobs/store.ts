@@ -176,6 +176,17 @@ export interface JobRecord<P = unknown, R = unknown> {
   readonly result: R | undefined;
   /** The last error message (with stack when available), or null. */
   readonly lastError: string | null;
+  /**
+   * The delay (ms) its last failed attempt waited before its retry, as the
+   * worker chose it (`FailInput.delayMs`); 0 before any retry and after a
+   * `requeue` or `replay`. The worker hands it to the backoff of the next
+   * failure as `previousDelayMs`, so a growing (decorrelated) backoff grows
+   * whichever worker runs the retry.
+   *
+   * Optional in the type only while a store of this repository does not
+   * record it yet (the worker then passes 0).
+   */
+  readonly retryDelayMs?: number;
 }
 
 /** What to enqueue. */
@@ -247,6 +258,12 @@ export interface FailInput extends LeaseRef {
   readonly error: string;
   /** When to retry (epoch ms). Ignored when the job goes dead. Default now. */
   readonly retryAt?: number;
+  /**
+   * The retry delay behind `retryAt`, ms (integer >= 0): kept as the job's
+   * `retryDelayMs` when it is retried, so the next failure's backoff gets it
+   * as `previousDelayMs`.
+   */
+  readonly delayMs?: number;
   /** Do not retry: dead now, whatever the attempts left. */
   readonly dead?: boolean;
 }
@@ -456,7 +473,11 @@ export interface CheckpointInput extends ChunkRef {
    * `RunWorker.close()` does); its holder's later calls are refused.
    */
   readonly leaseMs?: number;
-  /** Passed to store-specific transactional hooks (e.g. effects written atomically with the checkpoint). */
+  /**
+   * Passed to store-specific transactional hooks (e.g. effects written
+   * atomically with the checkpoint). A checkpoint with neither `data` nor a
+   * forward move of `offset` calls no hook (see {@link AcceptedCheckpoint}).
+   */
   readonly data?: unknown;
 }
 
@@ -679,7 +700,17 @@ export interface CompletedJob {
   readonly result: unknown;
 }
 
-/** A run checkpoint a store accepted, as handed to a store's transactional `onCheckpoint` hook. */
+/**
+ * A run checkpoint a store accepted, as handed to a store's transactional
+ * `onCheckpoint` hook (SQLite, PostgreSQL), in the checkpoint's transaction.
+ *
+ * The hook is called only for a checkpoint that records progress: one that
+ * moves the offset forward (`to > from`) or carries `data`. A
+ * `checkpointChunk` that only renews the lease or hands the chunk back (same
+ * offset, no `data`: what `RunWorker` sends as its heartbeat and on close)
+ * does not call it, so a hook that reads `data` never sees such a call, and
+ * cannot roll back a lease renewal by throwing on one.
+ */
 export interface AcceptedCheckpoint {
   readonly runId: string;
   readonly index: number;
@@ -687,5 +718,6 @@ export interface AcceptedCheckpoint {
   /** The checkpoint before this one: items `[from, to)` were just done. */
   readonly from: number;
   readonly to: number;
+  /** What the slice handler resolved with (`CheckpointInput.data`); undefined when it resolved with nothing. */
   readonly data: unknown;
 }

@@ -13,6 +13,7 @@ import {
   type Clock,
   type Timer,
 } from '../core/index.js';
+import type { JobStore } from './store.js';
 
 /** Longest worker id: it is stored with every lease and attempt log entry. */
 export const MAX_WORKER_ID_LENGTH = 200;
@@ -63,8 +64,15 @@ export function leaseSettings(
     where,
     'heartbeatMs',
     options.heartbeatMs ?? Math.floor(leaseMs / 4),
-    { min: 0, max: leaseMs, exclusive: true },
+    { min: 0, exclusive: true },
   );
+  // Equal is not enough: a renewal sent at the lease's expiry lands after it.
+  if (heartbeatMs >= leaseMs) {
+    throw new InvalidOptionError(
+      'heartbeatMs',
+      `${where}: option heartbeatMs must be less than leaseMs (${String(leaseMs)}), so that every lease is renewed before it expires (default leaseMs / 4), got ${describe(heartbeatMs)}.`,
+    );
+  }
   const pollMs = numberOption(where, 'pollMs', options.pollMs ?? 1_000, {
     min: 0,
     exclusive: true,
@@ -88,7 +96,43 @@ export function workerIdOption(where: string, value: unknown): string {
       `${where}: option workerId must be a non-empty string of at most ${String(MAX_WORKER_ID_LENGTH)} characters, got ${describe(value)}.`,
     );
   }
+  // Stored with every lease: PostgreSQL's text columns refuse U+0000.
+  if (value.includes('\0')) {
+    throw new InvalidOptionError(
+      'workerId',
+      `${where}: option workerId must not contain U+0000 (a job store cannot keep it), got ${describe(value)}.`,
+    );
+  }
   return value;
+}
+
+/**
+ * The store argument of a worker or queue: an object with the `JobStore`
+ * methods it calls, checked at construction, so that a missing store fails
+ * there with a message that says what to pass, not at the first claim or
+ * enqueue with "Cannot read properties of undefined".
+ *
+ * @example
+ * ```ts
+ * this.#store = storeArgument('new Queue()', store, ['enqueue']);
+ * ```
+ */
+export function storeArgument(
+  where: string,
+  store: unknown,
+  methods: readonly (keyof JobStore)[],
+): JobStore {
+  if (
+    typeof store !== 'object' ||
+    store === null ||
+    methods.some((m) => typeof (store as Record<string, unknown>)[m] !== 'function')
+  ) {
+    throw new InvalidOptionError(
+      'store',
+      `${where}: store (the first argument) must be a JobStore with ${methods.join(', ')} (e.g. new SqliteJobStore({ path }), new PostgresJobStore({ connectionString }) or new MemoryJobStore()), got ${describe(store)}.`,
+    );
+  }
+  return store as JobStore;
 }
 
 /**

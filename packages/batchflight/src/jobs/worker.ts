@@ -32,6 +32,7 @@
 import {
   ClosedError,
   InvalidOptionError,
+  TimeoutError,
   Listeners,
   describe,
   eventChannel,
@@ -46,14 +47,17 @@ import {
 import { BatchContractError } from '../batch/errors.js';
 import { exponentialBackoff, toBackoff, type Backoff } from '../retry/backoff.js';
 import {
+  DuplicateStepError,
   LeaseLostError,
   NonRetryableError,
   UncommittedResultsError,
   UnknownJobError,
+  UnstorableValueError,
 } from './errors.js';
+import { storableJson } from './store-json.js';
 import { backoffFromSpec, errorText } from './store-kit.js';
 import type { CompleteInput, FailInput, JobCounts, JobRecord, JobStore, Refusal } from './store.js';
-import { Periodic, PollTimer, leaseSettings } from './worker-kit.js';
+import { Periodic, PollTimer, leaseSettings, storeArgument } from './worker-kit.js';
 
 /** What a handler gets besides the payload. */
 export interface JobContext<P = unknown> {
@@ -75,6 +79,13 @@ export interface JobContext<P = unknown> {
    * under the job, so a retry after a crash resumes after the last finished
    * step instead of repeating its effect. Rejects with `LeaseLostError` if
    * the lease was lost before the result could be recorded.
+   *
+   * A name is used once per execution: a second `step` with the same name
+   * in one attempt rejects with `DuplicateStepError` (it would silently get
+   * the first value); in a loop, name each step by its item
+   * (`` `send:${item.id}` ``). A value that is not storable JSON rejects
+   * with `UnstorableValueError` after `fn` ran (nothing is memoised); either
+   * error, left uncaught, fails the job without retrying.
    */
   step<T>(name: string, fn: () => Promise<T> | T): Promise<T>;
 }
@@ -261,6 +272,8 @@ export interface JobsDepthMessage {
  */
 class Held {
   lost = false;
+  /** The step names used in this execution (`ctx.step`), made on the first step. */
+  steps: Set<string> | undefined;
   /** The handler has returned (or thrown): the result waits for, or is in, a commit. */
   settled = false;
   #controller: AbortController | undefined;
@@ -348,12 +361,17 @@ function waitedMs(job: JobRecord): number {
   return Math.max(0, (job.startedAt ?? 0) - Math.max(job.createdAt, job.runAt));
 }
 
+/** The delay of the job's last retry, ms; 0 when there was none (or its store does not keep it). */
+function previousDelayMs(job: JobRecord): number {
+  const d = job.retryDelayMs;
+  return typeof d === 'number' && Number.isFinite(d) && d >= 0 ? d : 0;
+}
+
 /** What the store records of a failure; never throws, never undefined. */
 function failureText(error: unknown): string {
   try {
-    // errorText yields undefined for undefined (JSON.stringify does).
-    const text = errorText(error) as string | undefined;
-    return typeof text === 'string' ? text : String(error);
+    // U+0000 and lone surrogates already replaced: every store can record it.
+    return errorText(error);
   } catch {
     // Even describe() reads properties, and they are what throws here.
     return 'an error that could not be read (reading it threw)';
@@ -439,6 +457,163 @@ function weightsOption(value: unknown): Readonly<Record<string, number>> {
   return { ...(value as Record<string, number>) };
 }
 
+/** A finished attempt's success, waiting for (or in) a commit. */
+interface PendingCompletion {
+  readonly held: Held;
+  readonly input: CompleteInput;
+  readonly durationMs: number;
+}
+
+/** A finished attempt's failure, waiting for (or in) a commit. */
+interface PendingFailure {
+  readonly held: Held;
+  readonly input: FailInput;
+  readonly error: unknown;
+  readonly durationMs: number;
+  /** Its reason already replaced once after the store refused the first record. */
+  readonly replaced?: boolean;
+}
+
+/** A store's error as a refused job's reason: its name, message and code, without the stack. */
+function storeErrorText(error: unknown): string {
+  try {
+    if (!(error instanceof Error)) return failureText(error);
+    const code = (error as { code?: unknown }).code;
+    const text = `${error.name}: ${error.message}${typeof code === 'string' ? ` (${code})` : ''}`;
+    return errorText(text);
+  } catch {
+    return failureText(error);
+  }
+}
+
+/** The failure of a job whose result the store refused on its own. */
+function refusedResult(c: PendingCompletion, storeError: unknown): PendingFailure {
+  const error = new UnstorableValueError(
+    `The job store refused to store the result of job ${c.input.id} while it stored the other results of the same commit, so the job cannot succeed: ${storeErrorText(storeError)}`,
+    'result',
+  );
+  return {
+    held: c.held,
+    error,
+    durationMs: c.durationMs,
+    input: { id: c.input.id, epoch: c.input.epoch, error: failureText(error), dead: true },
+  };
+}
+
+/** A failure whose record the store refused on its own, with a reason that names only that. */
+function refusedFailure(f: PendingFailure, storeError: unknown): PendingFailure {
+  return {
+    ...f,
+    replaced: true,
+    input: {
+      ...f.input,
+      error: `The job store refused to record this attempt's failure (the handler's error is not kept): ${storeErrorText(storeError)}`,
+    },
+  };
+}
+
+/**
+ * Store errors that say the store (or the way to it) is failing, not one
+ * item: connection errors, PostgreSQL's connection, resource, operator,
+ * lock and serialisation classes and read-only transactions, SQLite's busy,
+ * locked, I/O and full, and messages of dropped connections and timeouts
+ * (the pg driver's have no code). Such an error never makes an item refused.
+ */
+const STORE_DOWN_CODE =
+  /^(E(CONN|PIPE|TIMEDOUT|NOTFOUND|AI_AGAIN|HOSTUNREACH|NETUNREACH|ADDR)|08|53|57|58|40001|40P01|55P03|25006|SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|NOMEM|PROTOCOL|READONLY))/;
+const STORE_DOWN_MESSAGE = /connect|terminated|timed? ?out|closed|ECONN|socket/i;
+
+function storeIsFailing(error: unknown): boolean {
+  if (ClosedError.is(error) || TimeoutError.is(error)) return true;
+  try {
+    const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+    return (
+      (typeof code === 'string' && STORE_DOWN_CODE.test(code)) ||
+      (typeof message === 'string' && STORE_DOWN_MESSAGE.test(message))
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** How a batch commit went: what is left to retry, what the store refused one by one. */
+interface Isolated<T> {
+  /** Not committed because the store is failing as a whole: retry them later. */
+  readonly left: T[];
+  /** Items the store refused on their own while it accepted others. */
+  readonly refused: { readonly item: T; readonly error: unknown }[];
+  /** The last store error. */
+  readonly error: unknown;
+}
+
+/**
+ * Commits `items` with `commit` (one store call per part), isolating an item
+ * the store refuses on its own: a failing part is split in halves, level by
+ * level, until each failing item stands alone, and that item is tried once
+ * more on its own.
+ *
+ * Telling "the store is down" from "this item is refused": an item is
+ * refused only when it failed alone twice while another part of the same
+ * batch was accepted (or, `storeIsUp`, another call of the same commit
+ * was), with errors that do not say the store is failing
+ * (`storeIsFailing`). A batch none of whose parts is accepted after two
+ * splits (1 + 2 + 4 calls) is the store failing: nothing is marked, every
+ * item not committed is left for the retry after `pollMs`, as before. The
+ * cost of isolating k bad items among n is about 2k·log2(n) calls, paid
+ * only when a commit fails.
+ */
+async function isolated<T>(
+  items: readonly T[],
+  commit: (part: readonly T[]) => Promise<void>,
+  storeIsUp = false,
+): Promise<Isolated<T>> {
+  if (items.length === 0) return { left: [], refused: [], error: undefined };
+  const done = new Set<T>();
+  const accepted = (): boolean => storeIsUp || done.size > 0;
+  let lastError: unknown;
+  const down = (): Isolated<T> => ({
+    left: items.filter((item) => !done.has(item)),
+    refused: [],
+    error: lastError,
+  });
+  /** How committing `part` went; `'down'`: its error says the store is failing. */
+  const tryCommit = async (part: readonly T[]): Promise<'ok' | 'failed' | 'down'> => {
+    try {
+      await commit(part);
+      for (const item of part) done.add(item);
+      return 'ok';
+    } catch (error) {
+      lastError = error;
+      return storeIsFailing(error) ? 'down' : 'failed';
+    }
+  };
+  const alone: T[] = [];
+  let level: (readonly T[])[] = [items];
+  while (level.length > 0) {
+    const next: (readonly T[])[] = [];
+    for (const part of level) {
+      const outcome = await tryCommit(part);
+      if (outcome === 'down') return down();
+      if (outcome === 'ok') continue;
+      if (part.length === 1) alone.push(part[0] as T);
+      else {
+        const half = Math.ceil(part.length / 2);
+        next.push(part.slice(0, half), part.slice(half));
+      }
+    }
+    if (!accepted() && (level.length >= 4 || next.length === 0)) return down();
+    level = next;
+  }
+  const refused: { item: T; error: unknown }[] = [];
+  for (const item of alone) {
+    // Once more on its own: a passing fault must not settle a good result as refused.
+    const outcome = await tryCommit([item]);
+    if (outcome === 'down') return down();
+    if (outcome === 'failed') refused.push({ item, error: lastError });
+  }
+  return { left: [], refused, error: lastError };
+}
+
 /** A `batchflight:jobs:settled` message being built. */
 interface SettledReport {
   readonly workerId: string;
@@ -520,8 +695,8 @@ export class Worker {
   // A wake-up that arrived while a claim was in flight: that claim may have
   // been evaluated before the new job existed, so its short answer proves nothing.
   #wokenDuringFetch = false;
-  #completions: { held: Held; input: CompleteInput; durationMs: number }[] = [];
-  #failures: { held: Held; input: FailInput; error: unknown; durationMs: number }[] = [];
+  #completions: PendingCompletion[] = [];
+  #failures: PendingFailure[] = [];
   #flushScheduled = false;
   #flushing: Promise<void> | undefined;
   /** Ends the flush loop's wait before its next attempt early (a forced close). */
@@ -576,7 +751,14 @@ export class Worker {
       'depthSampleMs',
       'autoStart',
     ]);
-    this.#store = store;
+    this.#store = storeArgument(WHERE, store, ['claim', 'heartbeat', 'complete', 'fail']);
+    // Callers in plain JavaScript may leave the handlers out.
+    if (typeof (handlers as unknown) !== 'object' || (handlers as unknown) === null) {
+      throw new InvalidOptionError(
+        'handlers',
+        `${WHERE}: handlers (the second argument) must be an object of job handlers by job name, each a function (payload, ctx) => result or { handle } / { handleMany }, got ${describe(handlers)}.`,
+      );
+    }
     this.#handlers = handlers;
     this.#names = Object.keys(handlers);
     if (this.#names.length === 0) {
@@ -828,10 +1010,22 @@ export class Worker {
   /** `ctx.step`: memoized under the job, refused (lease lost) if the epoch moved on. */
   readonly #stepFn = async <T>(held: Held, name: string, fn: () => Promise<T> | T): Promise<T> => {
     const { job } = held;
+    if (typeof name !== 'string' || name.length === 0 || name.includes('\0')) {
+      throw new InvalidOptionError(
+        'name',
+        `ctx.step(): name must be a non-empty string without U+0000, unique within one execution of the job, got ${describe(name)}.`,
+      );
+    }
+    // Memoised by name: a second step of one name in one execution would get the first value.
+    held.steps ??= new Set();
+    if (held.steps.has(name)) throw new DuplicateStepError(job.id, name);
+    held.steps.add(name);
     held.signal.throwIfAborted();
     const memo = await this.#store.getStep(job.id, name);
     if (memo.found) return memo.value as T;
     const value = await fn();
+    // Checked before the store sees it: a value the store refused would fail the step's write.
+    storableJson(value, 'value', `ctx.step(${JSON.stringify(name)}): `);
     const stored = await this.#store.putStep({ id: job.id, epoch: job.epoch, step: name, value });
     if (!stored) {
       this.#lose(held, undefined);
@@ -932,8 +1126,9 @@ export class Worker {
     if (outcome.ok) {
       try {
         const raw = outcome.result ?? null;
-        // What the store will hold (and what onCompleted reports): the JSON form.
-        const result = raw === null ? null : (JSON.parse(JSON.stringify(raw)) as unknown);
+        // What the store will hold (and what onCompleted reports): the JSON form. A value
+        // that is not storable JSON would fail (or be changed) the same way on every attempt.
+        const result = raw === null ? null : (JSON.parse(storableJson(raw, 'result')) as unknown);
         this.#completions.push({
           held,
           input: { id: job.id, epoch: job.epoch, result },
@@ -942,17 +1137,22 @@ export class Worker {
         this.#scheduleFlush();
         return;
       } catch (error) {
-        // A result that cannot be stored as JSON fails the same way on every attempt.
         failure = { ok: false, error, retry: false };
       }
     }
     const error = failure.ok ? undefined : failure.error;
     let dead = false;
     try {
-      dead = (!failure.ok && failure.retry === false) || NonRetryableError.is(error);
+      dead =
+        (!failure.ok && failure.retry === false) ||
+        NonRetryableError.is(error) ||
+        // A handler bug that fails the same way on every attempt.
+        UnstorableValueError.is(error) ||
+        DuplicateStepError.is(error);
     } catch {
       // An error whose properties throw: retried like any other.
     }
+    const delayMs = this.#retryDelayMs(job);
     this.#failures.push({
       held,
       error,
@@ -961,7 +1161,8 @@ export class Worker {
         id: job.id,
         epoch: job.epoch,
         error: failureText(error),
-        retryAt: this.#clock.now() + this.#retryDelayMs(job),
+        retryAt: this.#clock.now() + delayMs,
+        delayMs,
         ...(dead ? { dead: true } : {}),
       },
     });
@@ -974,8 +1175,12 @@ export class Worker {
    * delay is reported (`onError`, `'settle'`) and the worker's (or, if that
    * is the culprit, the built-in) backoff used instead, so the failure is
    * still committed instead of the job staying leased until its lease expires.
+   * `previousDelayMs` is the delay of the job's last retry as its store kept
+   * it (`retryDelayMs`), so a growing backoff grows across attempts and
+   * workers.
    */
   #retryDelayMs(job: JobRecord): number {
+    const previous = previousDelayMs(job);
     const own = (): Backoff =>
       job.backoff !== null
         ? backoffFromSpec(job.backoff)
@@ -986,7 +1191,7 @@ export class Worker {
         const backoff = pick();
         if (tried.has(backoff)) continue;
         tried.add(backoff);
-        const delay = backoff.delayMs(job.attempts, 0);
+        const delay = backoff.delayMs(job.attempts, previous);
         if (typeof delay === 'number' && Number.isFinite(delay)) {
           return Math.max(0, Math.round(delay));
         }
@@ -997,7 +1202,7 @@ export class Worker {
         this.#error(error, 'settle');
       }
     }
-    return Math.round(DEFAULT_BACKOFF.delayMs(job.attempts, 0));
+    return Math.round(DEFAULT_BACKOFF.delayMs(job.attempts, previous));
   }
 
   #scheduleFlush(): void {
@@ -1031,17 +1236,35 @@ export class Worker {
       this.#failures = [];
       this.#flushCalls++;
       const report = chSettled.hasSubscribers ? newReport(this.workerId) : undefined;
-      let completed = false;
-      try {
-        if (completions.length > 0) await this.#commitCompletions(completions, report);
-        completed = true;
-        if (failures.length > 0) await this.#commitFailures(failures, report);
-      } catch (error) {
-        // The store call failed as a whole: keep what it did not commit and try
-        // again. Only that: completions accepted before a failed `fail` call
-        // must not be sent again (they would be refused and counted lost).
-        if (!completed) this.#completions.unshift(...completions);
-        this.#failures.unshift(...failures);
+      const done = await isolated(completions, (part) => this.#commitCompletions(part, report));
+      // A result the store refused on its own cannot succeed: its job fails instead.
+      for (const r of done.refused) failures.push(refusedResult(r.item, r.error));
+      // Completions that did not commit (the store is down): keep the failures for later too,
+      // so a job's failure is never recorded while the store is failing commits.
+      const failed =
+        done.left.length > 0
+          ? { left: failures, refused: [], error: undefined }
+          : await isolated(
+              failures,
+              (part) => this.#commitFailures(part, report),
+              // Completions just committed prove the store is up.
+              completions.length > 0,
+            );
+      const again: PendingFailure[] = [];
+      for (const r of failed.refused) {
+        // The store refused this failure's record on its own: once more with a plain
+        // reason; refused again, the job is left to its lease (it expires and is retried).
+        if (r.item.replaced) {
+          this.#forget(r.item.held);
+          this.#error(r.error, 'flush');
+        } else again.push(refusedFailure(r.item, r.error));
+      }
+      this.#completions.unshift(...done.left);
+      this.#failures.unshift(...again, ...failed.left);
+      const error = done.error ?? failed.error;
+      if (done.left.length > 0 || failed.left.length > 0) {
+        // The store call failed as a whole: keep what it did not commit and try again.
+        // Only that: results it accepted are never sent again (they would be refused).
         this.#error(error, 'flush');
         this.#flushError = error;
         if (report !== undefined && report.jobs.length > 0) chSettled.publish(report);
@@ -1083,7 +1306,7 @@ export class Worker {
   }
 
   async #commitCompletions(
-    completions: readonly { held: Held; input: CompleteInput; durationMs: number }[],
+    completions: readonly PendingCompletion[],
     report: SettledReport | undefined,
   ): Promise<void> {
     const res = await this.#store.complete(completions.map((c) => c.input));
@@ -1107,7 +1330,7 @@ export class Worker {
   }
 
   async #commitFailures(
-    failures: readonly { held: Held; input: FailInput; error: unknown; durationMs: number }[],
+    failures: readonly PendingFailure[],
     report: SettledReport | undefined,
   ): Promise<void> {
     const res = await this.#store.fail(failures.map((f) => f.input));

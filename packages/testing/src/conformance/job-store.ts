@@ -23,6 +23,7 @@ import { TestClock } from '../test-clock.js';
 import { jobLifecycleConformance } from './job-store-lifecycle.js';
 import { runLifecycleConformance } from './job-store-runs.js';
 import { jobStoreHardeningConformance } from './job-store-hardening.js';
+import { jobPayloadConformance } from './job-store-payloads.js';
 import type { SuiteContext } from './job-store-context.js';
 
 /** What a factory returns: a fresh, empty store, and optionally more handles on the same data. */
@@ -118,6 +119,7 @@ export function jobStoreConformance(name: string, factory: JobStoreFactory): voi
     jobLifecycleConformance(context);
     runLifecycleConformance(context);
     jobStoreHardeningConformance(context);
+    jobPayloadConformance(context);
 
     describe('enqueue and claim', () => {
       it('enqueues pending jobs with defaults and claims them with a lease', async () => {
