@@ -39,7 +39,7 @@ import {
 import { LeaseLostError } from './errors.js';
 import { errorText } from './store-kit.js';
 import type { ChunkLease, JobStore } from './store.js';
-import { Periodic, PollTimer, leaseSettings } from './worker-kit.js';
+import { Periodic, PollTimer, leaseSettings, storeArgument } from './worker-kit.js';
 
 /** A slice of a run handed to {@link RunHandler.processSlice}: items `[from, to)`. */
 export interface RunSlice<I = unknown> {
@@ -60,8 +60,14 @@ export interface RunSliceContext {
   readonly signal: AbortSignal;
 }
 
-/** Processes one kind of run. */
-export interface RunHandler<I = never> {
+/**
+ * Processes one kind of run. `I` is the type of the run's input; without a
+ * type argument it is `unknown` (the store hands back JSON, whose shape
+ * only the caller knows): type it through the slice parameter
+ * (`processSlice: ({ input }: RunSlice<{ file: string }>) => …`) or the
+ * worker's type argument (`new RunWorker<{ import: { file: string } }>(…)`).
+ */
+export interface RunHandler<I = unknown> {
   /** Items per slice (and per checkpoint), integer >= 1. Default 100. */
   readonly sliceSize?: number;
   /**
@@ -73,6 +79,14 @@ export interface RunHandler<I = never> {
    */
   processSlice(slice: RunSlice<I>, ctx: RunSliceContext): unknown;
 }
+
+/**
+ * Run handlers by run name. `M` maps each run name to the type of its input,
+ * e.g. `RunHandlers<{ import: { file: string } }>`.
+ */
+export type RunHandlers<
+  M extends Readonly<Record<string, unknown>> = Readonly<Record<string, unknown>>,
+> = { readonly [K in keyof M]: RunHandler<M[K]> };
 
 /** Options of {@link RunWorker}. */
 export interface RunWorkerOptions {
@@ -133,20 +147,27 @@ interface Active {
 }
 
 /**
- * A run worker.
+ * A run worker. The type argument `M` (optional) maps run names to the
+ * types of their inputs, so slice handlers get a typed `input` without
+ * annotating their parameter.
  *
  * @example
  * ```ts
  * const run = await store.createRun({ name: 'import', input: { file: 'rows.csv' }, total: 100_000, chunkSize: 5_000 });
  * const worker = new RunWorker(store, {
- *   import: { sliceSize: 500, processSlice: ({ input, from, to }) => importRows(input.file, from, to) },
+ *   import: { sliceSize: 500, processSlice: ({ input, from, to }: RunSlice<{ file: string }>) => importRows(input.file, from, to) },
  * });
+ * // or: new RunWorker<{ import: { file: string } }>(store, { import: { processSlice: ({ input }) => … } })
  * ```
  */
-export class RunWorker {
+// M types the constructor's handlers only: workers of any input types share one type.
+export class RunWorker<
+  M extends Readonly<Record<string, unknown>> = Readonly<Record<string, unknown>>,
+> {
   readonly workerId: string;
   readonly #store: JobStore;
   readonly #handlers: Readonly<Record<string, RunHandler>>;
+
   readonly #clock: Clock;
   readonly #concurrency: number;
   readonly #leaseMs: number;
@@ -174,11 +195,7 @@ export class RunWorker {
   #errors = 0;
   #chunkFailures = 0;
 
-  constructor(
-    store: JobStore,
-    handlers: Readonly<Record<string, RunHandler>>,
-    options: RunWorkerOptions = {},
-  ) {
+  constructor(store: JobStore, handlers: RunHandlers<M>, options: RunWorkerOptions = {}) {
     knownOptions(WHERE, options, [
       'concurrency',
       'leaseMs',
@@ -189,16 +206,23 @@ export class RunWorker {
       'workerId',
       'clock',
     ]);
-    for (const [name, h] of Object.entries(handlers)) {
+    this.#store = storeArgument(WHERE, store, ['claimChunks', 'checkpointChunk', 'completeChunk']);
+    if (typeof (handlers as unknown) !== 'object' || (handlers as unknown) === null) {
+      throw new InvalidOptionError(
+        'handlers',
+        `${WHERE}: handlers (the second argument) must be an object of run handlers by run name, each { processSlice(slice, ctx), sliceSize? }, got ${describe(handlers)}.`,
+      );
+    }
+    for (const [name, h] of Object.entries(handlers as Readonly<Record<string, unknown>>)) {
       if (typeof (h as Partial<RunHandler> | undefined)?.processSlice !== 'function') {
         throw new InvalidOptionError(
           'handlers',
           `${WHERE}: handler ${JSON.stringify(name)} must be { processSlice(slice, ctx) }, got ${describe(h)}.`,
         );
       }
-      if (h.sliceSize !== undefined) integerOption(WHERE, `${name}.sliceSize`, h.sliceSize);
+      const { sliceSize } = h as RunHandler;
+      if (sliceSize !== undefined) integerOption(WHERE, `${name}.sliceSize`, sliceSize);
     }
-    this.#store = store;
     this.#handlers = handlers;
     this.#clock = options.clock ?? systemClock;
     const settings = leaseSettings(WHERE, options, 1);
@@ -342,7 +366,7 @@ export class RunWorker {
 
   async #process(a: Active): Promise<void> {
     const { lease, controller } = a;
-    const handler = this.#handlers[lease.name] as RunHandler<unknown>;
+    const handler = this.#handlers[lease.name] as RunHandler;
     const sliceSize = handler.sliceSize ?? 100;
     try {
       const input = await this.#input(lease.runId);
