@@ -3,12 +3,26 @@
  * compiled into this module (no file is read at run time, so bundlers and
  * single-file deployments keep working).
  *
- * Rules: never edit a shipped migration, only append a new one. `{s}` is
- * replaced by the quoted schema name. `PostgresJobStore.init()` applies the
- * missing ones in one transaction that first takes a transaction-scoped
- * advisory lock derived from the schema name, so concurrent workers starting
- * together serialise: the first applies, the others wait, then see the
- * recorded versions and skip.
+ * Rules: never change what a shipped migration builds, only append a new
+ * one. `{s}` is replaced by the quoted schema name. `PostgresJobStore.init()`
+ * holds a session advisory lock derived from the schema name while it
+ * migrates (the others poll for it, so none holds a snapshot a concurrent
+ * index build would wait on), so concurrent workers starting together
+ * serialise: the first applies, the others then see the recorded versions
+ * and skip.
+ *
+ * A fresh schema gets every migration in one transaction (its tables are
+ * new and empty: no lock matters). An existing schema gets each migration in
+ * a transaction of its own, except the `concurrently` ones: index builds on
+ * tables that may be large, run statement by statement outside a
+ * transaction with `CREATE INDEX CONCURRENTLY` / `DROP INDEX CONCURRENTLY`,
+ * so enqueues, claims and completions go on during the build. Each of their
+ * statements is safe to re-run after a crash (`IF NOT EXISTS`, `IF EXISTS`;
+ * an INVALID index a crashed build left behind is dropped and built again),
+ * and the migration is recorded after its last statement. (Migrations 2, 3,
+ * 5 and 7 shipped as plain transactional index builds; they build the same
+ * indexes as before, now without locking an upgraded table. Migrations 1 and
+ * 6 also alter or create tables and stay transactional.)
  *
  * Times are `bigint` epoch milliseconds from the store's injected clock (never
  * the server's `now()`), so tests drive leases with a fake clock.
@@ -18,7 +32,15 @@
 export interface Migration {
   readonly version: number;
   readonly name: string;
+  /** Statements separated by `;` at the end of a line. */
   readonly sql: string;
+  /**
+   * Index builds only, each `CREATE INDEX CONCURRENTLY IF NOT EXISTS <name>`
+   * or `DROP INDEX CONCURRENTLY IF EXISTS`: run outside a transaction on an
+   * existing schema; inside the fresh-schema transaction without
+   * `CONCURRENTLY`.
+   */
+  readonly concurrently?: boolean;
 }
 
 /** Every migration, in version order. */
@@ -143,15 +165,18 @@ CREATE INDEX chunks_open ON {s}.chunks (run_seq, idx) WHERE state <> 'done';
     // claim adds two entries per job (primary key, lease) instead of four; expired leases are
     // found through jobs_lease. The attempt log is append-only and ended_at grows with it, so a
     // BRIN index answers "since" scans at a fraction of a B-tree's insert cost.
+    // Builds first, then drops: claims keep an index to use while the new ones are built.
+    concurrently: true,
     sql: `
-DROP INDEX {s}.jobs_open;
-DROP INDEX {s}.jobs_open_age;
-CREATE INDEX jobs_ready ON {s}.jobs (fair_key, priority DESC, seq)
+CREATE INDEX CONCURRENTLY IF NOT EXISTS jobs_ready ON {s}.jobs (fair_key, priority DESC, seq)
   WHERE state IN ('pending', 'failed');
-CREATE INDEX jobs_ready_age ON {s}.jobs (fair_key, run_at, seq)
+CREATE INDEX CONCURRENTLY IF NOT EXISTS jobs_ready_age ON {s}.jobs (fair_key, run_at, seq)
   WHERE state IN ('pending', 'failed');
-DROP INDEX {s}.attempts_ended;
-CREATE INDEX attempts_ended ON {s}.attempts USING brin (ended_at);
+DROP INDEX CONCURRENTLY IF EXISTS {s}.jobs_open;
+DROP INDEX CONCURRENTLY IF EXISTS {s}.jobs_open_age;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS attempts_ended_brin ON {s}.attempts USING brin (ended_at);
+DROP INDEX CONCURRENTLY IF EXISTS {s}.attempts_ended;
+ALTER INDEX IF EXISTS {s}.attempts_ended_brin RENAME TO attempts_ended;
 `,
   },
   {
@@ -160,8 +185,10 @@ CREATE INDEX attempts_ended ON {s}.attempts USING brin (ended_at);
     // A claim of chunks finishes the runs whose chunks are all done (a chunk completion does
     // it too, after its commit, but a crash may fall between the two): it walks the
     // unfinished runs only.
+    concurrently: true,
     sql: `
-CREATE INDEX runs_open ON {s}.runs (seq) WHERE state IN ('running', 'paused');
+CREATE INDEX CONCURRENTLY IF NOT EXISTS runs_open ON {s}.runs (seq)
+  WHERE state IN ('running', 'paused');
 `,
   },
   {
@@ -176,8 +203,9 @@ ALTER TABLE {s}.attempts ADD COLUMN payload jsonb;
     version: 5,
     name: 'dependents index',
     // A job that goes dead or cancelled cancels its dependents: found by depends_on.
+    concurrently: true,
     sql: `
-CREATE INDEX job_deps_dependents ON {s}.job_deps (depends_on);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS job_deps_dependents ON {s}.job_deps (depends_on);
 `,
   },
   {
@@ -204,13 +232,13 @@ CREATE INDEX chunks_lease ON {s}.chunks (lease_expires_at) WHERE state = 'leased
     // the primary key, and a batch of 500 completions became a nested loop of every leased job
     // against every input row (~80 µs of server CPU per completed job instead of ~14). The
     // claim's expired-lease scans (`lease_expires_at <= $1`) still use it.
-    // Locks: CREATE INDEX holds a SHARE lock on jobs while it scans the table (reads go on;
-    // enqueues, claims and completions wait); DROP INDEX then takes an ACCESS EXCLUSIVE lock
-    // until the migration commits, right after. (Creating first keeps reads going during the
-    // build.)
+    // Built and dropped concurrently on an existing schema: no lock stops enqueues, claims or
+    // completions (a plain CREATE INDEX held a SHARE lock on jobs for the whole build).
+    concurrently: true,
     sql: `
-CREATE INDEX jobs_lease_expiry ON {s}.jobs (lease_expires_at) WHERE lease_expires_at IS NOT NULL;
-DROP INDEX {s}.jobs_lease;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS jobs_lease_expiry ON {s}.jobs (lease_expires_at)
+  WHERE lease_expires_at IS NOT NULL;
+DROP INDEX CONCURRENTLY IF EXISTS {s}.jobs_lease;
 `,
   },
 ];

@@ -173,6 +173,54 @@ if (unavailable === undefined) {
       }
     });
 
+    it('upgrades an existing schema with concurrent index builds, rebuilding an INVALID index a crashed build left', async () => {
+      const old = schemaName('upgrade');
+      const admin = new pg.Client({ connectionString: PG_URL });
+      await admin.connect();
+      const store = new PostgresJobStore({ connectionString: PG_URL, schema: old, clock });
+      try {
+        // A schema at version 6, as an earlier release left it.
+        await admin.query(`CREATE SCHEMA "${old}"`);
+        await admin.query(
+          `CREATE TABLE "${old}".migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`,
+        );
+        for (const m of MIGRATIONS.filter((x) => x.version <= 6)) {
+          await admin.query(m.sql.replaceAll(' CONCURRENTLY', '').replaceAll('{s}', `"${old}"`));
+          await admin.query(`INSERT INTO "${old}".migrations VALUES ($1, $2, 0)`, [
+            m.version,
+            m.name,
+          ]);
+        }
+        // A build of migration 7 that died half-way: an INVALID index under its name.
+        await admin.query(
+          `CREATE TABLE "${old}".dup (v integer); INSERT INTO "${old}".dup VALUES (1), (1)`,
+        );
+        await expect(
+          admin.query(`CREATE UNIQUE INDEX CONCURRENTLY jobs_lease_expiry ON "${old}".dup (v)`),
+        ).rejects.toThrow(/could not create unique index/);
+        await store.init();
+        expect(await store.schemaVersion()).toBe(MIGRATIONS.length);
+        const { rows } = await admin.query<{ table: string; valid: boolean; def: string }>(
+          `SELECT t.relname AS table, i.indisvalid AS valid, pg_get_indexdef(i.indexrelid) AS def
+           FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid
+           JOIN pg_namespace n ON n.oid = x.relnamespace
+           WHERE n.nspname = $1 AND x.relname IN ('jobs_lease_expiry', 'jobs_lease')`,
+          [old],
+        );
+        expect(rows).toHaveLength(1);
+        expect(rows[0]).toMatchObject({ table: 'jobs', valid: true });
+        expect(rows[0]?.def).toMatch(/\(lease_expires_at\) WHERE \(lease_expires_at IS NOT NULL\)/);
+        // Re-running is a no-op.
+        const again = new PostgresJobStore({ connectionString: PG_URL, schema: old, clock });
+        await again.init();
+        await again.close();
+      } finally {
+        await store.close();
+        await admin.end();
+        await dropSchema(old);
+      }
+    });
+
     it('wakes a listener in another client through LISTEN/NOTIFY, once per queue', async () => {
       const woke = nextEvent(a, (e) => e.queue === 'mail');
       // The LISTEN connection is opened by the first subscription: wait until it is up.

@@ -88,7 +88,7 @@ import {
   type StepValue,
 } from 'batchflight/jobs';
 import { PostgresTimeoutError } from './errors.js';
-import { MIGRATIONS } from './migrations.js';
+import { MIGRATIONS, type Migration } from './migrations.js';
 
 /** Options of {@link PostgresJobStore}. */
 export interface PostgresJobStoreOptions extends JobStoreOptions {
@@ -237,6 +237,14 @@ const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const toSeq = (id: string): string => (/^[1-9][0-9]{0,17}$/.test(id) ? id : '-1');
 const num = (v: string | number | null): number | null => (v === null ? null : Number(v));
 const json = (v: unknown): string => JSON.stringify(v ?? null);
+/** The statements of a migration (each ends with `;` at the end of a line). */
+const statements = (sql: string): string[] =>
+  sql
+    .split(/;\s*\n/)
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
+/** A `concurrently` migration as it runs inside the fresh-schema transaction. */
+const withoutConcurrently = (sql: string): string => sql.replaceAll(' CONCURRENTLY', '');
 /** Retried transparently: the transaction was rolled back as a whole. */
 const RETRYABLE = new Set(['40P01', '40001']);
 
@@ -590,38 +598,56 @@ export class PostgresJobStore implements JobStore {
   }
 
   async #migrate(): Promise<void> {
-    if (!this.#ownsPool) {
-      await this.#tx((c) => this.#applyMigrations(c));
-      return;
+    // One session for the whole migration: the advisory lock is session-scoped (concurrent index
+    // builds run outside any transaction). The store's own pool: a connection of its own,
+    // without queryTimeoutMs (an index build may take long); a pool passed in: one of its own.
+    let client: pg.ClientBase;
+    let done: () => Promise<void>;
+    let open = (): Promise<void> => Promise.resolve();
+    if (this.#ownsPool) {
+      const own = new pg.Client(this.#connection);
+      own.on('error', () => undefined);
+      client = own;
+      open = () => own.connect();
+      done = () => own.end().catch(() => undefined);
+    } else {
+      const borrowed = await this.#connect();
+      client = borrowed;
+      // Destroyed, not returned: the session's advisory lock must not go back to the pool.
+      done = () => {
+        borrowed.release(true);
+        return Promise.resolve();
+      };
     }
-    // Its own connection, without the pool's queryTimeoutMs: an index build may take long.
-    const client = new pg.Client(this.#connection);
-    client.on('error', () => undefined);
     try {
-      await client.connect();
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await client.query('BEGIN');
-          await this.#applyMigrations(client);
-          await client.query('COMMIT');
-          return;
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => undefined);
-          const code = (error as { code?: unknown }).code;
-          if (attempt < 5 && typeof code === 'string' && RETRYABLE.has(code)) continue;
-          throw error;
-        }
-      }
+      await open();
+      await this.#lockMigrations(client);
+      await this.#applyMigrations(client);
     } catch (error) {
       throw this.#asTimeout(error);
     } finally {
-      await client.end().catch(() => undefined);
+      await done(); // ending the session releases the advisory lock
     }
   }
 
+  /**
+   * Takes the schema's migration lock, polling: a session blocked in `pg_advisory_lock` would
+   * hold a snapshot that the holder's `CREATE INDEX CONCURRENTLY` waits for (a deadlock).
+   */
+  async #lockMigrations(c: pg.ClientBase): Promise<void> {
+    for (let delayMs = 10; ; delayMs = Math.min(delayMs * 2, 200)) {
+      const { rows } = await c.query<{ ok: boolean }>(
+        'SELECT pg_try_advisory_lock(hashtext($1)) AS ok',
+        [`batchflight:${this.schema}`],
+      );
+      if (rows[0]?.ok === true) return;
+      if (this.#closed) throw new ClosedError('PostgresJobStore is closed.');
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+
+  /** Applies the pending migrations; the caller holds the migration lock. */
   async #applyMigrations(c: pg.ClientBase): Promise<void> {
-    // One migrator per schema at a time, across every process: the rest wait here.
-    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`batchflight:${this.schema}`]);
     await c.query(this.#text('CREATE SCHEMA IF NOT EXISTS {s}'));
     await c.query(
       this.#text(`CREATE TABLE IF NOT EXISTS {s}.migrations (
@@ -633,14 +659,55 @@ export class PostgresJobStore implements JobStore {
       c,
     );
     const current = row?.v ?? 0;
-    for (const m of MIGRATIONS) {
-      if (m.version <= current) continue;
-      await c.query(
+    const pending = MIGRATIONS.filter((m) => m.version > current);
+    const record = (m: Migration) =>
+      c.query(
         this.#text('INSERT INTO {s}.migrations (version, name, applied_at) VALUES ($1, $2, $3)'),
         [m.version, m.name, this.#clock.now()],
       );
-      await c.query(this.#text(m.sql));
+    const inTransaction = async (ms: readonly Migration[]): Promise<void> => {
+      await c.query('BEGIN');
+      try {
+        for (const m of ms) {
+          await record(m);
+          // CONCURRENTLY cannot run in a transaction; the plain build is the same index.
+          await c.query(this.#text(m.concurrently === true ? withoutConcurrently(m.sql) : m.sql));
+        }
+        await c.query('COMMIT');
+      } catch (error) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    };
+    // A fresh schema: its tables are new and empty, so one transaction and no lock matters.
+    if (current === 0) {
+      if (pending.length > 0) await inTransaction(pending);
+      return;
     }
+    for (const m of pending) {
+      if (m.concurrently !== true) {
+        await inTransaction([m]);
+        continue;
+      }
+      for (const statement of statements(m.sql)) await this.#concurrentStatement(c, statement);
+      await record(m); // last: after a crash the (re-runnable) statements run again
+    }
+  }
+
+  /** One statement of a `concurrently` migration; an INVALID index a crashed build left is rebuilt. */
+  async #concurrentStatement(c: pg.ClientBase, statement: string): Promise<void> {
+    const created = /^CREATE INDEX CONCURRENTLY IF NOT EXISTS ([a-z_][a-z0-9_]*)/.exec(statement);
+    if (created?.[1] !== undefined) {
+      const { rows } = await c.query<{ valid: boolean }>(
+        `SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
+         JOIN pg_namespace n ON n.oid = x.relnamespace WHERE n.nspname = $1 AND x.relname = $2`,
+        [this.schema, created[1]],
+      );
+      if (rows[0]?.valid === false) {
+        await c.query(this.#text(`DROP INDEX CONCURRENTLY IF EXISTS {s}.${created[1]}`));
+      }
+    }
+    await c.query(this.#text(statement));
   }
 
   /** Applies the pending migrations (safe from concurrent processes). */
