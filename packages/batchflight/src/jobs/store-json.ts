@@ -38,15 +38,36 @@ function stringProblem(s: string): string | undefined {
   return undefined;
 }
 
-function childPath(path: string, key: string): string {
-  return IDENTIFIER.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+/** Where the walk is: the root's name, then one key or index per level. */
+interface Walk {
+  readonly where: string;
+  readonly root: string;
+  /** Keys and indexes from the root to the value being checked. */
+  readonly keys: (string | number)[];
+  /** The objects and arrays that contain the value being checked (a cycle refers to one). */
+  readonly ancestors: object[];
+}
+
+/** The path of the value being checked, e.g. `result.items[3].name`; built only to report. */
+function pathOf(walk: Walk): string {
+  let path = walk.root;
+  for (const key of walk.keys) {
+    path +=
+      typeof key === 'number'
+        ? `[${String(key)}]`
+        : IDENTIFIER.test(key)
+          ? `.${key}`
+          : `[${JSON.stringify(key)}]`;
+  }
+  return path;
 }
 
 const CONTRACT =
   "A job's payload, result and step values and a run's input are stored as JSON and must survive it unchanged: strings without U+0000 or lone surrogates, finite numbers, booleans, null, arrays and plain objects";
 
-function refuse(where: string, path: string, what: string): never {
-  throw new UnstorableValueError(`${where}${path} ${what}. ${CONTRACT}.`, path);
+function refuse(walk: Walk, what: string): never {
+  const path = pathOf(walk);
+  throw new UnstorableValueError(`${walk.where}${path} ${what}. ${CONTRACT}.`, path);
 }
 
 /** Why an object that is not a plain object or array cannot be stored as it is. */
@@ -59,55 +80,59 @@ function instanceProblem(value: object): string {
   return `is ${describe(value)}, not a plain object (JSON keeps only its own enumerable fields, or its toJSON())`;
 }
 
-function check(value: unknown, where: string, path: string, seen: Set<object>): void {
+// Paths are kept as a stack of keys and joined only on failure: building a path
+// string per value cost more than the check itself.
+function check(value: unknown, walk: Walk): void {
   switch (typeof value) {
     case 'string': {
       const problem = stringProblem(value);
-      if (problem !== undefined) refuse(where, path, `${problem}: ${describe(value)}`);
+      if (problem !== undefined) refuse(walk, `${problem}: ${describe(value)}`);
       return;
     }
     case 'boolean':
       return;
     case 'number':
-      if (!Number.isFinite(value))
-        refuse(where, path, `is ${String(value)}, which JSON stores as null`);
+      if (!Number.isFinite(value)) refuse(walk, `is ${String(value)}, which JSON stores as null`);
       return;
     case 'object': {
       if (value === null) return;
-      if (seen.has(value))
+      const { keys, ancestors } = walk;
+      if (ancestors.includes(value)) {
         refuse(
-          where,
-          path,
+          walk,
           'refers back to an object that contains it (a cycle), which JSON cannot encode',
         );
+      }
       if (Array.isArray(value)) {
-        seen.add(value);
+        ancestors.push(value);
         for (let i = 0; i < value.length; i++) {
-          const at = `${path}[${String(i)}]`;
-          if (!(i in value))
-            refuse(where, at, 'is a hole of a sparse array, which JSON stores as null');
+          keys.push(i);
+          if (!(i in value)) refuse(walk, 'is a hole of a sparse array, which JSON stores as null');
           const item: unknown = value[i];
-          if (item === undefined) refuse(where, at, 'is undefined, which JSON stores as null');
-          check(item, where, at, seen);
+          if (item === undefined) refuse(walk, 'is undefined, which JSON stores as null');
+          check(item, walk);
+          keys.pop();
         }
-        seen.delete(value);
+        ancestors.pop();
         return;
       }
       const proto: unknown = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) refuse(where, path, instanceProblem(value));
+      if (proto !== Object.prototype && proto !== null) refuse(walk, instanceProblem(value));
       if (Object.getOwnPropertySymbols(value).length > 0) {
-        refuse(where, path, 'has symbol keys, which JSON drops');
+        refuse(walk, 'has symbol keys, which JSON drops');
       }
-      seen.add(value);
-      for (const key of Object.keys(value)) {
-        const at = childPath(path, key);
+      ancestors.push(value);
+      for (const key in value) {
+        // for…in also lists inherited keys; a plain object's prototype has none enumerable.
+        keys.push(key);
         const keyProblem = stringProblem(key);
-        if (keyProblem !== undefined) refuse(where, at, `has a key that ${keyProblem}`);
+        if (keyProblem !== undefined) refuse(walk, `has a key that ${keyProblem}`);
         const item: unknown = (value as Record<string, unknown>)[key];
         // An undefined field is dropped, and reads back as undefined all the same.
-        if (item !== undefined) check(item, where, at, seen);
+        if (item !== undefined) check(item, walk);
+        keys.pop();
       }
-      seen.delete(value);
+      ancestors.pop();
       return;
     }
     case 'undefined':
@@ -115,14 +140,13 @@ function check(value: unknown, where: string, path: string, seen: Set<object>): 
       return;
     case 'bigint':
       refuse(
-        where,
-        path,
+        walk,
         `is a BigInt (${describe(value)}), which JSON cannot encode (pass it as a string)`,
       );
       break;
     default:
       // function, symbol: JSON drops them (or answers undefined).
-      refuse(where, path, `is ${describe(value)}, which JSON drops`);
+      refuse(walk, `is ${describe(value)}, which JSON drops`);
   }
 }
 
@@ -146,11 +170,11 @@ function check(value: unknown, where: string, path: string, seen: Set<object>): 
  */
 export function storableJson(value: unknown, root: string, where = ''): string {
   try {
-    check(value, where, root, new Set());
+    check(value, { where, root, keys: [], ancestors: [] });
   } catch (error) {
     // A value nested deeper than the stack: JSON.stringify would fail on it too.
     if (!(error instanceof RangeError)) throw error;
-    refuse(where, root, 'is nested too deeply to encode');
+    refuse({ where, root, keys: [], ancestors: [] }, 'is nested too deeply to encode');
   }
   return JSON.stringify(value ?? null);
 }
