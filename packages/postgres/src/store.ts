@@ -47,6 +47,7 @@ import {
   checkReplay,
   normalizeRun,
   runFingerprint,
+  storableText,
   normalizeEnqueue,
   enqueuedEvents,
   zeroCounts,
@@ -1553,7 +1554,8 @@ export class PostgresJobStore implements JobStore {
         [
           failures.map((f) => toSeq(f.id)),
           failures.map((f) => f.epoch),
-          failures.map((f) => f.error),
+          // Error texts are kept, not refused: U+0000 (which PostgreSQL refuses) becomes U+FFFD.
+          failures.map((f) => storableText(f.error)),
           failures.map((f) => Math.floor(f.retryAt ?? now)),
           failures.map((f) => f.dead === true),
           now,
@@ -1606,7 +1608,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   deadLetter(ids: readonly string[], reason: string): Promise<string[]> {
-    return this.#terminate(ids, 'dead', reason);
+    return this.#terminate(ids, 'dead', storableText(reason));
   }
 
   cancel(ids: readonly string[]): Promise<string[]> {
@@ -2162,7 +2164,7 @@ export class PostgresJobStore implements JobStore {
         toSeq(input.runId),
         input.index,
         input.epoch,
-        input.error,
+        storableText(input.error),
         Math.floor(input.retryAt ?? now),
         now,
       ],

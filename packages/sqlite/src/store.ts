@@ -37,6 +37,7 @@ import {
   enqueuedEvents,
   normalizeRun,
   runFingerprint,
+  storableText,
   zeroCounts,
   type AttemptOutcome,
   type AttemptQuery,
@@ -910,8 +911,10 @@ export class SqliteJobStore implements JobStore {
     });
   }
 
-  fail(failures: readonly FailInput[]): Promise<FailResult> {
+  fail(input: readonly FailInput[]): Promise<FailResult> {
     return this.#write(() => {
+      // Error texts are kept, not refused: U+0000 becomes U+FFFD, as in every store.
+      const failures = input.map((f) => ({ ...f, error: storableText(f.error) }));
       const now = this.#clock.now();
       const accepted: string[] = [];
       const refused: Refusal[] = [];
@@ -972,7 +975,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   deadLetter(ids: readonly string[], reason: string): Promise<string[]> {
-    return this.#write(() => this.#terminate(ids, 'dead', reason));
+    return this.#write(() => this.#terminate(ids, 'dead', storableText(reason)));
   }
 
   cancel(ids: readonly string[]): Promise<string[]> {
@@ -1441,7 +1444,7 @@ export class SqliteJobStore implements JobStore {
       const chunk = this.#chunkCas(input);
       if (chunk === undefined) return false;
       const now = this.#clock.now();
-      if (!this.#chunkFailed(chunk.run_seq, chunk.idx, input.error, now)) {
+      if (!this.#chunkFailed(chunk.run_seq, chunk.idx, storableText(input.error), now)) {
         this.#stmt(
           `UPDATE {p}chunks SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL, not_before = ?1
            WHERE run_seq = ?2 AND idx = ?3`,

@@ -31,6 +31,7 @@ import {
   zeroCounts,
   type NormalizedEnqueue,
 } from './store-kit.js';
+import { storableText } from './store-json.js';
 import type {
   AcceptedCheckpoint,
   AttemptOutcome,
@@ -515,9 +516,11 @@ export class MemoryJobStore implements JobStore {
     const dead: string[] = [];
     const settled = this.#settle(failures, (job, f) => {
       const toDead = f.dead === true || job.attempts >= job.maxAttempts;
-      this.#appendAttempt(job, toDead ? 'dead' : 'failed', f.error);
+      // Error texts are kept, not refused: U+0000 becomes U+FFFD, as in every store.
+      const error = storableText(f.error);
+      this.#appendAttempt(job, toDead ? 'dead' : 'failed', error);
       job.state = toDead ? 'dead' : 'failed';
-      job.lastError = f.error;
+      job.lastError = error;
       job.leaseOwner = null;
       job.leaseExpiresAt = null;
       job.updatedAt = now;
@@ -532,7 +535,7 @@ export class MemoryJobStore implements JobStore {
 
   async deadLetter(ids: readonly string[], reason: string): Promise<string[]> {
     this.#check();
-    return this.#terminate(ids, 'dead', reason);
+    return this.#terminate(ids, 'dead', storableText(reason));
   }
 
   async cancel(ids: readonly string[]): Promise<string[]> {
@@ -929,7 +932,7 @@ export class MemoryJobStore implements JobStore {
 
   async failChunk(input: FailChunkInput): Promise<boolean> {
     return this.#onChunk(input, (run, chunk, now) => {
-      if (this.#chunkFailed(run, chunk, input.error, now)) return;
+      if (this.#chunkFailed(run, chunk, storableText(input.error), now)) return;
       chunk.state = 'pending';
       chunk.leaseOwner = null;
       chunk.leaseExpiresAt = null;

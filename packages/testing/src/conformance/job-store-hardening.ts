@@ -38,6 +38,35 @@ export function jobStoreHardeningConformance(t: SuiteContext): void {
       expect(ok.chunks).toBe(MAX_RUN_CHUNKS);
     });
 
+    it('error texts with U+0000 are kept with U+FFFD (fail, deadLetter, failChunk), never refused', async () => {
+      const a = await t.add(1, { maxAttempts: 5 });
+      const b = await t.add(2);
+      const jobs = await t.claim(2);
+      const ja = jobs.find((j) => j.id === a.id);
+      if (ja === undefined) throw new Error('job a not claimed');
+      const failed = await t.store.fail([
+        { id: ja.id, epoch: ja.epoch, error: 'bad\u0000byte', retryAt: t.clock.now() },
+      ]);
+      expect(failed.accepted).toEqual([a.id]);
+      expect((await t.store.get(a.id))?.lastError).toBe('bad\uFFFDbyte');
+      expect(await t.store.deadLetter([b.id], 'why\u0000not')).toEqual([b.id]);
+      expect((await t.store.get(b.id))?.lastError).toBe('why\uFFFDnot');
+      const run = await t.store.createRun({ name: 'r', input: null, total: 2, chunkSize: 2 });
+      const [lease] = await t.store.claimChunks({ workerId: 'w', limit: 1, leaseMs: t.lease });
+      if (lease === undefined) throw new Error('no chunk claimed');
+      const failChunk = t.store.failChunk?.bind(t.store);
+      if (failChunk === undefined) throw new Error('this store does not implement failChunk()');
+      expect(
+        await failChunk({
+          runId: run.id,
+          index: lease.index,
+          epoch: lease.epoch,
+          error: 'x\u0000',
+        }),
+      ).toBe(true);
+      expect((await t.store.getRun(run.id))?.lastError).toBe('x\uFFFD');
+    });
+
     it('onCheckpoint runs for progress or data only, not for lease renewals and hand-backs', async () => {
       const seen: AcceptedCheckpoint[] = [];
       const opened = await t.open({
