@@ -241,4 +241,14 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS jobs_lease_expiry ON {s}.jobs (lease_exp
 DROP INDEX CONCURRENTLY IF EXISTS {s}.jobs_lease;
 `,
   },
+  {
+    version: 8,
+    name: 'retry delay of the last failed attempt',
+    // The worker's backoff gets it as previousDelayMs, so a growing backoff grows across
+    // attempts whichever worker runs the retry (FailInput.delayMs; 0 after requeue / replay).
+    // A constant default: no table rewrite (PostgreSQL 11+).
+    sql: `
+ALTER TABLE {s}.jobs ADD COLUMN retry_delay_ms bigint NOT NULL DEFAULT 0;
+`,
+  },
 ];

@@ -193,6 +193,7 @@ interface JobRow {
   finished_at: string | null;
   result: unknown;
   last_error: string | null;
+  retry_delay_ms: string;
 }
 
 interface SettleRow {
@@ -246,6 +247,9 @@ const statements = (sql: string): string[] =>
     .filter((x) => x.length > 0);
 /** A `concurrently` migration as it runs inside the fresh-schema transaction. */
 const withoutConcurrently = (sql: string): string => sql.replaceAll(' CONCURRENTLY', '');
+/** `FailInput.delayMs` as kept (`retryDelayMs`): an integer >= 0, 0 when absent or not one. */
+const retryDelay = (ms: unknown): number =>
+  typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? Math.round(ms) : 0;
 /** Retried transparently: the transaction was rolled back as a whole. */
 const RETRYABLE = new Set(['40P01', '40001']);
 
@@ -253,7 +257,7 @@ const RETRYABLE = new Set(['40P01', '40001']);
 const RECORD_COLUMNS = `j.seq, j.queue, j.name, j.payload, j.state, j.idempotency_key, j.partition_key,
   j.partition, j.ordered, j.priority, j.run_at, j.attempts, j.max_attempts, j.backoff, j.epoch,
   j.lease_owner, j.lease_expires_at, j.started_at, j.created_at, j.updated_at, j.finished_at,
-  j.result, j.last_error`;
+  j.result, j.last_error, j.retry_delay_ms`;
 
 /** The columns of a job with its dependencies (`j` is the row alias). */
 const DEPS = `CASE WHEN j.has_deps THEN ARRAY(SELECT d.depends_on::text FROM {s}.job_deps d
@@ -609,7 +613,9 @@ export class PostgresJobStore implements JobStore {
       const own = new pg.Client(this.#connection);
       own.on('error', () => undefined);
       client = own;
-      open = () => own.connect();
+      open = async () => {
+        await own.connect();
+      };
       done = () => own.end().catch(() => undefined);
     } else {
       const borrowed = await this.#connect();
@@ -901,6 +907,7 @@ export class PostgresJobStore implements JobStore {
       // SQL NULL and JSON null both read as null: only a succeeded job has a result.
       result: row.state === 'succeeded' ? row.result : undefined,
       lastError: row.last_error,
+      retryDelayMs: Number(row.retry_delay_ms),
     });
   }
 
@@ -1204,6 +1211,7 @@ export class PostgresJobStore implements JobStore {
       finished_at: null,
       result: null,
       last_error: null,
+      retry_delay_ms: '0',
     }));
   }
 
@@ -1524,10 +1532,11 @@ export class PostgresJobStore implements JobStore {
       await this.#q<Row>(
         `WITH RECURSIVE i AS (
            SELECT *, ${LEASED}
-           FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::boolean[])
-             WITH ORDINALITY AS t(seq, epoch, error, retry_at, dead, ord)
+           FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::boolean[],
+             $7::bigint[]) WITH ORDINALITY AS t(seq, epoch, error, retry_at, dead, delay, ord)
          ), l AS (
-           SELECT j.seq, i.ord, i.error, i.retry_at, (i.dead OR j.attempts >= j.max_attempts) AS to_dead,
+           SELECT j.seq, i.ord, i.error, i.retry_at, i.delay,
+             (i.dead OR j.attempts >= j.max_attempts) AS to_dead,
              j.lease_owner, COALESCE(j.started_at, j.updated_at) AS started, i.leased
            FROM i JOIN {s}.jobs j ON j.seq = i.seq AND j.epoch = i.epoch AND j.state = i.leased
            FOR UPDATE OF j
@@ -1535,7 +1544,8 @@ export class PostgresJobStore implements JobStore {
            UPDATE {s}.jobs j SET state = CASE WHEN l.to_dead THEN 'dead' ELSE 'failed' END,
              last_error = l.error, lease_owner = NULL, lease_expires_at = NULL, updated_at = $6,
              finished_at = CASE WHEN l.to_dead THEN $6 ELSE j.finished_at END,
-             run_at = CASE WHEN l.to_dead THEN j.run_at ELSE l.retry_at END
+             run_at = CASE WHEN l.to_dead THEN j.run_at ELSE l.retry_at END,
+             retry_delay_ms = CASE WHEN l.to_dead THEN j.retry_delay_ms ELSE l.delay END
            FROM l WHERE j.seq = l.seq AND j.state = l.leased
            RETURNING j.seq, j.queue, j.name, j.attempts, j.epoch, j.idempotency_key, j.state, j.result,
            j.payload,
@@ -1559,6 +1569,7 @@ export class PostgresJobStore implements JobStore {
           failures.map((f) => Math.floor(f.retryAt ?? now)),
           failures.map((f) => f.dead === true),
           now,
+          failures.map((f) => retryDelay(f.delayMs)),
         ],
       ),
       failures,
@@ -1625,7 +1636,7 @@ export class PostgresJobStore implements JobStore {
       `WITH upd AS (
          UPDATE {s}.jobs j SET state = 'pending', run_at = $2,
            attempts = CASE WHEN $3 THEN 0 ELSE j.attempts END, result = NULL, finished_at = NULL,
-           updated_at = $4
+           updated_at = $4, retry_delay_ms = 0
          WHERE j.seq = ANY($1::bigint[]) AND j.state IN ('dead', 'failed', 'cancelled')
            AND NOT ${ENDED_DEP}
          RETURNING j.seq, j.queue, j.run_at, j.idempotency_key, j.state, j.result
@@ -1772,7 +1783,7 @@ export class PostgresJobStore implements JobStore {
       const reset = await this.#q<{ queue: string; run_at: string }>(
         `WITH upd AS (
            UPDATE {s}.jobs j SET state = 'pending', run_at = $5, attempts = 0, result = NULL,
-             finished_at = NULL, updated_at = $5
+             finished_at = NULL, updated_at = $5, retry_delay_ms = 0
            WHERE ${scope} AND j.state IN ('succeeded', 'dead', 'cancelled', 'failed')
              AND NOT ${ENDED_DEP}
            RETURNING j.seq, j.queue, j.run_at, j.idempotency_key, j.state, j.result

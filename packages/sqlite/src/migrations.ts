@@ -179,4 +179,13 @@ END;
 CREATE INDEX {p}jobs_ready_run_at ON {p}jobs (run_at) WHERE state IN ('pending','failed');
 `,
   },
+  {
+    version: 5,
+    name: 'retry delay of the last failed attempt',
+    // The worker's backoff gets it as previousDelayMs, so a growing backoff grows across
+    // attempts whichever worker runs the retry (FailInput.delayMs; 0 after requeue / replay).
+    sql: `
+ALTER TABLE {p}jobs ADD COLUMN retry_delay_ms INTEGER NOT NULL DEFAULT 0;
+`,
+  },
 ];

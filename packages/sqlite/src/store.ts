@@ -140,6 +140,7 @@ interface JobRow {
   finished_at: number | null;
   result: string | null;
   last_error: string | null;
+  retry_delay_ms: number;
 }
 
 interface RunRow {
@@ -192,7 +193,12 @@ const JOB_COLUMNS = [
   'finished_at',
   'result',
   'last_error',
+  'retry_delay_ms',
 ] as const satisfies readonly (keyof JobRow)[];
+
+/** `FailInput.delayMs` as kept (`retryDelayMs`): an integer >= 0, 0 when absent or not one. */
+const retryDelay = (ms: unknown): number =>
+  typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? Math.round(ms) : 0;
 
 function fromRaw(values: unknown[]): JobRow {
   const row: Record<string, unknown> = {};
@@ -485,6 +491,7 @@ export class SqliteJobStore implements JobStore {
       finishedAt: row.finished_at,
       result: parse(row.result),
       lastError: row.last_error,
+      retryDelayMs: row.retry_delay_ms,
     });
   }
 
@@ -941,8 +948,8 @@ export class SqliteJobStore implements JobStore {
         } else {
           this.#stmt(
             `UPDATE {p}jobs SET state = 'failed', last_error = ?1, lease_owner = NULL, lease_expires_at = NULL,
-               run_at = ?2, updated_at = ?3 WHERE seq = ?4`,
-          ).run(f.error, Math.floor(f.retryAt ?? now), now, seq);
+               run_at = ?2, updated_at = ?3, retry_delay_ms = ?5 WHERE seq = ?4`,
+          ).run(f.error, Math.floor(f.retryAt ?? now), now, seq, retryDelay(f.delayMs));
         }
         if (row.idempotency_key !== null) this.#syncLedger(seq);
         if (toDead) this.#cascade(seq, now);
@@ -985,7 +992,7 @@ export class SqliteJobStore implements JobStore {
   #reset(seq: number, now: number, runAt: number, resetAttempts: boolean): void {
     this.#stmt(
       `UPDATE {p}jobs SET state = 'pending', run_at = ?1, attempts = CASE WHEN ?2 THEN 0 ELSE attempts END,
-         result = NULL, finished_at = NULL, updated_at = ?3 WHERE seq = ?4`,
+         result = NULL, finished_at = NULL, updated_at = ?3, retry_delay_ms = 0 WHERE seq = ?4`,
     ).run(Math.floor(runAt), resetAttempts ? 1 : 0, now, seq);
     this.#syncLedger(seq);
   }

@@ -126,6 +126,10 @@ interface Run {
 const clone = <T>(value: T): T =>
   value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
 
+/** `FailInput.delayMs` as kept (`retryDelayMs`): an integer >= 0, 0 when absent or not one. */
+const retryDelay = (ms: unknown): number =>
+  typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? Math.round(ms) : 0;
+
 const TERMINAL = new Set<JobState>(['succeeded', 'dead', 'cancelled']);
 const DEPENDENCY_FAILED = new Set<JobState>(DEPENDENCY_FAILED_STATES);
 
@@ -277,6 +281,7 @@ export class MemoryJobStore implements JobStore {
     const seq = ++this.#seq;
     // A fresh object: the store owns it and updates it in place.
     const job = newJobRecord(n, seq, now) as Mutable<JobRecord>;
+    job.retryDelayMs = 0;
     this.#jobs.set(job.id, job);
     if (n.idempotencyKey !== null) {
       this.#ledger.set(`${n.queue}\0${n.idempotencyKey}`, {
@@ -525,7 +530,10 @@ export class MemoryJobStore implements JobStore {
       job.leaseExpiresAt = null;
       job.updatedAt = now;
       if (toDead) job.finishedAt = now;
-      else job.runAt = Math.floor(f.retryAt ?? now);
+      else {
+        job.runAt = Math.floor(f.retryAt ?? now);
+        job.retryDelayMs = retryDelay(f.delayMs);
+      }
       this.#syncLedger(job);
       if (toDead) this.#cascade(job, now);
       (toDead ? dead : retrying).push(job.id);
@@ -585,6 +593,7 @@ export class MemoryJobStore implements JobStore {
   #reset(job: Mutable<JobRecord>, now: number, runAt: number, resetAttempts: boolean): void {
     job.state = 'pending';
     job.runAt = Math.floor(runAt);
+    job.retryDelayMs = 0;
     if (resetAttempts) job.attempts = 0;
     job.result = undefined;
     job.finishedAt = null;

@@ -67,6 +67,24 @@ export function jobStoreHardeningConformance(t: SuiteContext): void {
       expect((await t.store.getRun(run.id))?.lastError).toBe('x\uFFFD');
     });
 
+    it('keeps the delay behind a retry (FailInput.delayMs) as retryDelayMs; requeue resets it', async () => {
+      const r = await t.add(1, { maxAttempts: 2 });
+      expect((await t.store.get(r.id))?.retryDelayMs).toBe(0);
+      const [first] = await t.claim();
+      if (first === undefined) throw new Error('not claimed');
+      await t.store.fail([
+        { id: r.id, epoch: first.epoch, error: 'e', retryAt: t.clock.now() + 250, delayMs: 250 },
+      ]);
+      expect((await t.store.get(r.id))?.retryDelayMs).toBe(250);
+      await t.clock.advance(250);
+      const [second] = await t.claim();
+      expect(second?.retryDelayMs).toBe(250); // what the worker's next backoff is handed
+      await t.store.fail([{ id: r.id, epoch: second?.epoch ?? 0, error: 'e', delayMs: 999 }]);
+      expect(await t.store.get(r.id)).toMatchObject({ state: 'dead', retryDelayMs: 250 });
+      expect(await t.store.requeue([r.id])).toEqual([r.id]);
+      expect((await t.store.get(r.id))?.retryDelayMs).toBe(0);
+    });
+
     it('onCheckpoint runs for progress or data only, not for lease renewals and hand-backs', async () => {
       const seen: AcceptedCheckpoint[] = [];
       const opened = await t.open({
