@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FakeUpstream, TestClock } from '@batchflight/testing';
+import { AdaptiveControl } from './adaptive.js';
 import { batch } from './index.js';
 
 /** mulberry32: a small seeded generator, so every start-up is reproducible. */
@@ -111,4 +112,38 @@ describe('adaptive window under load (simulated upstream, TestClock)', () => {
       });
     }
   }
+});
+
+describe('AdaptiveControl', () => {
+  const at = (now: number, size: number, durationMs: number, inFlightAtStart = 1) => ({
+    size,
+    durationMs,
+    inFlightAtStart,
+    binding: true,
+    now,
+  });
+
+  it('grows C after a call that was alone in flight, however its duration compares with the model', () => {
+    const control = new AdaptiveControl(1000, Infinity, 25, 50);
+    // Small calls teach a model with no per-key cost; a large call then takes 5× the model.
+    control.settled(at(10, 8, 5));
+    control.settled(at(20, 16, 5));
+    control.blocked();
+    control.settled(at(50, 1000, 25));
+    // Alone in flight, it queued behind none of ours: C may grow (it stayed at 1 for ever).
+    expect(control.concurrency).toBe(2);
+  });
+
+  it('cuts C below the concurrency a call met when that call was queued, and leaves L alone', () => {
+    const control = new AdaptiveControl(1000, Infinity, 25, 50);
+    for (let i = 1; i <= 4; i++) {
+      control.blocked();
+      control.settled(at(i * 10, 64, 6, i));
+    }
+    expect(control.concurrency).toBe(5);
+    const limit = control.limit;
+    control.settled(at(100, 64, 30, 5)); // 5× the service time, with 5 in flight
+    expect(control.concurrency).toBe(4);
+    expect(control.limit).toBe(limit);
+  });
 });

@@ -112,9 +112,11 @@ export class AdaptiveControl {
     this.#updateRate(now);
     const model = this.#model(size);
     this.#record(size, durationMs);
-    const ratio = model === undefined ? 1 : durationMs / model;
+    // A call alone in flight queued behind none of ours: its duration is a service time.
+    const alone = sample.inFlightAtStart <= 1;
+    const ratio = model === undefined || alone ? 1 : durationMs / model;
     // Queueing caused by our own calls: the call left while others were in flight.
-    const queued = ratio >= QUEUED && sample.inFlightAtStart > 1;
+    const queued = ratio >= QUEUED;
     if (queued) {
       // Below the concurrency this call met; a call sent past C says nothing about C.
       this.concurrency = Math.max(1, Math.min(this.concurrency, sample.inFlightAtStart - 1));
