@@ -115,6 +115,12 @@ interface Run {
   state: RunState;
   total: number;
   chunkSize: number;
+  /** `ceil(total / chunkSize)`. */
+  chunkCount: number;
+  /**
+   * The chunks issued so far, by index: a claim issues the next ones on demand, so a run of
+   * many chunks costs memory for the chunks begun, not for all of them up front.
+   */
   chunks: Chunk[];
   maxChunkAttempts: number;
   lastError: string | null;
@@ -745,7 +751,7 @@ export class MemoryJobStore implements JobStore {
       state: run.state,
       total: run.total,
       chunkSize: run.chunkSize,
-      chunks: run.chunks.length,
+      chunks: run.chunkCount,
       chunksDone: done,
       processed,
       createdAt: run.createdAt,
@@ -770,22 +776,6 @@ export class MemoryJobStore implements JobStore {
     }
     const now = this.#clock.now();
     const seq = ++this.#runSeq;
-    const chunks: Chunk[] = [];
-    for (let i = 0; i < n.chunks; i++) {
-      const start = i * n.chunkSize;
-      chunks.push({
-        index: i,
-        start,
-        end: Math.min(n.total, start + n.chunkSize),
-        offset: start,
-        state: 'pending',
-        epoch: 0,
-        leaseOwner: null,
-        leaseExpiresAt: null,
-        attempts: 0,
-        notBefore: 0,
-      });
-    }
     const run: Run = {
       id: `run-${String(seq)}`,
       seq,
@@ -794,7 +784,8 @@ export class MemoryJobStore implements JobStore {
       state: n.chunks === 0 ? 'succeeded' : 'running',
       total: n.total,
       chunkSize: n.chunkSize,
-      chunks,
+      chunkCount: n.chunks,
+      chunks: [],
       maxChunkAttempts: n.maxChunkAttempts,
       lastError: null,
       createdAt: now,
@@ -842,6 +833,38 @@ export class MemoryJobStore implements JobStore {
           offset: c.offset,
           epoch: c.epoch,
           leaseExpiresAt: c.leaseExpiresAt,
+        });
+      }
+      // Then the chunks never issued, in index order: after every issued one.
+      while (
+        out.length < options.limit &&
+        run.state === 'running' &&
+        run.chunks.length < run.chunkCount
+      ) {
+        const index = run.chunks.length;
+        const start = index * run.chunkSize;
+        const c: Chunk = {
+          index,
+          start,
+          end: Math.min(run.total, start + run.chunkSize),
+          offset: start,
+          state: 'leased',
+          epoch: 1,
+          leaseOwner: options.workerId,
+          leaseExpiresAt: now + options.leaseMs,
+          attempts: 0,
+          notBefore: 0,
+        };
+        run.chunks.push(c);
+        out.push({
+          runId: run.id,
+          name: run.name,
+          index,
+          start: c.start,
+          end: c.end,
+          offset: c.offset,
+          epoch: c.epoch,
+          leaseExpiresAt: now + options.leaseMs,
         });
       }
     }
@@ -932,7 +955,7 @@ export class MemoryJobStore implements JobStore {
       chunk.leaseOwner = null;
       chunk.leaseExpiresAt = null;
       run.updatedAt = now;
-      if (run.chunks.every((c) => c.state === 'done')) {
+      if (run.chunks.length === run.chunkCount && run.chunks.every((c) => c.state === 'done')) {
         run.state = 'succeeded';
         run.finishedAt = now;
       }
