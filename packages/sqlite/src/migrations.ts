@@ -188,4 +188,15 @@ CREATE INDEX {p}jobs_ready_run_at ON {p}jobs (run_at) WHERE state IN ('pending',
 ALTER TABLE {p}jobs ADD COLUMN retry_delay_ms INTEGER NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 6,
+    name: 'chunks issued on demand',
+    // createRun wrote every chunk row up front (a run of 1e12 items / chunk 1 would never end);
+    // now a claim writes the next rows when it first leases them. Runs created before this
+    // migration have all their rows: issued = chunks.
+    sql: `
+ALTER TABLE {p}runs ADD COLUMN issued INTEGER NOT NULL DEFAULT 0;
+UPDATE {p}runs SET issued = chunks;
+`,
+  },
 ];

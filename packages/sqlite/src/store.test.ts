@@ -185,4 +185,22 @@ describe('SqliteJobStore', () => {
     expect(counts.byState).toMatchObject({ pending: 4, failed: 2, dead: 1, cancelled: 1 });
     await store.close();
   });
+
+  it('writes the chunk rows of a run when a claim first leases them, not at createRun', async () => {
+    const store = new SqliteJobStore({ path: ':memory:', clock: new TestClock() });
+    await store.init();
+    const rows = () =>
+      (store.db.prepare('SELECT COUNT(*) AS n FROM bf_chunks').get() as { n: number }).n;
+    const run = await store.createRun({ name: 'r', input: null, total: 100_000, chunkSize: 1 });
+    expect(run.chunks).toBe(100_000);
+    expect(rows()).toBe(0);
+    const leases = await store.claimChunks({ workerId: 'w', limit: 3, leaseMs: 1_000 });
+    expect(leases.map((c) => [c.index, c.start, c.end, c.epoch])).toEqual([
+      [0, 0, 1, 1],
+      [1, 1, 2, 1],
+      [2, 2, 3, 1],
+    ]);
+    expect(rows()).toBe(3);
+    await store.close();
+  });
 });

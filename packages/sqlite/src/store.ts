@@ -1284,13 +1284,7 @@ export class SqliteJobStore implements JobStore {
         n.chunks === 0 ? now : null,
         n.maxChunkAttempts,
       ) as { seq: number };
-      const insert = this.#stmt(
-        `INSERT INTO {p}chunks (run_seq, idx, start, end_at, offset_at, state, epoch) VALUES (?1, ?2, ?3, ?4, ?3, 'pending', 0)`,
-      );
-      for (let i = 0; i < n.chunks; i++) {
-        const start = i * n.chunkSize;
-        insert.run(seq, i, start, Math.min(n.total, start + n.chunkSize));
-      }
+      // No chunk rows yet: claims issue them on demand (runs.issued, migration 6).
       return this.#runRecord(seq) as RunRecord;
     });
   }
@@ -1346,8 +1340,69 @@ export class SqliteJobStore implements JobStore {
           }),
         );
       }
-      return out;
+      if (out.length < options.limit) this.#issueChunks(options, now, failedRuns, out);
+      return out.sort((a, b) => Number(a.runId) - Number(b.runId) || a.index - b.index);
     });
+  }
+
+  /**
+   * Issues and leases the next never-issued chunks of the running runs, in run and index
+   * order, until `out` holds `options.limit` leases: a run's chunk rows are written when first
+   * claimed, not all at `createRun`.
+   */
+  #issueChunks(
+    options: ClaimChunksOptions,
+    now: number,
+    skip: ReadonlySet<number>,
+    out: ChunkLease[],
+  ): void {
+    const runs = this.#stmt(
+      `SELECT seq, name, total, chunk_size, chunks, issued FROM {p}runs
+       WHERE state = 'running' AND issued < chunks AND (?1 IS NULL OR seq = ?1)
+         AND (?2 IS NULL OR name IN (SELECT value FROM json_each(?2)))
+       ORDER BY seq`,
+    ).all(
+      options.runId === undefined ? null : toSeq(options.runId),
+      options.names === undefined ? null : JSON.stringify(options.names),
+    ) as {
+      seq: number;
+      name: string;
+      total: number;
+      chunk_size: number;
+      chunks: number;
+      issued: number;
+    }[];
+    const insert = this.#stmt(
+      `INSERT INTO {p}chunks (run_seq, idx, start, end_at, offset_at, state, epoch, lease_owner, lease_expires_at)
+       VALUES (?1, ?2, ?3, ?4, ?3, 'leased', 1, ?5, ?6)`,
+    );
+    const until = now + options.leaseMs;
+    for (const run of runs) {
+      if (skip.has(run.seq)) continue;
+      let issued = run.issued;
+      while (issued < run.chunks && out.length < options.limit) {
+        const start = issued * run.chunk_size;
+        const end = Math.min(run.total, start + run.chunk_size);
+        insert.run(run.seq, issued, start, end, options.workerId, until);
+        out.push(
+          Object.freeze({
+            runId: String(run.seq),
+            name: run.name,
+            index: issued,
+            start,
+            end,
+            offset: start,
+            epoch: 1,
+            leaseExpiresAt: until,
+          }),
+        );
+        issued++;
+      }
+      if (issued !== run.issued) {
+        this.#stmt('UPDATE {p}runs SET issued = ? WHERE seq = ?').run(issued, run.seq);
+      }
+      if (out.length >= options.limit) return;
+    }
   }
 
   /**
@@ -1433,8 +1488,10 @@ export class SqliteJobStore implements JobStore {
         `UPDATE {p}chunks SET state = 'done', offset_at = end_at, lease_owner = NULL, lease_expires_at = NULL
          WHERE run_seq = ? AND idx = ?`,
       ).run(chunk.run_seq, chunk.idx);
+      // Chunks never issued are not done either.
       const left = this.#stmt(
-        `SELECT COUNT(*) AS n FROM {p}chunks WHERE run_seq = ? AND state <> 'done'`,
+        `SELECT (SELECT COUNT(*) FROM {p}chunks WHERE run_seq = ?1 AND state <> 'done')
+           + (SELECT chunks - issued FROM {p}runs WHERE seq = ?1) AS n`,
       ).get(chunk.run_seq) as { n: number };
       this.#stmt(
         `UPDATE {p}runs SET updated_at = ?1,
