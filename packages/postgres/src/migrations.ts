@@ -251,4 +251,15 @@ DROP INDEX CONCURRENTLY IF EXISTS {s}.jobs_lease;
 ALTER TABLE {s}.jobs ADD COLUMN retry_delay_ms bigint NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 9,
+    name: 'chunks issued on demand',
+    // createRun wrote every chunk row up front (a run of 1e12 items / chunk 1 would never end);
+    // now a claim writes the next rows when it first leases them. Runs created before this
+    // migration have all their rows: issued = chunks.
+    sql: `
+ALTER TABLE {s}.runs ADD COLUMN issued bigint NOT NULL DEFAULT 0;
+UPDATE {s}.runs SET issued = chunks;
+`,
+  },
 ];

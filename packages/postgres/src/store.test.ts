@@ -221,6 +221,34 @@ if (unavailable === undefined) {
       }
     });
 
+    it('writes the chunk rows of a run when claims first lease them; concurrent claims never share one', async () => {
+      const run = await a.createRun({ name: 'lazy', input: null, total: 100_000, chunkSize: 1 });
+      expect(run.chunks).toBe(100_000);
+      const rows = async () =>
+        (
+          await a.pool.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM "${schema}".chunks WHERE run_seq = $1`,
+            [run.id],
+          )
+        ).rows[0]?.n;
+      expect(await rows()).toBe(0);
+      const claims = await Promise.all(
+        Array.from({ length: 6 }, (_, i) =>
+          (i % 2 === 0 ? a : b).claimChunks({
+            workerId: `w${String(i)}`,
+            limit: 5,
+            leaseMs: 60_000,
+            runId: run.id,
+          }),
+        ),
+      );
+      const indexes = claims.flat().map((c) => c.index);
+      expect(new Set(indexes).size).toBe(indexes.length);
+      expect(await rows()).toBe(indexes.length);
+      expect(indexes.length).toBeGreaterThan(0);
+      expect(await a.cancelRun(run.id)).toBe(true);
+    });
+
     it('wakes a listener in another client through LISTEN/NOTIFY, once per queue', async () => {
       const woke = nextEvent(a, (e) => e.queue === 'mail');
       // The LISTEN connection is opened by the first subscription: wait until it is up.

@@ -314,6 +314,7 @@ function withAccepted(refused: readonly SettleRow[], refs: readonly LeaseRef[]):
 const FINISH_RUNS = (where: string, now: string): string => `UPDATE {s}.runs r
   SET state = 'succeeded', finished_at = ${now}, updated_at = ${now}
   WHERE ${where} AND r.state IN ('running', 'paused')
+    AND r.issued >= r.chunks
     AND NOT EXISTS (SELECT 1 FROM {s}.chunks c WHERE c.run_seq = r.seq AND c.state <> 'done')`;
 
 /** Job `j` has a dependency that went dead or cancelled (it must not go back to pending). */
@@ -1925,16 +1926,8 @@ export class PostgresJobStore implements JobStore {
           throw new JobConflictError('', run.idempotencyKey ?? '', seq, { kind: 'run' });
         }
         return found;
-      } else if (n > 0) {
-        await this.#q(
-          `INSERT INTO {s}.chunks (run_seq, idx, start, end_at, offset_at, state, epoch)
-           SELECT $1, i, i * $2::bigint, least($3::bigint, (i + 1) * $2::bigint), i * $2::bigint,
-             'pending', 0
-           FROM generate_series(0, $4::bigint - 1) AS i`,
-          [seq, spec.chunkSize, spec.total, n],
-          c,
-        );
       }
+      // No chunk rows yet: claims issue them on demand (runs.issued, migration 9).
       return (await this.#runRecord(seq, c)) as RunRecord;
     });
   }
@@ -2011,6 +2004,9 @@ export class PostgresJobStore implements JobStore {
         leaseUntil,
       ],
     );
+    if (rows.length < options.limit) {
+      rows.push(...(await this.#issueChunks(options, options.limit - rows.length, leaseUntil)));
+    }
     return rows
       .map((c) =>
         Object.freeze({
@@ -2025,6 +2021,61 @@ export class PostgresJobStore implements JobStore {
         }),
       )
       .sort((a, b) => Number(a.runId) - Number(b.runId) || a.index - b.index);
+  }
+
+  /**
+   * Issues and leases up to `limit` never-issued chunks of the running runs, in run and index
+   * order: a run's chunk rows are written when first claimed, not all at `createRun`. A run
+   * row another claim (or a pause, cancel) holds is skipped.
+   */
+  async #issueChunks(
+    options: ClaimChunksOptions,
+    limit: number,
+    leaseUntil: number,
+  ): Promise<
+    {
+      run_seq: string;
+      idx: string;
+      name: string;
+      start: string;
+      end_at: string;
+      offset_at: string;
+      epoch: string;
+    }[]
+  > {
+    return this.#q(
+      `WITH r AS (
+         SELECT seq, name, total, chunk_size, chunks, issued FROM {s}.runs
+         WHERE state = 'running' AND issued < chunks AND ($1::bigint IS NULL OR seq = $1)
+           AND ($2::text[] IS NULL OR name = ANY($2))
+         ORDER BY seq LIMIT $3
+         FOR UPDATE SKIP LOCKED
+       ), pick AS (
+         SELECT r.seq, r.total, r.chunk_size, i AS idx FROM r
+         CROSS JOIN LATERAL generate_series(r.issued, least(r.chunks, r.issued + $3) - 1) AS i
+         ORDER BY r.seq, i LIMIT $3
+       ), ins AS (
+         INSERT INTO {s}.chunks (run_seq, idx, start, end_at, offset_at, state, epoch,
+           lease_owner, lease_expires_at)
+         SELECT seq, idx, idx * chunk_size, least(total, (idx + 1) * chunk_size), idx * chunk_size,
+           'leased', 1, $4, $5
+         FROM pick
+         RETURNING run_seq, idx, start, end_at, offset_at, epoch
+       ), upd AS (
+         UPDATE {s}.runs x SET issued = p.top + 1
+         FROM (SELECT seq, max(idx) AS top FROM pick GROUP BY seq) p WHERE x.seq = p.seq
+       )
+       SELECT ins.run_seq::text AS run_seq, ins.idx, r.name, ins.start, ins.end_at, ins.offset_at,
+         ins.epoch
+       FROM ins JOIN r ON r.seq = ins.run_seq`,
+      [
+        options.runId === undefined ? null : toSeq(options.runId),
+        options.names ?? null,
+        limit,
+        options.workerId,
+        leaseUntil,
+      ],
+    );
   }
 
   /** Locks a chunk (and its run) when `ref` still holds its lease. */
@@ -2099,7 +2150,9 @@ export class PostgresJobStore implements JobStore {
        WHERE c.run_seq = $1 AND c.idx = $2 AND c.epoch = $3 AND c.state = 'leased'
          AND EXISTS (SELECT 1 FROM {s}.runs r WHERE r.seq = c.run_seq AND r.state = 'running')
        RETURNING EXISTS (SELECT 1 FROM {s}.chunks p
-         WHERE p.run_seq = c.run_seq AND p.state = 'pending') AS pending`,
+         WHERE p.run_seq = c.run_seq AND p.state = 'pending')
+         OR EXISTS (SELECT 1 FROM {s}.runs r WHERE r.seq = c.run_seq AND r.issued < r.chunks)
+         AS pending`,
       [toSeq(input.runId), input.index, input.epoch],
     );
     if (done === undefined) return false;
