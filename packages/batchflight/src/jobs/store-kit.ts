@@ -293,12 +293,13 @@ export function checkClaim(options: {
 }
 
 /**
- * The most chunks one run may have (`ceil(total / chunkSize)`). Every store
- * writes a run's chunks when it is created, so an unbounded count (say
- * `total: 1e12, chunkSize: 1`) would exhaust the heap or fill one endless
- * transaction; pick a larger `chunkSize` instead.
+ * The most chunks one run may have (`ceil(total / chunkSize)`). Stores write
+ * a chunk when a claim first leases it (not at `createRun`) and keep the done
+ * ones, so a run's footprint grows with its progress: an unbounded count (say
+ * `total: 1e12, chunkSize: 1`) would end in an exhausted heap or a chunks
+ * table of 1e12 rows; pick a larger `chunkSize` instead.
  */
-export const MAX_RUN_CHUNKS = 100_000;
+export const MAX_RUN_CHUNKS = 1_000_000;
 
 /** The number of chunks of a run, at most {@link MAX_RUN_CHUNKS}. */
 export function chunkCount(total: number, chunkSize: number): number {
