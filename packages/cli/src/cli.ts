@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { InvalidOptionError } from 'batchflight/core';
+import { importOptions, runImportCommand, type ImportFlags } from '@batchflight/import';
 import { runDemo, scenarioNames, selectScenarios, type DemoOptions } from './demo/run.js';
 import { scenarios } from './demo/scenarios.js';
 
@@ -130,6 +131,15 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       const failures = await (io.runDemo ?? runDemo)(options);
       exitCode = failures === 0 ? 0 : 1;
     });
+
+  const importCommand = program
+    .command('import')
+    .description('Import a CSV or NDJSON file (- for stdin) into PostgreSQL or SQLite, resumable.')
+    .argument('<input>', 'CSV or NDJSON file, or - for stdin');
+  for (const [flags, description] of importOptions) importCommand.option(flags, description);
+  importCommand.action(async (input: string, flags: ImportFlags) => {
+    exitCode = await runImportCommand(input, flags, { ...io, isTTY: process.stderr.isTTY }, argv);
+  });
 
   if (argv.length === 0) {
     io.writeOut(program.helpInformation());

@@ -67,12 +67,17 @@ const RANGES = {
   int64: [-9223372036854775808n, 9223372036854775807n],
 } as const;
 
+/** A value that does not convert to its column's type; the message is the rejected row's reason. */
+export class ConvertError extends Error {
+  override name = 'ConvertError';
+}
+
 /** The canonical text of a value, or null. Converted values are text so both targets bind them the same way. */
 export type Converted = string | null;
 
 /**
  * Converts one input value for `column`. Empty text and null are SQL NULL (as
- * in COPY's CSV format). Throws a reason string when the value does not convert.
+ * in COPY's CSV format). Throws a {@link ConvertError} when the value does not convert.
  */
 export function convert(column: Column, raw: unknown): Converted {
   if (raw === null || raw === undefined || raw === '') return null;
@@ -81,18 +86,25 @@ export function convert(column: Column, raw: unknown): Converted {
       try {
         JSON.parse(raw);
       } catch {
-        throw `column ${column.name} (${column.type}): ${JSON.stringify(clip(raw))} is not JSON`;
+        throw new ConvertError(
+          `column ${column.name} (${column.type}): ${JSON.stringify(clip(raw))} is not JSON`,
+        );
       }
       return raw;
     }
     return JSON.stringify(raw);
   }
   if (typeof raw === 'object') {
-    throw `column ${column.name} (${column.type}): expected a scalar, got ${clip(JSON.stringify(raw))}`;
+    throw new ConvertError(
+      `column ${column.name} (${column.type}): expected a scalar, got ${clip(JSON.stringify(raw))}`,
+    );
   }
-  const text = typeof raw === 'string' ? raw : String(raw as number | boolean | bigint);
+  // NDJSON numbers and booleans: JSON's own text is the value's text.
+  const text = typeof raw === 'string' ? raw : JSON.stringify(raw);
   const bad = (what: string): never => {
-    throw `column ${column.name} (${column.type}): ${JSON.stringify(clip(text))} is not ${what}`;
+    throw new ConvertError(
+      `column ${column.name} (${column.type}): ${JSON.stringify(clip(text))} is not ${what}`,
+    );
   };
   switch (column.kind) {
     case 'int16':
@@ -124,7 +136,8 @@ export function convert(column: Column, raw: unknown): Converted {
     }
     case 'date': {
       const m = DATE.exec(text.trim());
-      if (m === null || Number.isNaN(Date.parse(`${text.trim()}T00:00:00Z`))) bad('a date (YYYY-MM-DD)');
+      if (m === null || Number.isNaN(Date.parse(`${text.trim()}T00:00:00Z`)))
+        bad('a date (YYYY-MM-DD)');
       return text.trim();
     }
     case 'timestamp': {

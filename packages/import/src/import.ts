@@ -10,18 +10,19 @@ import type { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 import {
   booleanOption,
+  describe,
   integerOption,
   InvalidOptionError,
   knownOptions,
   oneOfOption,
   signalOption,
 } from 'batchflight/core';
-import { type Column, type Converted, convert } from './convert.js';
+import { type Column, type Converted, convert, ConvertError } from './convert.js';
 import { ImportError, RowRejectedError } from './errors.js';
 import { Ledger } from './ledger.js';
 import { postgresTarget } from './postgres.js';
 import { sqliteTarget } from './sqlite.js';
-import type { Applied, Checkpoint, Mode, Row, Target, TargetSpec } from './target.js';
+import type { Applied, Mode, Row, Target, TargetSpec } from './target.js';
 
 /** Progress after each committed chunk. */
 export interface ImportProgress {
@@ -112,17 +113,21 @@ function stringOption(option: string, value: unknown, contract: string): string 
   if (typeof value !== 'string' || value === '') {
     throw new InvalidOptionError(
       option,
-      `importFile(): option ${option} must be ${contract}, got ${JSON.stringify(value) ?? String(value)}.`,
+      `importFile(): option ${option} must be ${contract}, got ${describe(value)}.`,
     );
   }
   return value;
 }
 
 function namesOption(option: string, value: unknown): readonly string[] {
-  if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === 'string' && v !== '')) {
+  if (
+    !Array.isArray(value) ||
+    value.length === 0 ||
+    !value.every((v) => typeof v === 'string' && v !== '')
+  ) {
     throw new InvalidOptionError(
       option,
-      `importFile(): option ${option} must be a non-empty array of column names, got ${JSON.stringify(value) ?? String(value)}.`,
+      `importFile(): option ${option} must be a non-empty array of column names, got ${describe(value)}.`,
     );
   }
   return value as readonly string[];
@@ -207,11 +212,23 @@ async function* ndjsonRecords(
     try {
       const value: unknown = JSON.parse(text);
       if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-        return { fields: {}, line, endLine: line, end: offset, error: 'NDJSON line is not an object' };
+        return {
+          fields: {},
+          line,
+          endLine: line,
+          end: offset,
+          error: 'NDJSON line is not an object',
+        };
       }
       return { fields: value as Record<string, unknown>, line, endLine: line, end: offset };
     } catch (error) {
-      return { fields: {}, line, endLine: line, end: offset, error: `NDJSON parse error: ${(error as Error).message}` };
+      return {
+        fields: {},
+        line,
+        endLine: line,
+        end: offset,
+        error: `NDJSON parse error: ${(error as Error).message}`,
+      };
     }
   };
   for await (const chunk of bytes as AsyncIterable<Buffer>) {
@@ -268,7 +285,7 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
   if (mode !== 'insert' && key.length === 0) {
     throw new InvalidOptionError(
       'key',
-      `${where}: option key must name the key columns when mode is '${mode}', got ${JSON.stringify(options.key) ?? 'undefined'}.`,
+      `${where}: option key must name the key columns when mode is '${mode}', got ${describe(options.key)}.`,
     );
   }
   const chunkSize = integerOption(where, 'chunkSize', options.chunkSize ?? 5000);
@@ -277,10 +294,15 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
   const restart = booleanOption(where, 'restart', options.restart ?? false);
   const delimiter = stringOption('delimiter', options.delimiter ?? ',', 'a non-empty string');
   const quote = stringOption('quote', options.quote ?? '"', 'a non-empty string');
-  const signal = options.signal === undefined ? undefined : signalOption(where, 'signal', options.signal);
-  const namedFields = options.columns === undefined ? undefined : namesOption('columns', options.columns);
+  const signal =
+    options.signal === undefined ? undefined : signalOption(where, 'signal', options.signal);
+  const namedFields =
+    options.columns === undefined ? undefined : namesOption('columns', options.columns);
   if (!header && namedFields === undefined && format === 'csv') {
-    throw new InvalidOptionError('columns', `${where}: option columns must name the fields when header is false.`);
+    throw new InvalidOptionError(
+      'columns',
+      `${where}: option columns must name the fields when header is false.`,
+    );
   }
 
   const stdin = input === '-';
@@ -303,10 +325,13 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
     const tableColumns = await target.columns();
     for (const k of key) {
       if (!tableColumns.some((c) => c.name === k)) {
-        throw new InvalidOptionError('key', `${where}: key column ${JSON.stringify(k)} is not a column of ${table} (${tableColumns.map((c) => c.name).join(', ')}).`);
+        throw new InvalidOptionError(
+          'key',
+          `${where}: key column ${JSON.stringify(k)} is not a column of ${table} (${tableColumns.map((c) => c.name).join(', ')}).`,
+        );
       }
     }
-    let previous = restart ? undefined : await target.readCheckpoint(id);
+    const previous = restart ? undefined : await target.readCheckpoint(id);
     if (previous !== undefined && !stdin && previous.size !== size) {
       const { InputChangedError } = await import('./errors.js');
       throw new InputChangedError(
@@ -332,9 +357,11 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
     let expectedCount = 0;
     const base = { offset: previous?.offset ?? 0, line: previous?.line ?? 0 };
     let reached = { offset: base.offset, line: base.line };
-    if (resumed && previous?.done === true) {
+    if (previous?.done) {
       // Verify the whole input is still the one imported, then report it as complete.
-      for await (const _ of ledger) void _;
+      for await (const _ of ledger) {
+        // drain: the ledger verifies the hash when it reaches the offset
+      }
       return { ...summary(), stopped: false, resumed, rowsThisRun: 0 };
     }
 
@@ -356,7 +383,6 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
       });
       spec.columns = mapping.map((m) => m.column);
     };
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by setFields
     if (fields !== undefined) setFields(fields);
 
     const reject = (line: number, reason: string, record: unknown): void => {
@@ -457,8 +483,8 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
           chunk.push({ line: rec.line, values });
           if (maxErrors > 0) raw.set(rec.line, rec.fields);
         } catch (reason) {
-          if (typeof reason !== 'string') throw reason;
-          reject(rec.line, reason, rec.fields);
+          if (!(reason instanceof ConvertError)) throw reason;
+          reject(rec.line, reason.message, rec.fields);
         }
       }
       if (records >= chunkSize) {

@@ -95,7 +95,9 @@ export async function postgresTarget(url: string, spec: TargetSpec): Promise<Tar
       ]);
       const oid = reg.rows[0]?.oid ?? null;
       if (oid === null) {
-        throw new ImportError(`import: table ${JSON.stringify(spec.table)} does not exist in the PostgreSQL database.`);
+        throw new ImportError(
+          `import: table ${JSON.stringify(spec.table)} does not exist in the PostgreSQL database.`,
+        );
       }
       const res = await client.query<{ name: string; type: string }>(
         `SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute

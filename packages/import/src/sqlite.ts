@@ -83,7 +83,9 @@ export function sqliteTarget(file: string, spec: TargetSpec): Target {
           const c = cols[i];
           return c === undefined ? null : bind(c, row.values[i] ?? null);
         });
-        const k = JSON.stringify(args, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+        const k = JSON.stringify(args, (_k, v: unknown) =>
+          typeof v === 'bigint' ? v.toString() : v,
+        );
         if (seen.has(k)) continue;
         seen.add(k);
         if (probe.get(...args) !== undefined) existing++;
@@ -120,15 +122,16 @@ export function sqliteTarget(file: string, spec: TargetSpec): Target {
         type: string;
       }[];
       if (info.length === 0) {
-        throw new ImportError(`import: table ${JSON.stringify(spec.table)} does not exist in the SQLite database.`);
+        throw new ImportError(
+          `import: table ${JSON.stringify(spec.table)} does not exist in the SQLite database.`,
+        );
       }
       all = info.map((c) => ({ name: c.name, type: c.type, kind: sqliteKind(c.type) }));
       return Promise.resolve(all);
     },
     readCheckpoint(id) {
       const row = db.prepare(`SELECT state FROM ${CHECKPOINTS} WHERE id = ?`).get(id) as
-        | { state: string }
-        | undefined;
+        { state: string } | undefined;
       return Promise.resolve(row === undefined ? undefined : (JSON.parse(row.state) as Checkpoint));
     },
     async commit(rows, checkpoint, reject) {

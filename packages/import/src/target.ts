@@ -103,7 +103,7 @@ export async function bisect(
 
 /** Splits `schema.table` (either part may be double-quoted) into its parts. */
 export function splitName(name: string): { schema: string | undefined; table: string } {
-  const parts = name.match(/"(?:[^"]|"")*"|[^.]+/g) ?? [];
+  const parts = name.match(/"(?:[^"]|"")*"|[^.]+/g) ?? ([] as string[]);
   const unquote = (p: string): string =>
     p.startsWith('"') ? p.slice(1, -1).replaceAll('""', '"') : p;
   if (parts.length === 2 && parts[0] !== undefined && parts[1] !== undefined) {
