@@ -9,6 +9,7 @@ import { singleflightScenarios } from './scenarios/singleflight.js';
 import { protectionScenarios } from './scenarios/protection-outage.js';
 import { protectionCacheScenarios } from './scenarios/protection-cache.js';
 import { jobsScenarios } from './scenarios/jobs.js';
+import { importScenarios } from './scenarios/import.js';
 
 export const scenarios: readonly Scenario[] = [
   ...singleflightScenarios,
@@ -17,4 +18,5 @@ export const scenarios: readonly Scenario[] = [
   ...protectionCacheScenarios,
   ...fleetScenarios,
   ...jobsScenarios,
+  ...importScenarios,
 ];
