@@ -61,6 +61,13 @@ const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const TRUE = new Set(['true', 't', '1', 'yes', 'y', 'on']);
 const FALSE = new Set(['false', 'f', '0', 'no', 'n', 'off']);
+const ISO_TIMESTAMP =
+  /^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?$/i;
+const NUMBER_RANGES = {
+  int16: [-32768, 32767],
+  int32: [-2147483648, 2147483647],
+  int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+} as const;
 const RANGES = {
   int16: [-32768n, 32767n],
   int32: [-2147483648n, 2147483647n],
@@ -101,55 +108,67 @@ export function convert(column: Column, raw: unknown): Converted {
   }
   // NDJSON numbers and booleans: JSON's own text is the value's text.
   const text = typeof raw === 'string' ? raw : JSON.stringify(raw);
-  const bad = (what: string): never => {
-    throw new ConvertError(
-      `column ${column.name} (${column.type}): ${JSON.stringify(clip(text))} is not ${what}`,
-    );
-  };
+  // Hot path: a million rows of 8 columns is 8 million calls, so no closures, no BigInt
+  // below 2^53 and no Date.parse for ISO 8601 text.
   switch (column.kind) {
     case 'int16':
     case 'int32':
     case 'int64': {
       const t = text.trim();
-      if (!INTEGER.test(t)) bad('an integer');
+      if (!INTEGER.test(t)) bad(column, text, 'an integer');
+      if (t.length <= 15) {
+        const [lo, hi] = NUMBER_RANGES[column.kind];
+        const n = Number(t);
+        if (n < lo || n > hi) bad(column, text, `an integer in [${String(lo)}, ${String(hi)}]`);
+        return t.startsWith('+') ? t.slice(1) : t;
+      }
       const [lo, hi] = RANGES[column.kind];
       const n = BigInt(t);
-      if (n < lo || n > hi) bad(`an integer in [${String(lo)}, ${String(hi)}]`);
+      if (n < lo || n > hi) bad(column, text, `an integer in [${String(lo)}, ${String(hi)}]`);
       return n.toString();
     }
     case 'float': {
       const t = text.trim();
       if (t === 'NaN' || t === 'Infinity' || t === '-Infinity') return t;
-      if (!NUMERIC.test(t)) bad('a number');
+      if (!NUMERIC.test(t)) bad(column, text, 'a number');
       return t;
     }
     case 'numeric': {
       const t = text.trim();
-      if (!NUMERIC.test(t)) bad('a decimal number');
+      if (!NUMERIC.test(t)) bad(column, text, 'a decimal number');
       return t;
     }
     case 'bool': {
       const t = text.trim().toLowerCase();
       if (TRUE.has(t)) return 'true';
       if (FALSE.has(t)) return 'false';
-      return bad('a boolean (true/false, t/f, 1/0, yes/no, on/off)');
+      return bad(column, text, 'a boolean (true/false, t/f, 1/0, yes/no, on/off)');
     }
     case 'date': {
       const m = DATE.exec(text.trim());
       if (m === null || Number.isNaN(Date.parse(`${text.trim()}T00:00:00Z`)))
-        bad('a date (YYYY-MM-DD)');
+        bad(column, text, 'a date (YYYY-MM-DD)');
       return text.trim();
     }
     case 'timestamp': {
-      if (Number.isNaN(Date.parse(text.trim()))) bad('a timestamp (ISO 8601)');
+      const t = text.trim();
+      if (!ISO_TIMESTAMP.test(t) && Number.isNaN(Date.parse(t))) {
+        bad(column, text, 'a timestamp (ISO 8601)');
+      }
       return text.trim();
     }
     case 'uuid':
-      if (!UUID.test(text.trim())) bad('a UUID');
+      if (!UUID.test(text.trim())) bad(column, text, 'a UUID');
       return text.trim();
     case 'text':
       return text;
   }
+}
+
+function bad(column: Column, text: string, what: string): never {
+  throw new ConvertError(
+    `column ${column.name} (${column.type}): ${JSON.stringify(clip(text))} is not ${what}`,
+  );
 }
 
 function clip(text: string): string {

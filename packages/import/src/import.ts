@@ -321,6 +321,7 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
           );
         })();
   const started = performance.now();
+  let inflightCommit: (() => Promise<void>) | undefined;
   try {
     const tableColumns = await target.columns();
     for (const k of key) {
@@ -403,39 +404,56 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
     };
 
     let chunk: Row[] = [];
+    let inflight: Promise<void> = Promise.resolve();
+    inflightCommit = () => inflight;
     let records = 0;
     const raw = new Map<number, unknown>();
+    // One chunk commits while the next is parsed (PostgreSQL does its part of the work
+    // meanwhile; better-sqlite3 is synchronous, so there it changes nothing). Commits stay
+    // in order: a chunk's commit starts once the previous one finished.
     const flush = async (done: boolean): Promise<void> => {
       const rows = chunk;
       const at = reached;
       const rowsAt = counts.rows;
+      const rejectedBefore = counts.rejected;
+      let rejectedHere = 0;
       chunk = [];
       records = 0;
-      const applied: Applied = await target.commit(
-        rows,
-        (a) => ({
-          id,
-          size,
-          sha256: ledger.digestAt(at.offset),
-          offset: at.offset,
-          line: at.line,
-          rows: rowsAt,
-          fields: fields ?? [],
-          inserted: counts.inserted + a.inserted,
-          updated: counts.updated + a.updated,
-          skipped: counts.skipped + a.skipped,
-          rejected: counts.rejected,
-          done,
-        }),
-        (row, reason) => {
-          reject(row.line, reason, raw.get(row.line));
-        },
-      );
-      raw.clear();
-      counts.inserted += applied.inserted;
-      counts.updated += applied.updated;
-      counts.skipped += applied.skipped;
-      options.onProgress?.(summary());
+      // At most one chunk commits while the next is parsed: memory stays at two chunks.
+      await inflight;
+      inflight = commitChunk();
+      // Handled here so a failure is not reported as unhandled before the next flush awaits it.
+      inflight.catch(() => undefined);
+      if (done) await inflight;
+
+      async function commitChunk(): Promise<void> {
+        const applied: Applied = await target.commit(
+          rows,
+          (a) => ({
+            id,
+            size,
+            sha256: ledger.digestAt(at.offset),
+            offset: at.offset,
+            line: at.line,
+            rows: rowsAt,
+            fields: fields ?? [],
+            inserted: counts.inserted + a.inserted,
+            updated: counts.updated + a.updated,
+            skipped: counts.skipped + a.skipped,
+            rejected: rejectedBefore + rejectedHere,
+            done,
+          }),
+          (row, reason) => {
+            rejectedHere++;
+            reject(row.line, reason, raw.get(row.line));
+          },
+        );
+        for (const row of rows) raw.delete(row.line);
+        counts.inserted += applied.inserted;
+        counts.updated += applied.updated;
+        counts.skipped += applied.skipped;
+        options.onProgress?.(summary());
+      }
     };
 
     function summary(): ImportProgress {
@@ -496,9 +514,13 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
       }
     }
     if (!stopped) await flush(true);
-    else ledger.destroy();
+    else {
+      await inflight;
+      ledger.destroy();
+    }
     return { ...summary(), stopped, resumed, rowsThisRun };
   } finally {
+    await inflightCommit?.().catch(() => undefined);
     await target.close();
   }
 }
