@@ -18,13 +18,17 @@ import { randomUUID } from 'node:crypto';
 import {
   type CacheEntry,
   type CacheStore,
+  type Clock,
+  ClosedError,
   Listeners,
   type Subscription,
   describe,
   knownOptions,
+  systemClock,
 } from 'batchflight';
 import { type Codec, errorFromShape, errorShape, jsonCodec } from './codec.js';
-import { type RedisClient, clientOption, onResubscribed, prefixOption } from './options.js';
+import { CommandDeadline, commandTimeoutOption } from './deadline.js';
+import { type RedisClient, clientOption, isReady, prefixOption } from './options.js';
 import { LuaScript } from './script.js';
 import {
   CACHE_CLEAR_STEP,
@@ -51,6 +55,15 @@ export interface RedisCacheStoreOptions {
   readonly prefix?: string | undefined;
   /** Encodes values. Default: the strict {@link jsonCodec}. */
   readonly codec?: Codec | undefined;
+  /**
+   * Longest wait for Redis of each call, in ms (> 0). Past it the call
+   * rejects with a `RedisUnavailableError` (a cache answers that read as a
+   * miss). Default 1000. A call made while the client is not connected
+   * (`reconnecting`, `close`, `end`) is refused at once, unsent.
+   */
+  readonly commandTimeoutMs?: number | undefined;
+  /** Clock of the command deadline. Default: the system clock. */
+  readonly clock?: Clock | undefined;
 }
 
 /** A message on the invalidation channel, as {@link RedisCacheStore.onInvalidation} delivers it. */
@@ -90,16 +103,26 @@ export class RedisCacheStore implements CacheStore, AsyncDisposable {
   /** Tells this process's own messages apart from the others'. */
   readonly #origin = randomUUID();
   readonly #listeners = new Listeners<CacheInvalidation>();
+  readonly #deadline: CommandDeadline;
   #subscriber: RedisClient | undefined;
-  #subscribing: Promise<void> | undefined;
+  /** The subscription is active now. */
+  #live = false;
+  /** It has been active before (the next activation is a resync). */
+  #wasLive = false;
+  readonly #waiters = new Set<() => void>();
   #closed = false;
 
   constructor(options: RedisCacheStoreOptions) {
     if (typeof options !== 'object' || (options as unknown) === null) {
       throw new TypeError(`${WHERE}: options must be an object, got ${describe(options)}.`);
     }
-    knownOptions(WHERE, options, ['client', 'prefix', 'codec']);
+    knownOptions(WHERE, options, ['client', 'prefix', 'codec', 'commandTimeoutMs', 'clock']);
     this.#client = clientOption(WHERE, options.client);
+    this.#deadline = new CommandDeadline(
+      WHERE,
+      commandTimeoutOption(WHERE, options.commandTimeoutMs),
+      options.clock ?? systemClock,
+    );
     const base = `${prefixOption(WHERE, options.prefix)}{cache}:`;
     this.#entryPrefix = `${base}e:`;
     this.#tagPrefix = `${base}t:`;
@@ -114,30 +137,56 @@ export class RedisCacheStore implements CacheStore, AsyncDisposable {
     this.#codec = codec;
   }
 
-  /** One `HGET`. */
+  /** One `HMGET`. */
   async get(key: string): Promise<CacheEntry | undefined> {
-    const [data, tags] = await this.#client.hmget(this.#entryPrefix + key, 'd', 't');
+    const [data, tags] = await this.#call('get', () =>
+      this.#client.hmget(this.#entryPrefix + key, 'd', 't'),
+    );
     if (data === null || data === undefined) return undefined;
     return this.#decode(data, tags ?? null);
+  }
+
+  /**
+   * The entries of `keys`, in their order (`undefined` where there is none):
+   * one pipelined `HMGET` per key, one round trip. Every key of a store
+   * shares its hash tag, so on a Cluster the pipeline goes to one master.
+   */
+  async getMany(keys: readonly string[]): Promise<(CacheEntry | undefined)[]> {
+    if (keys.length === 0) return [];
+    const replies = await this.#call('getMany', () => {
+      const pipeline = this.#client.pipeline();
+      for (const key of keys) pipeline.hmget(this.#entryPrefix + key, 'd', 't');
+      return pipeline.exec();
+    });
+    if (replies === null) throw this.#deadline.wrap('getMany', new Error('pipeline discarded'));
+    return replies.map(([error, reply]) => {
+      if (error !== null) throw this.#deadline.wrap('getMany', error);
+      const [data, tags] = reply as [string | null, string | null];
+      return data === null ? undefined : this.#decode(data, tags);
+    });
   }
 
   /** One script: replaces the entry and its tag memberships; expires at `staleUntil`. */
   async set(key: string, entry: CacheEntry): Promise<void> {
     const data = this.#encode(entry);
     const tags = entry.tags ?? [];
-    await SET.run(
-      this.#client,
-      [this.#entryPrefix + key],
-      [data, String(Math.ceil(entry.staleUntil)), this.#tagPrefix, ...new Set<string>(tags)],
+    await this.#call('set', () =>
+      SET.run(
+        this.#client,
+        [this.#entryPrefix + key],
+        [data, String(Math.ceil(entry.staleUntil)), this.#tagPrefix, ...new Set<string>(tags)],
+      ),
     );
   }
 
   /** One script: removes the entry and publishes the invalidation. */
   async delete(key: string): Promise<boolean> {
-    const removed = await DELETE.run(
-      this.#client,
-      [this.#entryPrefix + key],
-      [this.#tagPrefix, this.#channel, this.#wire({ k: key })],
+    const removed = await this.#call('delete', () =>
+      DELETE.run(
+        this.#client,
+        [this.#entryPrefix + key],
+        [this.#tagPrefix, this.#channel, this.#wire({ k: key })],
+      ),
     );
     return removed === 1;
   }
@@ -145,10 +194,12 @@ export class RedisCacheStore implements CacheStore, AsyncDisposable {
   /** One script: removes every entry carrying any of `tags`, publishes the invalidation. */
   async invalidateTags(tags: readonly string[]): Promise<number> {
     if (tags.length === 0) return 0;
-    const removed = await INVALIDATE_TAGS.run(
-      this.#client,
-      [this.#tagPrefix + (tags[0] as string)],
-      [this.#tagPrefix, this.#channel, this.#wire({ t: tags }), ...tags],
+    const removed = await this.#call('invalidateTags', () =>
+      INVALIDATE_TAGS.run(
+        this.#client,
+        [this.#tagPrefix + (tags[0] as string)],
+        [this.#tagPrefix, this.#channel, this.#wire({ t: tags }), ...tags],
+      ),
     );
     return removed as number;
   }
@@ -157,21 +208,19 @@ export class RedisCacheStore implements CacheStore, AsyncDisposable {
    * Removes every key of this store, then publishes the invalidation: a
    * `SCAN` + `UNLINK` script step per round trip, run on the node that
    * holds the store's hash slot (on a Cluster, that slot's master alone:
-   * the other masters hold none of the store's keys).
+   * the other masters hold none of the store's keys). Each step has its own
+   * `commandTimeoutMs`.
    */
   async clear(): Promise<void> {
     const route = [this.#entryPrefix];
     const message = this.#wire({ c: 1 });
     let cursor = '0';
     do {
+      const at = cursor;
       cursor = String(
-        await CLEAR_STEP.run(this.#client, route, [
-          cursor,
-          this.#pattern,
-          '1000',
-          this.#channel,
-          message,
-        ]),
+        await this.#call('clear', () =>
+          CLEAR_STEP.run(this.#client, route, [at, this.#pattern, '1000', this.#channel, message]),
+        ),
       );
     } while (cursor !== '0');
   }
@@ -181,27 +230,49 @@ export class RedisCacheStore implements CacheStore, AsyncDisposable {
    * {@link tieredStore}'s `onVersion`): a version bump fleet-wide.
    */
   async publishVersion(namespace: string, version: string | number): Promise<void> {
-    await this.#client.publish(this.#channel, this.#wire({ n: namespace, v: version }));
+    await this.#call('publishVersion', () =>
+      this.#client.publish(this.#channel, this.#wire({ n: namespace, v: version })),
+    );
   }
 
   /**
    * Listens to the invalidations published by the OTHER processes (this
-   * process's own are applied locally already). Subscribes on first use,
-   * on a connection of its own (`client.duplicate()`); after a reconnect the
+   * process's own are applied locally already), on a connection of its own
+   * (`client.duplicate()`, opened on first use and closed by {@link close}).
+   * Resolves once the subscription is active. After a reconnect the
    * listener gets `{ kind: 'resync' }` because messages may have been lost
    * (once subscribed again: nothing published after it is lost).
-   * Resolves once the subscription is active.
+   *
+   * When the subscription is not active within `commandTimeoutMs` (or the
+   * client is not connected), rejects with a `RedisUnavailableError` and
+   * the listener is removed; the connection keeps trying, so a later call
+   * can succeed. After {@link close}, rejects with a `ClosedError`.
    */
   async onInvalidation(listener: (event: CacheInvalidation) => void): Promise<Subscription> {
+    if (this.#closed) {
+      throw new ClosedError(`${WHERE}.onInvalidation(): the store is closed.`);
+    }
     const subscription = this.#listeners.add(listener);
-    await this.#subscribe();
+    this.#ensureSubscriber();
+    try {
+      if (!isReady(this.#client))
+        throw this.#deadline.notReady('onInvalidation', this.#client.status);
+      await this.#whenLive();
+    } catch (error) {
+      subscription.dispose();
+      throw error;
+    }
     return subscription;
   }
 
-  /** Closes the subscriber connection this store opened (not the client). Idempotent. */
+  /**
+   * Closes the subscriber connection this store opened (never the client,
+   * which stays the caller's). Idempotent.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#live = false;
     this.#subscriber?.disconnect();
     this.#subscriber = undefined;
   }
@@ -211,23 +282,76 @@ export class RedisCacheStore implements CacheStore, AsyncDisposable {
     return Promise.resolve();
   }
 
-  #subscribe(): Promise<void> {
-    if (this.#subscribing !== undefined) return this.#subscribing;
+  /** Sends one call if the client is connected, bounded by `commandTimeoutMs`. */
+  #call<T>(what: string, send: () => Promise<T>): Promise<T> {
+    if (!isReady(this.#client)) {
+      return Promise.reject(this.#deadline.notReady(what, this.#client.status));
+    }
+    let command: Promise<T>;
+    try {
+      command = send();
+    } catch (error) {
+      // The client's own error when it is not unavailability (a ReplyError), passed through.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      return Promise.reject(this.#deadline.wrap(what, error));
+    }
+    return this.#deadline.bound(what, command);
+  }
+
+  /**
+   * Opens the subscriber connection once. Every time it becomes ready (the
+   * first connection, and each reconnect) it subscribes: ioredis emits
+   * `ready` having sent its own resubscription but before the server has
+   * answered it, and replies on one connection come in order, so the answer
+   * to this SUBSCRIBE proves the subscription live. A resync is announced
+   * on every live subscription after the first (messages may have been
+   * missed in between).
+   */
+  #ensureSubscriber(): void {
+    if (this.#subscriber !== undefined || this.#closed) return;
     // On a Cluster, duplicate() is a Cluster whose subscribe() listens on one
     // node; a PUBLISH on any master reaches every node's subscribers.
     const subscriber = this.#client.duplicate();
     this.#subscriber = subscriber;
     subscriber.on('error', () => undefined); // reconnection is ioredis's; errors surface as resync
-    onResubscribed(subscriber, this.#channel, () => {
-      this.#listeners.emit({ kind: 'resync' });
+    subscriber.on('close', () => {
+      this.#live = false;
+    });
+    subscriber.on('ready', () => {
+      subscriber.subscribe(this.#channel).then(
+        () => {
+          if (this.#subscriber !== subscriber) return;
+          const again = this.#wasLive;
+          this.#wasLive = true;
+          this.#live = true;
+          for (const wake of [...this.#waiters]) wake();
+          this.#waiters.clear();
+          if (again) this.#listeners.emit({ kind: 'resync' });
+        },
+        () => undefined, // dropped again (or closed): the next 'ready' subscribes
+      );
     });
     subscriber.on('message', (channel: string, message: string) => {
       if (channel !== this.#channel) return;
       const event = this.#parse(message);
       if (event !== undefined) this.#listeners.emit(event);
     });
-    this.#subscribing = subscriber.subscribe(this.#channel).then(() => undefined);
-    return this.#subscribing;
+    // A lazyConnect client's copy is lazy too: nothing would ever connect it.
+    if (subscriber.status === 'wait') subscriber.connect().catch(() => undefined);
+  }
+
+  /** Resolves once subscribed, or rejects after `commandTimeoutMs`. */
+  #whenLive(): Promise<void> {
+    if (this.#live) return Promise.resolve();
+    let wake: (() => void) | undefined;
+    const live = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    const waiter = wake as () => void;
+    this.#waiters.add(waiter);
+    return this.#deadline.bound('onInvalidation', live).finally(() => {
+      this.#waiters.delete(waiter);
+    });
   }
 
   #wire(fields: Omit<Wire, 'o'>): string {

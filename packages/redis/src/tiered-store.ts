@@ -14,8 +14,11 @@ import {
   type Clock,
   type MaybePromise,
   type Subscription,
+  type Timer,
+  getManyOf,
   isPromiseLike,
   knownOptions,
+  numberOption,
   systemClock,
 } from 'batchflight';
 import type { CacheInvalidation } from './cache-store.js';
@@ -27,23 +30,41 @@ export interface InvalidationSource {
 
 /** Options of {@link tieredStore}. */
 export interface TieredStoreOptions {
-  /** Clock of the L1 freshness check. Default: the system clock. */
+  /** Clock of the L1 freshness check and of the subscription retries. Default: the system clock. */
   readonly clock?: Clock | undefined;
   /**
    * Called when another process published a version switch
    * (`RedisCacheStore#publishVersion`): pass it to `cache.setVersion`.
    */
   readonly onVersion?: ((namespace: string, version: string | number) => void) | undefined;
+  /**
+   * Called when listening to the L2's invalidations failed (Redis
+   * unreachable at start, or not answering): the store keeps working on L1
+   * and L2 as they answer and tries to listen again every
+   * `resubscribeMs`. Default: none (the failure is only visible in `ready`).
+   */
+  readonly onError?: ((error: unknown) => void) | undefined;
+  /** Wait between two attempts to listen to the L2's invalidations, in ms (> 0). Default 1000. */
+  readonly resubscribeMs?: number | undefined;
 }
 
 /** The store {@link tieredStore} returns. */
 export interface TieredCacheStore extends CacheStore {
-  /** Resolves when the L2's invalidations are being listened to (at once when L2 has none). */
+  /**
+   * Resolves when the L2's invalidations are being listened to (at once
+   * when L2 has none). Rejects (a `RedisUnavailableError`) when the first
+   * attempt failed; that rejection is never unhandled, and the store keeps
+   * trying in the background (`onError` reports each failure).
+   */
   readonly ready: Promise<void>;
   /** Invalidation messages applied to L1 so far. */
   readonly remoteInvalidations: number;
-  /** Unsubscribes and closes L1 and L2. Idempotent. */
+  /** The entries of `keys`: L1 first, the rest from L2 in one call (`getMany` when L2 has it). */
+  getMany(keys: readonly string[]): Promise<(CacheEntry | undefined)[]>;
+  /** Stops listening, and closes L1 and L2 (their own connections, never a client). Idempotent. */
   close(): Promise<void>;
+  /** Same as {@link TieredCacheStore.close}. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -54,8 +75,8 @@ export interface TieredCacheStore extends CacheStore {
  * const l2 = new RedisCacheStore({ client: redis });
  * const store = tieredStore(new MemoryCacheStore({ maxEntries: 10_000 }), l2, {
  *   onVersion: (_ns, v) => users.setVersion(v),
+ *   onError: (error) => log.warn({ err: error }, 'cache invalidations not received'),
  * });
- * await store.ready;
  * const users = cache({ ttlMs: 60_000, store });
  * ```
  */
@@ -64,10 +85,22 @@ export function tieredStore(
   l2: CacheStore & Partial<InvalidationSource>,
   options: TieredStoreOptions = {},
 ): TieredCacheStore {
-  knownOptions('tieredStore', options, ['clock', 'onVersion']);
+  knownOptions('tieredStore', options, ['clock', 'onVersion', 'onError', 'resubscribeMs']);
   const clock = options.clock ?? systemClock;
+  const resubscribeMs = numberOption(
+    'tieredStore',
+    'resubscribeMs',
+    options.resubscribeMs ?? 1000,
+    {
+      min: 0,
+      exclusive: true,
+      max: 2_147_483_647,
+    },
+  );
   let remote = 0;
   let subscription: Subscription | undefined;
+  let retry: Timer | undefined;
+  let closing = false;
   let closed: Promise<void> | undefined;
 
   const apply = (event: CacheInvalidation): void => {
@@ -88,12 +121,40 @@ export function tieredStore(
     })();
     if (isPromiseLike(done)) Promise.resolve(done).catch(() => undefined);
   };
-  const ready =
-    typeof l2.onInvalidation === 'function'
-      ? l2.onInvalidation(apply).then((s) => {
-          subscription = s;
-        })
-      : Promise.resolve();
+  const report = (error: unknown): void => {
+    try {
+      options.onError?.(error);
+    } catch {
+      // A throwing hook must not stop the retries.
+    }
+  };
+  // Listens; after a failure, again every resubscribeMs until it works or the
+  // store closes. While nobody listened, other processes' invalidations were
+  // missed, so a late success clears L1 (as a resync does).
+  const listen = (attempt: number): Promise<void> =>
+    (l2.onInvalidation as InvalidationSource['onInvalidation'])(apply).then(
+      (s) => {
+        if (closing) {
+          s.dispose();
+          return;
+        }
+        subscription = s;
+        if (attempt > 0) apply({ kind: 'resync' });
+      },
+      (error: unknown) => {
+        report(error);
+        if (!closing) {
+          retry = clock.setTimer(() => {
+            retry = undefined;
+            if (!closing) listen(attempt + 1).catch(() => undefined);
+          }, resubscribeMs);
+        }
+        throw error;
+      },
+    );
+  const ready = typeof l2.onInvalidation === 'function' ? listen(0) : Promise.resolve();
+  // The first attempt's failure is reported (onError) and retried: never unhandled.
+  ready.catch(() => undefined);
 
   const fromL2 = async (
     key: string,
@@ -107,16 +168,60 @@ export function tieredStore(
       if (local !== undefined) return local;
       throw error;
     }
+    return settle(key, local, shared);
+  };
+  const settle = async (
+    key: string,
+    local: CacheEntry | undefined,
+    shared: CacheEntry | undefined,
+  ): Promise<CacheEntry | undefined> => {
     if (shared === undefined) return local;
     if (local !== undefined && shared.expiresAt <= local.expiresAt) return local;
     await l1.set(key, shared);
     return shared;
   };
+  const fresh = (entry: CacheEntry | undefined): entry is CacheEntry =>
+    entry !== undefined && clock.now() < entry.expiresAt;
   const get = (key: string): MaybePromise<CacheEntry | undefined> => {
     const local = l1.get(key);
     const decide = (entry: CacheEntry | undefined): MaybePromise<CacheEntry | undefined> =>
-      entry !== undefined && clock.now() < entry.expiresAt ? entry : fromL2(key, entry);
+      fresh(entry) ? entry : fromL2(key, entry);
     return isPromiseLike(local) ? Promise.resolve(local).then(decide) : decide(local);
+  };
+  const getMany = async (keys: readonly string[]): Promise<(CacheEntry | undefined)[]> => {
+    const locals = await getManyOf(l1, keys);
+    const out: (CacheEntry | undefined)[] = [...locals];
+    const missing: number[] = [];
+    for (let i = 0; i < keys.length; i++) if (!fresh(locals[i])) missing.push(i);
+    if (missing.length === 0) return out;
+    let shared: readonly (CacheEntry | undefined)[];
+    try {
+      shared = await getManyOf(
+        l2,
+        missing.map((i) => keys[i] as string),
+      );
+    } catch (error) {
+      // As get: L2 unreachable, the L1 copies answer; a key with none fails the call.
+      if (missing.every((i) => locals[i] !== undefined)) return out;
+      throw error;
+    }
+    await Promise.all(
+      missing.map(async (i, j) => {
+        out[i] = await settle(keys[i] as string, locals[i], shared[j]);
+      }),
+    );
+    return out;
+  };
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      closing = true;
+      retry?.cancel();
+      retry = undefined;
+      await ready.catch(() => undefined);
+      subscription?.dispose();
+      await Promise.allSettled([l1.close?.(), l2.close?.()]);
+    })();
+    return closed;
   };
 
   return {
@@ -125,6 +230,7 @@ export function tieredStore(
       return remote;
     },
     get,
+    getMany,
     async set(key, entry) {
       await l1.set(key, entry);
       await l2.set(key, entry);
@@ -140,13 +246,7 @@ export function tieredStore(
     async clear() {
       await Promise.all([l1.clear(), l2.clear()]);
     },
-    close() {
-      closed ??= (async () => {
-        await ready.catch(() => undefined);
-        subscription?.dispose();
-        await Promise.allSettled([l1.close?.(), l2.close?.()]);
-      })();
-      return closed;
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }

@@ -26,7 +26,13 @@
  *
  * A store that fails (a Redis outage) never fails a read: a failed `get` is a
  * miss and a failed `set` is reported through `onError` and the
- * `batchflight:cache:error` channel.
+ * `batchflight:cache:error` channel. A read never waits for the store's
+ * write of what it computed: the write goes on behind it (`close()` waits
+ * for it), so a slow or unreachable store delays a miss by its `get` alone.
+ *
+ * The reads one tick makes of a store that has `getMany` (Redis, tiered)
+ * go to it together, in one call: a cache in front of a batch source's
+ * per-key handler reads the keys of a batch in one round trip, not one each.
  */
 import {
   type CallContext,
@@ -51,7 +57,13 @@ import {
 import { SingleFlight } from '../singleflight/index.js';
 import { CacheKeyError } from './errors.js';
 import { MemoryCacheStore, PEEK } from './memory-store.js';
-import { type CacheEntry, type CacheStore, isPromiseLike } from './store.js';
+import {
+  type CacheEntry,
+  type CacheStore,
+  type MaybePromise,
+  getManyOf,
+  isPromiseLike,
+} from './store.js';
 
 /** XFetch early refresh settings; `true` means `{ beta: 1 }`. */
 export interface EarlyRefreshOptions {
@@ -226,6 +238,10 @@ export class Cache<I = unknown> implements AsyncDisposable {
   readonly #flights: SingleFlight;
   readonly #refreshing = new Set<string>();
   readonly #background = new Set<Promise<void>>();
+  /** True when store reads of one tick go to the store's getMany together. */
+  readonly #batchReads: boolean;
+  /** The store keys read in this tick (when #batchReads), each with its waiting reads. */
+  #reads: Map<string, ((entry: Promise<CacheEntry | undefined>) => void)[]> | undefined;
   readonly #onLoad = new Listeners<CacheLoadEvent>();
   readonly #onStale = new Listeners<CacheStaleEvent>();
   readonly #onError = new Listeners<CacheErrorEvent>();
@@ -272,6 +288,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
       this.#ownsStore = false;
     }
     this.#memory = this.#store instanceof MemoryCacheStore ? this.#store : undefined;
+    this.#batchReads = this.#memory === undefined && typeof this.#store.getMany === 'function';
     this.#keyOf =
       options.key === undefined
         ? (input: I) => stableKey(input, 'input')
@@ -347,6 +364,13 @@ export class Cache<I = unknown> implements AsyncDisposable {
       return Promise.reject(new ClosedError(`${WHERE}: get() after close().`));
     }
     if (typeof key !== 'string' || key.charCodeAt(0) === 0) return Promise.reject(keyError(key));
+    if (typeof compute !== 'function') {
+      return rejectWith(
+        new TypeError(
+          `${WHERE}.get(key, compute): compute must be a function (signal) => value or promise, called on a miss, got ${describe(compute)}.`,
+        ),
+      );
+    }
     const scope = options?.scope;
     if (options?.ttlMs !== undefined && !(options.ttlMs > 0 && Number.isFinite(options.ttlMs))) {
       return rejectWith(
@@ -360,9 +384,9 @@ export class Cache<I = unknown> implements AsyncDisposable {
     const memory = this.#memory;
     if (memory !== undefined)
       return this.#answer(storeKey, memory[PEEK](storeKey), compute, options);
-    let found: CacheEntry | undefined | PromiseLike<CacheEntry | undefined>;
+    let found: MaybePromise<CacheEntry | undefined>;
     try {
-      found = this.#store.get(storeKey);
+      found = this.#batchReads ? this.#read(storeKey) : this.#store.get(storeKey);
     } catch (error) {
       this.#reportStoreError(storeKey, error);
       found = undefined;
@@ -527,12 +551,17 @@ export class Cache<I = unknown> implements AsyncDisposable {
   }
 
   /**
-   * Stops accepting reads, waits for background refreshes to settle, and
-   * closes the store if the cache created it. Idempotent.
+   * Stops accepting reads, waits for background refreshes and writes to
+   * settle, and closes the store if the cache created it. A store passed in
+   * (`options.store`) stays open: it is the caller's, who may share it
+   * between caches, and closes it (a `RedisCacheStore` or `tieredStore`
+   * closes its own subscriber connection; the ioredis client stays the
+   * caller's). Idempotent.
    */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      await Promise.allSettled([...this.#background]);
+      // A refresh settling may start its write: wait until nothing is left.
+      while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
       if (this.#ownsStore) await this.#store.close?.();
     })();
     return this.#closed;
@@ -543,6 +572,39 @@ export class Cache<I = unknown> implements AsyncDisposable {
   }
 
   // --- internals -----------------------------------------------------------
+
+  /** Reads `storeKey` together with the other reads of this tick (one getMany). */
+  #read(storeKey: string): Promise<CacheEntry | undefined> {
+    let reads = this.#reads;
+    if (reads === undefined) {
+      reads = new Map();
+      this.#reads = reads;
+      queueMicrotask(this.#flushReads);
+    }
+    const waiting = reads.get(storeKey);
+    return new Promise<CacheEntry | undefined>((resolve) => {
+      if (waiting === undefined) reads.set(storeKey, [resolve]);
+      else waiting.push(resolve);
+    });
+  }
+
+  readonly #flushReads = (): void => {
+    const reads = this.#reads;
+    this.#reads = undefined;
+    if (reads === undefined) return;
+    const keys = [...reads.keys()];
+    let all: Promise<readonly (CacheEntry | undefined)[]>;
+    if (keys.length === 1) {
+      // One key: the store's own get, no getMany for a batch of one.
+      all = (async () => [await this.#store.get(keys[0] as string)])();
+    } else {
+      all = getManyOf(this.#store, keys);
+    }
+    keys.forEach((key, i) => {
+      const entry = all.then((entries) => entries[i]);
+      for (const resolve of reads.get(key) ?? []) resolve(entry);
+    });
+  };
 
   #answer<T>(
     storeKey: string,
@@ -657,7 +719,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
       }
       if (this.#negativeTtlMs > 0 && !keepStale && epoch === this.#epoch && !signal.aborted) {
         const expiresAt = now + this.#negativeTtlMs;
-        await this.#write(storeKey, {
+        this.#write(storeKey, {
           value: error,
           error: true,
           expiresAt,
@@ -692,17 +754,37 @@ export class Cache<I = unknown> implements AsyncDisposable {
         tags: tags !== undefined && tags.length > 0 ? tags : undefined,
         [SETTLED]: Promise.resolve(value),
       };
-      await this.#write(storeKey, entry);
+      this.#write(storeKey, entry);
     }
     return value;
   }
 
-  async #write(storeKey: string, entry: CacheEntry): Promise<void> {
+  /**
+   * Writes behind: the read that computed the value does not wait for the
+   * store (an unreachable Redis would hold it for the whole command
+   * deadline). A synchronous store (memory) has the entry before this
+   * returns; an asynchronous one has been sent it, and close() waits for it.
+   */
+  #write(storeKey: string, entry: CacheEntry): void {
+    let done: MaybePromise<void>;
     try {
-      await this.#store.set(storeKey, entry);
+      done = this.#store.set(storeKey, entry);
     } catch (error) {
       this.#reportStoreError(storeKey, error);
+      return;
     }
+    if (!isPromiseLike(done)) return;
+    const written: Promise<void> = Promise.resolve(done)
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          this.#reportStoreError(storeKey, error);
+        },
+      )
+      .finally(() => {
+        this.#background.delete(written);
+      });
+    this.#background.add(written);
   }
 
   #reportStoreError(storeKey: string, error: unknown): void {
@@ -814,6 +896,11 @@ export function cached<A extends readonly unknown[], R>(
   options: CachedOptions<A>,
 ): CachedFunction<A, R> {
   functionOption('cached()', 'fn', fn);
+  if (typeof options !== 'object' || (options as unknown) === null) {
+    throw new TypeError(
+      `cached(fn, options): options must be an object with at least ttlMs (how long a result stays fresh, in ms), got ${describe(options)}.`,
+    );
+  }
   const { key, ...rest } = options;
   const keyOf = key === undefined ? (args: A) => argumentsKey(args) : (args: A) => key(...args);
   if (key !== undefined) functionOption('cached()', 'key', key);

@@ -204,6 +204,11 @@ export class MemoryCacheStore implements CacheStore {
     return node.entry;
   }
 
+  /** `get` of each key, in order (synchronous, like every operation of this store). */
+  getMany(keys: readonly string[]): (CacheEntry | undefined)[] {
+    return keys.map((key) => this.get(key));
+  }
+
   /**
    * `get` without the expiry check, for the cache layer of this package,
    * which checks `staleUntil` itself with the time it reads anyway (one clock

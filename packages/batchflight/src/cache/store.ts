@@ -29,6 +29,10 @@
  * - **May answer synchronously.** Every operation may return its result or a
  *   promise of it; callers always `await`. The memory store answers
  *   synchronously, which lets a cache hit skip a promise allocation.
+ * - **Several keys at once.** `getMany(keys)` answers like `get` for each
+ *   key, in order, in one operation (one round trip for a networked store).
+ *   It is optional so a store written before it still conforms: callers use
+ *   {@link getManyOf}, which falls back to one `get` per key.
  */
 
 /** A value that may already be there, or may come later. */
@@ -67,6 +71,12 @@ export interface CacheStore {
    * written, deleted, evicted, or past its `staleUntil`).
    */
   get(key: string): MaybePromise<CacheEntry | undefined>;
+  /**
+   * The entries of `keys`, one per key in the same order (`undefined` where
+   * `get` would answer `undefined`), in one operation. Optional: see
+   * {@link getManyOf}.
+   */
+  getMany?(keys: readonly string[]): MaybePromise<readonly (CacheEntry | undefined)[]>;
   /** Stores `entry` under `key`, replacing any previous entry and its tags. */
   set(key: string, entry: CacheEntry): MaybePromise<void>;
   /** Removes the entry under `key`; resolves to true when there was one. */
@@ -89,4 +99,32 @@ export function isPromiseLike<T>(value: MaybePromise<T>): value is PromiseLike<T
     value !== null &&
     typeof (value as { then?: unknown }).then === 'function'
   );
+}
+
+/**
+ * Reads several keys from `store`: its `getMany` when it has one (one round
+ * trip on Redis), otherwise one `get` per key, all at once. Resolves to one
+ * entry (or `undefined`) per key, in order; rejects when the store does.
+ *
+ * @example
+ * ```ts
+ * const [a, b] = await getManyOf(store, ['user:1', 'user:2']);
+ * ```
+ */
+export async function getManyOf(
+  store: CacheStore,
+  keys: readonly string[],
+): Promise<readonly (CacheEntry | undefined)[]> {
+  if (typeof store.getMany === 'function') {
+    const entries: unknown = await store.getMany(keys);
+    if (!Array.isArray(entries) || entries.length !== keys.length) {
+      throw new TypeError(
+        `CacheStore.getMany(keys) must resolve to an array with one entry (or undefined) per key, in order: asked for ${String(keys.length)} keys, got ${Array.isArray(entries) ? `an array of ${String(entries.length)}` : typeof entries}.`,
+      );
+    }
+    return entries as readonly (CacheEntry | undefined)[];
+  }
+  // get may answer synchronously; Promise.all takes both (the rule cannot see MaybePromise).
+  // eslint-disable-next-line @typescript-eslint/await-thenable
+  return Promise.all(keys.map((key) => store.get(key)));
 }
