@@ -188,6 +188,17 @@ describe('jobs pages', () => {
   });
 });
 
+describe('import page', () => {
+  it('a CSV into a SQLite table', async () => {
+    const { results } = await import('./import.js');
+    expect(results.rows).toEqual([
+      { email: 'ada@example.com', name: 'Ada' },
+      { email: 'bob@example.com', name: 'Bob' },
+    ]);
+    expect(results.summary).toMatchObject({ inserted: 2, rejected: 0, stopped: false });
+  });
+});
+
 describe.skipIf(noRedis !== null)('Redis samples run to exit', () => {
   for (const file of ['./distributed-redis.ts', './quick-redis.ts']) {
     it(file, async () => {
