@@ -22,7 +22,8 @@ import { ImportError, RowRejectedError } from './errors.js';
 import { Ledger } from './ledger.js';
 import { postgresTarget } from './postgres.js';
 import { sqliteTarget } from './sqlite.js';
-import type { Applied, Mode, Row, Target, TargetSpec } from './target.js';
+import { type RawChunk, rawCsvChunks, rawCsvSupported, recordFields } from './csv-chunks.js';
+import type { Applied, Checkpoint, Mode, Row, Target, TargetSpec } from './target.js';
 
 /** Progress after each committed chunk. */
 export interface ImportProgress {
@@ -411,7 +412,7 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
     // One chunk commits while the next is parsed (PostgreSQL does its part of the work
     // meanwhile; better-sqlite3 is synchronous, so there it changes nothing). Commits stay
     // in order: a chunk's commit starts once the previous one finished.
-    const flush = async (done: boolean): Promise<void> => {
+    const flush = async (done: boolean, csvChunk?: RawChunk): Promise<void> => {
       const rows = chunk;
       const at = reached;
       const rowsAt = counts.rows;
@@ -427,27 +428,31 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
       if (done) await inflight;
 
       async function commitChunk(): Promise<void> {
-        const applied: Applied = await target.commit(
-          rows,
-          (a) => ({
-            id,
-            size,
-            sha256: ledger.digestAt(at.offset),
-            offset: at.offset,
-            line: at.line,
-            rows: rowsAt,
-            fields: fields ?? [],
-            inserted: counts.inserted + a.inserted,
-            updated: counts.updated + a.updated,
-            skipped: counts.skipped + a.skipped,
-            rejected: rejectedBefore + rejectedHere,
-            done,
-          }),
-          (row, reason) => {
-            rejectedHere++;
-            reject(row.line, reason, raw.get(row.line));
-          },
-        );
+        const checkpoint = (a: Applied): Checkpoint => ({
+          id,
+          size,
+          sha256: ledger.digestAt(at.offset),
+          offset: at.offset,
+          line: at.line,
+          rows: rowsAt,
+          fields: fields ?? [],
+          inserted: counts.inserted + a.inserted,
+          updated: counts.updated + a.updated,
+          skipped: counts.skipped + a.skipped,
+          rejected: rejectedBefore + rejectedHere,
+          done,
+        });
+        const applied: Applied =
+          csvChunk === undefined || target.commitRawCsv === undefined
+            ? await target.commit(rows, checkpoint, (row, reason) => {
+                rejectedHere++;
+                reject(row.line, reason, raw.get(row.line));
+              })
+            : await target.commitRawCsv(csvChunk, csv, checkpoint, (record, reason) => {
+                rejectedHere++;
+                const bytes = csvChunk.data.subarray(record.start, record.end);
+                reject(record.line, reason, recordFields(bytes, delimiter, quote));
+              });
         for (const row of rows) raw.delete(row.line);
         counts.inserted += applied.inserted;
         counts.updated += applied.updated;
@@ -469,52 +474,94 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
       };
     }
 
-    const stream =
-      format === 'csv'
-        ? csvRecords(ledger, base, { delimiter, quote, bom: !resumed })
-        : ndjsonRecords(ledger, base);
+    const csv = { delimiter, quote };
     let stopped = false;
-    for await (const rec of stream) {
-      reached = { offset: rec.end, line: rec.endLine };
-      if (fields === undefined && format === 'csv') {
-        setFields((rec.fields as unknown[]).map(String));
-        continue;
+    if (
+      format === 'csv' &&
+      target.commitRawCsv !== undefined &&
+      rawCsvSupported(delimiter, quote)
+    ) {
+      // The fast path: the server parses and converts the input's own bytes.
+      const chunks = rawCsvChunks(ledger, {
+        base,
+        chunkSize,
+        delimiter,
+        quote,
+        header: fields === undefined,
+      });
+      // One chunk is held back so that the last one commits as done.
+      let last: RawChunk | undefined;
+      const flushRaw = async (part: RawChunk | undefined, done: boolean): Promise<void> => {
+        if (part !== undefined) {
+          reached = { offset: part.end, line: part.endLine };
+          counts.rows += part.records.length;
+          rowsThisRun += part.records.length;
+        }
+        await flush(done, part);
+      };
+      for await (const part of chunks) {
+        if ('fields' in part) {
+          reached = { offset: part.end, line: part.endLine };
+          setFields(part.fields);
+          continue;
+        }
+        if (last !== undefined) {
+          await flushRaw(last, false);
+          if (signal?.aborted === true) {
+            stopped = true;
+            break;
+          }
+        }
+        last = part;
       }
-      // NDJSON has no header: a line's missing keys are NULL, so every table column is a field.
-      if (fields === undefined) setFields(tableColumns.map((c) => c.name));
-      counts.rows++;
-      rowsThisRun++;
-      records++;
-      if (rec.error !== undefined) {
-        reject(rec.line, rec.error, rec.fields);
-      } else if (format === 'csv' && (rec.fields as unknown[]).length !== expectedCount) {
-        reject(
-          rec.line,
-          `expected ${String(expectedCount)} fields, got ${String((rec.fields as unknown[]).length)}`,
-          rec.fields,
-        );
-      } else {
-        try {
-          const values: Converted[] = mapping.map((m) =>
-            convert(m.column, (rec.fields as Record<string | number, unknown>)[m.index]),
+      if (!stopped) await flushRaw(last, true);
+    } else {
+      const stream =
+        format === 'csv'
+          ? csvRecords(ledger, base, { delimiter, quote, bom: !resumed })
+          : ndjsonRecords(ledger, base);
+      for await (const rec of stream) {
+        reached = { offset: rec.end, line: rec.endLine };
+        if (fields === undefined && format === 'csv') {
+          setFields((rec.fields as unknown[]).map(String));
+          continue;
+        }
+        // NDJSON has no header: a line's missing keys are NULL, so every table column is a field.
+        if (fields === undefined) setFields(tableColumns.map((c) => c.name));
+        counts.rows++;
+        rowsThisRun++;
+        records++;
+        if (rec.error !== undefined) {
+          reject(rec.line, rec.error, rec.fields);
+        } else if (format === 'csv' && (rec.fields as unknown[]).length !== expectedCount) {
+          reject(
+            rec.line,
+            `expected ${String(expectedCount)} fields, got ${String((rec.fields as unknown[]).length)}`,
+            rec.fields,
           );
-          chunk.push({ line: rec.line, values });
-          if (maxErrors > 0) raw.set(rec.line, rec.fields);
-        } catch (reason) {
-          if (!(reason instanceof ConvertError)) throw reason;
-          reject(rec.line, reason.message, rec.fields);
+        } else {
+          try {
+            const values: Converted[] = mapping.map((m) =>
+              convert(m.column, (rec.fields as Record<string | number, unknown>)[m.index]),
+            );
+            chunk.push({ line: rec.line, values });
+            if (maxErrors > 0) raw.set(rec.line, rec.fields);
+          } catch (reason) {
+            if (!(reason instanceof ConvertError)) throw reason;
+            reject(rec.line, reason.message, rec.fields);
+          }
+        }
+        if (records >= chunkSize) {
+          await flush(false);
+          if (signal?.aborted === true) {
+            stopped = true;
+            break;
+          }
         }
       }
-      if (records >= chunkSize) {
-        await flush(false);
-        if (signal?.aborted === true) {
-          stopped = true;
-          break;
-        }
-      }
+      if (!stopped) await flush(true);
     }
-    if (!stopped) await flush(true);
-    else {
+    if (stopped) {
       await inflight;
       ledger.destroy();
     }

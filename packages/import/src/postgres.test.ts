@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,6 +115,90 @@ describe.skipIf(unavailable !== undefined)('import into PostgreSQL', () => {
       restart: true,
     });
     expect(skip).toMatchObject({ inserted: 0, skipped: 3 });
+  });
+
+  it('finds a refused record by the line COPY names, past quoted newlines, and reports its column', async () => {
+    const t = await setup(
+      'id,email,name,age\n1,a@x,"two\nlines",1\n2,b@x,ok,x\n3,c@x,"three\n\nlines",3\n4,a@x,dup,4\n5,e@x,fine,5\n',
+    );
+    const rejects = join(dir, 'rejects-line.csv');
+    const s = await importFile({
+      input: t.file,
+      into: PG_URL,
+      table: t.table,
+      maxErrors: 5,
+      rejectFile: rejects,
+    });
+    expect(s).toMatchObject({ rowsRead: 5, inserted: 3, rejected: 2 });
+    const { rows } = await client.query<{ id: number; name: string }>(
+      `SELECT id, name FROM ${t.table} ORDER BY id`,
+    );
+    expect(rows).toEqual([
+      { id: 1, name: 'two\nlines' },
+      { id: 3, name: 'three\n\nlines' },
+      { id: 5, name: 'fine' },
+    ]);
+    const lines = readFileSync(rejects, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('line,reason,record');
+    expect(lines[1]).toMatch(/^4,"invalid input syntax for type smallint: ""x"" \(column age\)",/);
+    expect(lines[1]).toContain('"[""2"",""b@x"",""ok"",""x""]"');
+    expect(lines[2]).toMatch(/^8,"duplicate key value violates unique constraint/);
+  });
+
+  it('rejects every bad row of a chunk and commits every good one', async () => {
+    let csv = 'id,email,age\n';
+    for (let i = 1; i <= 1000; i++)
+      csv += `${String(i)},u${String(i)}@x,${i % 10 === 0 ? 'old' : String(i % 90)}\n`;
+    const t = await setup(csv);
+    const rejects = join(dir, 'rejects-many.csv');
+    const s = await importFile({
+      input: t.file,
+      into: PG_URL,
+      table: t.table,
+      maxErrors: 100,
+      chunkSize: 400,
+      rejectFile: rejects,
+    });
+    expect(s).toMatchObject({ rowsRead: 1000, inserted: 900, rejected: 100 });
+    const rejectedLines = readFileSync(rejects, 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => Number(l.split(',')[0]));
+    // the record of id i is on line i + 1
+    expect(rejectedLines).toEqual(Array.from({ length: 100 }, (_, k) => (k + 1) * 10 + 1));
+    const { rows } = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${t.table} WHERE id % 10 <> 0`,
+    );
+    expect(rows[0]?.n).toBe(900);
+  });
+
+  it('reads a quoted empty field as NULL, as the parsing path does', async () => {
+    const t = await setup('id,email,name,age\n1,a@x,"",""\n');
+    await importFile({ input: t.file, into: PG_URL, table: t.table });
+    const { rows } = await client.query(`SELECT name, age FROM ${t.table}`);
+    expect(rows).toEqual([{ name: null, age: null }]);
+  });
+
+  it('rejects an unterminated quoted field at the end of the input', async () => {
+    const t = await setup('id,email,name\n1,a@x,ok\n2,b@x,"never closed\n');
+    const s = await importFile({ input: t.file, into: PG_URL, table: t.table, maxErrors: 1 });
+    expect(s).toMatchObject({ rowsRead: 2, inserted: 1, rejected: 1 });
+  });
+
+  it('isolates a foreign-key violation, which COPY checks after its rows', async () => {
+    await client.query(`CREATE TABLE ${schema}.teams (id int PRIMARY KEY)`);
+    await client.query(`INSERT INTO ${schema}.teams VALUES (1), (2)`);
+    const table = `${schema}.members`;
+    await client.query(
+      `CREATE TABLE ${table} (id int PRIMARY KEY, team int REFERENCES ${schema}.teams)`,
+    );
+    const file = join(dir, 'members.csv');
+    writeFileSync(file, 'id,team\n1,1\n2,2\n3,9\n4,1\n5,2\n6,1\n');
+    const s = await importFile({ input: file, into: PG_URL, table, maxErrors: 1 });
+    expect(s).toMatchObject({ rowsRead: 6, inserted: 5, rejected: 1 });
+    const { rows } = await client.query<{ id: number }>(`SELECT id FROM ${table} ORDER BY id`);
+    expect(rows.map((r) => r.id)).toEqual([1, 2, 4, 5, 6]);
   });
 
   it('resumes after SIGKILL at seeded random points: every row once', async () => {

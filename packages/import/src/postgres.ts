@@ -9,16 +9,54 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { type Converted, pgKind } from './convert.js';
 import { ImportError } from './errors.js';
+import type { RawChunk, RawRecord } from './csv-chunks.js';
 import {
   type Applied,
   bisect,
   ident,
   type Row,
+  type Savepoint,
   splitName,
   type Target,
   type TargetSpec,
   type Checkpoint,
 } from './target.js';
+
+/** The CSV syntax COPY is told: single bytes. */
+type CsvSyntax = { readonly delimiter: string; readonly quote: string };
+
+/** The staging table's input-order column (not a column of the target). */
+const STAGE_ROW = '"bf import row"';
+
+/** A one-character SQL string literal. */
+function literal(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+function add(total: Applied, applied: Applied): void {
+  total.inserted += applied.inserted;
+  total.updated += applied.updated;
+  total.skipped += applied.skipped;
+}
+
+// PostgreSQL's COPY context: "COPY users, line 3, column age: \"x\"". The line counts the
+// records of this COPY's data from 1 (a quoted newline does not start a line).
+const COPY_CONTEXT = /, line (\d+)(?:, column ([^:]+))?/;
+
+function copyLine(error: unknown): number | undefined {
+  const where = (error as { where?: unknown }).where;
+  if (typeof where !== 'string') return undefined;
+  const match = COPY_CONTEXT.exec(where);
+  return match?.[1] === undefined ? undefined : Number(match[1]);
+}
+
+/** The reason a refused record is rejected with: the server's message and the column it names. */
+function refusal(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const where = (error as { where?: unknown }).where;
+  const column = typeof where === 'string' ? COPY_CONTEXT.exec(where)?.[2] : undefined;
+  return column === undefined ? message : `${message} (column ${column})`;
+}
 
 const ESCAPES = /[\\\t\n\r]/g;
 const escapeOne = (c: string): string =>
@@ -49,43 +87,151 @@ export async function postgresTarget(url: string, spec: TargetSpec): Promise<Tar
     `CREATE TABLE IF NOT EXISTS ${checkpoints} (id text PRIMARY KEY, state jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
   );
   let staged = false;
+  let stageHasRows = false;
   const cols = (): string => (spec.columns ?? []).map((c) => ident(c.name)).join(', ');
 
-  const copyInto = async (into: string, rows: readonly Row[]): Promise<void> => {
-    const stream = client.query(copyFrom(`COPY ${into} (${cols()}) FROM STDIN`));
-    await pipeline(Readable.from([copyText(rows)]), stream);
+  // COPY in text format for rows converted in JavaScript, in CSV format for the input's own
+  // bytes. FORCE_NULL makes a quoted empty field NULL too, as the JavaScript path does.
+  const copyInto = async (
+    into: string,
+    payload: string | Buffer,
+    csv?: CsvSyntax,
+  ): Promise<void> => {
+    const format =
+      csv === undefined
+        ? ''
+        : ` WITH (FORMAT csv, DELIMITER ${literal(csv.delimiter)}, QUOTE ${literal(csv.quote)}, FORCE_NULL (${cols()}))`;
+    const stream = client.query(copyFrom(`COPY ${into} (${cols()}) FROM STDIN${format}`));
+    await pipeline(Readable.from([payload]), stream);
   };
 
-  const attempt = async (rows: readonly Row[]): Promise<Applied> => {
+  const attempt = async (
+    payload: string | Buffer,
+    count: number,
+    csv?: CsvSyntax,
+  ): Promise<Applied> => {
     if (spec.mode === 'insert') {
-      await copyInto(table, rows);
-      return { inserted: rows.length, updated: 0, skipped: 0 };
+      await copyInto(table, payload, csv);
+      return { inserted: count, updated: 0, skipped: 0 };
     }
     if (!staged) {
-      // LIKE copies the column types and NOT NULL, so COPY already refuses those rows.
+      // LIKE copies the column types and NOT NULL, so COPY already refuses those rows; the
+      // row number keeps the input order for "the last row of a key wins".
       await client.query(
-        `CREATE TEMP TABLE IF NOT EXISTS bf_import_stage (LIKE ${table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
+        `CREATE TEMP TABLE IF NOT EXISTS bf_import_stage (LIKE ${table} INCLUDING DEFAULTS, ${STAGE_ROW} bigserial) ON COMMIT DELETE ROWS`,
       );
       staged = true;
     }
-    await client.query('TRUNCATE bf_import_stage');
-    await copyInto('bf_import_stage', rows);
+    // The staging table is empty at the start of each transaction (ON COMMIT DELETE ROWS, and
+    // a rolled-back attempt takes its rows with it); only a part applied before in the same
+    // transaction leaves rows to clear.
+    if (stageHasRows) await client.query('TRUNCATE bf_import_stage');
+    await copyInto('bf_import_stage', payload, csv);
+    stageHasRows = true;
     const keys = spec.key.map(ident).join(', ');
     const rest = (spec.columns ?? []).filter((c) => !spec.key.includes(c.name));
     const action =
       spec.mode === 'upsert' && rest.length > 0
         ? `DO UPDATE SET ${rest.map((c) => `${ident(c.name)} = EXCLUDED.${ident(c.name)}`).join(', ')}`
         : 'DO NOTHING';
-    // DISTINCT ON keeps the last row of a key within the chunk (the staging table is
-    // filled by one COPY after a TRUNCATE, so ctid follows input order): ON CONFLICT
-    // DO UPDATE cannot touch the same row twice in one statement.
+    // DISTINCT ON keeps the last row of a key within the chunk: ON CONFLICT DO UPDATE cannot
+    // touch the same row twice in one statement.
     const result = await client.query<{ ins: number }>(
-      `WITH r AS (INSERT INTO ${table} (${cols()}) SELECT DISTINCT ON (${keys}) ${cols()} FROM bf_import_stage ORDER BY ${keys}, ctid DESC ON CONFLICT (${keys}) ${action} RETURNING (xmax = 0) AS ins) SELECT count(*) FILTER (WHERE ins)::int AS ins FROM r`,
+      `WITH r AS (INSERT INTO ${table} (${cols()}) SELECT DISTINCT ON (${keys}) ${cols()} FROM bf_import_stage ORDER BY ${keys}, ${STAGE_ROW} DESC ON CONFLICT (${keys}) ${action} RETURNING (xmax = 0) AS ins) SELECT count(*) FILTER (WHERE ins)::int AS ins FROM r`,
     );
     const inserted = result.rows[0]?.ins ?? 0;
     return spec.mode === 'upsert'
-      ? { inserted, updated: rows.length - inserted, skipped: 0 }
-      : { inserted, updated: 0, skipped: rows.length - inserted };
+      ? { inserted, updated: count - inserted, skipped: 0 }
+      : { inserted, updated: 0, skipped: count - inserted };
+  };
+
+  const savepoint: Savepoint = {
+    begin: async () => {
+      await client.query('SAVEPOINT bf');
+    },
+    release: async () => {
+      await client.query('RELEASE SAVEPOINT bf');
+    },
+    rollback: async () => {
+      await client.query('ROLLBACK TO SAVEPOINT bf');
+      await client.query('RELEASE SAVEPOINT bf');
+    },
+  };
+
+  // One transaction: the rows, then the checkpoint that counts them.
+  const transaction = async (
+    apply: (total: Applied) => Promise<void>,
+    checkpoint: (applied: Applied) => Checkpoint,
+  ): Promise<Applied> => {
+    const total: Applied = { inserted: 0, updated: 0, skipped: 0 };
+    stageHasRows = false;
+    await client.query('BEGIN');
+    try {
+      await apply(total);
+      const cp = checkpoint(total);
+      // A chunk's rows and its checkpoint commit together, so a commit the server loses in a
+      // crash loses both and the resume redoes that chunk: waiting for each chunk's WAL flush
+      // buys nothing. The last chunk commits synchronously, which flushes every earlier one:
+      // when the import returns, all of it is durable.
+      if (!cp.done) await client.query("SET LOCAL synchronous_commit = 'off'");
+      await client.query(
+        `INSERT INTO ${checkpoints} (id, state) VALUES ($1, $2)
+         ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, updated_at = now()`,
+        [cp.id, JSON.stringify(cp)],
+      );
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+    return total;
+  };
+
+  /**
+   * Applies records [from, to) of a raw chunk. COPY names the line (record) it refused, so a
+   * refused record costs one retry of the records before it and one of itself, not a
+   * bisection; an error without a line (a constraint checked after the COPY, the upsert's
+   * INSERT) is bisected.
+   */
+  const applyRaw = async (
+    chunk: RawChunk,
+    range: { from: number; to: number },
+    csv: CsvSyntax,
+    reject: (record: RawRecord, reason: string) => void,
+    total: Applied,
+  ): Promise<void> => {
+    let { from } = range;
+    const { to } = range;
+    const again = (a: number, b: number): Promise<void> =>
+      applyRaw(chunk, { from: a, to: b }, csv, reject, total);
+    while (from < to) {
+      const first = chunk.records[from];
+      const last = chunk.records[to - 1];
+      if (first === undefined || last === undefined) return;
+      await savepoint.begin();
+      try {
+        add(total, await attempt(chunk.data.subarray(first.start, last.end), to - from, csv));
+        await savepoint.release();
+        return;
+      } catch (error) {
+        await savepoint.rollback();
+        if (to - from === 1) {
+          reject(first, refusal(error));
+          return;
+        }
+        const line = copyLine(error);
+        if (line === undefined || line > to - from) {
+          const half = from + Math.ceil((to - from) / 2);
+          await again(from, half);
+          await again(half, to);
+          return;
+        }
+        const refused = from + line - 1;
+        await again(from, refused);
+        await again(refused, refused + 1);
+        from = refused + 1;
+      }
+    }
   };
 
   return {
@@ -113,40 +259,13 @@ export async function postgresTarget(url: string, spec: TargetSpec): Promise<Tar
       );
       return res.rows[0]?.state;
     },
-    async commit(rows, checkpoint, reject) {
-      const total: Applied = { inserted: 0, updated: 0, skipped: 0 };
-      await client.query('BEGIN');
-      try {
-        await bisect(
-          rows,
-          attempt,
-          {
-            begin: async () => {
-              await client.query('SAVEPOINT bf');
-            },
-            release: async () => {
-              await client.query('RELEASE SAVEPOINT bf');
-            },
-            rollback: async () => {
-              await client.query('ROLLBACK TO SAVEPOINT bf');
-              await client.query('RELEASE SAVEPOINT bf');
-            },
-          },
-          reject,
-          total,
-        );
-        const cp = checkpoint(total);
-        await client.query(
-          `INSERT INTO ${checkpoints} (id, state) VALUES ($1, $2)
-           ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, updated_at = now()`,
-          [cp.id, JSON.stringify(cp)],
-        );
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
-      return total;
+    commit(rows, checkpoint, reject) {
+      const one = (part: readonly Row[]): Promise<Applied> => attempt(copyText(part), part.length);
+      return transaction((total) => bisect(rows, one, savepoint, reject, total), checkpoint);
+    },
+    commitRawCsv(chunk, csv, checkpoint, reject) {
+      const range = { from: 0, to: chunk.records.length };
+      return transaction((total) => applyRaw(chunk, range, csv, reject, total), checkpoint);
     },
     async close() {
       await client.end();

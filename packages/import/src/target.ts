@@ -1,5 +1,6 @@
 /** The contract between the import loop and a database. */
 import type { Column, Converted } from './convert.js';
+import type { RawChunk, RawRecord } from './csv-chunks.js';
 
 /** One converted row and the 1-based line where it starts in the input. */
 export interface Row {
@@ -54,6 +55,18 @@ export interface Target {
     checkpoint: (applied: Applied) => Checkpoint,
     reject: (row: Row, reason: string) => void,
   ): Promise<Applied>;
+  /**
+   * Applies a chunk of CSV records as the input's own bytes, which the database parses and
+   * converts (PostgreSQL's `COPY … (FORMAT csv)`), with the checkpoint, in one transaction;
+   * a record it refuses goes to `reject` as in {@link Target.commit}. Absent on targets that
+   * cannot parse CSV themselves: the importer then parses and converts in JavaScript.
+   */
+  commitRawCsv?(
+    chunk: RawChunk,
+    csv: { readonly delimiter: string; readonly quote: string },
+    checkpoint: (applied: Applied) => Checkpoint,
+    reject: (record: RawRecord, reason: string) => void,
+  ): Promise<Applied>;
   close(): Promise<void>;
 }
 
@@ -66,16 +79,19 @@ export interface TargetSpec {
   readonly mode: Mode;
 }
 
+/** The savepoint a bisection rolls back to: one per attempt. */
+export interface Savepoint {
+  begin: () => Promise<void> | void;
+  release: () => Promise<void> | void;
+  rollback: () => Promise<void> | void;
+}
+
 /** Applies `rows` with bisection: a failing set is halved until the failing rows are alone. */
-export async function bisect(
-  rows: readonly Row[],
-  attempt: (rows: readonly Row[]) => Promise<Applied> | Applied,
-  savepoint: {
-    begin: () => Promise<void> | void;
-    release: () => Promise<void> | void;
-    rollback: () => Promise<void> | void;
-  },
-  reject: (row: Row, reason: string) => void,
+export async function bisect<T>(
+  rows: readonly T[],
+  attempt: (rows: readonly T[]) => Promise<Applied> | Applied,
+  savepoint: Savepoint,
+  reject: (row: T, reason: string) => void,
   total: Applied,
 ): Promise<void> {
   if (rows.length === 0) return;
