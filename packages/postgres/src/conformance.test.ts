@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, describe, it } from 'vitest';
-import { jobStoreConformance } from '@batchflight/testing';
+import { fullJobStoreConformance } from '@batchflight/testing/conformance';
 import { PostgresJobStore } from './store.js';
 import { PG_URL, dropSchema, pgUnavailable, schemaName } from './__fixtures__/pg.js';
 
@@ -10,7 +10,7 @@ const schema = schemaName('conf');
 if (unavailable === undefined) {
   afterAll(() => dropSchema(schema));
 
-  jobStoreConformance('postgres', (clock, options) =>
+  fullJobStoreConformance('postgres', (clock, options) =>
     Promise.resolve({
       store: new PostgresJobStore({
         connectionString: PG_URL,

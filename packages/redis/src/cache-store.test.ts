@@ -1,5 +1,5 @@
 import { MemoryCacheStore, cache } from 'batchflight/cache';
-import { cacheStoreConformance } from '@batchflight/testing';
+import { cacheStoreConformance } from '@batchflight/testing/conformance';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodecError, RemoteError } from './errors.js';

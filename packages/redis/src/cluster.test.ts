@@ -9,7 +9,7 @@ import {
   cacheStoreConformance,
   flightStoreConformance,
   rateLimitStoreConformance,
-} from '@batchflight/testing';
+} from '@batchflight/testing/conformance';
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestCluster, clusterUnavailable, startCluster } from './__fixtures__/cluster.js';

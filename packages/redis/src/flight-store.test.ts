@@ -1,4 +1,4 @@
-import { flightStoreConformance } from '@batchflight/testing';
+import { flightStoreConformance } from '@batchflight/testing/conformance';
 import type { FlightEvent } from 'batchflight';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 import { RateLimitedError, rateLimit } from 'batchflight/rate-limit';
-import { rateLimitStoreConformance } from '@batchflight/testing';
+import { rateLimitStoreConformance } from '@batchflight/testing/conformance';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {

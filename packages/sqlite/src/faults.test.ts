@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Queue, Worker, type JobStore } from 'batchflight/jobs';
+import { Queue, Worker, type FullJobStore } from 'batchflight/jobs';
 import { TestClock, bundleWorkerScript, killLoop } from '@batchflight/testing';
 import { MIGRATIONS } from './migrations.js';
 import { SqliteJobStore } from './store.js';
@@ -150,7 +150,7 @@ describe('SQLite under faults', () => {
         const value: unknown = Reflect.get(target, prop, target);
         return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
       },
-    }) as JobStore;
+    }) as FullJobStore;
     let release!: (v: string) => void;
     const slow = new Worker(
       stalled,

@@ -2,13 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { jobStoreConformance, TestClock } from '@batchflight/testing';
+import { TestClock } from '@batchflight/testing';
+import { fullJobStoreConformance } from '@batchflight/testing/conformance';
 import { MIGRATIONS } from './migrations.js';
 import Database from 'better-sqlite3';
 import { InvalidOptionError } from 'batchflight/core';
 import { SqliteJobStore, type SqliteJobStoreOptions } from './store.js';
 
-jobStoreConformance('sqlite', (clock, options) => {
+fullJobStoreConformance('sqlite', (clock, options) => {
   const dir = mkdtempSync(join(tmpdir(), 'bf-sqlite-'));
   const path = join(dir, 'jobs.db');
   return Promise.resolve({

@@ -62,7 +62,7 @@ import {
   type JobQuery,
   type JobRecord,
   type JobState,
-  type JobStore,
+  type FullJobStore,
   type JobStoreOptions,
   type LeaseRef,
   type NormalizedEnqueue,
@@ -261,7 +261,7 @@ const UNBLOCKED_SQL = `(x.has_deps = 0 OR NOT EXISTS (
  * await queue.add('email', { to: 'a@example.com' }, { idempotencyKey: 'welcome:42' });
  * ```
  */
-export class SqliteJobStore implements JobStore {
+export class SqliteJobStore implements FullJobStore {
   /** The underlying database (for effect tables living in the same file). */
   readonly db: Database.Database;
   readonly #clock: Clock;

@@ -1,6 +1,10 @@
 /**
- * `@batchflight/testing`: deterministic time, a fake upstream, and the
- * conformance suites every store implementation must pass.
+ * `@batchflight/testing`: deterministic time, a manual batch scheduler, a
+ * fake upstream, promise helpers and SIGKILL chaos for worker processes.
+ *
+ * This entry loads no test runner, so a demo or a tool may use it at run
+ * time. The conformance suites every store implementation must pass (they
+ * import vitest and fast-check) live behind `@batchflight/testing/conformance`.
  */
 export { TestClock, flushMicrotasks } from './test-clock.js';
 export {
@@ -9,18 +13,8 @@ export {
   type FakeUpstreamStats,
   UpstreamError,
 } from './fake-upstream.js';
-export { cacheStoreConformance, type CacheStoreHarness } from './conformance/cache-store.js';
-export {
-  rateLimitStoreConformance,
-  type RateLimitStoreHarness,
-} from './conformance/rate-limit-store.js';
-export {
-  jobStoreConformance,
-  type JobStoreFactory,
-  type JobStoreFactoryOptions,
-  type JobStoreHarness,
-} from './conformance/job-store.js';
 export { ManualScheduler } from './manual-scheduler.js';
+export { deferred, outcome, rejection, type Deferred, type Outcome } from './deferred.js';
 export {
   killLoop,
   bundleWorkerScript,
@@ -28,4 +22,3 @@ export {
   type KillLoopOptions,
   type KillLoopReport,
 } from './fault/kill-loop.js';
-export { flightStoreConformance, type FlightStoreHarness } from './conformance/flight-store.js';

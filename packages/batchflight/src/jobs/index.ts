@@ -1,7 +1,8 @@
 /**
- * `batchflight/jobs`: durable jobs and runs. The `JobStore` contract (with
- * fencing epochs, an idempotency ledger, partitions, steps, runs and an
- * append-only attempt log), the shared store helpers, and the memory store.
+ * `batchflight/jobs`: durable jobs and runs. The `JobStore`, `StepStore` and
+ * `RunStore` contracts (with fencing epochs, an idempotency ledger,
+ * partitions, steps, runs and an append-only attempt log), the shared store
+ * helpers, and the memory store.
  */
 export type {
   AcceptedCheckpoint,
@@ -30,6 +31,10 @@ export type {
   JobState,
   JobStore,
   JobStoreOptions,
+  StepStore,
+  RunStore,
+  FullJobStore,
+  StoreLifecycle,
   LeaseRef,
   PurgeOptions,
   PutStepInput,

@@ -55,7 +55,7 @@ import type {
   JobQuery,
   JobRecord,
   JobState,
-  JobStore,
+  FullJobStore,
   JobStoreOptions,
   LeaseRef,
   PurgeOptions,
@@ -149,7 +149,7 @@ const DEPENDENCY_FAILED = new Set<JobState>(DEPENDENCY_FAILED_STATES);
  * const queue = new Queue(store, { clock });
  * ```
  */
-export class MemoryJobStore implements JobStore {
+export class MemoryJobStore implements FullJobStore {
   readonly #clock: Clock;
   readonly #attemptPayloads: boolean;
   readonly #onCheckpoint: MemoryJobStoreOptions['onCheckpoint'];

@@ -136,7 +136,7 @@ export class Queue {
       );
     }
     this.name = name;
-    this.#store = storeArgument('new Queue()', store, ['enqueue']);
+    this.#store = storeArgument<JobStore>('new Queue()', store, ['enqueue']);
     this.#clock = options.clock ?? systemClock;
     this.#defaults = options.defaults;
     if (options.defaults !== undefined) {

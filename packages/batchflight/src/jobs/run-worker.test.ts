@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { TestClock } from '@batchflight/testing';
 import { MemoryJobStore } from './memory-store.js';
 import { RunWorker, type RunSlice } from './run-worker.js';
-import type { JobStore } from './store.js';
+import type { FullJobStore } from './store.js';
 
 /** A promise and the function that resolves it. */
 function gate(): { readonly opened: Promise<void>; open(): void } {
@@ -14,18 +14,18 @@ function gate(): { readonly opened: Promise<void>; open(): void } {
 
 /** `store` with one method's calls held until `until` resolves, when `when` says so. */
 function holding<K extends 'claimChunks' | 'checkpointChunk'>(
-  store: JobStore,
+  store: FullJobStore,
   method: K,
   until: Promise<void>,
-  when: (...args: Parameters<JobStore[K]>) => boolean = () => true,
-): JobStore {
+  when: (...args: Parameters<FullJobStore[K]>) => boolean = () => true,
+): FullJobStore {
   return new Proxy(store, {
     get(target, prop) {
       const value: unknown = Reflect.get(target, prop, target);
       if (typeof value !== 'function') return value;
       const call = (value as (...args: unknown[]) => unknown).bind(target);
       if (prop !== method) return call;
-      return async (...args: Parameters<JobStore[K]>) => {
+      return async (...args: Parameters<FullJobStore[K]>) => {
         if (when(...args)) await until;
         return call(...args);
       };
@@ -187,7 +187,7 @@ describe('RunWorker', () => {
   it('a store without failChunk: a throwing slice leaves the lease to run out, then the chunk is retried', async () => {
     const clock = new TestClock();
     const memory = new MemoryJobStore({ clock });
-    const store: JobStore = new Proxy(memory, {
+    const store: FullJobStore = new Proxy(memory, {
       get: (target, prop) =>
         prop === 'failChunk'
           ? undefined

@@ -38,7 +38,7 @@ import {
 } from '../core/index.js';
 import { LeaseLostError } from './errors.js';
 import { errorText } from './store-kit.js';
-import type { ChunkLease, JobStore } from './store.js';
+import type { ChunkLease, RunStore } from './store.js';
 import { Periodic, PollTimer, leaseSettings, storeArgument } from './worker-kit.js';
 
 /** A slice of a run handed to {@link RunHandler.processSlice}: items `[from, to)`. */
@@ -165,7 +165,7 @@ export class RunWorker<
   M extends Readonly<Record<string, unknown>> = Readonly<Record<string, unknown>>,
 > {
   readonly workerId: string;
-  readonly #store: JobStore;
+  readonly #store: RunStore;
   readonly #handlers: Readonly<Record<string, RunHandler>>;
 
   readonly #clock: Clock;
@@ -195,7 +195,7 @@ export class RunWorker<
   #errors = 0;
   #chunkFailures = 0;
 
-  constructor(store: JobStore, handlers: RunHandlers<M>, options: RunWorkerOptions = {}) {
+  constructor(store: RunStore, handlers: RunHandlers<M>, options: RunWorkerOptions = {}) {
     knownOptions(WHERE, options, [
       'concurrency',
       'leaseMs',
@@ -206,7 +206,11 @@ export class RunWorker<
       'workerId',
       'clock',
     ]);
-    this.#store = storeArgument(WHERE, store, ['claimChunks', 'checkpointChunk', 'completeChunk']);
+    this.#store = storeArgument<RunStore>(WHERE, store, [
+      'claimChunks',
+      'checkpointChunk',
+      'completeChunk',
+    ]);
     if (typeof (handlers as unknown) !== 'object' || (handlers as unknown) === null) {
       throw new InvalidOptionError(
         'handlers',

@@ -1,10 +1,13 @@
 /**
- * The `JobStore` contract: the durable state of jobs, runs, steps and the
- * attempt log, as high-level async operations. A store hides its connections
- * and transactions; every operation is atomic on its own (a batch operation
- * either applies each item's compare-and-set or reports it refused, and never
- * leaves a half-applied item). Every implementation (memory, SQLite,
- * PostgreSQL) passes `jobStoreConformance` from `@batchflight/testing`.
+ * The store contracts of jobs: `JobStore` (jobs and the attempt log),
+ * `StepStore` (memoized steps) and `RunStore` (runs and their chunks), as
+ * high-level async operations; `FullJobStore` is a store of all three. A
+ * store hides its connections and transactions; every operation is atomic on
+ * its own (a batch operation either applies each item's compare-and-set or
+ * reports it refused, and never leaves a half-applied item). Every
+ * implementation (memory, SQLite, PostgreSQL) passes `jobStoreConformance`,
+ * `stepStoreConformance` and `runStoreConformance` from
+ * `@batchflight/testing/conformance`.
  *
  * ## Time
  *
@@ -531,8 +534,23 @@ export interface JobStoreOptions {
 }
 
 /**
- * The durable state of jobs. All methods are async and safe to call
- * concurrently (from one or, for durable stores, many processes).
+ * What every store contract shares: `init()` before use, `close()` after.
+ * One object may implement several contracts ({@link FullJobStore}); it is
+ * initialised and closed once.
+ */
+export interface StoreLifecycle {
+  /** Creates or migrates the schema; idempotent and safe from concurrent processes. */
+  init(): Promise<void>;
+  /** Releases connections. Idempotent. Other calls after close reject with `ClosedError`. */
+  close(): Promise<void>;
+}
+
+/**
+ * The durable state of jobs: enqueue, claim with a lease, settle (fenced by
+ * the lease's epoch), the dead letter, the idempotency ledger, the attempt
+ * log, queries and retention. All methods are async and safe to call
+ * concurrently (from one or, for durable stores, many processes). What
+ * `Queue` needs; a `Worker` needs a {@link StepStore} beside it.
  *
  * @example
  * ```ts
@@ -543,12 +561,7 @@ export interface JobStoreOptions {
  * await store.complete(jobs.map((j) => ({ id: j.id, epoch: j.epoch, result: 'ok' })));
  * ```
  */
-export interface JobStore {
-  /** Creates or migrates the schema; idempotent and safe from concurrent processes. */
-  init(): Promise<void>;
-  /** Releases connections. Idempotent. Other calls after close reject with `ClosedError`. */
-  close(): Promise<void>;
-
+export interface JobStore extends StoreLifecycle {
   /**
    * Optional wake-up notifications: `listener` is called after jobs were
    * enqueued, requeued or replayed (possibly by another process, e.g. through
@@ -635,12 +648,27 @@ export interface JobStore {
    * (`InvalidOptionError`).
    */
   purge(options: PurgeOptions): Promise<number>;
+}
 
+/**
+ * The memoized steps of jobs (`ctx.step`): a value per job and step name,
+ * written under the job's lease. Kept across `requeue` (a retry resumes
+ * after the last finished step), cleared by `replay` and `purge` of the
+ * job, which is why a step store is also the {@link JobStore} of its jobs.
+ */
+export interface StepStore extends StoreLifecycle {
   /** The memoized value of step `step` of a job. */
   getStep(jobId: string, step: string): Promise<StepValue>;
   /** Memoizes a step value; CAS on the lease. Returns false when the lease is lost. */
   putStep(input: PutStepInput): Promise<boolean>;
+}
 
+/**
+ * The durable state of runs (`RunWorker`): a run of `total` items cut into
+ * chunks, each leased, checkpointed and completed under a fencing epoch,
+ * with pause, resume and cancel. Independent of jobs.
+ */
+export interface RunStore extends StoreLifecycle {
   /** Creates a run and its `ceil(total / chunkSize)` chunks (validated by `normalizeRun`). */
   createRun(spec: CreateRunSpec): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | undefined>;
@@ -685,6 +713,13 @@ export interface JobStore {
   /** `running | paused | failed → cancelled`; leased chunks are fenced. */
   cancelRun(id: string): Promise<boolean>;
 }
+
+/**
+ * A store that implements all three contracts on one set of data (the
+ * memory, SQLite and PostgreSQL stores do): jobs, their steps, and runs.
+ * What a `Worker` (jobs and steps) and a `RunWorker` (runs) can share.
+ */
+export type FullJobStore = JobStore & StepStore & RunStore;
 
 /**
  * A completion a store accepted, as handed to a store's transactional

@@ -5,7 +5,7 @@ import { ClosedError, type Timer, type TimerOptions } from '../core/index.js';
 import { gate, setup, tick, withMethods } from './__fixtures__/worker.js';
 import { MemoryJobStore } from './memory-store.js';
 import { Queue } from './queue.js';
-import type { JobStore, LeaseRef } from './store.js';
+import type { FullJobStore, LeaseRef } from './store.js';
 import { UncommittedResultsError } from './errors.js';
 import { Worker, type JobContext } from './worker.js';
 
@@ -253,7 +253,7 @@ describe('Worker.close()', () => {
         return (...args: unknown[]) =>
           cut ? Promise.reject(new Error('connection lost')) : call(...args);
       },
-    }) as JobStore;
+    }) as FullJobStore;
     const a = new Worker(unreachable, { job: hang }, { clock, workerId: 'A' });
     await tick();
     expect(await store.get(id)).toMatchObject({ state: 'leased', leaseOwner: 'A' });

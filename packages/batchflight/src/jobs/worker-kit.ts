@@ -13,7 +13,7 @@ import {
   type Clock,
   type Timer,
 } from '../core/index.js';
-import type { JobStore } from './store.js';
+import type { StoreLifecycle } from './store.js';
 
 /** Longest worker id: it is stored with every lease and attempt log entry. */
 export const MAX_WORKER_ID_LENGTH = 200;
@@ -107,21 +107,21 @@ export function workerIdOption(where: string, value: unknown): string {
 }
 
 /**
- * The store argument of a worker or queue: an object with the `JobStore`
- * methods it calls, checked at construction, so that a missing store fails
+ * The store argument of a worker or queue: an object with the store
+ * contract's methods it calls (`S` is the contract), checked at construction, so that a missing store fails
  * there with a message that says what to pass, not at the first claim or
  * enqueue with "Cannot read properties of undefined".
  *
  * @example
  * ```ts
- * this.#store = storeArgument('new Queue()', store, ['enqueue']);
+ * this.#store = storeArgument<JobStore>('new Queue()', store, ['enqueue']);
  * ```
  */
-export function storeArgument(
+export function storeArgument<S extends StoreLifecycle>(
   where: string,
   store: unknown,
-  methods: readonly (keyof JobStore)[],
-): JobStore {
+  methods: readonly (keyof S & string)[],
+): S {
   if (
     typeof store !== 'object' ||
     store === null ||
@@ -132,7 +132,7 @@ export function storeArgument(
       `${where}: store (the first argument) must be a JobStore with ${methods.join(', ')} (e.g. new SqliteJobStore({ path }), new PostgresJobStore({ connectionString }) or new MemoryJobStore()), got ${describe(store)}.`,
     );
   }
-  return store as JobStore;
+  return store as S;
 }
 
 /**

@@ -6,7 +6,7 @@ import { DuplicateStepError, UnstorableValueError } from './errors.js';
 import { MemoryJobStore } from './memory-store.js';
 import { Queue } from './queue.js';
 import { RunWorker } from './run-worker.js';
-import type { FailInput, JobRecord, JobStore } from './store.js';
+import type { FailInput, JobRecord, FullJobStore } from './store.js';
 import { Worker, type JobContext } from './worker.js';
 
 /** A store error of one item, as PostgreSQL raises it for U+0000 in a jsonb value. */
@@ -188,7 +188,7 @@ describe('Worker: one item the store refuses never blocks the others', () => {
  * The memory store, keeping each job's last retry delay as a store that
  * records `FailInput.delayMs` does (`retryDelayMs`).
  */
-function keepingRetryDelays(store: JobStore): JobStore {
+function keepingRetryDelays(store: FullJobStore): FullJobStore {
   const delays = new Map<string, number>();
   const withDelay = (job: JobRecord): JobRecord => ({
     ...job,
@@ -403,16 +403,16 @@ describe('construction and argument errors name the argument and the contract', 
 
   it('a missing store or handlers', () => {
     const store = new MemoryJobStore();
-    expect(() => new Queue(undefined as unknown as JobStore)).toThrow(
+    expect(() => new Queue(undefined as unknown as FullJobStore)).toThrow(
       /^new Queue\(\): store \(the first argument\) must be a JobStore with enqueue .*got undefined\.$/,
     );
     expect(() => new Worker(store, undefined as never)).toThrow(
       /^new Worker\(\): handlers \(the second argument\) must be an object of job handlers by job name.*got undefined\.$/,
     );
-    expect(() => new Worker({} as JobStore, { x: () => 1 })).toThrow(
+    expect(() => new Worker({} as FullJobStore, { x: () => 1 })).toThrow(
       /^new Worker\(\): store \(the first argument\) must be a JobStore/,
     );
-    expect(() => new RunWorker(null as unknown as JobStore, {})).toThrow(
+    expect(() => new RunWorker(null as unknown as FullJobStore, {})).toThrow(
       /^new RunWorker\(\): store \(the first argument\) must be a JobStore/,
     );
   });

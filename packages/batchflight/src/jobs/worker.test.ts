@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ClosedError } from '../core/index.js';
 import { gate, setup, tick, withMethods } from './__fixtures__/worker.js';
 import { LeaseLostError, NonRetryableError } from './errors.js';
-import type { JobStore } from './store.js';
+import type { FullJobStore } from './store.js';
 import { Queue } from './queue.js';
 import { Worker, type JobContext } from './worker.js';
 
@@ -171,7 +171,7 @@ describe('Worker', () => {
         const value: unknown = Reflect.get(target, prop, target);
         return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
       },
-    }) as JobStore;
+    }) as FullJobStore;
     const held = gate<string>();
     const a = new Worker(
       partitioned,

@@ -56,7 +56,15 @@ import {
 } from './errors.js';
 import { storableJson } from './store-json.js';
 import { backoffFromSpec, errorText } from './store-kit.js';
-import type { CompleteInput, FailInput, JobCounts, JobRecord, JobStore, Refusal } from './store.js';
+import type {
+  CompleteInput,
+  FailInput,
+  JobCounts,
+  JobRecord,
+  JobStore,
+  Refusal,
+  StepStore,
+} from './store.js';
 import { Periodic, PollTimer, leaseSettings, storeArgument } from './worker-kit.js';
 
 /** What a handler gets besides the payload. */
@@ -667,7 +675,7 @@ function addToReport(
 export class Worker {
   /** This worker's id in leases and the attempt log. */
   readonly workerId: string;
-  readonly #store: JobStore;
+  readonly #store: JobStore & StepStore;
   readonly #handlers: JobHandlers;
   readonly #names: string[];
   readonly #clock: Clock;
@@ -735,7 +743,7 @@ export class Worker {
   readonly #onLeaseLost = new Listeners<LeaseLostEvent>();
   readonly #onError = new Listeners<WorkerErrorEvent>();
 
-  constructor(store: JobStore, handlers: JobHandlers, options: WorkerOptions = {}) {
+  constructor(store: JobStore & StepStore, handlers: JobHandlers, options: WorkerOptions = {}) {
     knownOptions(WHERE, options, [
       'concurrency',
       'claimBatch',
@@ -751,7 +759,12 @@ export class Worker {
       'depthSampleMs',
       'autoStart',
     ]);
-    this.#store = storeArgument(WHERE, store, ['claim', 'heartbeat', 'complete', 'fail']);
+    this.#store = storeArgument<JobStore & StepStore>(WHERE, store, [
+      'claim',
+      'heartbeat',
+      'complete',
+      'fail',
+    ]);
     // Callers in plain JavaScript may leave the handlers out.
     if (typeof (handlers as unknown) !== 'object' || (handlers as unknown) === null) {
       throw new InvalidOptionError(

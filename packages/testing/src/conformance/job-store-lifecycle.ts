@@ -2,19 +2,14 @@
  * The `JobStore` conformance suite, job lifecycle part: option validation
  * shared by every store, dependencies on jobs that end dead or cancelled,
  * fencing of `fail` and `deadLetter`, requeue options, ordered partitions
- * whose head ends, steps across requeue and replay, and attempt payloads.
+ * whose head ends, and attempt payloads.
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError } from 'batchflight/core';
 import type { BackoffSpec, PurgeOptions, ReplayOptions } from 'batchflight/jobs';
-import type { SuiteContext } from './job-store-context.js';
-
-/** Resolves with what `promise` rejects with (undefined when it resolves). */
-const rejection = (promise: Promise<unknown>): Promise<unknown> =>
-  promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
+import type { JobStore } from 'batchflight/jobs';
+import { rejection } from '../deferred.js';
+import type { JobSuiteContext } from './harness.js';
 
 /** Expects an `InvalidOptionError` on `option` whose message matches every pattern. */
 function expectInvalid(error: unknown, option: string, ...patterns: RegExp[]): void {
@@ -25,7 +20,7 @@ function expectInvalid(error: unknown, option: string, ...patterns: RegExp[]): v
 }
 
 /** Registers the lifecycle tests on the suite's per-test store. */
-export function jobLifecycleConformance(t: SuiteContext): void {
+export function jobLifecycleConformance(t: JobSuiteContext<JobStore>): void {
   describe('option validation shared by every store', () => {
     it('enqueue refuses a backoff spec the worker could not build, echoing it; nothing is enqueued', async () => {
       const cases: [unknown, RegExp][] = [
@@ -271,25 +266,6 @@ export function jobLifecycleConformance(t: SuiteContext): void {
     });
   });
 
-  describe('steps across requeue and replay', () => {
-    it('requeue keeps the memoized steps; replay clears them (a replay does the work again)', async () => {
-      const r = await t.add(1, { partitionKey: 'S' });
-      const since = t.clock.now();
-      const [first] = await t.claim();
-      await t.store.putStep({ id: r.id, epoch: first?.epoch ?? 0, step: 'charge', value: 'ch_1' });
-      await t.store.fail([{ id: r.id, epoch: first?.epoch ?? 0, error: 'x', dead: true }]);
-      await t.store.requeue([r.id]);
-      expect(await t.store.getStep(r.id, 'charge')).toEqual({ found: true, value: 'ch_1' });
-      const [second] = await t.claim();
-      await t.store.complete([{ id: r.id, epoch: second?.epoch ?? 0 }]);
-      await t.store.replay({ partitionKey: 'S', since, dryRun: true });
-      expect((await t.store.getStep(r.id, 'charge')).found).toBe(true);
-      const [replayed] = await t.store.replay({ partitionKey: 'S', since });
-      expect(replayed?.state).toBe('pending');
-      expect(await t.store.getStep(r.id, 'charge')).toEqual({ found: false, value: undefined });
-    });
-  });
-
   describe('attempt payloads', () => {
     it('records payloads in the attempt log only when the store is constructed with attemptPayloads', async () => {
       const [entry] = await completeOnce(t.store, t);
@@ -307,7 +283,7 @@ export function jobLifecycleConformance(t: SuiteContext): void {
 }
 
 /** Enqueues, claims and completes one job on `store`; resolves with its attempt log. */
-async function completeOnce(store: SuiteContext['store'], t: SuiteContext) {
+async function completeOnce(store: JobStore, t: JobSuiteContext<JobStore>) {
   const [r] = await store.enqueue([
     { name: 'task', payload: { card: 'tok_1' }, queue: `payloads-${String(t.clock.now())}` },
   ]);

@@ -1,6 +1,6 @@
 import { MemoryJobStore } from 'batchflight/jobs';
-import { jobStoreConformance } from './job-store.js';
+import { fullJobStoreConformance } from './index.js';
 
-jobStoreConformance('memory', (clock, options) =>
+fullJobStoreConformance('memory', (clock, options) =>
   Promise.resolve(new MemoryJobStore({ clock, ...options })),
 );

@@ -7,7 +7,7 @@
 import { TestClock } from '@batchflight/testing';
 import { MemoryJobStore } from '../memory-store.js';
 import { Queue } from '../queue.js';
-import type { JobStore } from '../store.js';
+import type { FullJobStore } from '../store.js';
 
 export function setup() {
   const clock = new TestClock();
@@ -27,7 +27,7 @@ export function gate<T = void>() {
 }
 
 type Methods = {
-  [K in keyof JobStore]?: JobStore[K] extends ((...args: infer A) => infer R) | undefined
+  [K in keyof FullJobStore]?: FullJobStore[K] extends ((...args: infer A) => infer R) | undefined
     ? (original: (...args: A) => R, ...args: A) => R
     : never;
 };
@@ -37,7 +37,7 @@ type Methods = {
  * (bound to the store) first. The returned object is a view: the store
  * itself is unchanged.
  */
-export function withMethods(store: JobStore, methods: Methods): JobStore {
+export function withMethods(store: FullJobStore, methods: Methods): FullJobStore {
   return new Proxy(store, {
     get(target, prop) {
       const value: unknown = Reflect.get(target, prop, target);

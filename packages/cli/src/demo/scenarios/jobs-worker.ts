@@ -14,7 +14,7 @@
  * cancelled.
  */
 import { appendFileSync } from 'node:fs';
-import { RunWorker, type JobStore, type RunSlice } from 'batchflight/jobs';
+import { RunWorker, type FullJobStore, type RunSlice } from 'batchflight/jobs';
 import { PostgresJobStore } from '@batchflight/postgres';
 import { SqliteJobStore } from '@batchflight/sqlite';
 
@@ -26,7 +26,7 @@ const tag = process.env['JOBS_TAG'] ?? 'worker';
 const sliceValues = (data: unknown): readonly number[] | undefined =>
   data as readonly number[] | undefined;
 
-function openStore(): JobStore {
+function openStore(): FullJobStore {
   if (process.env['JOBS_STORE'] === 'postgres') {
     const schema = process.env['JOBS_PG_SCHEMA'] ?? '';
     return new PostgresJobStore({

@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { JobStore } from 'batchflight/jobs';
+import type { FullJobStore } from 'batchflight/jobs';
 import { PostgresJobStore } from '@batchflight/postgres';
 import { SqliteJobStore } from '@batchflight/sqlite';
 import { spawnScript } from '../child.js';
@@ -45,7 +45,7 @@ const PHASE_TIMEOUT_MS = 90_000;
  * would be an extra row) and how a worker process opens the same store.
  */
 interface RunBackend {
-  readonly store: JobStore;
+  readonly store: FullJobStore;
   /** Tells `jobs-worker` which store to open (besides `JOBS_RUN`). */
   readonly workerEnv: Readonly<Record<string, string>>;
   /** Effect rows, and the distinct items among them. */

@@ -1,5 +1,5 @@
 /**
- * The `JobStore` conformance suite, run lifecycle part: run idempotency
+ * The `RunStore` conformance suite, run lifecycle part: run idempotency
  * fingerprints, pause and cancel refusing the holders of leased chunks (with
  * a live `RunWorker`), and failed chunk attempts up to `maxChunkAttempts`.
  */
@@ -9,11 +9,11 @@ import {
   JobConflictError,
   RunWorker,
   type ChunkLease,
-  type JobStore,
+  type RunStore,
   type RunHandler,
   type RunSlice,
 } from 'batchflight/jobs';
-import type { SuiteContext } from './job-store-context.js';
+import type { SuiteContext } from './harness.js';
 
 /** A promise and the function that resolves it. */
 function gate(): { readonly opened: Promise<void>; open(): void } {
@@ -23,14 +23,14 @@ function gate(): { readonly opened: Promise<void>; open(): void } {
 }
 
 /** The failure-report operation every store must have (optional in the type only for now). */
-function failChunk(store: JobStore): NonNullable<JobStore['failChunk']> {
+function failChunk(store: RunStore): NonNullable<RunStore['failChunk']> {
   const fn = store.failChunk?.bind(store);
   if (fn === undefined) throw new Error('this store does not implement failChunk()');
   return fn;
 }
 
 /** Registers the run lifecycle tests on the suite's per-test store. */
-export function runLifecycleConformance(t: SuiteContext): void {
+export function runLifecycleConformance(t: SuiteContext<RunStore>): void {
   /** A run of handler `r`, input null. */
   const newRun = (total: number, chunkSize: number, maxChunkAttempts?: number) =>
     t.store.createRun({
