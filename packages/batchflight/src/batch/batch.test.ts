@@ -2,7 +2,13 @@ import { getEventListeners } from 'node:events';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ManualScheduler, TestClock, flushMicrotasks } from '@batchflight/testing';
+import {
+  ManualScheduler,
+  TestClock,
+  flushMicrotasks,
+  deferred,
+  outcome,
+} from '@batchflight/testing';
 import { ClosedError, InvalidOptionError, stack, toContext, type Layer } from '../core/index.js';
 import {
   BackpressureError,
@@ -13,29 +19,6 @@ import {
   type BatchLoadContext,
   type BatchSettledEvent,
 } from './index.js';
-
-function deferred<T>(): {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (error: unknown) => void;
-} {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-function outcome<T>(
-  promise: Promise<T>,
-): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
-  return promise.then(
-    (value) => ({ ok: true as const, value }),
-    (error: unknown) => ({ ok: false as const, error }),
-  );
-}
 
 const abortListeners = (signal: AbortSignal): number => getEventListeners(signal, 'abort').length;
 

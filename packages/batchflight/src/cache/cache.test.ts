@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 // Tests only: the TestClock of @batchflight/testing never ships with the core.
 
-import { TestClock, flushMicrotasks } from '@batchflight/testing';
+import { TestClock, flushMicrotasks, deferred } from '@batchflight/testing';
 import { InvalidOptionError, ClosedError, stack, toContext, type Handler } from '../core/index.js';
 import { batch } from '../batch/index.js';
 import {
@@ -30,17 +30,6 @@ function counter(values: (n: number) => unknown = (n) => `v${String(n)}`) {
       return calls;
     },
   };
-}
-
-/** A computation that resolves when the test says so, after `clock` moved by `takesMs`. */
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
 }
 
 describe('cache(): reads', () => {

@@ -3,7 +3,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
 // Tests may use the testing package; the zero-dependency rule is about what the core ships.
 
-import { TestClock, flushMicrotasks } from '@batchflight/testing';
+import { TestClock, flushMicrotasks, deferred, outcome } from '@batchflight/testing';
 import {
   InvalidOptionError,
   NEVER_ABORTED,
@@ -19,31 +19,6 @@ import {
   type FlightSettledEvent,
   type FlightSharedEvent,
 } from './index.js';
-
-/** A promise with its resolve/reject, to settle executions exactly when a test wants. */
-function deferred<T>(): {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (error: unknown) => void;
-} {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Records how a promise settled without letting its rejection go unhandled. */
-function outcome<T>(
-  promise: Promise<T>,
-): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
-  return promise.then(
-    (value) => ({ ok: true as const, value }),
-    (error: unknown) => ({ ok: false as const, error }),
-  );
-}
 
 const abortListeners = (signal: AbortSignal): number => getEventListeners(signal, 'abort').length;
 

@@ -4,24 +4,13 @@
  */
 import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
+import { deferred } from '@batchflight/testing';
 import type { DistributedFlight } from '../distributed-flight.js';
 import { RemoteError } from '../errors.js';
 import type { RedisRateLimitStore } from '../rate-limit-store.js';
 
-/** A promise and its resolve/reject, to hold a call until the test lets it go. */
-export function deferred<T>(): {
-  promise: Promise<T>;
-  resolve: (v: T) => void;
-  reject: (e: unknown) => void;
-} {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+// A promise and its resolve/reject, to hold a call until the test lets it go.
+export { deferred };
 
 /** Waits until `predicate` holds (pub/sub and Redis replies are asynchronous). */
 export async function until(predicate: () => boolean): Promise<void> {
