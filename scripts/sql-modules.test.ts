@@ -67,11 +67,15 @@ describe('scripts/sql-modules', () => {
         'WITH x AS ({{> sync src={{src}} now=$6}}) SELECT 1 FROM {{src}}',
         '-- name: STATEMENT',
         '{{> outer src=upd}};',
+        '-- name: QUOTED',
+        '{{> sync src="a JOIN b ON {x}" now=""}};',
       ].join('\n'),
     });
-    expect(constants(renderSqlModule(join(dir, 'src', 'sql'))).STATEMENT).toBe(
+    const c = constants(renderSqlModule(join(dir, 'src', 'sql')));
+    expect(c.STATEMENT).toBe(
       'WITH x AS (UPDATE {{schema}}.ledger SET at = $6 FROM upd) SELECT 1 FROM upd;\n',
     );
+    expect(c.QUOTED).toBe('UPDATE {{schema}}.ledger SET at =  FROM a JOIN b ON {x};\n');
   });
 
   it('refuses unknown fragments, wrong arguments, leftover placeholders and duplicate names', () => {

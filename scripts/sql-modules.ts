@@ -19,7 +19,8 @@
  *   documented by its leading comment lines.
  * - `-- fragment: name(a, b)` starts a fragment: not exported, but spliced in
  *   where a statement (or another fragment) says `{{> name a=x b=$6}}`, with
- *   `{{a}}` and `{{b}}` in its text replaced by the given (space-free) values.
+ *   `{{a}}` and `{{b}}` in its text replaced by the given values (in double
+ *   quotes when they hold spaces or `}`: `order="j.priority DESC, j.seq"`).
  *   Fragments are resolved here, so the generated constant is the full
  *   statement the server runs.
  * - `{{schema}}` is the one placeholder left in the generated text: the
@@ -48,7 +49,9 @@ interface Section {
 
 const NAME_RE = /^-- name:\s*([A-Z][A-Z0-9_]*)\s*$/;
 const FRAGMENT_RE = /^-- fragment:\s*([a-z][a-z0-9_]*)\s*\(([^)]*)\)\s*$/;
-const INCLUDE_RE = /\{\{>\s*([a-z][a-z0-9_]*)((?:\s+[a-z][a-z0-9_]*=\S+?)*)\s*\}\}/g;
+const INCLUDE_RE =
+  /\{\{>\s*([a-z][a-z0-9_]*)((?:\s+[a-z][a-z0-9_]*=(?:"[^"]*"|[^\s"}]+))*)\s*\}\}/g;
+const ARG_RE = /([a-z][a-z0-9_]*)=(?:"([^"]*)"|([^\s"}]+))/g;
 const MAX_DEPTH = 8;
 
 /** Every `.sql` file below `dir`, as paths relative to it with `/`, in sorted order. */
@@ -140,14 +143,7 @@ function expand(
     const fragment = fragments.get(name);
     if (fragment === undefined) throw new Error(`${where}: unknown fragment {{> ${name}}}`);
     const args = new Map(
-      rawArgs
-        .trim()
-        .split(/\s+/)
-        .filter((a) => a.length > 0)
-        .map((a) => {
-          const eq = a.indexOf('=');
-          return [a.slice(0, eq), a.slice(eq + 1)] as const;
-        }),
+      [...rawArgs.matchAll(ARG_RE)].map((m) => [m[1] ?? '', m[2] ?? m[3] ?? ''] as const),
     );
     const missing = fragment.params.filter((p) => !args.has(p));
     const extra = [...args.keys()].filter((a) => !fragment.params.includes(a));

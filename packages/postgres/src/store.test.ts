@@ -185,7 +185,9 @@ if (unavailable === undefined) {
           `CREATE TABLE "${old}".migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`,
         );
         for (const m of MIGRATIONS.filter((x) => x.version <= 6)) {
-          await admin.query(m.sql.replaceAll(' CONCURRENTLY', '').replaceAll('{s}', `"${old}"`));
+          await admin.query(
+            m.sql.replaceAll(' CONCURRENTLY', '').replaceAll('{{schema}}', `"${old}"`),
+          );
           await admin.query(`INSERT INTO "${old}".migrations VALUES ($1, $2, 0)`, [
             m.version,
             m.name,
