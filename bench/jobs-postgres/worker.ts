@@ -2,10 +2,12 @@
  * One worker process of `bench/jobs-postgres.bench.ts`.
  * Arguments: <system> <config> <schema> <url>. Sets up, prints `ready`, waits
  * for `go` on stdin, then runs no-op jobs (concurrency 10) until killed.
- * Systems: `batchflight` (default | batched), `graphile` (default | batched:
- * one job carries an array of 500 items), `pgboss` (default | batched:
- * `batchSize` 500), `bfrun` (a batchflight run's chunks of 500 items). For `reclaim`: a batchflight worker whose `hang` handler
- * prints `started` and never returns.
+ * Systems: `batchflight` (default | batched: `claimBatch` 500 | batched:N),
+ * `graphile` (graphile-worker 0.17 on this Node: default | batched: `localQueue`
+ * 500 with batched completions and failures | batched:N | items: one job
+ * carries an array of 500 items), `pgboss` (default | batched: `batchSize` 500),
+ * `bfrun` (a batchflight run's chunks of 500 items). For `reclaim`: a
+ * batchflight worker whose `hang` handler prints `started` and never returns.
  */
 import { createInterface } from 'node:readline';
 import { Worker } from 'batchflight/jobs';
@@ -78,6 +80,19 @@ if (system === 'batchflight' || system === 'reclaim') {
         await noop();
       },
     },
+    // graphile-worker's best batched configuration: a local queue of 500 locked jobs, and
+    // completions (failures) of one event-loop turn written by one statement.
+    ...(config.startsWith('batched')
+      ? {
+          preset: {
+            worker: {
+              localQueue: { size: Number(config.split(':')[1] ?? 500) },
+              completeJobBatchDelay: 0,
+              failJobBatchDelay: 0,
+            },
+          },
+        }
+      : {}),
   });
 } else if (system === 'pgboss') {
   const boss = new PgBoss({ connectionString: url, schema, max: 12 });
