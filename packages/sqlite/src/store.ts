@@ -31,7 +31,6 @@ import {
   checkId,
   checkPurge,
   checkReplay,
-  dependencyEndedError,
   newJobRecord,
   normalizeEnqueue,
   enqueuedEvents,
@@ -75,6 +74,20 @@ import {
   type RunState,
   type SettleResult,
   type StepValue,
+  RUN_TRANSITIONS,
+  cancelDependent,
+  chunkFailed,
+  expireExhausted,
+  failLeased,
+  leaseRefusal,
+  requeueJobs,
+  resetJob,
+  terminate,
+  transitionRun,
+  type JobChange,
+  type JobMachine,
+  type LeaseState,
+  type RunMachine,
 } from 'batchflight/jobs';
 import { MIGRATIONS } from './migrations.js';
 
@@ -197,8 +210,16 @@ const JOB_COLUMNS = [
 ] as const satisfies readonly (keyof JobRow)[];
 
 /** `FailInput.delayMs` as kept (`retryDelayMs`): an integer >= 0, 0 when absent or not one. */
-const retryDelay = (ms: unknown): number =>
-  typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? Math.round(ms) : 0;
+/** What the job state machine loads of a job: its key, state and what its transitions consult. */
+interface JobKey {
+  readonly seq: number;
+  readonly state: JobState;
+  readonly queue: string;
+  readonly has_deps: number;
+  readonly idempotency_key: string | null;
+}
+const JOB_KEY = 'seq, state, queue, has_deps, idempotency_key';
+const JOB_KEY_OF_J = 'j.seq, j.state, j.queue, j.has_deps, j.idempotency_key';
 
 function fromRaw(values: unknown[]): JobRow {
   const row: Record<string, unknown> = {};
@@ -516,45 +537,65 @@ export class SqliteJobStore implements FullJobStore {
     ).run(now, outcome, error, this.#attemptPayloads ? 1 : 0, seq);
   }
 
-  /** Cancels job `seq` because its dependency `depId` ended in `depState` (logged as a cancelled attempt). */
-  #cancelDependent(seq: number, depId: string, depState: JobState, now: number): void {
-    const error = dependencyEndedError(depId, depState);
-    this.#appendAttempt(seq, 'cancelled', error, now);
-    this.#stmt(
-      `UPDATE {p}jobs SET state = 'cancelled', last_error = ?1, finished_at = ?2, updated_at = ?2 WHERE seq = ?3`,
-    ).run(error, now, seq);
-    this.#syncLedger(seq);
-  }
-
-  /**
-   * Job `seq` went dead or cancelled: its pending and failed dependents are
-   * cancelled, and theirs, transitively (one index lookup when there are none).
-   */
-  #cascade(seq: number, now: number): void {
-    const dependents = this.#stmt(
-      `SELECT j.seq FROM {p}job_deps d INDEXED BY {p}job_deps_dependents JOIN {p}jobs j ON j.seq = d.job_seq
-       WHERE d.depends_on = ? AND j.state IN ('pending','failed')`,
-    );
-    const todo = [seq];
-    for (let parent = todo.pop(); parent !== undefined; parent = todo.pop()) {
-      const rows = dependents.all(parent) as { seq: number }[];
-      if (rows.length === 0) continue;
-      const { state } = this.#stmt('SELECT state FROM {p}jobs WHERE seq = ?').get(parent) as {
-        state: JobState;
-      };
-      for (const child of rows) {
-        this.#cancelDependent(child.seq, String(parent), state, now);
-        todo.push(child.seq);
-      }
-    }
-  }
-
   /** A dead or cancelled dependency of job `seq`, if any. */
   #endedDependency(seq: number): { depends_on: number; state: JobState } | undefined {
     return this.#stmt(
       `SELECT d.depends_on, dj.state FROM {p}job_deps d JOIN {p}jobs dj ON dj.seq = d.depends_on
        WHERE d.job_seq = ? AND dj.state IN ('dead','cancelled') LIMIT 1`,
     ).get(seq) as { depends_on: number; state: JobState } | undefined;
+  }
+
+  /** The storage primitives of the shared job state machine (`batchflight/jobs` transitions) on this store's rows. */
+  readonly #machine: JobMachine<JobKey> = {
+    load: (id) =>
+      this.#stmt(`SELECT ${JOB_KEY} FROM {p}jobs WHERE seq = ?`).get(toSeq(id)) as
+        JobKey | undefined,
+    id: (job) => String(job.seq),
+    state: (job) => job.state,
+    cancellableDependents: (job) =>
+      this.#stmt(
+        `SELECT ${JOB_KEY_OF_J} FROM {p}job_deps d INDEXED BY {p}job_deps_dependents JOIN {p}jobs j ON j.seq = d.job_seq
+         WHERE d.depends_on = ? AND j.state IN ('pending','failed')`,
+      ).all(job.seq) as JobKey[],
+    endedDependency: (job) => {
+      if (job.has_deps === 0) return undefined;
+      const dep = this.#endedDependency(job.seq);
+      return dep === undefined ? undefined : { id: String(dep.depends_on), state: dep.state };
+    },
+    appendAttempt: (job, outcome, error, now) => {
+      this.#appendAttempt(job.seq, outcome, error, now);
+    },
+    write: (job, change, now) => {
+      this.#writeChange(job.seq, change, now);
+    },
+    // A job without a key has no ledger entry: no statement.
+    syncLedger: (job) => {
+      if (job.idempotency_key !== null) this.#syncLedger(job.seq);
+    },
+  };
+
+  /** Writes a transition's change of fields (see `JobChange`) to job `seq`. */
+  #writeChange(seq: number, change: JobChange, now: number): void {
+    switch (change.kind) {
+      case 'end':
+        this.#stmt(
+          `UPDATE {p}jobs SET state = ?1, last_error = COALESCE(?2, last_error), epoch = epoch + ?5,
+             lease_owner = NULL, lease_expires_at = NULL, finished_at = ?3, updated_at = ?3 WHERE seq = ?4`,
+        ).run(change.to, change.reason, now, seq, change.fence ? 1 : 0);
+        return;
+      case 'retry':
+        this.#stmt(
+          `UPDATE {p}jobs SET state = 'failed', last_error = ?1, lease_owner = NULL, lease_expires_at = NULL,
+             run_at = ?2, updated_at = ?3, retry_delay_ms = ?5 WHERE seq = ?4`,
+        ).run(change.error, change.runAt, now, seq, change.retryDelayMs);
+        return;
+      case 'reset':
+        this.#stmt(
+          `UPDATE {p}jobs SET state = 'pending', run_at = ?1, attempts = CASE WHEN ?2 THEN 0 ELSE attempts END,
+             result = NULL, finished_at = NULL, updated_at = ?3, retry_delay_ms = 0 WHERE seq = ?4`,
+        ).run(change.runAt, change.resetAttempts ? 1 : 0, now, seq);
+        return;
+    }
   }
 
   enqueue(specs: readonly EnqueueSpec[]): Promise<EnqueueResult[]> {
@@ -650,7 +691,19 @@ export class SqliteJobStore implements FullJobStore {
         const ended = n.dependsOn.find((dep) => isEnded(depStates.get(dep)));
         if (ended !== undefined) {
           // Its dependency will never succeed: the job is created cancelled.
-          this.#cancelDependent(seq, ended, depStates.get(ended) as JobState, now);
+          const job: JobKey = {
+            seq,
+            state: 'pending',
+            queue: n.queue,
+            has_deps: 1,
+            idempotency_key: n.idempotencyKey,
+          };
+          cancelDependent(
+            this.#machine,
+            job,
+            { id: ended, state: depStates.get(ended) as JobState },
+            now,
+          );
           out.push({
             id: String(seq),
             created: true,
@@ -692,20 +745,12 @@ export class SqliteJobStore implements FullJobStore {
       const names = options.names === undefined ? null : JSON.stringify(options.names);
       // Expired leases of exhausted jobs: the crash may be the job's own fault, so it dies.
       const exhausted = this.#stmt(
-        `SELECT seq FROM {p}jobs j INDEXED BY {p}jobs_lease WHERE j.state = 'leased' AND j.lease_expires_at <= ?1
+        `SELECT ${JOB_KEY_OF_J} FROM {p}jobs j INDEXED BY {p}jobs_lease WHERE j.state = 'leased' AND j.lease_expires_at <= ?1
            AND j.attempts >= j.max_attempts
            AND (?2 IS NULL OR j.queue IN (SELECT value FROM json_each(?2)))
            AND (?3 IS NULL OR j.name IN (SELECT value FROM json_each(?3)))`,
-      ).all(now, queues, names) as { seq: number }[];
-      for (const { seq } of exhausted) {
-        this.#appendAttempt(seq, 'expired', 'lease expired', now);
-        this.#stmt(
-          `UPDATE {p}jobs SET state = 'dead', last_error = 'lease expired after the last attempt',
-             lease_owner = NULL, lease_expires_at = NULL, finished_at = ?1, updated_at = ?1 WHERE seq = ?2`,
-        ).run(now, seq);
-        this.#syncLedger(seq);
-        this.#cascade(seq, now);
-      }
+      ).all(now, queues, names) as JobKey[];
+      for (const job of exhausted) expireExhausted(this.#machine, job, now);
       const weights: Record<string, number> = {};
       for (const [k, w] of Object.entries(options.weights ?? {})) weights[k] = w > 0 ? w : 1;
       const aging = Number.isFinite(agingMs) ? Math.max(1, Math.floor(agingMs)) : 0;
@@ -794,17 +839,13 @@ export class SqliteJobStore implements FullJobStore {
     });
   }
 
+  /** Why `ref` was refused (called for a ref whose compare-and-set did not pass). */
   #refusal(ref: LeaseRef): Refusal {
     const row = this.#stmt('SELECT state, epoch FROM {p}jobs WHERE seq = ?').get(toSeq(ref.id)) as
-      { state: JobState; epoch: number } | undefined;
-    if (row === undefined) return { id: ref.id, epoch: ref.epoch, reason: 'not-found' };
-    return {
-      id: ref.id,
-      epoch: ref.epoch,
-      reason: row.epoch !== ref.epoch ? 'stale-epoch' : 'not-leased',
-      state: row.state,
-      currentEpoch: row.epoch,
-    };
+      LeaseState | undefined;
+    // A ref refused by the statement holds no lease; a job leased under that very epoch
+    // would have been accepted in the same transaction.
+    return leaseRefusal(ref, row) ?? { id: ref.id, epoch: ref.epoch, reason: 'not-leased' };
   }
 
   heartbeat(leases: readonly LeaseRef[], leaseMs: number): Promise<SettleResult> {
@@ -928,73 +969,33 @@ export class SqliteJobStore implements FullJobStore {
       const retrying: string[] = [];
       const dead: string[] = [];
       const check = this.#stmt(
-        `SELECT attempts, max_attempts, idempotency_key FROM {p}jobs WHERE seq = ? AND epoch = ? AND state = 'leased'`,
+        `SELECT ${JOB_KEY}, attempts, max_attempts FROM {p}jobs WHERE seq = ? AND epoch = ? AND state = 'leased'`,
       );
       for (const f of failures) {
         const seq = toSeq(f.id);
         const row = check.get(seq, f.epoch) as
-          { attempts: number; max_attempts: number; idempotency_key: string | null } | undefined;
+          (JobKey & { attempts: number; max_attempts: number }) | undefined;
         if (row === undefined) {
           refused.push(this.#refusal(f));
           continue;
         }
-        const toDead = f.dead === true || row.attempts >= row.max_attempts;
-        this.#appendAttempt(seq, toDead ? 'dead' : 'failed', f.error, now);
-        if (toDead) {
-          this.#stmt(
-            `UPDATE {p}jobs SET state = 'dead', last_error = ?1, lease_owner = NULL, lease_expires_at = NULL,
-               finished_at = ?2, updated_at = ?2 WHERE seq = ?3`,
-          ).run(f.error, now, seq);
-        } else {
-          this.#stmt(
-            `UPDATE {p}jobs SET state = 'failed', last_error = ?1, lease_owner = NULL, lease_expires_at = NULL,
-               run_at = ?2, updated_at = ?3, retry_delay_ms = ?5 WHERE seq = ?4`,
-          ).run(f.error, Math.floor(f.retryAt ?? now), now, seq, retryDelay(f.delayMs));
-        }
-        if (row.idempotency_key !== null) this.#syncLedger(seq);
-        if (toDead) this.#cascade(seq, now);
+        const exhausted = row.attempts >= row.max_attempts;
+        const to = failLeased(this.#machine, row, f, f.error, exhausted, now);
         accepted.push(f.id);
-        (toDead ? dead : retrying).push(f.id);
+        (to === 'dead' ? dead : retrying).push(f.id);
       }
       return { accepted, refused, retrying, dead };
     });
   }
 
-  #terminate(ids: readonly string[], to: 'dead' | 'cancelled', reason: string | null): string[] {
-    const now = this.#clock.now();
-    const moved: string[] = [];
-    for (const id of new Set(ids)) {
-      const seq = toSeq(id);
-      const row = this.#stmt('SELECT state FROM {p}jobs WHERE seq = ?').get(seq) as
-        { state: JobState } | undefined;
-      if (row === undefined || (TERMINAL_STATES as readonly string[]).includes(row.state)) continue;
-      if (row.state === 'leased') this.#appendAttempt(seq, to, reason, now);
-      this.#stmt(
-        `UPDATE {p}jobs SET state = ?1, last_error = COALESCE(?2, last_error),
-           epoch = epoch + CASE WHEN state = 'leased' THEN 1 ELSE 0 END,
-           lease_owner = NULL, lease_expires_at = NULL, finished_at = ?3, updated_at = ?3 WHERE seq = ?4`,
-      ).run(to, reason, now, seq);
-      this.#syncLedger(seq);
-      this.#cascade(seq, now);
-      moved.push(id);
-    }
-    return moved;
-  }
-
   deadLetter(ids: readonly string[], reason: string): Promise<string[]> {
-    return this.#write(() => this.#terminate(ids, 'dead', storableText(reason)));
+    return this.#write(() =>
+      terminate(this.#machine, ids, 'dead', storableText(reason), this.#clock.now()),
+    );
   }
 
   cancel(ids: readonly string[]): Promise<string[]> {
-    return this.#write(() => this.#terminate(ids, 'cancelled', null));
-  }
-
-  #reset(seq: number, now: number, runAt: number, resetAttempts: boolean): void {
-    this.#stmt(
-      `UPDATE {p}jobs SET state = 'pending', run_at = ?1, attempts = CASE WHEN ?2 THEN 0 ELSE attempts END,
-         result = NULL, finished_at = NULL, updated_at = ?3, retry_delay_ms = 0 WHERE seq = ?4`,
-    ).run(Math.floor(runAt), resetAttempts ? 1 : 0, now, seq);
-    this.#syncLedger(seq);
+    return this.#write(() => terminate(this.#machine, ids, 'cancelled', null, this.#clock.now()));
   }
 
   requeue(ids: readonly string[], options: RequeueOptions = {}): Promise<string[]> {
@@ -1002,21 +1003,10 @@ export class SqliteJobStore implements FullJobStore {
     return this.#write(() => {
       notify.length = 0;
       const now = this.#clock.now();
-      const moved: string[] = [];
-      for (const id of new Set(ids)) {
-        const seq = toSeq(id);
-        const row = this.#stmt('SELECT state, queue, has_deps FROM {p}jobs WHERE seq = ?').get(
-          seq,
-        ) as { state: JobState; queue: string; has_deps: number } | undefined;
-        if (row === undefined) continue;
-        if (row.state !== 'dead' && row.state !== 'failed' && row.state !== 'cancelled') continue;
-        if (row.has_deps === 1 && this.#endedDependency(seq) !== undefined) continue;
-        const runAt = options.runAt ?? now;
-        this.#reset(seq, now, runAt, options.resetAttempts ?? true);
-        notify.push({ queue: row.queue, run_at: runAt });
-        moved.push(id);
-      }
-      return moved;
+      const moved = requeueJobs(this.#machine, ids, options, now);
+      const runAt = options.runAt ?? now;
+      for (const job of moved) notify.push({ queue: job.queue, run_at: runAt });
+      return moved.map((job) => String(job.seq));
     }).then((moved) => {
       this.#notify(notify);
       return moved;
@@ -1148,7 +1138,7 @@ export class SqliteJobStore implements FullJobStore {
       notify.length = 0;
       const now = this.#clock.now();
       const rows = this.#stmt(
-        `SELECT seq, state, queue, has_deps FROM {p}jobs WHERE (?1 IS NULL OR queue = ?1)
+        `SELECT ${JOB_KEY} FROM {p}jobs WHERE (?1 IS NULL OR queue = ?1)
            AND (?2 IS NULL OR partition = ?2) AND (?3 IS NULL OR partition_key = ?3) AND created_at >= ?4
          ORDER BY seq`,
       ).all(
@@ -1156,14 +1146,14 @@ export class SqliteJobStore implements FullJobStore {
         options.partition ?? null,
         options.partitionKey ?? null,
         options.since,
-      ) as { seq: number; state: JobState; queue: string; has_deps: number }[];
+      ) as JobKey[];
       return rows.map((r) => {
         if (
           options.dryRun !== true &&
           ((TERMINAL_STATES as readonly string[]).includes(r.state) || r.state === 'failed') &&
-          (r.has_deps === 0 || this.#endedDependency(r.seq) === undefined)
+          this.#machine.endedDependency(r) === undefined
         ) {
-          this.#reset(r.seq, now, now, true);
+          resetJob(this.#machine, r, now, true, now);
           // A replay does the work again, every step included.
           this.#stmt('DELETE FROM {p}steps WHERE job_seq = ?').run(r.seq);
           notify.push({ queue: r.queue, run_at: now });
@@ -1322,7 +1312,10 @@ export class SqliteJobStore implements FullJobStore {
       for (const r of rows) {
         if (failedRuns.has(r.run_seq)) continue;
         // A lease that ran out is a failed attempt: its holder died or hung.
-        if (r.state === 'leased' && this.#chunkFailed(r.run_seq, r.idx, 'lease expired', now)) {
+        if (
+          r.state === 'leased' &&
+          chunkFailed(this.#runMachine, r.run_seq, r.idx, 'lease expired', now)
+        ) {
           failedRuns.add(r.run_seq);
           continue;
         }
@@ -1405,35 +1398,52 @@ export class SqliteJobStore implements FullJobStore {
     }
   }
 
-  /**
-   * Counts a failed attempt of a chunk. At the run's `maxChunkAttempts` the
-   * chunk and the run fail (the run's other leased chunks are handed back)
-   * and it returns true; otherwise false.
-   */
-  #chunkFailed(runSeq: number, idx: number, error: string, now: number): boolean {
-    const { attempts } = this.#stmt(
-      'UPDATE {p}chunks SET attempts = attempts + 1 WHERE run_seq = ? AND idx = ? RETURNING attempts',
-    ).get(runSeq, idx) as { attempts: number };
-    const { max } = this.#stmt(
-      `UPDATE {p}runs SET last_error = ?1, updated_at = ?2 WHERE seq = ?3 RETURNING max_chunk_attempts AS max`,
-    ).get(error, now, runSeq) as { max: number };
-    if (attempts < max) return false;
-    this.#handBack(runSeq);
-    this.#stmt(`UPDATE {p}chunks SET state = 'failed' WHERE run_seq = ? AND idx = ?`).run(
-      runSeq,
-      idx,
-    );
-    this.#stmt(`UPDATE {p}runs SET state = 'failed' WHERE seq = ?`).run(runSeq);
-    return true;
-  }
-
-  /** Every leased chunk of a run back to pending at its checkpoint; the holders are refused from now on. */
-  #handBack(runSeq: number): void {
-    this.#stmt(
-      `UPDATE {p}chunks SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL
-       WHERE run_seq = ? AND state = 'leased'`,
-    ).run(runSeq);
-  }
+  /** The storage primitives of the shared run state machine on this store's rows (a run by seq, a chunk by index). */
+  readonly #runMachine: RunMachine<number, number> = {
+    setState: (id, from, to, now) => {
+      const seq = toSeq(id);
+      const changed =
+        this.#stmt(
+          `UPDATE {p}runs SET state = ?1, updated_at = ?2,
+             finished_at = CASE WHEN ?1 = 'cancelled' THEN ?2 ELSE finished_at END
+           WHERE seq = ?3 AND state IN (SELECT value FROM json_each(?4))`,
+        ).run(to, now, seq, JSON.stringify(from)).changes === 1;
+      return changed ? seq : undefined;
+    },
+    handBack: (runSeq) => {
+      this.#stmt(
+        `UPDATE {p}chunks SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL
+         WHERE run_seq = ? AND state = 'leased'`,
+      ).run(runSeq);
+    },
+    retryFailedChunks: (runSeq) => {
+      this.#stmt(
+        `UPDATE {p}chunks SET state = 'pending', attempts = 0, not_before = 0
+         WHERE run_seq = ? AND state = 'failed'`,
+      ).run(runSeq);
+    },
+    fenceLeasedChunks: (runSeq) => {
+      this.#stmt(
+        `UPDATE {p}chunks SET epoch = epoch + 1 WHERE run_seq = ? AND state = 'leased'`,
+      ).run(runSeq);
+    },
+    countFailure: (runSeq, idx, error, now) => {
+      const { attempts } = this.#stmt(
+        'UPDATE {p}chunks SET attempts = attempts + 1 WHERE run_seq = ? AND idx = ? RETURNING attempts',
+      ).get(runSeq, idx) as { attempts: number };
+      const { max } = this.#stmt(
+        `UPDATE {p}runs SET last_error = ?1, updated_at = ?2 WHERE seq = ?3 RETURNING max_chunk_attempts AS max`,
+      ).get(error, now, runSeq) as { max: number };
+      return { attempts, max };
+    },
+    failChunkAndRun: (runSeq, idx) => {
+      this.#stmt(`UPDATE {p}chunks SET state = 'failed' WHERE run_seq = ? AND idx = ?`).run(
+        runSeq,
+        idx,
+      );
+      this.#stmt(`UPDATE {p}runs SET state = 'failed' WHERE seq = ?`).run(runSeq);
+    },
+  };
 
   #chunkCas(ref: ChunkRef): ChunkRow | undefined {
     // Only a running run's chunks move: pause, failure and cancel stop their holders here.
@@ -1508,7 +1518,9 @@ export class SqliteJobStore implements FullJobStore {
       const chunk = this.#chunkCas(input);
       if (chunk === undefined) return false;
       const now = this.#clock.now();
-      if (!this.#chunkFailed(chunk.run_seq, chunk.idx, storableText(input.error), now)) {
+      if (
+        !chunkFailed(this.#runMachine, chunk.run_seq, chunk.idx, storableText(input.error), now)
+      ) {
         this.#stmt(
           `UPDATE {p}chunks SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL, not_before = ?1
            WHERE run_seq = ?2 AND idx = ?3`,
@@ -1518,43 +1530,22 @@ export class SqliteJobStore implements FullJobStore {
     });
   }
 
-  #runTransition(id: string, from: readonly RunState[], to: RunState): Promise<boolean> {
-    return this.#write(() => {
-      const now = this.#clock.now();
-      const seq = toSeq(id);
-      const changed =
-        this.#stmt(
-          `UPDATE {p}runs SET state = ?1, updated_at = ?2,
-             finished_at = CASE WHEN ?1 = 'cancelled' THEN ?2 ELSE finished_at END
-           WHERE seq = ?3 AND state IN (SELECT value FROM json_each(?4))`,
-        ).run(to, now, seq, JSON.stringify(from)).changes === 1;
-      if (!changed) return false;
-      if (to === 'paused') this.#handBack(seq);
-      if (to === 'running') {
-        // Resuming a failed run: its failed chunks get a fresh attempt count.
-        this.#stmt(
-          `UPDATE {p}chunks SET state = 'pending', attempts = 0, not_before = 0
-           WHERE run_seq = ? AND state = 'failed'`,
-        ).run(seq);
-      }
-      if (to === 'cancelled') {
-        this.#stmt(
-          `UPDATE {p}chunks SET epoch = epoch + 1 WHERE run_seq = ? AND state = 'leased'`,
-        ).run(seq);
-      }
-      return true;
-    });
+  #transition(
+    t: { readonly from: readonly RunState[]; readonly to: RunState },
+    id: string,
+  ): Promise<boolean> {
+    return this.#write(() => transitionRun(this.#runMachine, id, t.from, t.to, this.#clock.now()));
   }
 
   pauseRun(id: string): Promise<boolean> {
-    return this.#runTransition(id, ['running'], 'paused');
+    return this.#transition(RUN_TRANSITIONS.pause, id);
   }
 
   resumeRun(id: string): Promise<boolean> {
-    return this.#runTransition(id, ['paused', 'failed'], 'running');
+    return this.#transition(RUN_TRANSITIONS.resume, id);
   }
 
   cancelRun(id: string): Promise<boolean> {
-    return this.#runTransition(id, ['running', 'paused', 'failed'], 'cancelled');
+    return this.#transition(RUN_TRANSITIONS.cancel, id);
   }
 }

@@ -77,6 +77,25 @@ export {
   errorText,
 } from './store-kit.js';
 export { storableJson, storableText } from './store-json.js';
+export {
+  RUN_TRANSITIONS,
+  cancelDependent,
+  cascade,
+  chunkFailed,
+  expireExhausted,
+  failLeased,
+  leaseRefusal,
+  requeueJobs,
+  resetJob,
+  retryDelay,
+  terminate,
+  transitionRun,
+  type EndedDependency,
+  type JobChange,
+  type JobMachine,
+  type LeaseState,
+  type RunMachine,
+} from './transitions.js';
 export { MemoryJobStore, type MemoryJobStoreOptions } from './memory-store.js';
 export { Queue, type QueueOptions, type JobOptions, type AddManyItem } from './queue.js';
 export {

@@ -22,7 +22,6 @@ import {
   checkId,
   checkPurge,
   checkReplay,
-  dependencyEndedError,
   newJobRecord,
   normalizeEnqueue,
   enqueuedEvents,
@@ -32,6 +31,22 @@ import {
   type NormalizedEnqueue,
 } from './store-kit.js';
 import { storableText } from './store-json.js';
+import {
+  RUN_TRANSITIONS,
+  cancelDependent,
+  chunkFailed,
+  expireExhausted,
+  failLeased,
+  leaseRefusal,
+  requeueJobs,
+  resetJob,
+  terminate,
+  transitionRun,
+  type EndedDependency,
+  type JobChange,
+  type JobMachine,
+  type RunMachine,
+} from './transitions.js';
 import type {
   AcceptedCheckpoint,
   AttemptOutcome,
@@ -132,9 +147,36 @@ interface Run {
 const clone = <T>(value: T): T =>
   value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
 
-/** `FailInput.delayMs` as kept (`retryDelayMs`): an integer >= 0, 0 when absent or not one. */
-const retryDelay = (ms: unknown): number =>
-  typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? Math.round(ms) : 0;
+/** Writes a transition's change of fields (see `JobChange`) to a record of this store. */
+function writeChange(job: Mutable<JobRecord>, change: JobChange, now: number): void {
+  job.updatedAt = now;
+  switch (change.kind) {
+    case 'end':
+      if (change.fence) job.epoch += 1; // fences the holder: its complete/fail/heartbeat are refused
+      job.state = change.to;
+      if (change.reason !== null) job.lastError = change.reason;
+      job.leaseOwner = null;
+      job.leaseExpiresAt = null;
+      job.finishedAt = now;
+      return;
+    case 'retry':
+      job.state = 'failed';
+      job.lastError = change.error;
+      job.leaseOwner = null;
+      job.leaseExpiresAt = null;
+      job.runAt = change.runAt;
+      job.retryDelayMs = change.retryDelayMs;
+      return;
+    case 'reset':
+      job.state = 'pending';
+      job.runAt = change.runAt;
+      job.retryDelayMs = 0;
+      if (change.resetAttempts) job.attempts = 0;
+      job.result = undefined;
+      job.finishedAt = null;
+      return;
+  }
+}
 
 const TERMINAL = new Set<JobState>(['succeeded', 'dead', 'cancelled']);
 const DEPENDENCY_FAILED = new Set<JobState>(DEPENDENCY_FAILED_STATES);
@@ -212,7 +254,12 @@ export class MemoryJobStore implements FullJobStore {
     });
   }
 
-  #appendAttempt(job: Mutable<JobRecord>, outcome: AttemptOutcome, error: string | null): void {
+  #appendAttempt(
+    job: Mutable<JobRecord>,
+    outcome: AttemptOutcome,
+    error: string | null,
+    now: number,
+  ): void {
     this.#log.push(
       Object.freeze({
         jobId: job.id,
@@ -222,7 +269,7 @@ export class MemoryJobStore implements FullJobStore {
         epoch: job.epoch,
         workerId: job.leaseOwner ?? '',
         startedAt: job.startedAt ?? job.updatedAt,
-        endedAt: this.#clock.now(),
+        endedAt: now,
         outcome,
         error,
         ...(this.#attemptPayloads ? { payload: clone(job.payload) } : {}),
@@ -303,12 +350,12 @@ export class MemoryJobStore implements FullJobStore {
       set.add(job.id);
     }
     const ended = this.#endedDependency(job);
-    if (ended !== undefined) this.#cancelDependent(job, ended, now);
+    if (ended !== undefined) cancelDependent(this.#machine, job, ended, now);
     return { id: job.id, created: true, job: this.#view(job), state: job.state, result: undefined };
   }
 
   /** The first dependency of `job` that is dead or cancelled, if any. */
-  #endedDependency(job: JobRecord): Mutable<JobRecord> | undefined {
+  #endedDependency(job: JobRecord): EndedDependency | undefined {
     for (const id of job.dependsOn) {
       const dep = this.#jobs.get(id);
       if (dep !== undefined && DEPENDENCY_FAILED.has(dep.state)) return dep;
@@ -316,35 +363,29 @@ export class MemoryJobStore implements FullJobStore {
     return undefined;
   }
 
-  /** Cancels a job whose dependency `dep` ended dead or cancelled (logged as a cancelled attempt). */
-  #cancelDependent(job: Mutable<JobRecord>, dep: JobRecord, now: number): void {
-    const error = dependencyEndedError(dep.id, dep.state);
-    this.#appendAttempt(job, 'cancelled', error);
-    job.state = 'cancelled';
-    job.lastError = error;
-    job.finishedAt = now;
-    job.updatedAt = now;
-    this.#syncLedger(job);
-  }
-
-  /**
-   * `ended` went dead or cancelled: its pending and failed dependents are
-   * cancelled, and theirs, transitively. A leased dependent was claimed when
-   * its dependencies had succeeded (a replay may have reset one since); it
-   * is left to finish.
-   */
-  #cascade(ended: Mutable<JobRecord>, now: number): void {
-    const todo = [ended];
-    for (let parent = todo.pop(); parent !== undefined; parent = todo.pop()) {
-      for (const id of this.#dependents.get(parent.id) ?? []) {
+  /** The storage primitives of the shared job state machine (`transitions.ts`) on this store's records. */
+  readonly #machine: JobMachine<Mutable<JobRecord>> = {
+    load: (id) => this.#jobs.get(id),
+    id: (job) => job.id,
+    state: (job) => job.state,
+    cancellableDependents: (job) =>
+      [...(this.#dependents.get(job.id) ?? [])].flatMap((id) => {
         const child = this.#jobs.get(id);
-        if (child === undefined || (child.state !== 'pending' && child.state !== 'failed'))
-          continue;
-        this.#cancelDependent(child, parent, now);
-        todo.push(child);
-      }
-    }
-  }
+        return child !== undefined && (child.state === 'pending' || child.state === 'failed')
+          ? [child]
+          : [];
+      }),
+    endedDependency: (job) => this.#endedDependency(job),
+    appendAttempt: (job, outcome, error, now) => {
+      this.#appendAttempt(job, outcome, error, now);
+    },
+    write: (job, change, now) => {
+      writeChange(job, change, now);
+    },
+    syncLedger: (job) => {
+      this.#syncLedger(job);
+    },
+  };
 
   async claim(options: ClaimOptions): Promise<JobRecord[]> {
     this.#check();
@@ -363,15 +404,7 @@ export class MemoryJobStore implements FullJobStore {
         job.attempts >= job.maxAttempts &&
         inScope(job)
       ) {
-        this.#appendAttempt(job, 'expired', 'lease expired');
-        job.state = 'dead';
-        job.lastError = 'lease expired after the last attempt';
-        job.leaseOwner = null;
-        job.leaseExpiresAt = null;
-        job.finishedAt = now;
-        job.updatedAt = now;
-        this.#syncLedger(job);
-        this.#cascade(job, now);
+        expireExhausted(this.#machine, job, now);
       }
     }
 
@@ -399,7 +432,7 @@ export class MemoryJobStore implements FullJobStore {
 
     const claimed: JobRecord[] = [];
     for (const { job } of ranked.slice(0, options.limit)) {
-      if (job.state === 'leased') this.#appendAttempt(job, 'expired', 'lease expired');
+      if (job.state === 'leased') this.#appendAttempt(job, 'expired', 'lease expired', now);
       job.state = 'leased';
       job.attempts += 1;
       job.epoch += 1;
@@ -435,26 +468,8 @@ export class MemoryJobStore implements FullJobStore {
 
   #cas(ref: LeaseRef): Mutable<JobRecord> | Refusal {
     const job = this.#jobs.get(ref.id);
-    if (job === undefined) return { id: ref.id, epoch: ref.epoch, reason: 'not-found' };
-    if (job.epoch !== ref.epoch) {
-      return {
-        id: ref.id,
-        epoch: ref.epoch,
-        reason: 'stale-epoch',
-        state: job.state,
-        currentEpoch: job.epoch,
-      };
-    }
-    if (job.state !== 'leased') {
-      return {
-        id: ref.id,
-        epoch: ref.epoch,
-        reason: 'not-leased',
-        state: job.state,
-        currentEpoch: job.epoch,
-      };
-    }
-    return job;
+    // leaseRefusal returns undefined only for a job it was given.
+    return leaseRefusal(ref, job) ?? (job as Mutable<JobRecord>);
   }
 
   /**
@@ -509,7 +524,7 @@ export class MemoryJobStore implements FullJobStore {
     const now = this.#clock.now();
     return this.#settle(completions, (job, c) => {
       const result = clone(c.result ?? null);
-      this.#appendAttempt(job, 'succeeded', null);
+      this.#appendAttempt(job, 'succeeded', null, now);
       job.state = 'succeeded';
       job.result = result;
       job.leaseOwner = null;
@@ -526,85 +541,30 @@ export class MemoryJobStore implements FullJobStore {
     const retrying: string[] = [];
     const dead: string[] = [];
     const settled = this.#settle(failures, (job, f) => {
-      const toDead = f.dead === true || job.attempts >= job.maxAttempts;
       // Error texts are kept, not refused: U+0000 becomes U+FFFD, as in every store.
       const error = storableText(f.error);
-      this.#appendAttempt(job, toDead ? 'dead' : 'failed', error);
-      job.state = toDead ? 'dead' : 'failed';
-      job.lastError = error;
-      job.leaseOwner = null;
-      job.leaseExpiresAt = null;
-      job.updatedAt = now;
-      if (toDead) job.finishedAt = now;
-      else {
-        job.runAt = Math.floor(f.retryAt ?? now);
-        job.retryDelayMs = retryDelay(f.delayMs);
-      }
-      this.#syncLedger(job);
-      if (toDead) this.#cascade(job, now);
-      (toDead ? dead : retrying).push(job.id);
+      const exhausted = job.attempts >= job.maxAttempts;
+      const to = failLeased(this.#machine, job, f, error, exhausted, now);
+      (to === 'dead' ? dead : retrying).push(job.id);
     });
     return { ...settled, retrying, dead };
   }
 
   async deadLetter(ids: readonly string[], reason: string): Promise<string[]> {
     this.#check();
-    return this.#terminate(ids, 'dead', storableText(reason));
+    return terminate(this.#machine, ids, 'dead', storableText(reason), this.#clock.now());
   }
 
   async cancel(ids: readonly string[]): Promise<string[]> {
     this.#check();
-    return this.#terminate(ids, 'cancelled', null);
-  }
-
-  #terminate(ids: readonly string[], to: 'dead' | 'cancelled', reason: string | null): string[] {
-    const now = this.#clock.now();
-    const moved: string[] = [];
-    for (const id of new Set(ids)) {
-      const job = this.#jobs.get(id);
-      if (job === undefined || TERMINAL.has(job.state)) continue;
-      if (job.state === 'leased') {
-        this.#appendAttempt(job, to, reason);
-        job.epoch += 1; // fences the holder: its complete/fail/heartbeat are refused
-      }
-      job.state = to;
-      if (reason !== null) job.lastError = reason;
-      job.leaseOwner = null;
-      job.leaseExpiresAt = null;
-      job.finishedAt = now;
-      job.updatedAt = now;
-      this.#syncLedger(job);
-      this.#cascade(job, now);
-      moved.push(id);
-    }
-    return moved;
+    return terminate(this.#machine, ids, 'cancelled', null, this.#clock.now());
   }
 
   async requeue(ids: readonly string[], options: RequeueOptions = {}): Promise<string[]> {
     this.#check();
-    const now = this.#clock.now();
-    const moved: string[] = [];
-    for (const id of new Set(ids)) {
-      const job = this.#jobs.get(id);
-      if (job === undefined) continue;
-      if (job.state !== 'dead' && job.state !== 'failed' && job.state !== 'cancelled') continue;
-      if (this.#endedDependency(job) !== undefined) continue;
-      this.#reset(job, now, options.runAt ?? now, options.resetAttempts ?? true);
-      moved.push(id);
-    }
-    this.#notify(moved.flatMap((id) => this.#jobs.get(id) ?? []));
-    return moved;
-  }
-
-  #reset(job: Mutable<JobRecord>, now: number, runAt: number, resetAttempts: boolean): void {
-    job.state = 'pending';
-    job.runAt = Math.floor(runAt);
-    job.retryDelayMs = 0;
-    if (resetAttempts) job.attempts = 0;
-    job.result = undefined;
-    job.finishedAt = null;
-    job.updatedAt = now;
-    this.#syncLedger(job);
+    const moved = requeueJobs(this.#machine, ids, options, this.#clock.now());
+    this.#notify(moved);
+    return moved.map((job) => job.id);
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
@@ -696,7 +656,7 @@ export class MemoryJobStore implements FullJobStore {
         (TERMINAL.has(job.state) || job.state === 'failed') &&
         this.#endedDependency(job) === undefined
       ) {
-        this.#reset(job, now, now, true);
+        resetJob(this.#machine, job, now, true, now);
         this.#steps.delete(job.id); // a replay does the work again, every step included
       }
       out.push(this.#view(job));
@@ -819,7 +779,7 @@ export class MemoryJobStore implements FullJobStore {
         const expired = c.state === 'leased' && (c.leaseExpiresAt ?? 0) <= now;
         if (!(expired || (c.state === 'pending' && c.notBefore <= now))) continue;
         // A lease that ran out is a failed attempt: its holder died or hung.
-        if (expired && this.#chunkFailed(run, c, 'lease expired', now)) continue;
+        if (expired && chunkFailed(this.#runMachine, run, c, 'lease expired', now)) continue;
         c.state = 'leased';
         c.epoch += 1;
         c.leaseOwner = options.workerId;
@@ -871,33 +831,48 @@ export class MemoryJobStore implements FullJobStore {
     return out;
   }
 
-  /**
-   * Counts a failed attempt of chunk `c`. At the run's `maxChunkAttempts`
-   * the chunk and the run fail (the run's other leased chunks are handed
-   * back) and it returns true; otherwise false.
-   */
-  #chunkFailed(run: Run, c: Chunk, error: string, now: number): boolean {
-    c.attempts += 1;
-    run.lastError = error;
-    run.updatedAt = now;
-    if (c.attempts < run.maxChunkAttempts) return false;
-    this.#handBack(run);
-    c.state = 'failed';
-    c.leaseOwner = null;
-    c.leaseExpiresAt = null;
-    run.state = 'failed';
-    return true;
-  }
-
-  /** Every leased chunk of `run` back to pending at its checkpoint; the holders are refused from now on. */
-  #handBack(run: Run): void {
-    for (const c of run.chunks) {
-      if (c.state !== 'leased') continue;
-      c.state = 'pending';
+  /** The storage primitives of the shared run state machine (`transitions.ts`) on this store's runs. */
+  readonly #runMachine: RunMachine<Run, Chunk> = {
+    setState: (id, from, to, now) => {
+      const run = this.#runs.get(id);
+      if (run === undefined || !from.includes(run.state)) return undefined;
+      run.state = to;
+      run.updatedAt = now;
+      if (to === 'cancelled') run.finishedAt = now;
+      return run;
+    },
+    handBack: (run) => {
+      for (const c of run.chunks) {
+        if (c.state !== 'leased') continue;
+        c.state = 'pending';
+        c.leaseOwner = null;
+        c.leaseExpiresAt = null;
+      }
+    },
+    retryFailedChunks: (run) => {
+      for (const c of run.chunks) {
+        if (c.state !== 'failed') continue;
+        c.state = 'pending';
+        c.attempts = 0;
+        c.notBefore = 0;
+      }
+    },
+    fenceLeasedChunks: (run) => {
+      for (const c of run.chunks) if (c.state === 'leased') c.epoch += 1;
+    },
+    countFailure: (run, c, error, now) => {
+      c.attempts += 1;
+      run.lastError = error;
+      run.updatedAt = now;
+      return { attempts: c.attempts, max: run.maxChunkAttempts };
+    },
+    failChunkAndRun: (run, c) => {
+      c.state = 'failed';
       c.leaseOwner = null;
       c.leaseExpiresAt = null;
-    }
-  }
+      run.state = 'failed';
+    },
+  };
 
   #chunkCas(ref: ChunkRef): { run: Run; chunk: Chunk } | undefined {
     const run = this.#runs.get(ref.runId);
@@ -964,7 +939,7 @@ export class MemoryJobStore implements FullJobStore {
 
   async failChunk(input: FailChunkInput): Promise<boolean> {
     return this.#onChunk(input, (run, chunk, now) => {
-      if (this.#chunkFailed(run, chunk, storableText(input.error), now)) return;
+      if (chunkFailed(this.#runMachine, run, chunk, storableText(input.error), now)) return;
       chunk.state = 'pending';
       chunk.leaseOwner = null;
       chunk.leaseExpiresAt = null;
@@ -972,41 +947,25 @@ export class MemoryJobStore implements FullJobStore {
     });
   }
 
-  #runTransition(id: string, from: readonly RunState[], to: RunState): boolean {
-    const run = this.#runs.get(id);
-    if (run === undefined || !from.includes(run.state)) return false;
-    const now = this.#clock.now();
-    const was = run.state;
-    run.state = to;
-    run.updatedAt = now;
-    if (to === 'paused') this.#handBack(run);
-    if (to === 'running' && was === 'failed') {
-      for (const c of run.chunks) {
-        if (c.state !== 'failed') continue;
-        c.state = 'pending';
-        c.attempts = 0;
-        c.notBefore = 0;
-      }
-    }
-    if (to === 'cancelled') {
-      run.finishedAt = now;
-      for (const c of run.chunks) if (c.state === 'leased') c.epoch += 1;
-    }
-    return true;
+  #transition(
+    id: string,
+    t: { readonly from: readonly RunState[]; readonly to: RunState },
+  ): boolean {
+    return transitionRun(this.#runMachine, id, t.from, t.to, this.#clock.now());
   }
 
   async pauseRun(id: string): Promise<boolean> {
     this.#check();
-    return this.#runTransition(id, ['running'], 'paused');
+    return this.#transition(id, RUN_TRANSITIONS.pause);
   }
 
   async resumeRun(id: string): Promise<boolean> {
     this.#check();
-    return this.#runTransition(id, ['paused', 'failed'], 'running');
+    return this.#transition(id, RUN_TRANSITIONS.resume);
   }
 
   async cancelRun(id: string): Promise<boolean> {
     this.#check();
-    return this.#runTransition(id, ['running', 'paused', 'failed'], 'cancelled');
+    return this.#transition(id, RUN_TRANSITIONS.cancel);
   }
 }
