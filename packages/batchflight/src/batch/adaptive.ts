@@ -111,10 +111,12 @@ export class AdaptiveControl {
     const { size, durationMs, now } = sample;
     this.#updateRate(now);
     const model = this.#model(size);
-    this.#record(size, durationMs);
     // A call alone in flight queued behind none of ours: its duration is a service time.
     const alone = sample.inFlightAtStart <= 1;
     const ratio = model === undefined || alone ? 1 : durationMs / model;
+    // Only service times teach the model: a queued duration learnt as the minimum of a size
+    // class never seen unqueued would make queueing read as service time from then on.
+    if (ratio <= CLEAR) this.#record(size, durationMs);
     // Queueing caused by our own calls: the call left while others were in flight.
     const queued = ratio >= QUEUED;
     if (queued) {
