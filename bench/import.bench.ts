@@ -4,7 +4,8 @@
  * chunked multi-row INSERTs (measured on 200,000 rows and scaled) and row-by-row INSERTs
  * (measured on 20,000 rows and scaled); then into SQLite. RSS is sampled over the 1M-row import.
  *
- *   npm run bench -- import        (BATCHFLIGHT_PG_URL, default the local test database)
+ *   npm run bench -- import        (BATCHFLIGHT_PG_URL, default the local test database;
+ *                                   BENCH_ROUNDS alternated rounds of psql/plain/upsert, default 3)
  */
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
@@ -86,45 +87,72 @@ try {
   console.log(`generating ${ROWS.toLocaleString('en-US')} rows…`);
   await generate();
 
-  let t = await table('psql');
-  let started = performance.now();
-  const psql = spawnSync('psql', [URL_, '-q', '-c', `\\copy ${t} FROM '${file}' CSV HEADER`], {
-    stdio: 'inherit',
-  });
-  if (psql.status !== 0) throw new Error('psql \\copy failed');
-  const ceiling = record('psql \\copy', ROWS, performance.now() - started);
-
-  t = await table('plain');
+  // psql, plain and upsert alternate over several rounds and each ratio is taken within its
+  // round: on a shared machine the load moves between runs, so one run of each is not a ratio.
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const ratios: { plain: number; unchanged: number; changed: number }[] = [];
   let maxRss = 0;
   const rss0 = process.memoryUsage().rss;
-  const sampler = setInterval(() => {
-    maxRss = Math.max(maxRss, process.memoryUsage().rss);
-  }, 50);
-  started = performance.now();
-  await importFile({ input: file, into: URL_, table: t });
-  const plainMs = performance.now() - started;
-  clearInterval(sampler);
-  const plain = record(
-    'batchflight import (COPY)',
-    ROWS,
-    plainMs,
-    `RSS ${String(Math.round(rss0 / 2 ** 20))} MB at start, max ${String(Math.round(maxRss / 2 ** 20))} MB`,
-  );
+  let plain = 0;
+  let t = '';
+  for (let round = 1; round <= rounds; round++) {
+    t = await table('psql');
+    let started = performance.now();
+    const psql = spawnSync('psql', [URL_, '-q', '-c', `\\copy ${t} FROM '${file}' CSV HEADER`], {
+      stdio: 'inherit',
+    });
+    if (psql.status !== 0) throw new Error('psql \\copy failed');
+    const ceiling = record(
+      `psql \\copy (round ${String(round)})`,
+      ROWS,
+      performance.now() - started,
+    );
 
-  started = performance.now();
-  await importFile({
-    input: file,
-    into: URL_,
-    table: t,
-    key: ['id'],
-    mode: 'upsert',
-    restart: true,
-  });
-  const upsert = record(
-    'batchflight import --upsert (all updates)',
-    ROWS,
-    performance.now() - started,
-  );
+    t = await table('plain');
+    const sampler = setInterval(() => {
+      maxRss = Math.max(maxRss, process.memoryUsage().rss);
+    }, 50);
+    started = performance.now();
+    await importFile({ input: file, into: URL_, table: t, restart: true });
+    const plainMs = performance.now() - started;
+    clearInterval(sampler);
+    plain = record(
+      `batchflight import (COPY) (round ${String(round)})`,
+      ROWS,
+      plainMs,
+      `RSS ${String(Math.round(rss0 / 2 ** 20))} MB at start, max ${String(Math.round(maxRss / 2 ** 20))} MB`,
+    );
+
+    const upsertOf = async (label: string): Promise<number> => {
+      const begun = performance.now();
+      await importFile({
+        input: file,
+        into: URL_,
+        table: t,
+        key: ['id'],
+        mode: 'upsert',
+        restart: true,
+      });
+      return record(
+        `batchflight import --upsert, ${label} (round ${String(round)})`,
+        ROWS,
+        performance.now() - begun,
+      );
+    };
+    // The same file again: every row equals the stored one and is not rewritten.
+    const unchanged = await upsertOf('all unchanged');
+    // Every stored row made different (not timed), so the upsert rewrites each one.
+    await client.query(`UPDATE ${t} SET name = name || '!'`);
+    const changed = await upsertOf('all changed');
+    ratios.push({ plain: plain / ceiling, unchanged: unchanged / plain, changed: changed / plain });
+  }
+  const median = (values: number[]): number => {
+    const sorted = [...values].sort((x, y) => x - y);
+    return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+  };
+  const plainRatio = median(ratios.map((r) => r.plain));
+  const unchangedRatio = median(ratios.map((r) => r.unchanged));
+  const changedRatio = median(ratios.map((r) => r.changed));
 
   t = await table('chunked');
   const chunked = record(
@@ -148,14 +176,15 @@ try {
       'CREATE TABLE t (id INTEGER PRIMARY KEY, email TEXT NOT NULL, name TEXT, age INTEGER, active BOOLEAN, born DATE, score NUMERIC, created TIMESTAMP)',
     )
     .close();
-  started = performance.now();
+  const started = performance.now();
   await importFile({ input: file, into: `sqlite:${sqliteFile}`, table: 't' });
   record('batchflight import into SQLite', ROWS, performance.now() - started);
 
   console.log(
-    `\nbatchflight/psql \\copy ${(plain / ceiling).toFixed(2)} (target >= 0.80); ` +
-      `vs row-by-row ${(plain / naive).toFixed(0)}x (target >= 50x); vs chunked INSERT ${(plain / chunked).toFixed(1)}x; ` +
-      `upsert/plain ${(upsert / plain).toFixed(2)} (target >= 0.40)`,
+    `\nbatchflight/psql \\copy per round ${ratios.map((r) => r.plain.toFixed(2)).join(' ')}, median ${plainRatio.toFixed(2)} (target >= 0.80); ` +
+      `upsert/plain (target >= 0.40) all unchanged per round ${ratios.map((r) => r.unchanged.toFixed(2)).join(' ')}, median ${unchangedRatio.toFixed(2)}; ` +
+      `all changed per round ${ratios.map((r) => r.changed.toFixed(2)).join(' ')}, median ${changedRatio.toFixed(2)}; ` +
+      `last round vs row-by-row ${(plain / naive).toFixed(0)}x (target >= 50x); vs chunked INSERT ${(plain / chunked).toFixed(1)}x`,
   );
 } finally {
   await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);

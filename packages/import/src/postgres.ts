@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { type Converted, pgKind } from './convert.js';
+import { type Column, type Converted, pgKind } from './convert.js';
 import { ImportError } from './errors.js';
 import type { RawChunk, RawRecord } from './csv-chunks.js';
 import {
@@ -27,6 +27,27 @@ type CsvSyntax = { readonly delimiter: string; readonly quote: string };
 
 /** The staging table's input-order column (not a column of the target). */
 const STAGE_ROW = '"bf import row"';
+
+// Types compared as they are; others (json has no equality, geometric types compare areas)
+// are compared as text.
+const COMPARABLE = new Set([
+  'int16',
+  'int32',
+  'int64',
+  'float',
+  'numeric',
+  'bool',
+  'date',
+  'timestamp',
+  'uuid',
+]);
+const CHARACTER = /^(text|character varying|character|varchar|char|citext|bytea)\b/i;
+
+function comparable(column: Column, expression: string): string {
+  return COMPARABLE.has(column.kind) || CHARACTER.test(column.type)
+    ? expression
+    : `${expression}::text`;
+}
 
 /** A one-character SQL string literal. */
 function literal(text: string): string {
@@ -130,19 +151,26 @@ export async function postgresTarget(url: string, spec: TargetSpec): Promise<Tar
     stageHasRows = true;
     const keys = spec.key.map(ident).join(', ');
     const rest = (spec.columns ?? []).filter((c) => !spec.key.includes(c.name));
+    // A row equal to the stored one is not rewritten (no dead tuple, no WAL): re-running an
+    // import of an unchanged file costs reads only. Such rows count as skipped.
     const action =
       spec.mode === 'upsert' && rest.length > 0
-        ? `DO UPDATE SET ${rest.map((c) => `${ident(c.name)} = EXCLUDED.${ident(c.name)}`).join(', ')}`
+        ? `DO UPDATE SET ${rest.map((c) => `${ident(c.name)} = EXCLUDED.${ident(c.name)}`).join(', ')} WHERE (${rest.map((c) => comparable(c, `${table}.${ident(c.name)}`)).join(', ')}) IS DISTINCT FROM (${rest.map((c) => comparable(c, `EXCLUDED.${ident(c.name)}`)).join(', ')})`
         : 'DO NOTHING';
     // DISTINCT ON keeps the last row of a key within the chunk: ON CONFLICT DO UPDATE cannot
     // touch the same row twice in one statement.
-    const result = await client.query<{ ins: number }>(
-      `WITH r AS (INSERT INTO ${table} (${cols()}) SELECT DISTINCT ON (${keys}) ${cols()} FROM bf_import_stage ORDER BY ${keys}, ${STAGE_ROW} DESC ON CONFLICT (${keys}) ${action} RETURNING (xmax = 0) AS ins) SELECT count(*) FILTER (WHERE ins)::int AS ins FROM r`,
+    const result = await client.query<{ keys: number; ins: number; upd: number }>(
+      `WITH src AS MATERIALIZED (SELECT DISTINCT ON (${keys}) ${cols()} FROM bf_import_stage ORDER BY ${keys}, ${STAGE_ROW} DESC),
+            r AS (INSERT INTO ${table} (${cols()}) SELECT ${cols()} FROM src ON CONFLICT (${keys}) ${action} RETURNING (xmax = 0) AS ins)
+       SELECT (SELECT count(*) FROM src)::int AS keys, count(*) FILTER (WHERE ins)::int AS ins, count(*) FILTER (WHERE NOT ins)::int AS upd FROM r`,
     );
+    const distinct = result.rows[0]?.keys ?? 0;
     const inserted = result.rows[0]?.ins ?? 0;
-    return spec.mode === 'upsert'
-      ? { inserted, updated: count - inserted, skipped: 0 }
-      : { inserted, updated: 0, skipped: count - inserted };
+    if (spec.mode !== 'upsert') return { inserted, updated: 0, skipped: count - inserted };
+    // A key repeated within the chunk counts as updated (its last row wins); a row equal to the
+    // stored one as skipped.
+    const updated = (result.rows[0]?.upd ?? 0) + (count - distinct);
+    return { inserted, updated, skipped: distinct - inserted - (result.rows[0]?.upd ?? 0) };
   };
 
   const savepoint: Savepoint = {
@@ -158,28 +186,48 @@ export async function postgresTarget(url: string, spec: TargetSpec): Promise<Tar
     },
   };
 
-  // One transaction: the rows, then the checkpoint that counts them.
+  // The checkpoint and the commit, in one round trip (a simple query of three statements: if
+  // one fails, the rest do not run and the caller rolls back).
+  const finish = async (applied: Applied, checkpoint: (applied: Applied) => Checkpoint) => {
+    const cp = checkpoint(applied);
+    // A chunk's rows and its checkpoint commit together, so a commit the server loses in a
+    // crash loses both and the resume redoes that chunk: waiting for each chunk's WAL flush
+    // buys nothing. The last chunk commits synchronously, which flushes every earlier one:
+    // when the import returns, all of it is durable.
+    const asynchronous = cp.done ? '' : "SET LOCAL synchronous_commit = 'off'; ";
+    await client.query(
+      `${asynchronous}INSERT INTO ${checkpoints} (id, state)
+       VALUES (${client.escapeLiteral(cp.id)}, ${client.escapeLiteral(JSON.stringify(cp))})
+       ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, updated_at = now(); COMMIT`,
+    );
+  };
+
+  /**
+   * One transaction: the rows, then the checkpoint that counts them. `whole` applies the
+   * chunk in one statement without a savepoint (the transaction holds nothing else): when it
+   * fails, the transaction is rolled back and `apply` goes through it under savepoints.
+   */
   const transaction = async (
+    whole: () => Promise<Applied>,
     apply: (total: Applied) => Promise<void>,
     checkpoint: (applied: Applied) => Checkpoint,
   ): Promise<Applied> => {
+    stageHasRows = false;
+    await client.query('BEGIN');
+    try {
+      const applied = await whole();
+      await finish(applied, checkpoint);
+      return applied;
+    } catch {
+      // A refused row, most likely; a connection that is gone fails again below.
+      await client.query('ROLLBACK').catch(() => undefined);
+    }
     const total: Applied = { inserted: 0, updated: 0, skipped: 0 };
     stageHasRows = false;
     await client.query('BEGIN');
     try {
       await apply(total);
-      const cp = checkpoint(total);
-      // A chunk's rows and its checkpoint commit together, so a commit the server loses in a
-      // crash loses both and the resume redoes that chunk: waiting for each chunk's WAL flush
-      // buys nothing. The last chunk commits synchronously, which flushes every earlier one:
-      // when the import returns, all of it is durable.
-      if (!cp.done) await client.query("SET LOCAL synchronous_commit = 'off'");
-      await client.query(
-        `INSERT INTO ${checkpoints} (id, state) VALUES ($1, $2)
-         ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, updated_at = now()`,
-        [cp.id, JSON.stringify(cp)],
-      );
-      await client.query('COMMIT');
+      await finish(total, checkpoint);
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
@@ -261,11 +309,19 @@ export async function postgresTarget(url: string, spec: TargetSpec): Promise<Tar
     },
     commit(rows, checkpoint, reject) {
       const one = (part: readonly Row[]): Promise<Applied> => attempt(copyText(part), part.length);
-      return transaction((total) => bisect(rows, one, savepoint, reject, total), checkpoint);
+      return transaction(
+        () => one(rows),
+        (total) => bisect(rows, one, savepoint, reject, total),
+        checkpoint,
+      );
     },
     commitRawCsv(chunk, csv, checkpoint, reject) {
       const range = { from: 0, to: chunk.records.length };
-      return transaction((total) => applyRaw(chunk, range, csv, reject, total), checkpoint);
+      return transaction(
+        () => attempt(chunk.data, chunk.records.length, csv),
+        (total) => applyRaw(chunk, range, csv, reject, total),
+        checkpoint,
+      );
     },
     async close() {
       await client.end();
