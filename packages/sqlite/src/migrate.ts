@@ -1,0 +1,37 @@
+/**
+ * Applies the SQLite store's migrations (`migrations.ts`): each inside the
+ * `BEGIN IMMEDIATE` transaction that records it in `<prefix>migrations`, the
+ * version row first, so concurrent processes serialise on the write lock and
+ * a second migrator sees the recorded version and skips.
+ */
+import type Database from 'better-sqlite3';
+import type { Clock } from 'batchflight/core';
+import { MIGRATIONS } from './migrations.js';
+
+/** Applies every migration newer than the recorded version, in one transaction. */
+export function migrate(db: Database.Database, p: string, clock: Clock): void {
+  db.transaction(() => {
+    db.exec(
+      `CREATE TABLE IF NOT EXISTS ${p}migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
+    );
+    const current = schemaVersion(db, p);
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      // The version row first: a concurrent migrator that somehow got here collides on the key.
+      db.prepare(`INSERT INTO ${p}migrations (version, name, applied_at) VALUES (?, ?, ?)`).run(
+        m.version,
+        m.name,
+        clock.now(),
+      );
+      db.exec(m.sql.replaceAll('{p}', p));
+    }
+  }).immediate();
+}
+
+/** The schema version recorded in `<prefix>migrations` (0 when none). */
+export function schemaVersion(db: Database.Database, p: string): number {
+  const row = db.prepare(`SELECT MAX(version) AS v FROM ${p}migrations`).get() as {
+    v: number | null;
+  };
+  return row.v ?? 0;
+}
