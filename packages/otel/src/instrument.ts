@@ -1,0 +1,95 @@
+/**
+ * `instrument()`: one call that turns the diagnostics channels of every primitive into
+ * OpenTelemetry metrics.
+ */
+import { metrics, type MeterProvider } from '@opentelemetry/api';
+import { booleanOption, functionOption, knownOptions, oneOfOption } from 'batchflight';
+import { subscribeChannels, type ChannelHandlers } from './channels.js';
+import { batchHandlers, cacheHandlers, singleFlightHandlers } from './metrics/batching.js';
+import { jobsHandlers } from './metrics/jobs.js';
+import { breakerHandlers, policyHandlers, rateLimitHandlers } from './metrics/protection.js';
+import { Recorder } from './recorder.js';
+
+/** The instrumentation scope name every instrument is created under. */
+export const METER_NAME = '@batchflight/otel';
+
+/** Groups of channels {@link instrument} can observe. */
+export type InstrumentedCapability =
+  'batch' | 'singleflight' | 'cache' | 'circuit-breaker' | 'rate-limit' | 'policies' | 'jobs';
+
+const GROUPS: Readonly<Record<InstrumentedCapability, (r: Recorder) => ChannelHandlers>> = {
+  batch: batchHandlers,
+  singleflight: singleFlightHandlers,
+  cache: cacheHandlers,
+  'circuit-breaker': breakerHandlers,
+  'rate-limit': rateLimitHandlers,
+  policies: policyHandlers,
+  jobs: jobsHandlers,
+};
+
+/** Options of {@link instrument}. */
+export interface InstrumentOptions {
+  /** Where the instruments are created. Default: the global provider of `@opentelemetry/api`. */
+  readonly meterProvider?: MeterProvider;
+  /** Which groups to observe. Default: every one. */
+  readonly capabilities?: readonly InstrumentedCapability[];
+  /**
+   * Record the scope (tenant) of batch, single-flight and rate-limit events as
+   * `batchflight.scope`. Default false: a scope is often a tenant id, and every distinct
+   * value is a new time series.
+   */
+  readonly scopes?: boolean;
+  /**
+   * Called when recording an event throws (a broken exporter, say). The primitive that
+   * published never sees the error. Default: ignored.
+   */
+  readonly onError?: (error: unknown, channel: string) => void;
+}
+
+/** A running instrumentation: close it to unsubscribe. */
+export interface Instrumentation extends Disposable {
+  /** Unsubscribes every channel and detaches the gauges. Idempotent. */
+  close(): void;
+}
+
+const OPTIONS = ['meterProvider', 'capabilities', 'scopes', 'onError'];
+const WHERE = 'instrument()';
+
+/**
+ * Subscribes to the `batchflight:<capability>:<event>` diagnostics channels and records the
+ * instruments listed in {@link METRICS} (see the observability docs for the table).
+ * Primitives publish only while someone listens, so an uninstrumented process pays nothing.
+ *
+ * @example
+ * ```ts
+ * const instrumentation = instrument({ meterProvider });
+ * // … later
+ * instrumentation.close();
+ * ```
+ */
+export function instrument(options: InstrumentOptions = {}): Instrumentation {
+  knownOptions(WHERE, options, OPTIONS);
+  const known = Object.keys(GROUPS) as InstrumentedCapability[];
+  const groups = (options.capabilities ?? known).map((group) =>
+    oneOfOption(WHERE, 'capabilities', group, known),
+  );
+  const scopes = booleanOption(WHERE, 'scopes', options.scopes ?? false);
+  const onError = functionOption<NonNullable<InstrumentOptions['onError']>>(
+    WHERE,
+    'onError',
+    options.onError ?? (() => undefined),
+  );
+  const provider = options.meterProvider ?? metrics.getMeterProvider();
+  const recorder = new Recorder(provider.getMeter(METER_NAME), { scopes });
+  const handlers: Record<string, ChannelHandlers[string]> = {};
+  for (const group of new Set(groups)) Object.assign(handlers, GROUPS[group](recorder));
+  const unsubscribe = subscribeChannels(handlers, onError);
+  let closed = false;
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    unsubscribe();
+    recorder.close();
+  };
+  return { close, [Symbol.dispose]: close };
+}
