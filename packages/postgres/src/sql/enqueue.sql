@@ -7,9 +7,10 @@
 -- payload, idempotency key, partition key, partition, ordered, priority, run at, has deps, max
 -- attempts, backoff, seq] (one array: far cheaper to build and to parse than a dozen text[]
 -- literals; payloads are spliced in as already-serialised JSON); $2: now; $3, $4: the NOTIFY
--- channel and this store's instance tag. RETURNING only the seq (and run_at for the NOTIFY):
--- the rest is known to the caller, which spares the server serialising and the client
--- parsing every payload again.
+-- channel and this store's instance tag. Returns only the seqs, as one array in seq order
+-- (RETURNING run_at is for the NOTIFY): the rest is known to the caller, which spares the
+-- server serialising and the client parsing every payload again, and one array spares the
+-- client a row object per job.
 WITH ins AS (
   INSERT INTO {{schema}}.jobs ({{seq_column}}queue, name, payload, state, idempotency_key,
     partition_key, fair_key, partition, ordered, priority, run_at, has_deps, attempts,
@@ -21,7 +22,8 @@ WITH ins AS (
   ORDER BY e.ord
   RETURNING seq, queue, run_at
 ), {{> note src=ins channel=$3 instance=$4}}
-SELECT ins.seq::text AS seq, (SELECT count(*) FROM note) AS notes FROM ins ORDER BY ins.seq
+SELECT array_agg(ins.seq ORDER BY ins.seq)::text[] AS seqs, (SELECT count(*) FROM note) AS notes
+FROM ins
 
 -- name: INSERT_JOBS
 -- Many jobs (see the `insert_jobs` fragment), identities assigned in input order.

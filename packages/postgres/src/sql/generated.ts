@@ -390,7 +390,8 @@ export const INSERT_JOBS = `WITH ins AS (
   RETURNING seq, queue, run_at
 ), note AS (SELECT pg_notify($3::text, json_build_object('s', $4::text,
       'q', queue, 'n', count(*), 'r', min(run_at))::text) FROM ins GROUP BY queue)
-SELECT ins.seq::text AS seq, (SELECT count(*) FROM note) AS notes FROM ins ORDER BY ins.seq;
+SELECT array_agg(ins.seq ORDER BY ins.seq)::text[] AS seqs, (SELECT count(*) FROM note) AS notes
+FROM ins;
 `;
 
 /**
@@ -410,7 +411,8 @@ export const INSERT_JOBS_WITH_SEQ = `WITH ins AS (
   RETURNING seq, queue, run_at
 ), note AS (SELECT pg_notify($3::text, json_build_object('s', $4::text,
       'q', queue, 'n', count(*), 'r', min(run_at))::text) FROM ins GROUP BY queue)
-SELECT ins.seq::text AS seq, (SELECT count(*) FROM note) AS notes FROM ins ORDER BY ins.seq;
+SELECT array_agg(ins.seq ORDER BY ins.seq)::text[] AS seqs, (SELECT count(*) FROM note) AS notes
+FROM ins;
 `;
 
 /**
