@@ -284,18 +284,7 @@ export class RedisCacheStore implements CacheStore, AsyncDisposable {
 
   /** Sends one call if the client is connected, bounded by `commandTimeoutMs`. */
   #call<T>(what: string, send: () => Promise<T>): Promise<T> {
-    if (!isReady(this.#client)) {
-      return Promise.reject(this.#deadline.notReady(what, this.#client.status));
-    }
-    let command: Promise<T>;
-    try {
-      command = send();
-    } catch (error) {
-      // The client's own error when it is not unavailability (a ReplyError), passed through.
-      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-      return Promise.reject(this.#deadline.wrap(what, error));
-    }
-    return this.#deadline.bound(what, command);
+    return this.#deadline.call(this.#client, what, send);
   }
 
   /**

@@ -15,10 +15,15 @@
  * the oldest pending call, serves them all. The timer is cancelled whenever
  * nothing is pending, and comes from the store's Clock (unref'd on the
  * system clock: it never holds a process open).
+ *
+ * When the timer fires, the expired calls are rejected one turn later
+ * (`setImmediate`, after the event loop's I/O phase): after the loop was
+ * blocked past a deadline, timers run before the sockets are read, so a
+ * reply that had arrived in time would otherwise lose to its own deadline.
  */
 import { type Clock, type Timer, numberOption } from 'batchflight';
 import { RedisUnavailableError } from './errors.js';
-import { isUnavailable } from './options.js';
+import { type RedisClient, isReady, isUnavailable } from './options.js';
 
 /** Default of every store's `commandTimeoutMs`. */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 1000;
@@ -101,6 +106,25 @@ export class CommandDeadline {
     });
   }
 
+  /**
+   * Sends one call if `client` is connected, bounded as {@link bound} does.
+   * A client that lost its connection (`reconnecting`, `close`, `end`) is
+   * refused at once, the call unsent: it would wait in ioredis's offline
+   * queue. An error `send` throws synchronously is reported the same way.
+   */
+  call<T>(client: RedisClient, what: string, send: () => Promise<T>): Promise<T> {
+    if (!isReady(client)) return Promise.reject(this.notReady(what, client.status));
+    let command: Promise<T>;
+    try {
+      command = send();
+    } catch (error) {
+      // The client's own error when it is not unavailability (a ReplyError), passed through.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      return Promise.reject(this.wrap(what, error));
+    }
+    return this.bound(what, command);
+  }
+
   /** `error` as this store reports it: unavailability as a {@link RedisUnavailableError}. */
   wrap(what: string, error: unknown): unknown {
     if (!isUnavailable(error) || RedisUnavailableError.is(error)) return error;
@@ -137,6 +161,15 @@ export class CommandDeadline {
   }
 
   readonly #expire = (): void => {
+    // #timer stays set meanwhile, so no second timer is armed for the same calls;
+    // when everything settled in between (or a newer timer took over), nothing is left to do.
+    const fired = this.#timer;
+    setImmediate(() => {
+      if (this.#timer === fired) this.#expireDue();
+    });
+  };
+
+  #expireDue(): void {
     this.#timer = undefined;
     const now = this.#clock.now();
     const queue = this.#queue;
@@ -161,5 +194,5 @@ export class CommandDeadline {
     }
     const next = this.#queue[this.#head];
     if (next !== undefined) this.#arm(Math.max(0, next.at - now));
-  };
+  }
 }

@@ -24,7 +24,11 @@
  *
  * When the store fails (Redis unreachable), `onUnavailable: 'local'` (the
  * default) runs the call in this process (coalesced in-process only);
- * `'fail'` rejects with `RedisUnavailableError`.
+ * `'fail'` rejects with `RedisUnavailableError`. How soon that happens is the
+ * store's bound: a `RedisFlightStore` answers every call within its
+ * `commandTimeoutMs` (default 1000 ms), at once while the client is not
+ * connected. A store that was closed is not an outage: `run` rejects with
+ * its `ClosedError`.
  */
 import {
   type Clock,
@@ -404,7 +408,8 @@ export class DistributedFlight implements AsyncDisposable {
     signal: AbortSignal,
     error: unknown,
   ): Promise<T> {
-    if (!isUnavailable(error)) throw error;
+    // A server error, or a store closed under us, is the caller's to see, not an outage.
+    if (!isUnavailable(error) || ClosedError.is(error)) throw error;
     if (this.#mode === 'fail') {
       throw new RedisUnavailableError(
         `${WHERE}: the flight store is unreachable for ${JSON.stringify(key)}.`,

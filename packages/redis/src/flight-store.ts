@@ -9,9 +9,17 @@
  * messages published meanwhile are lost, every watcher is then told
  * `resync` and claims again (the stored outcome answers it), once the
  * channel is subscribed again, so nothing published after that claim is lost.
+ *
+ * Every call to Redis is bounded by `commandTimeoutMs` (default 1000 ms) and
+ * refused at once while the client is not connected, as a
+ * `RedisUnavailableError`: a `DistributedFlight` then runs locally (or
+ * fails, with `onUnavailable: 'fail'`) within that bound. {@link close}
+ * closes the subscriber connection, and none is opened after it.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import {
+  ClosedError,
+  type Clock,
   type FlightClaim,
   type FlightEvent,
   type FlightLease,
@@ -19,9 +27,17 @@ import {
   type FlightWatch,
   describe,
   knownOptions,
+  systemClock,
 } from 'batchflight';
 import type { Cluster, Redis } from 'ioredis';
-import { type RedisClient, clientOption, onResubscribed, prefixOption } from './options.js';
+import { CommandDeadline, commandTimeoutOption } from './deadline.js';
+import {
+  type RedisClient,
+  clientOption,
+  isReady,
+  onResubscribed,
+  prefixOption,
+} from './options.js';
 import { LuaScript } from './script.js';
 import { FLIGHT_CLAIM, FLIGHT_COMPLETE, FLIGHT_EXTEND, FLIGHT_RELEASE } from './scripts/flight.js';
 
@@ -39,6 +55,16 @@ export interface RedisFlightStoreOptions {
   readonly prefix?: string | undefined;
   /** `CLIENT SETNAME` of the subscriber connection (to find it in `CLIENT LIST`). */
   readonly subscriberName?: string | undefined;
+  /**
+   * Longest wait for Redis of each call (claim, extend, complete, release,
+   * and the subscription a first `watch` makes), in ms (> 0). Past it the
+   * call rejects with a `RedisUnavailableError`. Default 1000. A call made
+   * while the client is not connected (`reconnecting`, `close`, `end`) is
+   * refused at once, unsent.
+   */
+  readonly commandTimeoutMs?: number | undefined;
+  /** Clock of the command deadline. Default: the system clock. */
+  readonly clock?: Clock | undefined;
 }
 
 type Listener = (event: FlightEvent) => void;
@@ -61,21 +87,39 @@ export class RedisFlightStore implements FlightStore, AsyncDisposable {
   readonly #watchers = new Map<string, Set<Listener>>();
   #subscriber: RedisClient | undefined;
   #subscribing: Promise<void> | undefined;
+  readonly #deadline: CommandDeadline;
   #closed = false;
 
   constructor(options: RedisFlightStoreOptions) {
     if (typeof options !== 'object' || (options as unknown) === null) {
       throw new TypeError(`${WHERE}: options must be an object, got ${describe(options)}.`);
     }
-    knownOptions(WHERE, options, ['client', 'prefix', 'subscriberName']);
+    knownOptions(WHERE, options, [
+      'client',
+      'prefix',
+      'subscriberName',
+      'commandTimeoutMs',
+      'clock',
+    ]);
     this.#client = clientOption(WHERE, options.client);
+    this.#deadline = new CommandDeadline(
+      WHERE,
+      commandTimeoutOption(WHERE, options.commandTimeoutMs),
+      options.clock ?? systemClock,
+    );
     this.#prefix = prefixOption(WHERE, options.prefix);
     this.#channel = `${this.#prefix}flight`;
     this.#subscriberName = options.subscriberName;
   }
 
-  /** Local registration; the first one opens and subscribes the subscriber connection. */
+  /**
+   * Local registration; the first one opens and subscribes the subscriber
+   * connection (bounded by `commandTimeoutMs`; on failure the connection is
+   * closed and the next `watch` tries again). After {@link close}, rejects
+   * with a `ClosedError`.
+   */
   async watch(key: string, listener: Listener): Promise<FlightWatch> {
+    if (this.#closed) throw new ClosedError(`${WHERE}.watch(): the store is closed.`);
     let set = this.#watchers.get(key);
     if (set === undefined) {
       set = new Set();
@@ -100,10 +144,9 @@ export class RedisFlightStore implements FlightStore, AsyncDisposable {
 
   /** One script. */
   async claim(key: string, leaseMs: number): Promise<FlightClaim> {
-    const reply = (await CLAIM.run(this.#client, this.#keys(key, true), [
-      this.#nonce,
-      String(Math.ceil(leaseMs)),
-    ])) as [string, string | number, number?];
+    const reply = (await this.#deadline.call(this.#client, 'claim', () =>
+      CLAIM.run(this.#client, this.#keys(key, true), [this.#nonce, String(Math.ceil(leaseMs))]),
+    )) as [string, string | number, number?];
     const [kind, a, b] = reply;
     if (kind === 'd') return { kind: 'done', outcome: String(a) };
     if (kind === 'l') return { kind: 'leader', lease: { key, token: String(a), fence: Number(b) } };
@@ -113,38 +156,45 @@ export class RedisFlightStore implements FlightStore, AsyncDisposable {
   /** One script; false when the lease is no longer ours. */
   async extend(lease: FlightLease, leaseMs: number): Promise<boolean> {
     const [leaseKey] = this.#keys(lease.key, false);
-    const reply = await EXTEND.run(
-      this.#client,
-      [leaseKey as string],
-      [lease.token, String(Math.ceil(leaseMs))],
+    const reply = await this.#deadline.call(this.#client, 'extend', () =>
+      EXTEND.run(this.#client, [leaseKey as string], [lease.token, String(Math.ceil(leaseMs))]),
     );
     return reply === 1;
   }
 
   /** One script: stores the outcome, frees the lease and publishes the outcome. */
   async complete(lease: FlightLease, outcome: string, resultTtlMs: number): Promise<boolean> {
-    const reply = await COMPLETE.run(this.#client, this.#keys(lease.key, false), [
-      lease.token,
-      outcome,
-      String(Math.max(1, Math.ceil(resultTtlMs))),
-      this.#channel,
-      head('d', lease.key),
-    ]);
+    const reply = await this.#deadline.call(this.#client, 'complete', () =>
+      COMPLETE.run(this.#client, this.#keys(lease.key, false), [
+        lease.token,
+        outcome,
+        String(Math.max(1, Math.ceil(resultTtlMs))),
+        this.#channel,
+        head('d', lease.key),
+      ]),
+    );
     return reply === 1;
   }
 
   /** One script: frees the lease and publishes the release. */
   async release(lease: FlightLease): Promise<boolean> {
     const [leaseKey] = this.#keys(lease.key, false);
-    const reply = await RELEASE.run(
-      this.#client,
-      [leaseKey as string],
-      [lease.token, this.#channel, head('r', lease.key)],
+    const reply = await this.#deadline.call(this.#client, 'release', () =>
+      RELEASE.run(
+        this.#client,
+        [leaseKey as string],
+        [lease.token, this.#channel, head('r', lease.key)],
+      ),
     );
     return reply === 1;
   }
 
-  /** Closes the subscriber connection (not the client). Idempotent. */
+  /**
+   * Closes the subscriber connection (not the client, which stays the
+   * caller's) and opens none after: `watch` then rejects with a
+   * `ClosedError`. Claims, extensions and completions still go through the
+   * client, so flights already running finish. Idempotent.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -170,6 +220,10 @@ export class RedisFlightStore implements FlightStore, AsyncDisposable {
 
   #subscribe(): Promise<void> {
     if (this.#subscribing !== undefined) return this.#subscribing;
+    if (!isReady(this.#client)) {
+      // Not connected: a new connection would only wait too. Refused at once, none opened.
+      return Promise.reject(this.#deadline.notReady('watch', this.#client.status));
+    }
     const subscriber = duplicate(this.#client, this.#subscriberName);
     this.#subscriber = subscriber;
     subscriber.on('error', () => undefined); // ioredis reconnects; watchers get 'resync'
@@ -179,16 +233,20 @@ export class RedisFlightStore implements FlightStore, AsyncDisposable {
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.#channel) this.#dispatch(message);
     });
-    this.#subscribing = subscriber.subscribe(this.#channel).then(
-      () => undefined,
+    const subscribing = this.#deadline.bound('watch', subscriber.subscribe(this.#channel)).then(
+      () => {
+        // Closed while subscribing: close() found no connection to close yet, or a later one.
+        if (this.#closed) subscriber.disconnect();
+      },
       (error: unknown) => {
         // The next watch starts over with a connection of its own: do not leak this one.
         subscriber.disconnect();
         if (this.#subscriber === subscriber) this.#subscriber = undefined;
-        this.#subscribing = undefined;
+        if (this.#subscribing === subscribing) this.#subscribing = undefined;
         throw error;
       },
     );
+    this.#subscribing = subscribing;
     return this.#subscribing;
   }
 

@@ -13,10 +13,12 @@
  *   `burst / expectedInstances` (at least 1) in an in-process GCRA, so the
  *   fleet as a whole stays within the limit while Redis is away.
  *
- * "Unreachable" means the client is not connected (`status !== 'ready'`, the
- * decision is immediate, no command is queued) or a command failed without a
- * server reply (closed connection, `commandTimeout`). An error answered by
- * the server (a bad argument) is thrown, not masked by the fallback.
+ * "Unreachable" means the client lost its connection (`reconnecting`,
+ * `close`, `end`: the decision is immediate, no command is queued), a
+ * command got no reply within `commandTimeoutMs` (default 1000 ms: a server
+ * that accepts connections and never answers), or a command failed without
+ * a server reply (closed connection, retries exhausted). An error answered
+ * by the server (a bad argument) is thrown, not masked by the fallback.
  */
 import type { Redis } from 'ioredis';
 import {
@@ -38,6 +40,7 @@ import {
   oneOfOption,
   systemClock,
 } from 'batchflight';
+import { CommandDeadline, commandTimeoutOption } from './deadline.js';
 import { RedisUnavailableError } from './errors.js';
 import { type RedisClient, clientOption, isReady, isUnavailable, prefixOption } from './options.js';
 import { LuaScript } from './script.js';
@@ -78,7 +81,13 @@ export interface RedisRateLimitStoreOptions {
   readonly expectedInstances?: number | undefined;
   /** `retryAfterMs` of a fail-closed refusal, in milliseconds. Default 1000. */
   readonly unavailableRetryMs?: number | undefined;
-  /** Clock of the local fallback GCRA. Default: the system clock. */
+  /**
+   * Longest wait for Redis of each acquisition (and `reset`), in ms (> 0).
+   * Past it the acquisition is answered by the `onUnavailable` fallback
+   * (`reset` rejects with a `RedisUnavailableError`). Default 1000.
+   */
+  readonly commandTimeoutMs?: number | undefined;
+  /** Clock of the local fallback GCRA and of the command deadline. Default: the system clock. */
   readonly clock?: Clock | undefined;
 }
 
@@ -120,6 +129,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   readonly #instances: number;
   readonly #retryMs: number;
   readonly #local: MemoryRateLimitStore;
+  readonly #deadline: CommandDeadline;
   readonly #onUnavailable = new Listeners<RateLimitUnavailableEvent>();
   #remote = 0;
   #fallback = 0;
@@ -136,6 +146,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
       'onUnavailable',
       'expectedInstances',
       'unavailableRetryMs',
+      'commandTimeoutMs',
       'clock',
     ]);
     this.#client = clientOption(WHERE, options.client);
@@ -152,7 +163,13 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
     }
     this.#instances = integerOption(WHERE, 'expectedInstances', options.expectedInstances ?? 1);
     this.#retryMs = numberOption(WHERE, 'unavailableRetryMs', options.unavailableRetryMs ?? 1000);
-    this.#local = new MemoryRateLimitStore({ clock: options.clock ?? systemClock });
+    const clock = options.clock ?? systemClock;
+    this.#local = new MemoryRateLimitStore({ clock });
+    this.#deadline = new CommandDeadline(
+      WHERE,
+      commandTimeoutOption(WHERE, options.commandTimeoutMs),
+      clock,
+    );
   }
 
   /** Checks and charges `request` in one `EVALSHA`; see the module comment for outages. */
@@ -222,7 +239,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   }
 
   #send(request: RateLimitRequest, n: number, flat: readonly string[]): Promise<RateLimitDecision> {
-    return ACQUIRE.sendBuffer(this.#client, n, flat).then(
+    return this.#deadline.bound('acquire', ACQUIRE.sendBuffer(this.#client, n, flat)).then(
       (reply) => this.#decode(reply as Buffer, request),
       (error: unknown) => this.#failed(error, request, n, flat, false),
     );
@@ -271,7 +288,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
     retried: boolean,
   ): RateLimitDecision | Promise<RateLimitDecision> {
     if (!retried && LuaScript.isNoScript(error)) {
-      return ACQUIRE.retryBuffer(this.#client, n, flat).then(
+      return this.#deadline.bound('acquire', ACQUIRE.retryBuffer(this.#client, n, flat)).then(
         (reply) => this.#decode(reply as Buffer, request),
         (again: unknown) => this.#failed(again, request, n, flat, true),
       );
@@ -326,11 +343,16 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
       : { allowed, retryAfterMs, remaining, resetAfterMs, limitedBy: Math.max(0, limitedBy) };
   }
 
-  /** Forgets the state of `keys` (one `DEL`). */
+  /**
+   * Forgets the state of `keys` (one `DEL`), bounded by `commandTimeoutMs`;
+   * rejects with a `RedisUnavailableError` when Redis is unreachable.
+   */
   async reset(keys: readonly string[]): Promise<void> {
     this.#local.reset(keys);
     if (keys.length === 0) return;
-    await this.#client.del(...keys.map((k) => this.#prefix + k));
+    await this.#deadline.call(this.#client, 'reset', () =>
+      this.#client.del(...keys.map((k) => this.#prefix + k)),
+    );
   }
 
   /** Called when an acquisition falls back because Redis is unreachable. */

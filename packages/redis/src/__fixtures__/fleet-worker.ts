@@ -57,7 +57,10 @@ const go = new Promise<void>((resolve) => {
 });
 
 async function runFlight(t: FlightTask): Promise<unknown> {
-  const store = new RedisFlightStore({ client, prefix: t.prefix });
+  // 8 processes start at once on a loaded machine: their first subscription (a new
+  // connection, its ready check, SUBSCRIBE) can take longer than the default 1 s bound,
+  // which faults.test.ts covers. This test is about coalescing, so it waits longer.
+  const store = new RedisFlightStore({ client, prefix: t.prefix, commandTimeoutMs: 10_000 });
   const flight = new DistributedFlight({ store, leaseMs: t.leaseMs, resultTtlMs: 10_000 });
   // Open the subscriber before the start signal, as a long-running process would have.
   (await store.watch('warm-up', () => undefined)).dispose();
@@ -94,7 +97,7 @@ async function runFlight(t: FlightTask): Promise<unknown> {
 }
 
 async function runRate(t: RateTask): Promise<unknown> {
-  const store = new RedisRateLimitStore({ client, prefix: t.prefix });
+  const store = new RedisRateLimitStore({ client, prefix: t.prefix, commandTimeoutMs: 10_000 });
   const rule = { key: 'shared', rate: t.rate, perMs: 1000, burst: t.burst };
   await client.ping();
   process.stdout.write('ready\n');

@@ -34,15 +34,18 @@ interface Pair {
   held: Buffer[] | undefined;
 }
 
-/** Starts a proxy on a free local port, forwarding to `target` (a `redis://host:port` URL). */
-export async function startProxy(target: string): Promise<RedisProxy> {
-  const { hostname, port } = new URL(target);
+/**
+ * Starts a proxy forwarding to `target` (a `redis://host:port` URL), on
+ * `port` (default: a free one; a given port brings a "down" Redis back).
+ */
+export async function startProxy(target: string, port = 0): Promise<RedisProxy> {
+  const { hostname, port: targetPort } = new URL(target);
   const pairs = new Set<Pair>();
   let onHeld: (() => void) | undefined;
   const proxy = createServer((client) => {
     const pair: Pair = {
       client,
-      server: connect(Number(port || 6379), hostname),
+      server: connect(Number(targetPort || 6379), hostname),
       subscriber: false,
       held: undefined,
     };
@@ -69,7 +72,7 @@ export async function startProxy(target: string): Promise<RedisProxy> {
     };
     for (const socket of [client, pair.server]) socket.on('close', end).on('error', end);
   });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
   const { port: own } = proxy.address() as AddressInfo;
   return {
     url: `redis://127.0.0.1:${String(own)}`,
