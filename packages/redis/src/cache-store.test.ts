@@ -1,7 +1,10 @@
 import { MemoryCacheStore, cache } from 'batchflight/cache';
-import { cacheStoreConformance } from '@batchflight/testing/conformance';
+import {
+  cacheStoreConformance,
+  cacheStoreGetManyConformance,
+} from '@batchflight/testing/conformance';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CodecError, RemoteError } from './errors.js';
 import { resyncOnlyOnceSubscribed } from './__fixtures__/proxy.js';
 import {
@@ -49,7 +52,7 @@ describe.skipIf(skip !== null)('RedisCacheStore', () => {
     ...(tags === undefined ? {} : { tags }),
   });
 
-  cacheStoreConformance('RedisCacheStore', () => {
+  const redisStore = () => {
     const own = `${prefix}${String(++seq)}:`;
     const store = new RedisCacheStore({ client, prefix: own });
     return Promise.resolve({
@@ -59,9 +62,8 @@ describe.skipIf(skip !== null)('RedisCacheStore', () => {
         await dropPrefix(client, own);
       },
     });
-  });
-
-  cacheStoreConformance('tieredStore(MemoryCacheStore, RedisCacheStore)', async () => {
+  };
+  const tiered = async () => {
     const own = `${prefix}${String(++seq)}:`;
     const store = tieredStore(new MemoryCacheStore(), new RedisCacheStore({ client, prefix: own }));
     await store.ready;
@@ -72,7 +74,12 @@ describe.skipIf(skip !== null)('RedisCacheStore', () => {
         await dropPrefix(client, own);
       },
     };
-  });
+  };
+  const TIERED = 'tieredStore(MemoryCacheStore, RedisCacheStore)';
+  cacheStoreConformance('RedisCacheStore', redisStore);
+  cacheStoreConformance(TIERED, tiered);
+  cacheStoreGetManyConformance('RedisCacheStore', redisStore);
+  cacheStoreGetManyConformance(TIERED, tiered);
 
   it('refuses at set a value JSON cannot carry, naming where it is', async () => {
     const store = new RedisCacheStore({ client, prefix });
@@ -96,6 +103,55 @@ describe.skipIf(skip !== null)('RedisCacheStore', () => {
       message: 'no such user',
       code: 'E_NOUSER',
     });
+  });
+
+  it('a cached error (negativeTtlMs) passes through Redis: another process reads it as a RemoteError, with any codec', async () => {
+    const own = `${prefix}negative:`;
+    const date = {
+      encode: (v: unknown) => `D${JSON.stringify(v)}`,
+      decode: (t: string): unknown => JSON.parse(t.slice(1)),
+    };
+    for (const codec of [undefined, date]) {
+      const writer = new RedisCacheStore({ client, prefix: own, ...(codec ? { codec } : {}) });
+      const reader = new RedisCacheStore({ client, prefix: own, ...(codec ? { codec } : {}) });
+      const a = cache({ ttlMs: 60_000, negativeTtlMs: 60_000, store: writer });
+      const b = cache({ ttlMs: 60_000, negativeTtlMs: 60_000, store: reader });
+      const thrown = Object.assign(new RangeError('no such user'), { code: 'E_NOUSER' });
+      await expect(
+        a.get('u', () => {
+          throw thrown;
+        }),
+      ).rejects.toBe(thrown);
+      await expect(
+        a.get('s', () => {
+          // eslint-disable-next-line @typescript-eslint/only-throw-error -- a thrown non-Error is cached too
+          throw 'plain text';
+        }),
+      ).rejects.toBe('plain text');
+      await a.close(); // the negative entries are written behind the reads
+      let computed = 0;
+      const read = await b.get('u', () => ++computed).catch((e: unknown) => e);
+      expect(computed).toBe(0);
+      expect(RemoteError.is(read)).toBe(true);
+      expect(read).toMatchObject({ name: 'RangeError', message: 'no such user', code: 'E_NOUSER' });
+      const text = await b.get('s', () => ++computed).catch((e: unknown) => e);
+      expect(computed).toBe(0);
+      expect(text).toMatchObject({ name: 'Error', message: 'non-error thrown: plain text' });
+      await b.close();
+      await writer.clear();
+    }
+  });
+
+  it('getMany is one pipelined round trip for every key', async () => {
+    const own = `${prefix}many:`;
+    const store = new RedisCacheStore({ client, prefix: own });
+    await store.set('a', entry('A'));
+    await store.set('b', entry('B'));
+    const pipeline = vi.spyOn(client, 'pipeline');
+    const read = await store.getMany(['a', 'none', 'b']);
+    expect(read.map((e) => e?.value)).toEqual(['A', undefined, 'B']);
+    expect(pipeline).toHaveBeenCalledTimes(1);
+    pipeline.mockRestore();
   });
 
   it('takes a pluggable codec', async () => {

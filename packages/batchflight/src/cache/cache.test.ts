@@ -212,11 +212,19 @@ describe('cache(): errors', () => {
     expect(await c.get('k', () => 'new')).toBe('new');
   });
 
-  it('a store that fails never fails a read', async () => {
+  it('a store that fails never fails a read: a slow failing get is a miss, a hung set is not waited for', async () => {
+    // Finding 16b: a store that fails at once cannot show a read waiting on it. This one
+    // answers get with a failure only after 1,000 ms (a Redis deadline) and never answers set.
     const clock = new TestClock();
+    const slowFailure = (): Promise<never> =>
+      new Promise((_resolve, reject) => {
+        clock.setTimer(() => {
+          reject(new Error('store down'));
+        }, 1_000);
+      });
     const failing: CacheStore = {
-      get: () => Promise.reject(new Error('store down')),
-      set: () => Promise.reject(new Error('store down')),
+      get: slowFailure,
+      set: () => new Promise<void>(() => undefined),
       delete: () => false,
       invalidateTags: () => 0,
       clear: () => undefined,
@@ -224,8 +232,15 @@ describe('cache(): errors', () => {
     const c = cache({ ttlMs: 1_000, clock, store: failing });
     const errors: string[] = [];
     c.onError((e) => errors.push(e.phase));
-    expect(await c.get('k', () => 'computed')).toBe('computed');
-    expect(errors).toEqual(['store', 'store']);
+    let value: unknown;
+    const read = c.get('k', () => 'computed').then((v) => (value = v));
+    await clock.advance(999);
+    expect(value).toBeUndefined();
+    await clock.advance(1);
+    await read;
+    expect(value).toBe('computed');
+    // Only the get's failure so far: the read resolved while its write still hangs.
+    expect(errors).toEqual(['store']);
   });
 });
 
