@@ -1,6 +1,8 @@
 /**
  * Configuration files for batchflight packages: YAML or JSON, validated by a zod schema, with
- * errors that name the file, the line, the path inside the document, the value and the contract.
+ * errors that name the file, the line, the path inside the document, the value and the contract;
+ * and the fleet configuration that retunes running primitives by name (the Redis coordinator
+ * is the `@batchflight/config/redis` subpath).
  *
  * @packageDocumentation
  */
@@ -13,4 +15,30 @@ export {
   type ConfigFormat,
   type ConfigSource,
 } from './load.js';
+export {
+  batchSettingsSchema,
+  cacheSettingsSchema,
+  capabilityOf,
+  capabilitySchemas,
+  circuitBreakerSettingsSchema,
+  fleetConfigSchema,
+  primitiveEntrySchema,
+  rateLimitSettingsSchema,
+  retrySettingsSchema,
+  timeoutSettingsSchema,
+  workerSettingsSchema,
+  type Capability,
+  type FleetConfig,
+  type PrimitiveEntry,
+  type SettingsOf,
+} from './fleet-schema.js';
+export {
+  ConfigRegistry,
+  type AppliedChange,
+  type ApplyReport,
+  type PreparedChange,
+  type Tunable,
+} from './registry.js';
+export { breakerTunable, cacheTunable, retunableBatch, type RetunableBatch } from './tunables.js';
+export { watchConfigFile, type ConfigWatcher, type WatchConfigOptions } from './watch.js';
 export { z } from 'zod';
