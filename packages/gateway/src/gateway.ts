@@ -1,0 +1,280 @@
+/**
+ * The gateway: a fastify server whose every request is matched against the configured routes
+ * (find-my-way, fastify's own router, held apart so that a new configuration can replace the
+ * table without restarting the server) and answered by that route's policy stack.
+ *
+ * Lifecycle: `createGateway(config)` builds the routes and pools; `listen()` binds; `close()`
+ * stops accepting, lets requests in flight finish within `drainTimeoutMs` (then aborts them),
+ * drains the batchers and closes caches, limiters and pools. Idempotent.
+ */
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import FindMyWay from 'find-my-way';
+import { ClosedError, systemClock, type Clock } from 'batchflight/core';
+import { validateGatewayConfig, type GatewayConfig, type GatewayConfigInput } from './config.js';
+import { consolidated } from './consolidated.js';
+import { forwardable, headerValue, jsonResponse, type GatewayResponse } from './http.js';
+import { scopeOf } from './keys.js';
+import { metricsText } from './metrics.js';
+import { buildRoute, type Route, type RouteStats } from './route.js';
+import { Upstream } from './upstream.js';
+
+/** Options of {@link createGateway} besides the configuration. */
+export interface GatewayOptions {
+  /** Time source of every policy (windows, TTLs, timeouts, limits). Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+/** One request as the gateway dispatches it (from HTTP or from a `/batch` sub-request). */
+export interface DispatchRequest {
+  readonly method: string;
+  /** Path and query string. */
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: Buffer | undefined;
+  /** Aborts when the caller has gone. */
+  readonly signal: AbortSignal;
+}
+
+/** A running gateway. */
+export interface Gateway extends AsyncDisposable {
+  /** The fastify instance (for `inject()` in tests or mounting extra routes before listen). */
+  readonly server: FastifyInstance;
+  /** Binds to `port` (default: the config's) and resolves to the base URL. */
+  listen(port?: number): Promise<string>;
+  /** The base URL once listening. */
+  readonly url: string | undefined;
+  /** Answers one request through its route, as an HTTP request would be. */
+  dispatch(request: DispatchRequest): Promise<GatewayResponse>;
+  /** Counters per route. */
+  stats(): RouteStats[];
+  /** Graceful shutdown; see the module comment. Idempotent. */
+  close(): Promise<void>;
+}
+
+interface RouteTable {
+  readonly router: FindMyWay.Instance<FindMyWay.HTTPVersion.V1>;
+  readonly routes: readonly Route[];
+  readonly upstreams: readonly Upstream[];
+}
+
+function buildTable(config: GatewayConfig, clock: Clock): RouteTable {
+  const upstreams = new Map<string, Upstream>();
+  for (const [name, upstream] of Object.entries(config.upstreams)) {
+    upstreams.set(name, new Upstream(name, upstream));
+  }
+  const router = FindMyWay({ ignoreTrailingSlash: false });
+  const routes = config.routes.map((route) => {
+    const built = buildRoute(route, upstreams.get(route.upstream) as Upstream, clock);
+    router.on(route.method, route.path, () => undefined, built);
+    return built;
+  });
+  return { router, routes, upstreams: [...upstreams.values()] };
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+/**
+ * Builds a gateway from a configuration (validated here too, so one built in code gets the same
+ * errors as a file).
+ *
+ * @example
+ * ```ts
+ * const gateway = createGateway(await loadGatewayConfig('gateway.yaml'));
+ * console.log(await gateway.listen());
+ * ```
+ */
+export function createGateway(
+  input: GatewayConfig | GatewayConfigInput,
+  options: GatewayOptions = {},
+): Gateway {
+  const config = validateGatewayConfig(input);
+  const clock = options.clock ?? systemClock;
+  const table = buildTable(config, clock);
+  const tenantPattern = new RegExp(config.tenant.pattern);
+  const inFlight = new Set<AbortController>();
+  let closing: Promise<void> | undefined;
+  let url: string | undefined;
+
+  const server = Fastify({
+    logger: config.accessLog
+      ? {
+          // Never bodies, credentials or query values: method, path, status and time only.
+          serializers: {
+            req: (request: { method: string; url: string }) => ({
+              method: request.method,
+              path: request.url.split('?')[0],
+            }),
+            res: (reply: { statusCode: number }) => ({ status: reply.statusCode }),
+          },
+        }
+      : false,
+    bodyLimit: config.bodyLimitBytes,
+    exposeHeadRoutes: false,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  });
+  // Bodies pass through as bytes; /batch parses its own so that malformed JSON gets its 400.
+  server.removeAllContentTypeParsers();
+  server.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
+    done(null, body);
+  });
+  server.setErrorHandler(
+    (error: { statusCode?: number; code?: string; message: string }, _r, reply) => {
+      const status = error.statusCode ?? 500;
+      const reason = status === 413 ? 'body-too-large' : (error.code ?? 'bad-request');
+      void send(reply, jsonResponse(status, { error: { reason, message: error.message } }));
+    },
+  );
+
+  const dispatch = async (request: DispatchRequest): Promise<GatewayResponse> => {
+    if (closing !== undefined) {
+      return jsonResponse(503, { error: { reason: 'closing', message: 'the gateway is closing' } });
+    }
+    const [path, query] = splitUrl(request.url);
+    const found = table.router.find(request.method as 'GET', path);
+    if (found === null) {
+      return jsonResponse(404, {
+        error: { reason: 'no-route', message: `no route for ${request.method} ${path}` },
+      });
+    }
+    const route = found.store as Route;
+    const tenantHeader = config.tenant.header;
+    const rawTenant = request.headers[tenantHeader];
+    if (Array.isArray(rawTenant)) {
+      return badRequest('tenant-header', `header ${tenantHeader} must appear once`);
+    }
+    if (rawTenant === undefined && config.tenant.required) {
+      return badRequest('tenant-header', `header ${tenantHeader} is required`);
+    }
+    if (rawTenant !== undefined && !tenantPattern.test(rawTenant)) {
+      return badRequest(
+        'tenant-header',
+        `header ${tenantHeader}: got ${JSON.stringify(rawTenant.slice(0, 80))}; expected a value matching ${config.tenant.pattern}`,
+      );
+    }
+    const scope = scopeOf(rawTenant, request.headers, config.credentials);
+    const params: Record<string, string> = {};
+    for (const [name, value] of Object.entries(found.params)) {
+      if (value !== undefined) params[name] = value;
+    }
+    const urgent = /^(1|true|yes)$/i.test(headerValue(request.headers, config.urgentHeader) ?? '');
+    return route.handle(
+      {
+        method: request.method,
+        url: query === undefined ? path : `${path}?${query}`,
+        params,
+        headers: forwardable(request.headers),
+        body: request.body,
+        scope,
+        tenant: rawTenant,
+      },
+      { signal: request.signal, scope, urgent },
+    );
+  };
+
+  server.get('/healthz', async (_request, reply) =>
+    send(reply, jsonResponse(200, { status: 'ok' })),
+  );
+  server.get('/readyz', async (_request, reply) =>
+    send(
+      reply,
+      closing === undefined
+        ? jsonResponse(200, { status: 'ready' })
+        : jsonResponse(503, { status: 'closing' }),
+    ),
+  );
+  server.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');
+    return reply.send(metricsText(table.routes.map((route) => route.stats())));
+  });
+
+  const answer = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    const controller = new AbortController();
+    inFlight.add(controller);
+    // The client went away before its answer: its share of any shared work is released.
+    const onClose = (): void => {
+      if (!reply.raw.writableFinished) controller.abort(new ClosedError('the client disconnected'));
+    };
+    reply.raw.once('close', onClose);
+    try {
+      const body = Buffer.isBuffer(request.body) ? request.body : undefined;
+      const base = { method: request.method, headers: request.headers, signal: controller.signal };
+      const response =
+        config.consolidated !== false &&
+        request.method === 'POST' &&
+        splitUrl(request.url)[0] === config.consolidated.path
+          ? await consolidated(
+              config.consolidated,
+              { ...base, url: request.url, body },
+              config,
+              dispatch,
+            )
+          : await dispatch({ ...base, url: request.url, body });
+      // While closing, a keep-alive connection would outlive its last answer by the keep-alive
+      // timeout: ask the client to close it instead.
+      if (closing !== undefined) reply.header('connection', 'close');
+      return await send(reply, response, request.method === 'HEAD');
+    } finally {
+      inFlight.delete(controller);
+    }
+  };
+  server.route({ method: [...METHODS], url: '/*', handler: answer });
+  server.route({ method: [...METHODS], url: '/', handler: answer });
+
+  const gateway: Gateway = {
+    server,
+    get url() {
+      return url;
+    },
+    async listen(port) {
+      await server.listen({ host: config.listen.host, port: port ?? config.listen.port });
+      const address = server.server.address() as AddressInfo;
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      url = `http://${host}:${String(address.port)}`;
+      return url;
+    },
+    dispatch,
+    stats: () => table.routes.map((route) => route.stats()),
+    close() {
+      closing ??= (async () => {
+        let timer: NodeJS.Timeout | undefined;
+        const drained = server.close();
+        const overdue = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, config.drainTimeoutMs);
+          timer.unref();
+        });
+        await Promise.race([drained, overdue]);
+        clearTimeout(timer);
+        // Past the drain bound: the requests still running are aborted, their sockets closed.
+        for (const controller of inFlight) controller.abort(new ClosedError('the gateway closed'));
+        server.server.closeAllConnections();
+        await drained;
+        const results = await Promise.allSettled([...table.routes.map((route) => route.close())]);
+        await Promise.allSettled(table.upstreams.map((upstream) => upstream.close()));
+        const failed = results.find((result) => result.status === 'rejected');
+        if (failed?.status === 'rejected') throw failed.reason;
+      })();
+      return closing;
+    },
+    [Symbol.asyncDispose]() {
+      return gateway.close();
+    },
+  };
+  return gateway;
+}
+
+function splitUrl(url: string): [string, string | undefined] {
+  const at = url.indexOf('?');
+  return at === -1 ? [url, undefined] : [url.slice(0, at), url.slice(at + 1)];
+}
+
+function badRequest(reason: string, message: string): GatewayResponse {
+  return jsonResponse(400, { error: { reason, message } });
+}
+
+function send(reply: FastifyReply, response: GatewayResponse, head = false): FastifyReply {
+  reply.code(response.status);
+  for (const [name, value] of Object.entries(response.headers)) reply.header(name, value);
+  return reply.send(head ? undefined : response.body);
+}

@@ -1,0 +1,207 @@
+/**
+ * A route: its ordered policies turned into core primitives and composed with `stack()` around
+ * the upstream call. Nothing here re-implements a policy; this file decides only which
+ * primitive a config entry becomes, what its key is and which failures it sees.
+ *
+ * Order is request order: the first policy sees the request first. With `batch`, the policies
+ * listed before it wrap each item's call, the ones after it wrap the bulk call.
+ */
+import {
+  stack,
+  TimeoutError,
+  type CallContext,
+  type Clock,
+  type Handler,
+  type Layer,
+  BatchflightError,
+} from 'batchflight/core';
+import { SingleFlight } from 'batchflight/singleflight';
+import { rateLimit } from 'batchflight/rate-limit';
+import { circuitBreaker, consecutive } from 'batchflight/circuit-breaker';
+import { retry, exponentialBackoff } from 'batchflight/retry';
+import { timeout } from 'batchflight/timeout';
+import { bulkhead } from 'batchflight/bulkhead';
+import type { BatchStats } from 'batchflight/batch';
+import type { CacheStats } from 'batchflight/cache';
+import type { PolicyConfig, RouteConfig } from './config.js';
+import { errorResponse, isFailureStatus, UpstreamStatusError } from './errors.js';
+import { IDEMPOTENT_METHODS, type GatewayRequest, type GatewayResponse } from './http.js';
+import { requestKey } from './keys.js';
+import { httpCache } from './http-cache.js';
+import { bulkSource } from './bulk.js';
+import type { Upstream } from './upstream.js';
+
+type RouteHandler = Handler<GatewayRequest, GatewayResponse>;
+type RouteLayer = Layer<GatewayRequest, GatewayResponse>;
+
+/** What a route did, for `stats()` and `/metrics`. */
+export interface RouteStats {
+  /** `METHOD /path/pattern`. */
+  readonly route: string;
+  /** Requests the route answered (sub-requests of `/batch` included). */
+  readonly requests: number;
+  /** Calls that reached the upstream (a bulk call counts once). */
+  readonly upstreamCalls: number;
+  /** `requests - upstreamCalls`: what coalescing, caching and batching saved. */
+  readonly saved: number;
+  readonly cache?: CacheStats;
+  readonly batch?: BatchStats;
+}
+
+/** A route ready to serve. */
+export interface Route {
+  readonly name: string;
+  readonly config: RouteConfig;
+  /** Answers a request: never rejects, every failure becomes its HTTP answer. */
+  handle(request: GatewayRequest, ctx: CallContext): Promise<GatewayResponse>;
+  stats(): RouteStats;
+  /** Drains the route's batcher and closes its cache and limiter. */
+  close(): Promise<void>;
+}
+
+// The failures that say something about the upstream's health (not the caller's fault, not a
+// local refusal): the breaker counts them and the retry repeats them.
+function upstreamFailure(error: unknown): boolean {
+  if (UpstreamStatusError.is(error)) return isFailureStatus(error.status);
+  if (TimeoutError.is(error)) return true;
+  // A network error (undici's) rather than one batchflight or the gateway decided on.
+  return !BatchflightError.is(error);
+}
+
+/** Builds a route from its config. */
+export function buildRoute(config: RouteConfig, upstream: Upstream, clock: Clock): Route {
+  const name = `${config.method} ${config.path}`;
+  let requests = 0;
+  let upstreamCalls = 0;
+  let bulkheadRetryAfter = 1;
+  const closers: (() => Promise<void>)[] = [];
+  let cacheStats: (() => CacheStats) | undefined;
+  let batchStats: (() => BatchStats) | undefined;
+
+  const toUpstream: RouteHandler = async (request, ctx) => {
+    upstreamCalls++;
+    const response = await upstream.send(request, ctx);
+    if (isFailureStatus(response.status)) throw new UpstreamStatusError(response);
+    return response;
+  };
+
+  const layerOf = (policy: PolicyConfig): RouteLayer | undefined => {
+    if (policy.coalesce !== undefined) {
+      const headers = policy.coalesce.headers;
+      return new SingleFlight<GatewayResponse>({ clock, name }).layer<
+        GatewayRequest,
+        GatewayResponse
+      >({ key: (request) => requestKey(request, headers) });
+    }
+    if (policy.cache !== undefined) {
+      const built = httpCache(policy.cache, name, clock);
+      closers.push(() => built.close());
+      cacheStats = () => built.cache.stats();
+      return built.layer;
+    }
+    if (policy.rateLimit !== undefined) {
+      const spec = policy.rateLimit;
+      const limiter = rateLimit<GatewayRequest>({
+        rate: spec.rate,
+        per: spec.per,
+        ...(spec.burst === undefined ? {} : { burst: spec.burst }),
+        whenLimited: spec.whenLimited,
+        maxQueued: spec.maxQueued,
+        name: `gateway:${name}`,
+        clock,
+        key: (request) => (spec.perTenant ? `t:${request.tenant ?? ''}` : 'route'),
+      });
+      closers.push(() => limiter.close());
+      // The limit is per tenant (or per route), not per caller: the limiter gets no scope.
+      return {
+        wrap: (next) => {
+          const restoreScope: RouteHandler = (request, ctx) =>
+            next(request, { ...ctx, scope: request.scope });
+          const limited = limiter.wrap(restoreScope);
+          return (request, ctx) => limited(request, { ...ctx, scope: undefined });
+        },
+      };
+    }
+    if (policy.breaker !== undefined) {
+      return circuitBreaker<GatewayRequest, GatewayResponse>({
+        name,
+        clock,
+        policy: consecutive(policy.breaker.failures),
+        halfOpenAfterMs: policy.breaker.halfOpenAfterMs,
+        failureOn: upstreamFailure,
+      });
+    }
+    if (policy.retry !== undefined) {
+      const spec = policy.retry;
+      const methodMayRepeat = spec.nonIdempotent || IDEMPOTENT_METHODS.has(config.method);
+      return retry<GatewayRequest, GatewayResponse>({
+        maxAttempts: spec.maxAttempts,
+        backoff: exponentialBackoff({ initialDelayMs: spec.backoffMs }),
+        clock,
+        retryOn: (error) => methodMayRepeat && upstreamFailure(error),
+      });
+    }
+    if (policy.timeout !== undefined) {
+      return timeout<GatewayRequest, GatewayResponse>({ ms: policy.timeout.ms, clock });
+    }
+    if (policy.bulkhead !== undefined) {
+      bulkheadRetryAfter = policy.bulkhead.retryAfterSeconds;
+      return bulkhead<GatewayRequest, GatewayResponse>({
+        maxConcurrent: policy.bulkhead.maxConcurrent,
+        maxQueued: policy.bulkhead.maxQueued,
+      });
+    }
+    return undefined;
+  };
+
+  const batchAt = config.policies.findIndex((policy) => policy.batch !== undefined);
+  let handler: RouteHandler;
+  if (batchAt === -1) {
+    handler = stack(...config.policies.map(layerOf).filter(isLayer)).wrap(toUpstream);
+  } else {
+    const itemLayers = config.policies.slice(0, batchAt).map(layerOf).filter(isLayer);
+    const bulkLayers = config.policies
+      .slice(batchAt + 1)
+      .map(layerOf)
+      .filter(isLayer);
+    const bulk = stack(...bulkLayers).wrap(toUpstream);
+    const batchConfig = config.policies[batchAt]?.batch;
+    if (batchConfig === undefined) throw new Error('unreachable: batchAt points at a batch policy');
+    const source = bulkSource(batchConfig, name, bulk, clock);
+    closers.push(() => source.batcher.close());
+    batchStats = () => source.batcher.stats();
+    handler = stack(...itemLayers).wrap(source.handler);
+  }
+
+  return {
+    name,
+    config,
+    async handle(request, ctx) {
+      requests++;
+      try {
+        return await handler(request, ctx);
+      } catch (error) {
+        return errorResponse(error, bulkheadRetryAfter);
+      }
+    },
+    stats() {
+      return {
+        route: name,
+        requests,
+        upstreamCalls,
+        saved: Math.max(0, requests - upstreamCalls),
+        ...(cacheStats === undefined ? {} : { cache: cacheStats() }),
+        ...(batchStats === undefined ? {} : { batch: batchStats() }),
+      };
+    },
+    async close() {
+      const results = await Promise.allSettled(closers.map((close) => close()));
+      const failed = results.find((result) => result.status === 'rejected');
+      if (failed?.status === 'rejected') throw failed.reason;
+    },
+  };
+}
+
+function isLayer(layer: RouteLayer | undefined): layer is RouteLayer {
+  return layer !== undefined;
+}
