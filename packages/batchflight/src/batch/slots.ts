@@ -20,7 +20,8 @@ export const UNKNOWN = 0;
 export const FULFILLED = 1;
 export const REJECTED = 2;
 
-type Settle = (value: unknown) => void;
+/** A resolve or reject function. */
+export type Settle = (value: unknown) => void;
 
 let capturedResolve: Settle = () => undefined;
 let capturedReject: Settle = () => undefined;
@@ -30,10 +31,12 @@ function capture(resolve: Settle, reject: Settle): void {
   capturedReject = reject;
 }
 
-/** A new promise and its settle functions, without a closure per promise. */
-export function newPromise(): { promise: Promise<unknown>; resolve: Settle; reject: Settle } {
+/** A new promise whose settle functions are pushed onto `resolves` and `rejects` (no closure per promise). */
+export function pushPromise(resolves: Settle[], rejects: Settle[]): Promise<unknown> {
   const promise = new Promise(capture);
-  return { promise, resolve: capturedResolve, reject: capturedReject };
+  resolves.push(capturedResolve);
+  rejects.push(capturedReject);
+  return promise;
 }
 
 /** One distinct key of one scope, from its first caller until it settles. */
