@@ -70,20 +70,29 @@ WHERE u.ord IS NULL
       AND o.partition_key = j.partition_key AND o.seq < j.seq
       AND o.state IN ('pending', 'leased', 'failed')))
 
+-- fragment: cascade_gate(src)
+-- Whether `src` holds a job that went dead or cancelled (uncorrelated: evaluated once).
+EXISTS (SELECT 1 FROM {{src}} WHERE state IN ('dead', 'cancelled'))
+
 -- fragment: cascade(src, now, payloads)
 -- CTEs (of a `WITH RECURSIVE`) that cancel, transitively, the pending and failed dependents
 -- of the jobs of `src` (columns `seq`, `state`) that went dead or cancelled, with lastError
 -- `dependency <id> <state>` and a `cancelled` attempt: the contract's "no job waits forever
 -- on a dependency that will not run". `now` is a parameter; one index lookup per ended job.
+-- Each step is gated by `cascade_gate` (whether `src` holds an ended job), a one-time filter
+-- the executor checks before the scan: without it the generic plan could drive the walk and
+-- the update from the ready jobs (the planner's estimate of the empty `src` and of the ready
+-- index are both one row), reading every ready job at each claim when nothing had ended.
 cascade_walk (seq, parent, parent_state) AS (
          SELECT d.job_seq, e.seq, e.state FROM {{src}} e
          JOIN {{schema}}.job_deps d ON d.depends_on = e.seq
          JOIN {{schema}}.jobs dj ON dj.seq = d.job_seq AND dj.state IN ('pending', 'failed')
-         WHERE e.state IN ('dead', 'cancelled')
+         WHERE e.state IN ('dead', 'cancelled') AND {{> cascade_gate src={{src}}}}
          UNION
          SELECT d.job_seq, w.seq, 'cancelled' FROM cascade_walk w
          JOIN {{schema}}.job_deps d ON d.depends_on = w.seq
          JOIN {{schema}}.jobs dj ON dj.seq = d.job_seq AND dj.state IN ('pending', 'failed')
+         WHERE {{> cascade_gate src={{src}}}}
        ), cascade_pick AS (
          SELECT DISTINCT ON (seq) seq, parent, parent_state FROM cascade_walk
          WHERE seq NOT IN (SELECT seq FROM {{src}}) ORDER BY seq, parent
@@ -92,6 +101,7 @@ cascade_walk (seq, parent, parent_state) AS (
            last_error = 'dependency ' || p.parent || ' ' || p.parent_state,
            finished_at = {{now}}, updated_at = {{now}}
          FROM cascade_pick p WHERE j.seq = p.seq AND j.state IN ('pending', 'failed')
+           AND {{> cascade_gate src={{src}}}}
          RETURNING j.seq, j.queue, j.name, j.attempts, j.epoch, j.idempotency_key, j.state,
            j.result, j.payload, j.last_error, COALESCE(j.started_at, j.updated_at) AS started
        ), cascade_log AS (

@@ -88,11 +88,12 @@ export const TERMINATE = `WITH RECURSIVE l AS (
          SELECT d.job_seq, e.seq, e.state FROM upd e
          JOIN {{schema}}.job_deps d ON d.depends_on = e.seq
          JOIN {{schema}}.jobs dj ON dj.seq = d.job_seq AND dj.state IN ('pending', 'failed')
-         WHERE e.state IN ('dead', 'cancelled')
+         WHERE e.state IN ('dead', 'cancelled') AND EXISTS (SELECT 1 FROM upd WHERE state IN ('dead', 'cancelled'))
          UNION
          SELECT d.job_seq, w.seq, 'cancelled' FROM cascade_walk w
          JOIN {{schema}}.job_deps d ON d.depends_on = w.seq
          JOIN {{schema}}.jobs dj ON dj.seq = d.job_seq AND dj.state IN ('pending', 'failed')
+         WHERE EXISTS (SELECT 1 FROM upd WHERE state IN ('dead', 'cancelled'))
        ), cascade_pick AS (
          SELECT DISTINCT ON (seq) seq, parent, parent_state FROM cascade_walk
          WHERE seq NOT IN (SELECT seq FROM upd) ORDER BY seq, parent
@@ -101,6 +102,7 @@ export const TERMINATE = `WITH RECURSIVE l AS (
            last_error = 'dependency ' || p.parent || ' ' || p.parent_state,
            finished_at = $4, updated_at = $4
          FROM cascade_pick p WHERE j.seq = p.seq AND j.state IN ('pending', 'failed')
+           AND EXISTS (SELECT 1 FROM upd WHERE state IN ('dead', 'cancelled'))
          RETURNING j.seq, j.queue, j.name, j.attempts, j.epoch, j.idempotency_key, j.state,
            j.result, j.payload, j.last_error, COALESCE(j.started_at, j.updated_at) AS started
        ), cascade_log AS (
@@ -242,11 +244,12 @@ export const CLAIM_JOBS = `WITH RECURSIVE walk AS (
          SELECT d.job_seq, e.seq, e.state FROM dead e
          JOIN {{schema}}.job_deps d ON d.depends_on = e.seq
          JOIN {{schema}}.jobs dj ON dj.seq = d.job_seq AND dj.state IN ('pending', 'failed')
-         WHERE e.state IN ('dead', 'cancelled')
+         WHERE e.state IN ('dead', 'cancelled') AND EXISTS (SELECT 1 FROM dead WHERE state IN ('dead', 'cancelled'))
          UNION
          SELECT d.job_seq, w.seq, 'cancelled' FROM cascade_walk w
          JOIN {{schema}}.job_deps d ON d.depends_on = w.seq
          JOIN {{schema}}.jobs dj ON dj.seq = d.job_seq AND dj.state IN ('pending', 'failed')
+         WHERE EXISTS (SELECT 1 FROM dead WHERE state IN ('dead', 'cancelled'))
        ), cascade_pick AS (
          SELECT DISTINCT ON (seq) seq, parent, parent_state FROM cascade_walk
          WHERE seq NOT IN (SELECT seq FROM dead) ORDER BY seq, parent
@@ -255,6 +258,7 @@ export const CLAIM_JOBS = `WITH RECURSIVE walk AS (
            last_error = 'dependency ' || p.parent || ' ' || p.parent_state,
            finished_at = $1::bigint, updated_at = $1::bigint
          FROM cascade_pick p WHERE j.seq = p.seq AND j.state IN ('pending', 'failed')
+           AND EXISTS (SELECT 1 FROM dead WHERE state IN ('dead', 'cancelled'))
          RETURNING j.seq, j.queue, j.name, j.attempts, j.epoch, j.idempotency_key, j.state,
            j.result, j.payload, j.last_error, COALESCE(j.started_at, j.updated_at) AS started
        ), cascade_log AS (
@@ -1123,11 +1127,12 @@ export const FAIL = `WITH RECURSIVE i AS (
          SELECT d.job_seq, e.seq, e.state FROM upd e
          JOIN {{schema}}.job_deps d ON d.depends_on = e.seq
          JOIN {{schema}}.jobs dj ON dj.seq = d.job_seq AND dj.state IN ('pending', 'failed')
-         WHERE e.state IN ('dead', 'cancelled')
+         WHERE e.state IN ('dead', 'cancelled') AND EXISTS (SELECT 1 FROM upd WHERE state IN ('dead', 'cancelled'))
          UNION
          SELECT d.job_seq, w.seq, 'cancelled' FROM cascade_walk w
          JOIN {{schema}}.job_deps d ON d.depends_on = w.seq
          JOIN {{schema}}.jobs dj ON dj.seq = d.job_seq AND dj.state IN ('pending', 'failed')
+         WHERE EXISTS (SELECT 1 FROM upd WHERE state IN ('dead', 'cancelled'))
        ), cascade_pick AS (
          SELECT DISTINCT ON (seq) seq, parent, parent_state FROM cascade_walk
          WHERE seq NOT IN (SELECT seq FROM upd) ORDER BY seq, parent
@@ -1136,6 +1141,7 @@ export const FAIL = `WITH RECURSIVE i AS (
            last_error = 'dependency ' || p.parent || ' ' || p.parent_state,
            finished_at = $6, updated_at = $6
          FROM cascade_pick p WHERE j.seq = p.seq AND j.state IN ('pending', 'failed')
+           AND EXISTS (SELECT 1 FROM upd WHERE state IN ('dead', 'cancelled'))
          RETURNING j.seq, j.queue, j.name, j.attempts, j.epoch, j.idempotency_key, j.state,
            j.result, j.payload, j.last_error, COALESCE(j.started_at, j.updated_at) AS started
        ), cascade_log AS (
