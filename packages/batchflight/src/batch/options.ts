@@ -15,7 +15,7 @@ import {
   systemClock,
   type Clock,
 } from '../core/index.js';
-import { exponentialBackoff, toBackoff, type Backoff } from '../retry/backoff.js';
+import { exponentialBackoff, toBackoff, type Backoff } from '../core/backoff.js';
 import { BatchContractError, NotFoundError } from './errors.js';
 import { endOfTick, type BatchScheduler } from './scheduler.js';
 import type { BatchOptions } from './types.js';

@@ -4,7 +4,7 @@
  * returns.
  */
 import type { CallContext, CallOptions, Handler, Subscription, Clock } from '../core/index.js';
-import type { Backoff } from '../retry/backoff.js';
+import type { Backoff } from '../core/backoff.js';
 import type { BatchScheduler } from './scheduler.js';
 
 /** What `load` may return: values (or Errors) in key order, a Map, or a record. */

@@ -3,7 +3,13 @@ import fc from 'fast-check';
 
 import { TestClock, flushMicrotasks } from '@batchflight/testing';
 import { ClosedError, InvalidOptionError, sleep, toContext } from '../core/index.js';
-import { BulkheadFullError, bulkhead } from './index.js';
+import {
+  Bulkhead,
+  BulkheadFullError,
+  BulkheadPolicy,
+  bulkhead,
+  bulkheadChannels,
+} from './index.js';
 
 /** A handler whose calls settle only when released, in any order. */
 function gate() {
@@ -38,7 +44,7 @@ describe('bulkhead', () => {
     expect(refused).toBeInstanceOf(BulkheadFullError);
     expect(BulkheadFullError.is(refused)).toBe(true);
     expect(refused).toMatchObject({ code: 'ERR_BATCHFLIGHT_BULKHEAD_FULL', maxConcurrent: 2 });
-    expect(rejected).toEqual([{ active: 2, queued: 2 }]);
+    expect(rejected).toEqual([{ name: 'bulkhead', active: 2, queued: 2 }]);
     expect(started).toEqual([1, 2]);
     expect(pool.stats()).toMatchObject({ active: 2, queued: 2, rejected: 1 });
     release(2);
@@ -221,5 +227,118 @@ describe('bulkhead', () => {
       ),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('bulkhead: aborted signals, ready() and close()', () => {
+  it('ready() with an already aborted signal rejects with its reason when the bulkhead is full (was: never settled)', async () => {
+    const b = bulkhead({ maxConcurrent: 1 });
+    void b.wrap(() => new Promise<never>(() => undefined))(1, toContext());
+    const reason = new Error('gone');
+    await expect(b.ready({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    // With room too: an aborted caller is told at once, not invited in.
+    const roomy = bulkhead({ maxConcurrent: 1 });
+    await expect(roomy.ready({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+  });
+
+  it('ready() after close() rejects with ClosedError, and so do producers already waiting', async () => {
+    const g = gate();
+    const b = bulkhead({ maxConcurrent: 1, name: 'db' });
+    const running = b.wrap(g.handler)(1, toContext());
+    const waiting = settle(b.ready());
+    const closing = b.close();
+    expect(ClosedError.is(await waiting)).toBe(true);
+    await expect(b.ready()).rejects.toThrow('bulkhead(db): ready() after close()');
+    g.release(1);
+    await closing;
+    await expect(running).resolves.toBe('ok:1');
+  });
+
+  it('a signal that is not an AbortSignal is a TypeError naming the method, the option and the value', async () => {
+    const b = bulkhead({ maxConcurrent: 1, name: 'db' });
+    const bad = { signal: 'x' as unknown as AbortSignal };
+    await expect(b.ready(bad)).rejects.toThrow(
+      new TypeError('bulkhead(db).ready(): option signal must be an AbortSignal, got "x".'),
+    );
+    await expect(b.execute(async () => 1, bad)).rejects.toThrow(
+      'bulkhead(db).execute(): option signal must be an AbortSignal, got "x".',
+    );
+    await expect(
+      b.execute(async () => 1, { sigal: AbortSignal.abort() } as unknown as {
+        signal: AbortSignal;
+      }),
+    ).rejects.toSatisfy((e: unknown) => InvalidOptionError.is(e));
+    await expect(b.close(bad)).rejects.toThrow(
+      'bulkhead(db).close(): option signal must be an AbortSignal (aborting it forces the close), got "x".',
+    );
+  });
+
+  it('a call whose signal is already aborted starts nothing and rejects with its reason, free slot or not', async () => {
+    const b = bulkhead({ maxConcurrent: 1 });
+    let calls = 0;
+    const h = b.wrap(async () => ++calls);
+    const reason = new Error('left');
+    await expect(h(1, toContext({ signal: AbortSignal.abort(reason) }))).rejects.toBe(reason);
+    await expect(
+      b.execute(async () => ++calls, { signal: AbortSignal.abort(reason) }),
+    ).rejects.toBe(reason);
+    expect(calls).toBe(0);
+    expect(b.stats()).toMatchObject({ active: 0, executed: 0 });
+  });
+
+  it('close({ timeoutMs }) turns forced at the deadline: the queued calls reject with ClosedError without starting', async () => {
+    const clock = new TestClock();
+    const g = gate();
+    const b = bulkhead({ maxConcurrent: 1, maxQueued: 2, clock });
+    const h = b.wrap(g.handler);
+    const running = h(1, toContext());
+    const queued = [settle(h(2, toContext())), settle(h(3, toContext()))];
+    let closed = false;
+    const closing = b.close({ timeoutMs: 1_000 }).then(() => (closed = true));
+    await clock.advance(999);
+    expect(closed).toBe(false);
+    await clock.advance(1);
+    await closing;
+    for (const outcome of await Promise.all(queued)) expect(ClosedError.is(outcome)).toBe(true);
+    expect(g.started).toEqual([1]);
+    // The running call was not the bulkhead's to stop; it still finishes.
+    g.release(1);
+    await expect(running).resolves.toBe('ok:1');
+    expect(b.stats()).toMatchObject({ active: 0, queued: 0 });
+  });
+
+  it('close({ signal }) forces when the signal aborts, also on a close already under way', async () => {
+    const g = gate();
+    const b = bulkhead({ maxConcurrent: 1, maxQueued: 1 });
+    const h = b.wrap(g.handler);
+    void h(1, toContext());
+    const queued = settle(h(2, toContext()));
+    const graceful = b.close();
+    const controller = new AbortController();
+    const forced = b.close({ signal: controller.signal });
+    expect(forced).toBe(graceful);
+    controller.abort();
+    await forced;
+    expect(ClosedError.is(await queued)).toBe(true);
+    g.release(1);
+    await expect(b[Symbol.asyncDispose]()).resolves.toBeUndefined();
+  });
+
+  it('takes a name, shown in its errors and events, and keeps the old class name as an alias', async () => {
+    const b = bulkhead({ maxConcurrent: 1, name: 'db' });
+    expect(b.name).toBe('db');
+    expect(bulkhead({ maxConcurrent: 1 }).name).toBe('bulkhead');
+    expect(() => bulkhead({ maxConcurrent: 1, name: '' })).toThrow(
+      'bulkhead(): option name must be a non-empty string, got "".',
+    );
+    const events: unknown[] = [];
+    b.onRejected((e) => events.push(e));
+    const g = gate();
+    void b.wrap(g.handler)(1, toContext());
+    await expect(b.wrap(g.handler)(2, toContext())).rejects.toThrow('bulkhead(db): all 1 slots');
+    expect(events).toEqual([{ name: 'db', active: 1, queued: 0 }]);
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- the alias under test
+    expect(Bulkhead).toBe(BulkheadPolicy);
+    expect(bulkheadChannels.rejected.name).toBe('batchflight:bulkhead:rejected');
   });
 });

@@ -12,17 +12,30 @@
  *   the queue is full; they never exceed `maxConcurrent`.
  * - `ready()` lets a producer wait until a call would not be refused
  *   (backpressure instead of errors).
+ * - A call whose signal is already aborted starts nothing and rejects with
+ *   `signal.reason`, whether or not a slot is free.
+ * - `close()` refuses new calls and `ready()` with `ClosedError` and waits
+ *   for the running and queued calls; forced (signal or `timeoutMs`), it
+ *   rejects the queued ones with `ClosedError` and stops waiting.
  */
 import {
+  callOptions,
   executeOnce,
   ClosedError,
   eventChannel,
+  forceCloseWhen,
   integerOption,
   knownOptions,
   Listeners,
+  nameOption,
   NEVER_ABORTED,
+  refuseIfAborted,
+  rejectWith,
+  systemClock,
   type CallContext,
   type CallOptions,
+  type Clock,
+  type GracefulCloseOptions,
   type Handler,
   type Layer,
   type Subscription,
@@ -35,10 +48,16 @@ export interface BulkheadOptions {
   readonly maxConcurrent: number;
   /** Calls waiting for a slot; `Infinity` allowed. Default 0 (refuse when every slot is busy). */
   readonly maxQueued?: number;
+  /** Shown in errors and events; the central configuration addresses it by this. Default `'bulkhead'`. */
+  readonly name?: string;
+  /** Drives the `timeoutMs` of `close()`. Default: the system clock. */
+  readonly clock?: Clock;
 }
 
-/** Payload of {@link Bulkhead.onRejected}. */
+/** Payload of {@link BulkheadPolicy.onRejected} and the `rejected` channel. */
 export interface BulkheadRejectedEvent {
+  /** The bulkhead's name. */
+  readonly name: string;
   readonly active: number;
   readonly queued: number;
 }
@@ -57,11 +76,18 @@ export interface BulkheadStats {
   readonly aborted: number;
 }
 
-const rejectedChannel = eventChannel<BulkheadRejectedEvent>('bulkhead', 'rejected');
+/**
+ * The diagnostics channels of every bulkhead (`batchflight:bulkhead:<event>`):
+ * `rejected`, a call was refused with `BulkheadFullError`.
+ */
+export const bulkheadChannels = {
+  rejected: eventChannel<BulkheadRejectedEvent>('bulkhead', 'rejected'),
+} as const;
+const rejectedChannel = bulkheadChannels.rejected;
 const WHERE = 'bulkhead()';
 
 /** Reaches the private #waiterAborted of the owner from the helper class (set by a static block). */
-let waiterAbortedHook: (owner: Bulkhead<never, never>, arg: Waiter) => void;
+let waiterAbortedHook: (owner: BulkheadPolicy<never, never>, arg: Waiter) => void;
 
 /** A queued call or a `ready()` waiter: a node of a doubly linked list. */
 class Waiter {
@@ -72,7 +98,7 @@ class Waiter {
 
   constructor(
     readonly signal: AbortSignal,
-    readonly owner: Bulkhead<never, never>,
+    readonly owner: BulkheadPolicy<never, never>,
     readonly list: WaiterList,
   ) {}
 
@@ -117,16 +143,24 @@ class WaiterList {
   }
 }
 
-/** A bulkhead: a shared {@link Layer} with a plain-function form. See {@link bulkhead}. */
-export class Bulkhead<I = unknown, O = unknown> implements Layer<I, O> {
+/**
+ * A bulkhead: a shared {@link Layer} with a plain-function form. See {@link bulkhead}.
+ *
+ * @typeParam I - the input of the handlers it may wrap (default: any).
+ * @typeParam O - their output (default: any).
+ */
+export class BulkheadPolicy<I = unknown, O = unknown> implements Layer<I, O>, AsyncDisposable {
   static {
     waiterAbortedHook = (owner, arg) => {
       owner.#waiterAborted(arg);
     };
   }
 
+  readonly name: string;
   readonly maxConcurrent: number;
   readonly maxQueued: number;
+  readonly #where: string;
+  readonly #clock: Clock;
   readonly #queue = new WaiterList();
   readonly #ready = new WaiterList();
   readonly #onRejected = new Listeners<BulkheadRejectedEvent>();
@@ -143,7 +177,10 @@ export class Bulkhead<I = unknown, O = unknown> implements Layer<I, O> {
         `${WHERE}: expected an options object { maxConcurrent, maxQueued }, got ${typeof options}.`,
       );
     }
-    knownOptions(WHERE, options, ['maxConcurrent', 'maxQueued']);
+    knownOptions(WHERE, options, ['maxConcurrent', 'maxQueued', 'name', 'clock']);
+    this.name = nameOption(WHERE, options.name, 'bulkhead');
+    this.#where = `bulkhead(${this.name})`;
+    this.#clock = options.clock ?? systemClock;
     this.maxConcurrent = integerOption(WHERE, 'maxConcurrent', options.maxConcurrent);
     this.maxQueued = integerOption(WHERE, 'maxQueued', options.maxQueued ?? 0, {
       min: 0,
@@ -151,14 +188,20 @@ export class Bulkhead<I = unknown, O = unknown> implements Layer<I, O> {
     });
   }
 
-  /** Wraps `next` so that calls pass through the bulkhead. */
-  wrap(next: Handler<I, O>): Handler<I, O> {
-    return (input, ctx) => {
+  /**
+   * Wraps `next` so that calls pass through the bulkhead. Generic over the
+   * handler's types: one bulkhead guards handlers of any input and output.
+   */
+  wrap<In extends I, Out extends O>(next: Handler<In, Out>): Handler<In, Out> {
+    const inner = next as unknown as Handler<I, O>;
+    return ((input: I, ctx: CallContext) => {
+      const refused = refuseIfAborted(ctx);
+      if (refused !== undefined) return refused;
       if (this.#active < this.maxConcurrent && this.#queue.size === 0 && !this.#closing) {
-        return this.#run(next, input, ctx);
+        return this.#run(inner, input, ctx);
       }
-      return this.#admitSlow(next, input, ctx);
-    };
+      return this.#admitSlow(inner, input, ctx);
+    }) as unknown as Handler<In, Out>;
   }
 
   /**
@@ -171,17 +214,31 @@ export class Bulkhead<I = unknown, O = unknown> implements Layer<I, O> {
    * ```
    */
   execute<T>(fn: (ctx: CallContext) => Promise<T>, options?: CallOptions): Promise<T> {
-    return executeOnce(this as unknown as Layer<unknown, T>, fn, options);
+    return executeOnce(
+      this as unknown as Layer<undefined, T>,
+      fn,
+      options,
+      `${this.#where}.execute()`,
+    );
   }
 
   /**
    * Resolves when a call made now would start or be queued rather than be
    * refused. Waiters are woken in FIFO order, one per free place. Rejects
-   * with `signal.reason` when the signal aborts.
+   * with `signal.reason` when the signal aborts (at once when it already
+   * has), and with `ClosedError` after `close()` (waiters too).
    */
-  ready(options?: { readonly signal?: AbortSignal }): Promise<void> {
-    if (this.#room() > 0 || this.#closing) return Promise.resolve();
-    return this.#wait(this.#ready, options?.signal ?? NEVER_ABORTED, false);
+  ready(options?: { readonly signal?: AbortSignal | undefined }): Promise<void> {
+    try {
+      callOptions(`${this.#where}.ready()`, options, ['signal']);
+    } catch (error) {
+      return rejectWith(error);
+    }
+    if (this.#closing) return rejectWith(this.#readyClosed());
+    const signal = options?.signal ?? NEVER_ABORTED;
+    if (signal.aborted) return rejectWith(signal.reason);
+    if (this.#room() > 0) return Promise.resolve();
+    return this.#wait(this.#ready, signal, false);
   }
 
   /** Called when a call is refused with `BulkheadFullError`. */
@@ -200,22 +257,64 @@ export class Bulkhead<I = unknown, O = unknown> implements Layer<I, O> {
   }
 
   /**
-   * Stops admitting calls (new ones reject with `ClosedError`) and resolves
-   * when the running and queued calls have finished. Idempotent.
+   * Stops admitting calls (new ones and `ready()` reject with `ClosedError`,
+   * and so do producers already waiting in `ready()`) and resolves when the
+   * running and queued calls have finished. Forced when `signal` aborts or
+   * after `timeoutMs`: the queued calls reject with `ClosedError` without
+   * starting, and the close resolves without waiting for the running ones
+   * (a bulkhead does not own their signals). Idempotent: a second call
+   * returns the first close, and its options can still force it.
+   *
+   * @example
+   * ```ts
+   * await pool.close({ timeoutMs: 5_000 }); // drain, but give up on the queue after 5 s
+   * ```
    */
-  close(): Promise<void> {
-    if (this.#closing) return this.#closing;
+  close(options?: GracefulCloseOptions): Promise<void> {
+    let disarm: () => void;
+    try {
+      disarm = forceCloseWhen(`${this.#where}.close()`, options, this.#clock, () => {
+        this.#force();
+      });
+    } catch (error) {
+      return rejectWith(error);
+    }
+    if (this.#closing) {
+      void this.#closing.then(disarm);
+      return this.#closing;
+    }
     this.#closing = new Promise<void>((resolve) => {
       this.#drained = resolve;
     });
-    // Producers waiting for room learn of the close from their next call.
-    this.#wakeReady(Infinity);
+    void this.#closing.then(disarm);
+    for (let head = this.#ready.head; head !== undefined; head = this.#ready.head) {
+      this.#leave(this.#ready, head);
+      head.reject(this.#readyClosed());
+    }
     this.#checkDrained();
     return this.#closing;
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /** The forced part of a close: the queued calls never start. */
+  #force(): void {
+    const error = new ClosedError(
+      `${this.#where}: closed (forced) while the call waited for a slot; it did not start.`,
+    );
+    for (let head = this.#queue.head; head !== undefined; head = this.#queue.head) {
+      this.#leave(this.#queue, head);
+      head.reject(error);
+    }
+    this.#drained?.();
+  }
+
+  #readyClosed(): ClosedError {
+    return new ClosedError(
+      `${this.#where}: ready() after close(); the bulkhead takes no new calls.`,
+    );
   }
 
   #room(): number {
@@ -264,21 +363,22 @@ export class Bulkhead<I = unknown, O = unknown> implements Layer<I, O> {
 
   #admitSlow(next: Handler<I, O>, input: I, ctx: CallContext): Promise<O> {
     if (this.#closing) {
-      return rejectWith(new ClosedError(`${WHERE}: the bulkhead is closed; no new calls start.`));
+      return rejectWith(
+        new ClosedError(`${this.#where}: the bulkhead is closed; no new calls start.`),
+      );
     }
     const signal = ctx.signal;
-    if (signal.aborted) return rejectWith(signal.reason);
     const urgent = ctx.urgent === true;
     if (this.#queue.size >= this.maxQueued && !urgent) {
       this.#rejected++;
       if (this.#onRejected.active || rejectedChannel.hasSubscribers) {
-        const event = { active: this.#active, queued: this.#queue.size };
+        const event = { name: this.name, active: this.#active, queued: this.#queue.size };
         this.#onRejected.emit(event);
         if (rejectedChannel.hasSubscribers) rejectedChannel.publish(event);
       }
       return rejectWith(
         new BulkheadFullError(
-          `${WHERE}: all ${String(this.maxConcurrent)} slots and ${String(this.maxQueued)} queue places are taken; the call was refused. Wait with ready() or raise maxQueued.`,
+          `${this.#where}: all ${String(this.maxConcurrent)} slots and ${String(this.maxQueued)} queue places are taken; the call was refused. Wait with ready() or raise maxQueued.`,
           this.maxConcurrent,
           this.maxQueued,
         ),
@@ -288,7 +388,7 @@ export class Bulkhead<I = unknown, O = unknown> implements Layer<I, O> {
   }
 
   #wait(list: WaiterList, signal: AbortSignal, front: boolean): Promise<void> {
-    const waiter = new Waiter(signal, this as unknown as Bulkhead<never, never>, list);
+    const waiter = new Waiter(signal, this as unknown as BulkheadPolicy<never, never>, list);
     const promise = new Promise<void>((resolve, reject) => {
       waiter.resolve = resolve;
       waiter.reject = reject;
@@ -329,12 +429,6 @@ export class Bulkhead<I = unknown, O = unknown> implements Layer<I, O> {
   }
 }
 
-/** Rejects with `error` unchanged: the wrapped call's errors pass through as they are, Error or not. */
-function rejectWith(error: unknown): Promise<never> {
-  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- rethrown unchanged on purpose
-  return Promise.reject(error);
-}
-
 /**
  * Creates a bulkhead: a {@link Layer} for `stack(...)` and, through
  * `execute(fn, { signal, urgent })`, a plain function wrapper.
@@ -346,6 +440,11 @@ function rejectWith(error: unknown): Promise<never> {
  * await pool.ready(); // backpressure: wait for room instead of catching BulkheadFullError
  * ```
  */
-export function bulkhead<I = unknown, O = unknown>(options: BulkheadOptions): Bulkhead<I, O> {
-  return new Bulkhead<I, O>(options);
+export function bulkhead<I = unknown, O = unknown>(options: BulkheadOptions): BulkheadPolicy<I, O> {
+  return new BulkheadPolicy<I, O>(options);
 }
+
+/** @deprecated Renamed {@link BulkheadPolicy} (every policy class is `<Name>Policy`); kept as an alias. */
+export const Bulkhead = BulkheadPolicy;
+/** @deprecated Renamed {@link BulkheadPolicy}; kept as an alias. */
+export type Bulkhead<I = unknown, O = unknown> = BulkheadPolicy<I, O>;

@@ -4,7 +4,10 @@
  */
 export {
   bulkhead,
+  BulkheadPolicy,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- the old name stays exported so nothing breaks
   Bulkhead,
+  bulkheadChannels,
   type BulkheadOptions,
   type BulkheadRejectedEvent,
   type BulkheadStats,

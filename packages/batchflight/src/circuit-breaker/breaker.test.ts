@@ -4,8 +4,11 @@ import fc from 'fast-check';
 import { TestClock } from '@batchflight/testing';
 import { InvalidOptionError, toContext, type Handler } from '../core/index.js';
 import {
+  CircuitBreaker,
+  CircuitBreakerPolicy,
   CircuitOpenError,
   circuitBreaker,
+  circuitBreakerChannels,
   consecutive,
   sampling,
   type StateChangeEvent,
@@ -348,5 +351,48 @@ describe('circuitBreaker', () => {
       ),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('circuitBreaker: aborted callers, name, class name', () => {
+  it('a call whose signal is already aborted reaches nothing, counts nothing and takes no probe slot', async () => {
+    const clock = new TestClock();
+    const breaker = circuitBreaker({ policy: consecutive(1), halfOpenAfterMs: 100, clock });
+    const { state, handler } = upstream();
+    const call = breaker.wrap(handler);
+    const reason = new Error('left');
+    const signal = AbortSignal.abort(reason);
+    await expect(call(1, toContext({ signal }))).rejects.toBe(reason);
+    await expect(breaker.execute(async () => 1, { signal })).rejects.toBe(reason);
+    expect(state.calls).toBe(0);
+    expect(breaker.stats()).toMatchObject({ calls: 0, successes: 0, rejections: 0 });
+    // Half-open with one probe slot: an aborted caller must not use it up.
+    state.failing = true;
+    await settle(call(1, toContext()));
+    await clock.advance(100);
+    expect(breaker.state).toBe('half-open');
+    await expect(call(2, toContext({ signal }))).rejects.toBe(reason);
+    state.failing = false;
+    await expect(call(3, toContext())).resolves.toBe('ok:3');
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('names its execute() in option errors and keeps the old class name as an alias', async () => {
+    const breaker = circuitBreaker({ name: 'payments' });
+    await expect(
+      breaker.execute(async () => 1, { signal: 'x' as unknown as AbortSignal }),
+    ).rejects.toThrow(
+      'circuitBreaker(payments).execute(): option signal must be an AbortSignal, got "x".',
+    );
+    expect(() => circuitBreaker({ name: 5 as unknown as string })).toThrow(
+      'circuitBreaker(): option name must be a non-empty string, got 5.',
+    );
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- the alias under test
+    expect(CircuitBreaker).toBe(CircuitBreakerPolicy);
+    expect(breaker).toBeInstanceOf(CircuitBreakerPolicy);
+    expect(circuitBreakerChannels.stateChange.name).toBe(
+      'batchflight:circuit-breaker:state-change',
+    );
+    expect(new CircuitOpenError('open', 0, false).failFast).toBe(true);
   });
 });

@@ -16,6 +16,9 @@
 import {
   executeOnce,
   eventChannel,
+  nameOption,
+  refuseIfAborted,
+  rejectWith,
   functionOption,
   integerOption,
   InvalidOptionError,
@@ -36,7 +39,7 @@ import { consecutive, type BreakerPolicy, type PolicyState } from './policies.js
 /** The state of a breaker. */
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
-/** A saved breaker state: what {@link CircuitBreaker.toJSON} returns and `initialState` accepts. */
+/** A saved breaker state: what {@link CircuitBreakerPolicy.toJSON} returns and `initialState` accepts. */
 export interface CircuitBreakerSnapshot {
   readonly state: CircuitState;
   /** When the circuit last opened (epoch ms), or null. */
@@ -57,13 +60,13 @@ export interface CircuitBreakerOptions {
   readonly failureOn?: (error: unknown) => boolean;
   /** A state saved with `toJSON()`, e.g. by another process or before a restart. */
   readonly initialState?: CircuitBreakerSnapshot;
-  /** Shown in error messages and events. Default `'circuit'`. */
+  /** Shown in error messages and events; the central configuration addresses it by this. Default `'circuit'`. */
   readonly name?: string;
   /** Time source. Default: the system clock. */
   readonly clock?: Clock;
 }
 
-/** Payload of {@link CircuitBreaker.onStateChange}. */
+/** Payload of {@link CircuitBreakerPolicy.onStateChange}. */
 export interface StateChangeEvent {
   readonly name: string;
   readonly from: CircuitState;
@@ -72,7 +75,7 @@ export interface StateChangeEvent {
   readonly error?: unknown;
 }
 
-/** Payload of {@link CircuitBreaker.onRejected}. */
+/** Payload of {@link CircuitBreakerPolicy.onRejected}. */
 export interface BreakerRejectedEvent {
   readonly name: string;
   readonly state: CircuitState;
@@ -80,7 +83,7 @@ export interface BreakerRejectedEvent {
   readonly isolated: boolean;
 }
 
-/** Payload of {@link CircuitBreaker.onFailure}. */
+/** Payload of {@link CircuitBreakerPolicy.onFailure}. */
 export interface BreakerFailureEvent {
   readonly name: string;
   readonly error: unknown;
@@ -102,7 +105,7 @@ export interface CircuitBreakerStats {
   readonly opens: number;
 }
 
-/** A handle from {@link CircuitBreaker.isolate}: dispose it to release the hold. */
+/** A handle from {@link CircuitBreakerPolicy.isolate}: dispose it to release the hold. */
 export interface IsolationHandle {
   dispose(): void;
   [Symbol.dispose](): void;
@@ -114,20 +117,28 @@ const HALF_OPEN = 2;
 type StateCode = typeof CLOSED | typeof OPEN | typeof HALF_OPEN;
 const NAMES: readonly CircuitState[] = ['closed', 'open', 'half-open'];
 
-const stateChannel = eventChannel<StateChangeEvent>('circuit-breaker', 'state-change');
-const rejectedChannel = eventChannel<BreakerRejectedEvent>('circuit-breaker', 'rejected');
-const failureChannel = eventChannel<BreakerFailureEvent>('circuit-breaker', 'failure');
+/**
+ * The diagnostics channels of every breaker (`batchflight:circuit-breaker:<event>`):
+ * `stateChange`, `rejected` (a call refused with `CircuitOpenError`) and
+ * `failure` (an admitted call failed).
+ */
+export const circuitBreakerChannels = {
+  stateChange: eventChannel<StateChangeEvent>('circuit-breaker', 'state-change'),
+  rejected: eventChannel<BreakerRejectedEvent>('circuit-breaker', 'rejected'),
+  failure: eventChannel<BreakerFailureEvent>('circuit-breaker', 'failure'),
+} as const;
+const stateChannel = circuitBreakerChannels.stateChange;
+const rejectedChannel = circuitBreakerChannels.rejected;
+const failureChannel = circuitBreakerChannels.failure;
 
 const WHERE = 'circuitBreaker()';
 
-/** Rejects with `error` unchanged: the wrapped call's errors pass through as they are, Error or not. */
-function rejectWith(error: unknown): Promise<never> {
-  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- rethrown unchanged on purpose
-  return Promise.reject(error);
-}
-
-/** A circuit breaker: a shared {@link Layer} with a plain-function form. See {@link circuitBreaker}. */
-export class CircuitBreaker<I = unknown, O = unknown> implements Layer<I, O> {
+/**
+ * A circuit breaker: a shared {@link Layer} with a plain-function form. See
+ * {@link circuitBreaker}. It holds no timer (open → half-open happens on the
+ * next call), so it needs no `close()`.
+ */
+export class CircuitBreakerPolicy<I = unknown, O = unknown> implements Layer<I, O> {
   readonly name: string;
   readonly halfOpenAfterMs: number;
   readonly halfOpenProbes: number;
@@ -175,7 +186,7 @@ export class CircuitBreaker<I = unknown, O = unknown> implements Layer<I, O> {
       options.failureOn === undefined
         ? undefined
         : functionOption<(error: unknown) => boolean>(WHERE, 'failureOn', options.failureOn);
-    this.name = options.name ?? 'circuit';
+    this.name = nameOption(WHERE, options.name, 'circuit');
     this.#clock = options.clock ?? systemClock;
     const saved = options.initialState;
     this.#policy = policy.create(saved?.policy);
@@ -206,20 +217,27 @@ export class CircuitBreaker<I = unknown, O = unknown> implements Layer<I, O> {
     return this.#isolations > 0;
   }
 
-  /** Wraps `next` so that calls pass through the breaker. */
-  wrap(next: Handler<I, O>): Handler<I, O> {
-    return (input, ctx) => {
-      if (this.#state !== CLOSED || this.#isolations > 0) return this.#admitSlow(next, input, ctx);
+  /**
+   * Wraps `next` so that calls pass through the breaker. Generic over the
+   * handler's types: one breaker guards handlers of any input and output.
+   */
+  wrap<In extends I, Out extends O>(next: Handler<In, Out>): Handler<In, Out> {
+    const inner = next as unknown as Handler<I, O>;
+    return ((input: I, ctx: CallContext) => {
+      // A caller that already left is neither a call nor a probe (refuseIfAborted reads no lazy signal).
+      const refused = refuseIfAborted(ctx);
+      if (refused !== undefined) return refused;
+      if (this.#state !== CLOSED || this.#isolations > 0) return this.#admitSlow(inner, input, ctx);
       this.#calls++;
       let call: Promise<O>;
       try {
-        call = next(input, ctx);
+        call = inner(input, ctx);
       } catch (error) {
         call = rejectWith(error);
       }
       // ctx.signal is read only on failure: under a timeout layer reading it creates a controller.
       return call.then(this.#closedSucceeded, (error: unknown) => this.#closedFailed(error, ctx));
-    };
+    }) as unknown as Handler<In, Out>;
   }
 
   /**
@@ -231,7 +249,12 @@ export class CircuitBreaker<I = unknown, O = unknown> implements Layer<I, O> {
    * ```
    */
   execute<T>(fn: (ctx: CallContext) => Promise<T>, options?: CallOptions): Promise<T> {
-    return executeOnce(this as unknown as Layer<unknown, T>, fn, options);
+    return executeOnce(
+      this as unknown as Layer<undefined, T>,
+      fn,
+      options,
+      `circuitBreaker(${this.name}).execute()`,
+    );
   }
 
   /**
@@ -436,6 +459,11 @@ export class CircuitBreaker<I = unknown, O = unknown> implements Layer<I, O> {
  */
 export function circuitBreaker<I = unknown, O = unknown>(
   options?: CircuitBreakerOptions,
-): CircuitBreaker<I, O> {
-  return new CircuitBreaker<I, O>(options);
+): CircuitBreakerPolicy<I, O> {
+  return new CircuitBreakerPolicy<I, O>(options);
 }
+
+/** @deprecated Renamed {@link CircuitBreakerPolicy} (every policy class is `<Name>Policy`); kept as an alias. */
+export const CircuitBreaker = CircuitBreakerPolicy;
+/** @deprecated Renamed {@link CircuitBreakerPolicy}; kept as an alias. */
+export type CircuitBreaker<I = unknown, O = unknown> = CircuitBreakerPolicy<I, O>;

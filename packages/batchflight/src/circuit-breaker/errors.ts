@@ -12,8 +12,10 @@ export class CircuitOpenError extends BatchflightError {
    * half-open. `Infinity` while the breaker is isolated.
    */
   readonly retryAfterMs: number;
-  /** True when refused because of {@link CircuitBreaker.isolate}. */
+  /** True when refused because of {@link CircuitBreakerPolicy.isolate}. */
   readonly isolated: boolean;
+  /** Callers should not retry at once (see `isFailFast`): retry's default `isRetryable` stops on it. */
+  readonly failFast = true;
 
   constructor(message: string, retryAfterMs: number, isolated: boolean) {
     super(message);

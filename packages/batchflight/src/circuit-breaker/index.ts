@@ -4,7 +4,10 @@
  */
 export {
   circuitBreaker,
+  CircuitBreakerPolicy,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- the old name stays exported so nothing breaks
   CircuitBreaker,
+  circuitBreakerChannels,
   type CircuitBreakerOptions,
   type CircuitBreakerSnapshot,
   type CircuitBreakerStats,

@@ -15,7 +15,7 @@ export interface PolicyState {
   failure(nowMs: number): boolean;
   /** Forgets everything (on closing). */
   reset(): void;
-  /** A JSON-safe snapshot for {@link CircuitBreaker.toJSON}. */
+  /** A JSON-safe snapshot for {@link CircuitBreakerPolicy.toJSON}. */
   toJSON(): unknown;
 }
 

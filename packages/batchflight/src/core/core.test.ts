@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import {
+  ABORT_REASON,
   BatchflightError,
   DeadlineList,
+  abortReasonOf,
+  callOptions,
+  closeOptions,
+  exponentialBackoff,
+  forceCloseWhen,
+  isFailFast,
+  nameOption,
+  refuseIfAborted,
+  type CallContext,
   ClosedError,
   InvalidOptionError,
   Listeners,
@@ -268,5 +278,125 @@ describe('DeadlineList', () => {
     await clock.advance(100);
     expect(rounds).toBe(3);
     expect(clock.pendingTimers).toBe(0);
+  });
+});
+
+describe('per-call options, close options and names', () => {
+  it('callOptions accepts nothing or a well-formed object and names what is wrong otherwise', () => {
+    expect(() => {
+      callOptions('f()', undefined);
+    }).not.toThrow();
+    expect(() => {
+      callOptions('f()', { signal: AbortSignal.abort(), scope: 't', urgent: true });
+    }).not.toThrow();
+    expect(() => {
+      callOptions('f()', 'user-1');
+    }).toThrow(
+      new TypeError(
+        'f(): expected an options object { signal, scope, urgent } or nothing, got "user-1".',
+      ),
+    );
+    expect(() => {
+      callOptions('f()', null);
+    }).toThrow(TypeError);
+    let unknown: unknown;
+    try {
+      callOptions('f()', { coast: 3 }, ['signal', 'cost']);
+    } catch (error) {
+      unknown = error;
+    }
+    expect(InvalidOptionError.is(unknown)).toBe(true);
+    expect((unknown as InvalidOptionError).option).toBe('coast');
+    expect((unknown as Error).message).toBe(
+      'f(): unknown option "coast"; known options are signal, cost.',
+    );
+    expect(() => {
+      callOptions('f()', { signal: 'x' });
+    }).toThrow(new TypeError('f(): option signal must be an AbortSignal, got "x".'));
+    expect(() => {
+      callOptions('f()', { scope: 1 });
+    }).toThrow('f(): option scope must be a string (a tenant or security domain), got 1.');
+    expect(() => {
+      callOptions('f()', { urgent: 'yes' });
+    }).toThrow('f(): option urgent must be a boolean, got "yes".');
+  });
+
+  it('closeOptions checks { signal, timeoutMs } and fills in the default deadline', () => {
+    expect(closeOptions('c()', undefined)).toEqual({ signal: undefined, timeoutMs: Infinity });
+    expect(closeOptions('c()', { timeoutMs: 5 }).timeoutMs).toBe(5);
+    expect(() => closeOptions('c()', { timeoutMs: -1 })).toThrow(InvalidOptionError);
+    expect(() => closeOptions('c()', { force: true })).toThrow('c(): unknown option "force"');
+    expect(() => closeOptions('c()', { signal: {} })).toThrow(TypeError);
+    expect(() => closeOptions('c()', 3)).toThrow(TypeError);
+  });
+
+  it('forceCloseWhen forces once: at once for an aborted signal, on abort, or at the deadline', async () => {
+    const clock = new TestClock();
+    const reasons: unknown[] = [];
+    forceCloseWhen('c()', { signal: AbortSignal.abort('now') }, clock, (r) => reasons.push(r));
+    expect(reasons).toEqual(['now']);
+
+    const controller = new AbortController();
+    forceCloseWhen('c()', { signal: controller.signal, timeoutMs: 10 }, clock, (r) =>
+      reasons.push(r),
+    );
+    controller.abort('later');
+    await clock.advance(10);
+    expect(reasons).toEqual(['now', 'later']);
+
+    forceCloseWhen('c()', { timeoutMs: 10 }, clock, (r) => reasons.push(r));
+    await clock.advance(10);
+    expect(TimeoutError.is(reasons[2])).toBe(true);
+
+    const disarm = forceCloseWhen('c()', { timeoutMs: 10 }, clock, (r) => reasons.push(r));
+    disarm();
+    await clock.advance(10);
+    expect(reasons).toHaveLength(3);
+  });
+
+  it('nameOption takes a non-empty string or the default', () => {
+    expect(nameOption('p()', undefined, 'p')).toBe('p');
+    expect(nameOption('p()', 'db', 'p')).toBe('db');
+    expect(() => nameOption('p()', '', 'p')).toThrow(
+      'p(): option name must be a non-empty string, got "".',
+    );
+  });
+});
+
+describe('aborted contexts', () => {
+  it('refuseIfAborted rejects with the reason of an aborted context, else gives undefined', async () => {
+    expect(refuseIfAborted(toContext())).toBeUndefined();
+    const reason = new Error('left');
+    await expect(refuseIfAborted(toContext({ signal: AbortSignal.abort(reason) }))).rejects.toBe(
+      reason,
+    );
+  });
+
+  it("reads a lazy context's ABORT_REASON instead of creating its signal", () => {
+    let created = 0;
+    let reason: unknown = undefined;
+    const lazy: CallContext = {
+      get signal(): AbortSignal {
+        created++;
+        return NEVER_ABORTED;
+      },
+      get [ABORT_REASON](): unknown {
+        return reason;
+      },
+    };
+    expect(abortReasonOf(lazy)).toBeUndefined();
+    reason = 'gone';
+    expect(abortReasonOf(lazy)).toBe('gone');
+    expect(created).toBe(0);
+  });
+
+  it('isFailFast recognises errors that carry failFast: true', () => {
+    expect(isFailFast({ failFast: true })).toBe(true);
+    expect(isFailFast(new Error('x'))).toBe(false);
+    expect(isFailFast(null)).toBe(false);
+  });
+
+  it('backoff is part of core', () => {
+    expect(exponentialBackoff({ jitter: 'none' }).delayMs(2, 0)).toBe(200);
   });
 });

@@ -86,3 +86,17 @@ export class ClosedError extends BatchflightError {
   static override readonly code: string = 'ERR_BATCHFLIGHT_CLOSED';
   override name = 'ClosedError';
 }
+
+/**
+ * True when `error` asks its callers to fail fast rather than try again at
+ * once: it carries `failFast: true`, as `CircuitOpenError` does (an open
+ * breaker exists so that nobody calls). Retry's default `isRetryable` reads
+ * this, so it needs to import no capability's error class.
+ */
+export function isFailFast(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { failFast?: unknown }).failFast === true
+  );
+}

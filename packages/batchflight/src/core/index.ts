@@ -1,17 +1,25 @@
 /**
  * `batchflight/core`: the composition model (Handler, Layer, stack,
- * CallContext), time (Clock), errors, hooks and diagnostics channels that
- * every capability builds on. Imports no capability.
+ * CallContext), time (Clock), errors, hooks, diagnostics channels and
+ * backoff that every capability builds on. Imports no capability.
  */
 export {
   type CallContext,
   type CallOptions,
   type Handler,
   type Layer,
+  type AnyLayer,
+  type StackAccepts,
+  type StackedLayer,
+  type LazySignalContext,
   NEVER_ABORTED,
+  ABORT_REASON,
   toContext,
   executeOnce,
   stack,
+  rejectWith,
+  abortReasonOf,
+  refuseIfAborted,
   describe,
 } from './handler.js';
 export { type Clock, type Timer, type TimerOptions, systemClock, sleep } from './clock.js';
@@ -21,6 +29,7 @@ export {
   InvalidOptionError,
   TimeoutError,
   ClosedError,
+  isFailFast,
 } from './errors.js';
 export { type EventChannel, eventChannel } from './channels.js';
 export { type Listener, Listeners, type Subscription } from './listeners.js';
@@ -32,6 +41,20 @@ export {
   booleanOption,
   signalOption,
   knownOptions,
+  callOptions,
+  closeOptions,
+  nameOption,
+  CALL_OPTIONS,
+  type GracefulCloseOptions,
 } from './validate.js';
 export { stableKey, argumentsKey } from './key.js';
 export { type DeadlineEntry, DeadlineList } from './deadline-list.js';
+export { forceCloseWhen } from './close.js';
+export {
+  exponentialBackoff,
+  constantBackoff,
+  toBackoff,
+  type Backoff,
+  type Jitter,
+  type ExponentialBackoffOptions,
+} from './backoff.js';

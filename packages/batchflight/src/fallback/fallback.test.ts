@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError, toContext } from '../core/index.js';
-import { fallback, type FallbackEvent } from './index.js';
+import { fallback, fallbackChannels, type FallbackEvent } from './index.js';
 
 describe('fallback', () => {
   it('answers with the value when the call fails, and passes successes through', async () => {
@@ -15,7 +15,10 @@ describe('fallback', () => {
         throw boom;
       })(3, toContext()),
     ).resolves.toBe('default');
-    expect(events).toEqual([{ error: boom }, { error: boom }]);
+    expect(events).toEqual([
+      { name: 'fallback', error: boom },
+      { name: 'fallback', error: boom },
+    ]);
     expect(policy.stats()).toEqual({ calls: 3, fallbacks: 2 });
   });
 
@@ -70,5 +73,30 @@ describe('fallback', () => {
     expect(() => fallback({ value: 1, when: 3 } as never)).toThrow(
       'fallback(): option when must be a function, got 3.',
     );
+  });
+});
+
+describe('fallback: aborted callers and name', () => {
+  it('a call whose signal is already aborted starts nothing and is not answered by the substitute', async () => {
+    const policy = fallback({ value: 'stale', name: 'prices' });
+    let calls = 0;
+    const reason = new Error('left');
+    const signal = AbortSignal.abort(reason);
+    await expect(policy.wrap(async () => String(++calls))(1, toContext({ signal }))).rejects.toBe(
+      reason,
+    );
+    await expect(policy.execute(async () => String(++calls), { signal })).rejects.toBe(reason);
+    expect(calls).toBe(0);
+    expect(policy.stats()).toEqual({ calls: 0, fallbacks: 0 });
+  });
+
+  it('takes a name, carried by its events and option errors', async () => {
+    const policy = fallback({ value: 0, name: 'prices' });
+    expect(policy.name).toBe('prices');
+    expect(fallback({ value: 0 }).name).toBe('fallback');
+    await expect(
+      policy.execute(async () => 1, { urgent: 'yes' as unknown as boolean }),
+    ).rejects.toThrow('fallback(prices).execute(): option urgent must be a boolean, got "yes".');
+    expect(fallbackChannels.fallback.name).toBe('batchflight:fallback:fallback');
   });
 });

@@ -3,7 +3,9 @@
  * default value, a degraded computation, another source.
  *
  * The caller's own abort is never replaced (the caller left; a substitute
- * would answer nobody), and `when` narrows which errors are replaced.
+ * would answer nobody): a call whose signal is already aborted starts
+ * nothing and rejects with `signal.reason`. `when` narrows which errors are
+ * replaced.
  */
 import {
   executeOnce,
@@ -12,6 +14,8 @@ import {
   InvalidOptionError,
   knownOptions,
   Listeners,
+  nameOption,
+  refuseIfAborted,
   type CallContext,
   type CallOptions,
   type Handler,
@@ -34,10 +38,14 @@ export type FallbackOptions<I, O> = (
 ) & {
   /** Which errors to replace. Default: every error except the caller's own abort. */
   readonly when?: (error: unknown) => boolean;
+  /** Shown in events; the central configuration addresses it by this. Default `'fallback'`. */
+  readonly name?: string;
 };
 
-/** Payload of {@link FallbackPolicy.onFallback}. */
+/** Payload of {@link FallbackPolicy.onFallback} and the `fallback` channel. */
 export interface FallbackEvent {
+  /** The policy's name. */
+  readonly name: string;
   /** The error that was replaced. */
   readonly error: unknown;
 }
@@ -49,11 +57,19 @@ export interface FallbackStats {
   readonly fallbacks: number;
 }
 
-const fallbackChannel = eventChannel<FallbackEvent>('fallback', 'fallback');
+/**
+ * The diagnostics channels of every fallback policy (`batchflight:fallback:<event>`):
+ * `fallback`, the substitute answered for a failed call.
+ */
+export const fallbackChannels = {
+  fallback: eventChannel<FallbackEvent>('fallback', 'fallback'),
+} as const;
+const fallbackChannel = fallbackChannels.fallback;
 const WHERE = 'fallback()';
 
 /** A fallback policy: a shared {@link Layer} with a plain-function form. See {@link fallback}. */
 export class FallbackPolicy<I = unknown, O = unknown> implements Layer<I, O> {
+  readonly name: string;
   readonly #compute: (error: unknown, input: I, ctx: CallContext) => O | Promise<O>;
   readonly #when: ((error: unknown) => boolean) | undefined;
   readonly #onFallback = new Listeners<FallbackEvent>();
@@ -66,7 +82,8 @@ export class FallbackPolicy<I = unknown, O = unknown> implements Layer<I, O> {
         `${WHERE}: expected an options object { value } or { compute }, got ${typeof options}.`,
       );
     }
-    knownOptions(WHERE, options, ['value', 'compute', 'when']);
+    knownOptions(WHERE, options, ['value', 'compute', 'when', 'name']);
+    this.name = nameOption(WHERE, options.name, 'fallback');
     const given = options as { value?: unknown; compute?: unknown };
     const hasValue = 'value' in given;
     const hasCompute = given.compute !== undefined;
@@ -88,9 +105,15 @@ export class FallbackPolicy<I = unknown, O = unknown> implements Layer<I, O> {
         : functionOption<(error: unknown) => boolean>(WHERE, 'when', options.when);
   }
 
-  /** Wraps `next` so that its failures are answered by the substitute. */
-  wrap(next: Handler<I, O>): Handler<I, O> {
+  /**
+   * Wraps `next` so that its failures are answered by the substitute.
+   * Generic over the handler's input; its output must be the substitute's
+   * type `O` (the caller may get either).
+   */
+  wrap<In extends I>(next: Handler<In, O>): Handler<In, O> {
     return (input, ctx) => {
+      const refused = refuseIfAborted(ctx);
+      if (refused !== undefined) return refused;
       this.#calls++;
       let call: Promise<O>;
       try {
@@ -111,7 +134,12 @@ export class FallbackPolicy<I = unknown, O = unknown> implements Layer<I, O> {
    * ```
    */
   execute(fn: (ctx: CallContext) => Promise<O>, options?: CallOptions): Promise<O> {
-    return executeOnce(this as unknown as Layer<unknown, O>, fn, options);
+    return executeOnce(
+      this as unknown as Layer<undefined, O>,
+      fn,
+      options,
+      `fallback(${this.name}).execute()`,
+    );
   }
 
   /** Called each time the substitute answers. */
@@ -126,8 +154,11 @@ export class FallbackPolicy<I = unknown, O = unknown> implements Layer<I, O> {
   async #recover(error: unknown, input: I, ctx: CallContext): Promise<O> {
     if (ctx.signal.aborted || (this.#when !== undefined && !this.#when(error))) throw error;
     this.#fallbacks++;
-    if (this.#onFallback.active) this.#onFallback.emit({ error });
-    if (fallbackChannel.hasSubscribers) fallbackChannel.publish({ error });
+    if (this.#onFallback.active || fallbackChannel.hasSubscribers) {
+      const event = { name: this.name, error };
+      this.#onFallback.emit(event);
+      if (fallbackChannel.hasSubscribers) fallbackChannel.publish(event);
+    }
     return this.#compute(error, input, ctx);
   }
 }

@@ -2,6 +2,7 @@
 export {
   fallback,
   FallbackPolicy,
+  fallbackChannels,
   type FallbackOptions,
   type FallbackEvent,
   type FallbackStats,

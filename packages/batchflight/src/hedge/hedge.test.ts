@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
 import { TestClock } from '@batchflight/testing';
-import { sleep, toContext, type CallContext } from '../core/index.js';
-import { HedgeCancelledError, hedge, type HedgeEvent } from './index.js';
+import { abortReasonOf, sleep, toContext, type CallContext } from '../core/index.js';
+import { circuitBreaker } from '../circuit-breaker/index.js';
+import { HedgeCancelledError, hedge, hedgeChannels, type HedgeEvent } from './index.js';
 
 /** A handler whose n-th call takes `latencies[n]` ms on the clock (and honours its signal). */
 function replicas(clock: TestClock, latencies: number[], failures: boolean[] = []) {
@@ -43,7 +44,7 @@ describe('hedge', () => {
     expect(contexts[0]!.signal.aborted).toBe(true);
     expect(HedgeCancelledError.is(contexts[0]!.signal.reason)).toBe(true);
     expect(contexts[1]!.signal.aborted).toBe(false); // the winner keeps its signal
-    expect(events).toEqual([{ attempt: 2, reason: 'slow' }]);
+    expect(events).toEqual([{ name: 'hedge', attempt: 2, reason: 'slow' }]);
     expect(policy.stats()).toEqual({ calls: 1, hedges: 1, hedgeWins: 1 });
   });
 
@@ -99,5 +100,29 @@ describe('hedge', () => {
       'hedge(): option afterMs must be a finite number >= 0, got -1.',
     );
     expect(() => hedge({ afterMs: 1, maxHedges: 1.5 })).toThrow('maxHedges');
+  });
+});
+
+describe('hedge: name and lazy abort state', () => {
+  it("takes a name; an attempt's abort is readable by inner layers (abortReasonOf) without its signal", async () => {
+    const clock = new TestClock();
+    const policy = hedge({ afterMs: 10, name: 'docs', clock });
+    expect(policy.name).toBe('docs');
+    expect(hedge({ afterMs: 1 }).name).toBe('hedge');
+    expect(hedgeChannels.hedge.name).toBe('batchflight:hedge:hedge');
+    const contexts: CallContext[] = [];
+    const result = policy.wrap(async (n: number, ctx: CallContext) => {
+      contexts.push(ctx);
+      await sleep(contexts.length === 1 ? 100 : 1, { clock });
+      return n;
+    })(7, toContext());
+    await clock.advance(11);
+    await expect(result).resolves.toBe(7);
+    expect(HedgeCancelledError.is(abortReasonOf(contexts[0] as CallContext))).toBe(true);
+    expect(abortReasonOf(contexts[1] as CallContext)).toBeUndefined();
+    // A layer inside the hedge refuses to start for an attempt that already lost.
+    await expect(
+      circuitBreaker().wrap(async () => 1)(1, contexts[0] as CallContext),
+    ).rejects.toSatisfy((e: unknown) => HedgeCancelledError.is(e));
   });
 });

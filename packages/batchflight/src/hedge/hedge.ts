@@ -14,16 +14,20 @@
  * Hedge only idempotent calls: two attempts may both reach the upstream.
  */
 import {
+  ABORT_REASON,
   executeOnce,
   DeadlineList,
   eventChannel,
   integerOption,
   knownOptions,
   Listeners,
+  nameOption,
   NEVER_ABORTED,
   numberOption,
+  rejectWith,
   systemClock,
   type CallContext,
+  type LazySignalContext,
   type CallOptions,
   type Clock,
   type Handler,
@@ -39,12 +43,16 @@ export interface HedgeOptions {
   readonly afterMs: number;
   /** Extra attempts at most. Default 1. */
   readonly maxHedges?: number;
+  /** Shown in events; the central configuration addresses it by this. Default `'hedge'`. */
+  readonly name?: string;
   /** Time source. Default: the system clock. */
   readonly clock?: Clock;
 }
 
-/** Payload of {@link HedgePolicy.onHedge}. */
+/** Payload of {@link HedgePolicy.onHedge} and the `hedge` channel. */
 export interface HedgeEvent {
+  /** The policy's name. */
+  readonly name: string;
   /** The attempt starting, from 2 (the first hedge). */
   readonly attempt: number;
   /** Why: the previous attempt was slow, or it failed. */
@@ -60,11 +68,18 @@ export interface HedgeStats {
   readonly hedgeWins: number;
 }
 
-const hedgeChannel = eventChannel<HedgeEvent>('hedge', 'hedge');
+/**
+ * The diagnostics channels of every hedge policy (`batchflight:hedge:<event>`):
+ * `hedge`, another attempt started.
+ */
+export const hedgeChannels = {
+  hedge: eventChannel<HedgeEvent>('hedge', 'hedge'),
+} as const;
+const hedgeChannel = hedgeChannels.hedge;
 const WHERE = 'hedge()';
 
 /** One attempt's context: a lazily created signal linked to the race. */
-class Attempt implements CallContext {
+class Attempt implements LazySignalContext {
   controller: AbortController | undefined = undefined;
   reason: unknown = undefined;
 
@@ -77,6 +92,11 @@ class Attempt implements CallContext {
       if (this.reason !== undefined) controller.abort(this.reason);
     }
     return controller.signal;
+  }
+
+  /** Whether this attempt was aborted, without creating the signal. */
+  get [ABORT_REASON](): unknown {
+    return this.reason;
   }
 
   get scope(): string | undefined {
@@ -142,6 +162,7 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
     };
   }
 
+  readonly name: string;
   readonly afterMs: number;
   readonly maxHedges: number;
   readonly #clock: Clock;
@@ -158,7 +179,8 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
         `${WHERE}: expected an options object { afterMs }, got ${typeof options}.`,
       );
     }
-    knownOptions(WHERE, options, ['afterMs', 'maxHedges', 'clock']);
+    knownOptions(WHERE, options, ['afterMs', 'maxHedges', 'name', 'clock']);
+    this.name = nameOption(WHERE, options.name, 'hedge');
     this.afterMs = numberOption(WHERE, 'afterMs', options.afterMs);
     this.maxHedges = integerOption(WHERE, 'maxHedges', options.maxHedges ?? 1, { min: 0 });
     this.#clock = options.clock ?? systemClock;
@@ -167,19 +189,17 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
     });
   }
 
-  /** Wraps `next` so that slow calls are hedged. */
-  wrap(next: Handler<I, O>): Handler<I, O> {
+  /**
+   * Wraps `next` so that slow calls are hedged. Generic over the handler's
+   * types: one policy hedges handlers of any input and output.
+   */
+  wrap<In extends I, Out extends O>(next: Handler<In, Out>): Handler<In, Out> {
     return (input, ctx) => {
       this.#calls++;
       const signal = ctx.signal;
       if (signal.aborted) return rejectWith(signal.reason);
-      const race = new Race(
-        ctx,
-        next as Handler<unknown, unknown>,
-        input,
-        this as unknown as HedgePolicy<never, never>,
-      );
-      const outer = new Promise<O>((resolve, reject) => {
+      const race = new Race(ctx, next as Handler<unknown, unknown>, input, this);
+      const outer = new Promise<Out>((resolve, reject) => {
         race.resolve = resolve as (value: unknown) => void;
         race.reject = reject;
       });
@@ -198,7 +218,12 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
    * ```
    */
   execute<T>(fn: (ctx: CallContext) => Promise<T>, options?: CallOptions): Promise<T> {
-    return executeOnce(this as unknown as Layer<unknown, T>, fn, options);
+    return executeOnce(
+      this as unknown as Layer<undefined, T>,
+      fn,
+      options,
+      `hedge(${this.name}).execute()`,
+    );
   }
 
   /** Called when a hedge starts. */
@@ -227,7 +252,7 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
     if (index > 1) {
       this.#hedges++;
       if (this.#onHedge.active || hedgeChannel.hasSubscribers) {
-        const event = { attempt: index, reason };
+        const event = { name: this.name, attempt: index, reason };
         this.#onHedge.emit(event);
         if (hedgeChannel.hasSubscribers) hedgeChannel.publish(event);
       }
@@ -267,19 +292,13 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
   }
 }
 
-/** Rejects with `error` unchanged: the wrapped call's errors pass through as they are, Error or not. */
-function rejectWith(error: unknown): Promise<never> {
-  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- rethrown unchanged on purpose
-  return Promise.reject(error);
-}
-
 /**
  * Creates a hedge policy: a {@link Layer} for `stack(...)` and, through
  * `execute(fn, { signal })`, a plain function wrapper. Only for idempotent calls.
  *
  * @example
  * ```ts
- * const getDoc = hedge<string, Doc>({ afterMs: 40, maxHedges: 1 }).wrap((id, { signal }) =>
+ * const getDoc = hedge({ afterMs: 40, maxHedges: 1 }).wrap((id: string, { signal }) =>
  *   replicas.get(id, { signal }),
  * );
  * ```

@@ -2,6 +2,7 @@
 export {
   hedge,
   HedgePolicy,
+  hedgeChannels,
   type HedgeOptions,
   type HedgeEvent,
   type HedgeStats,

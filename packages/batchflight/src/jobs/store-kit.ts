@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { InvalidOptionError, describe } from '../core/index.js';
-import { constantBackoff, exponentialBackoff, type Backoff } from '../retry/backoff.js';
+import { constantBackoff, exponentialBackoff, type Backoff } from '../core/backoff.js';
 import { storableJson, storableText } from './store-json.js';
 import { TERMINAL_STATES } from './store.js';
 import type {

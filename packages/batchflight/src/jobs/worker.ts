@@ -45,7 +45,7 @@ import {
   type Timer,
 } from '../core/index.js';
 import { BatchContractError } from '../batch/errors.js';
-import { exponentialBackoff, toBackoff, type Backoff } from '../retry/backoff.js';
+import { exponentialBackoff, toBackoff, type Backoff } from '../core/backoff.js';
 import {
   DuplicateStepError,
   LeaseLostError,

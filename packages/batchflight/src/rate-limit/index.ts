@@ -13,8 +13,12 @@ export {
 } from './store.js';
 export { MemoryRateLimitStore, type MemoryRateLimitStoreOptions } from './memory-store.js';
 export {
+  RateLimitPolicy,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- the old name stays exported so nothing breaks
   RateLimiter,
   rateLimit,
+} from './rate-limit.js';
+export {
   rateLimitChannels,
   type RateLimitOptions,
   type RateLimitSpec,
@@ -23,5 +27,5 @@ export {
   type RateLimitStats,
   type RateLimitedEvent,
   type RateLimitDequeuedEvent,
-} from './rate-limit.js';
+} from './options.js';
 export { RateLimitedError, type RateLimitedDetails } from './errors.js';

@@ -20,6 +20,8 @@ import {
   type RateLimitStore,
   type RateLimitedEvent,
   RateLimitedError,
+  RateLimitPolicy,
+  RateLimiter,
   rateLimit,
 } from './index.js';
 
@@ -402,5 +404,75 @@ describe('rateLimit(): properties', () => {
       ),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('rateLimit: per-call options, close options, class name', () => {
+  it('acquire() with a bare string is a TypeError, not a charge on the default key', async () => {
+    const clock = new TestClock();
+    const limiter = rateLimit({ rate: 1, whenLimited: 'reject', name: 'api', clock });
+    await expect(limiter.acquire('user-1' as unknown as { key: string })).rejects.toThrow(
+      new TypeError(
+        'rateLimit(api).acquire(): expected an options object { signal, scope, urgent, key, cost } or nothing, got "user-1".',
+      ),
+    );
+    // The default key was not charged: its one unit is still there.
+    await expect(limiter.acquire()).resolves.toBeUndefined();
+    expect(limiter.stats().admitted).toBe(1);
+    await limiter.close();
+  });
+
+  it('an unknown per-call option is an InvalidOptionError on acquire, schedule, tryAcquire and reset', async () => {
+    const limiter = rateLimit({ rate: 5, name: 'api' });
+    const coast = { coast: 3 } as unknown as { cost: number };
+    const outcome = await limiter.acquire(coast).catch((e: unknown) => e);
+    expect(InvalidOptionError.is(outcome)).toBe(true);
+    expect((outcome as Error).message).toBe(
+      'rateLimit(api).acquire(): unknown option "coast"; known options are signal, scope, urgent, key, cost.',
+    );
+    let ran = false;
+    await expect(
+      limiter.schedule(() => (ran = true), { kee: 'a' } as unknown as { key: string }),
+    ).rejects.toSatisfy((e: unknown) => InvalidOptionError.is(e));
+    expect(ran).toBe(false);
+    await expect(limiter.tryAcquire(coast)).rejects.toSatisfy((e: unknown) =>
+      InvalidOptionError.is(e),
+    );
+    await expect(limiter.tryAcquire({ key: 7 as unknown as string })).rejects.toThrow(
+      'rateLimit(api): a key must be a string',
+    );
+    await expect(limiter.reset(5 as unknown as string)).rejects.toThrow(TypeError);
+    await expect(
+      limiter.reset('a', { scop: 'b' } as unknown as { scope: string }),
+    ).rejects.toSatisfy((e: unknown) => InvalidOptionError.is(e));
+    await expect(limiter.acquire({ signal: 'x' as unknown as AbortSignal })).rejects.toThrow(
+      'rateLimit(api).acquire(): option signal must be an AbortSignal, got "x".',
+    );
+    expect(limiter.stats()).toMatchObject({ admitted: 0, limited: 0 });
+    await limiter.close();
+  });
+
+  it('close({ signal, timeoutMs }) is checked; waiters are rejected at once either way', async () => {
+    const clock = new TestClock();
+    const limiter = rateLimit({ rate: 1, clock, name: 'api' });
+    await expect(limiter.close({ timeoutMs: -1 })).rejects.toSatisfy((e: unknown) =>
+      InvalidOptionError.is(e),
+    );
+    await expect(
+      limiter.close({ force: true } as unknown as { timeoutMs: number }),
+    ).rejects.toThrow('rateLimit(api).close(): unknown option "force"');
+    await limiter.acquire();
+    const waiting = limiter.acquire().catch((e: unknown) => e);
+    await limiter.close({ timeoutMs: 10, signal: AbortSignal.abort() });
+    expect(ClosedError.is(await waiting)).toBe(true);
+    await expect(limiter[Symbol.asyncDispose]()).resolves.toBeUndefined();
+  });
+
+  it('keeps the old class name as an alias', () => {
+    const limiter = rateLimit({ rate: 1 });
+    expect(limiter).toBeInstanceOf(RateLimitPolicy);
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- the alias under test
+    expect(RateLimiter).toBe(RateLimitPolicy);
+    expect(limiter.name).toBe('rl');
   });
 });

@@ -21,122 +21,45 @@
  * queue timers, relative to the store's `retryAfterMs`.
  */
 import {
+  CALL_OPTIONS,
+  callOptions,
   type CallContext,
   type CallOptions,
   type Clock,
   ClosedError,
+  closeOptions,
+  forceCloseWhen,
+  type GracefulCloseOptions,
   type Handler,
   InvalidOptionError,
+  type Layer,
   Listeners,
   NEVER_ABORTED,
+  nameOption,
+  rejectWith,
   type Subscription,
   type Timer,
   describe,
-  eventChannel,
   functionOption,
   integerOption,
   knownOptions,
-  numberOption,
   oneOfOption,
   systemClock,
 } from '../core/index.js';
 import { RateLimitedError } from './errors.js';
 import { MemoryRateLimitStore } from './memory-store.js';
+import {
+  limitsOption,
+  OPTIONS,
+  rateLimitChannels,
+  type Limit,
+  type RateLimitCallOptions,
+  type RateLimitDequeuedEvent,
+  type RateLimitedEvent,
+  type RateLimitOptions,
+  type RateLimitStats,
+} from './options.js';
 import type { RateLimitDecision, RateLimitRule, RateLimitStore } from './store.js';
-
-/** A period: milliseconds, or a unit name. */
-export type RatePeriod = number | 'second' | 'minute' | 'hour' | 'day';
-
-/** One limit: `rate` units per `per`, with bursts of up to `burst` units. */
-export interface RateLimitSpec {
-  /** Units admitted per `per` in the long run (> 0). */
-  readonly rate: number;
-  /** The period of `rate`: milliseconds or `'second' | 'minute' | 'hour' | 'day'`. Default `'second'`. */
-  readonly per?: RatePeriod;
-  /**
-   * Units admitted at once after an idle period (>= 1). Default: `rate`
-   * rounded up. Use 1 for evenly spaced calls, which a fixed-window upstream
-   * limit ("10 per second") requires: a burst of 10 followed by the steady
-   * rate can put up to 19 calls in one of its windows.
-   */
-  readonly burst?: number;
-}
-
-/** Options of {@link rateLimit}: one limit (`rate`, `per`, `burst`) or several (`limits`). */
-export interface RateLimitOptions<I = unknown> extends Partial<RateLimitSpec> {
-  /** Several limits charged all or nothing (e.g. 20/second and 1000/minute), instead of `rate`. */
-  readonly limits?: readonly RateLimitSpec[];
-  /** Where the GCRA state lives. Default: a new {@link MemoryRateLimitStore} on `clock`. */
-  readonly store?: RateLimitStore;
-  /** The limited key of an input (per user, per endpoint…). Default: one key for every call. */
-  readonly key?: (input: I) => string;
-  /** Units an input consumes (>= 0, <= the smallest burst). Default 1. */
-  readonly cost?: (input: I) => number;
-  /** What to do with a call that does not fit now. Default `'wait'`. */
-  readonly whenLimited?: 'wait' | 'reject';
-  /** Most callers waiting at once, over all keys; beyond it a call fails with `reason: 'queue-full'`. Default 10 000. */
-  readonly maxQueued?: number;
-  /** Prefix of the store keys, to share one store between limiters. Default `'rl'`. */
-  readonly name?: string;
-  /** Drives the queue timers (and the default store). Default: the system clock. */
-  readonly clock?: Clock;
-}
-
-/** Per-call options of {@link RateLimiter.acquire} and {@link RateLimiter.schedule}. */
-export interface RateLimitCallOptions extends CallOptions {
-  /** The limited key. Default `''`. */
-  readonly key?: string | undefined;
-  /** Units to charge. Default 1. */
-  readonly cost?: number | undefined;
-}
-
-/** Counters of a {@link RateLimiter}. */
-export interface RateLimitStats {
-  /** Calls admitted (at once or after waiting). */
-  readonly admitted: number;
-  /** Calls that found no room at once (they waited or were rejected). */
-  readonly limited: number;
-  /** Calls rejected with {@link RateLimitedError} (`'reject'`, or queue full). */
-  readonly rejected: number;
-  /** Calls that waited in a queue and were admitted. */
-  readonly waited: number;
-  /** Waiting calls that left because their signal aborted (or the limiter closed). */
-  readonly aborted: number;
-  /** Callers waiting now, over all keys. */
-  readonly queued: number;
-}
-
-/** Payload of {@link RateLimiter.onLimited}: a call found no room. */
-export interface RateLimitedEvent {
-  readonly name: string;
-  readonly key: string;
-  readonly scope: string | undefined;
-  readonly cost: number;
-  readonly retryAfterMs: number;
-  /** What happened to the call. */
-  readonly action: 'wait' | 'reject' | 'queue-full';
-}
-
-/** Payload of {@link RateLimiter.onDequeued}: a waiting call was admitted. */
-export interface RateLimitDequeuedEvent {
-  readonly name: string;
-  readonly key: string;
-  readonly scope: string | undefined;
-  /** How long it waited, in ms of the limiter's clock. */
-  readonly waitedMs: number;
-}
-
-/** The diagnostics channels of every limiter (`batchflight:rate-limit:<event>`). */
-export const rateLimitChannels = {
-  limited: eventChannel<RateLimitedEvent>('rate-limit', 'limited'),
-  dequeued: eventChannel<RateLimitDequeuedEvent>('rate-limit', 'dequeued'),
-} as const;
-
-interface Limit {
-  readonly rate: number;
-  readonly perMs: number;
-  readonly burst: number;
-}
 
 interface Waiter {
   readonly queue: KeyQueue;
@@ -160,38 +83,8 @@ interface KeyQueue {
 }
 
 const WHERE = 'rateLimit()';
-const PERIODS = { second: 1_000, minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
-const OPTIONS = [
-  'rate',
-  'per',
-  'burst',
-  'limits',
-  'store',
-  'key',
-  'cost',
-  'whenLimited',
-  'maxQueued',
-  'name',
-  'clock',
-] as const;
-
-function periodOption(where: string, option: string, value: RatePeriod | undefined): number {
-  if (value === undefined) return 1_000;
-  if (typeof value === 'string') {
-    return PERIODS[oneOfOption(where, option, value, ['second', 'minute', 'hour', 'day'])];
-  }
-  return numberOption(where, option, value, { exclusive: true });
-}
-
-function limitOption(where: string, spec: RateLimitSpec): Limit {
-  knownOptions(where, spec, ['rate', 'per', 'burst']);
-  const rate = numberOption(where, 'rate', spec.rate, { exclusive: true });
-  const perMs = periodOption(where, 'per', spec.per);
-  const burst = numberOption(where, 'burst', spec.burst ?? Math.max(1, Math.ceil(rate)), {
-    min: 1,
-  });
-  return { rate, perMs, burst };
-}
+/** The names `acquire`, `schedule` and `tryAcquire` accept. */
+const ACQUIRE_OPTIONS: readonly string[] = [...CALL_OPTIONS, 'key', 'cost'];
 
 /**
  * A rate limiter: a `Layer`, plus `acquire()` / `schedule(fn)` for plain
@@ -199,7 +92,7 @@ function limitOption(where: string, spec: RateLimitSpec): Limit {
  *
  * @typeParam I - the input of the handlers it wraps (for `key` and `cost`).
  */
-export class RateLimiter<I = unknown> implements AsyncDisposable {
+export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDisposable {
   readonly #limits: readonly Limit[];
   readonly #minBurst: number;
   readonly #store: RateLimitStore;
@@ -209,6 +102,7 @@ export class RateLimiter<I = unknown> implements AsyncDisposable {
   readonly #reject: boolean;
   readonly #maxQueued: number;
   readonly #name: string;
+  readonly #where: string;
   readonly #clock: Clock;
   readonly #queues = new Map<string, KeyQueue>();
   readonly #onLimited = new Listeners<RateLimitedEvent>();
@@ -228,30 +122,7 @@ export class RateLimiter<I = unknown> implements AsyncDisposable {
       );
     }
     knownOptions(WHERE, options, OPTIONS);
-    if (options.limits !== undefined) {
-      if (options.rate !== undefined || options.per !== undefined || options.burst !== undefined) {
-        throw new InvalidOptionError(
-          'limits',
-          `${WHERE}: give either rate/per/burst or limits, not both.`,
-        );
-      }
-      if (!Array.isArray(options.limits) || options.limits.length === 0) {
-        throw new InvalidOptionError(
-          'limits',
-          `${WHERE}: option limits must be a non-empty array of { rate, per, burst }, got ${describe(options.limits)}.`,
-        );
-      }
-      const specs: readonly RateLimitSpec[] = options.limits;
-      this.#limits = specs.map((spec, i) => limitOption(`${WHERE} limits[${String(i)}]`, spec));
-    } else {
-      this.#limits = [
-        limitOption(WHERE, {
-          rate: options.rate as number,
-          ...(options.per !== undefined && { per: options.per }),
-          ...(options.burst !== undefined && { burst: options.burst }),
-        }),
-      ];
-    }
+    this.#limits = limitsOption(WHERE, options);
     this.#minBurst = Math.min(...this.#limits.map((l) => l.burst));
     this.#clock = options.clock ?? systemClock;
     if (options.store === undefined) {
@@ -288,14 +159,13 @@ export class RateLimiter<I = unknown> implements AsyncDisposable {
       min: 0,
       allowInfinity: true,
     });
-    const name = options.name ?? 'rl';
-    if (typeof name !== 'string' || name === '') {
-      throw new InvalidOptionError(
-        'name',
-        `${WHERE}: option name must be a non-empty string, got ${describe(name)}.`,
-      );
-    }
-    this.#name = name;
+    this.#name = nameOption(WHERE, options.name, 'rl');
+    this.#where = `rateLimit(${this.#name})`;
+  }
+
+  /** The limiter's name: events carry it and it prefixes the store keys. */
+  get name(): string {
+    return this.#name;
   }
 
   /**
@@ -304,13 +174,13 @@ export class RateLimiter<I = unknown> implements AsyncDisposable {
    *
    * @example
    * ```ts
-   * const perUser = rateLimit<Request>({ rate: 5, per: 'second', key: (req) => req.userId });
+   * const perUser = rateLimit({ rate: 5, per: 'second', key: (req: Request) => req.userId });
    * const handle = stack(perUser, timeout({ ms: 2_000 })).wrap(callApi);
    * ```
    */
-  wrap<O>(next: Handler<I, O>): Handler<I, O> {
-    functionOption(`${WHERE}.wrap()`, 'next', next);
-    return (input: I, ctx: CallContext): Promise<O> => {
+  wrap<In extends I, O>(next: Handler<In, O>): Handler<In, O> {
+    functionOption(`${this.#where}.wrap()`, 'next', next);
+    return (input: In, ctx: CallContext): Promise<O> => {
       let gate: Promise<void> | undefined;
       try {
         const key = this.#keyOf === undefined ? '' : this.#keyOf(input);
@@ -336,6 +206,7 @@ export class RateLimiter<I = unknown> implements AsyncDisposable {
    */
   acquire(options?: RateLimitCallOptions): Promise<void> {
     try {
+      callOptions(`${this.#where}.acquire()`, options, ACQUIRE_OPTIONS);
       return (
         this.#admit(
           options?.key ?? '',
@@ -357,7 +228,12 @@ export class RateLimiter<I = unknown> implements AsyncDisposable {
    * ```
    */
   schedule<T>(fn: () => Promise<T> | T, options?: RateLimitCallOptions): Promise<T> {
-    functionOption(`${WHERE}.schedule()`, 'fn', fn);
+    try {
+      functionOption(`${this.#where}.schedule()`, 'fn', fn);
+      callOptions(`${this.#where}.schedule()`, options, ACQUIRE_OPTIONS);
+    } catch (error) {
+      return rejectWith(error);
+    }
     return this.acquire(options).then(fn);
   }
 
@@ -373,7 +249,11 @@ export class RateLimiter<I = unknown> implements AsyncDisposable {
    * ```
    */
   async tryAcquire(options?: RateLimitCallOptions): Promise<RateLimitDecision> {
-    if (this.#closed !== undefined) throw new ClosedError(`${WHERE}: tryAcquire() after close().`);
+    callOptions(`${this.#where}.tryAcquire()`, options, ACQUIRE_OPTIONS);
+    if (this.#closed !== undefined) {
+      throw new ClosedError(`${this.#where}: tryAcquire() after close().`);
+    }
+    this.#checkKey(options?.key ?? '');
     const cost = this.#checkCost(options?.cost ?? 1);
     const decision = await this.#store.acquire({
       rules: this.#rules(this.#queueId(options?.key ?? '', options?.scope)),
@@ -386,6 +266,8 @@ export class RateLimiter<I = unknown> implements AsyncDisposable {
 
   /** Forgets the state of `key` (in `scope`): it gets a full burst again. */
   async reset(key = '', options?: { readonly scope?: string | undefined }): Promise<void> {
+    this.#checkKey(key);
+    callOptions(`${this.#where}.reset()`, options, ['scope']);
     await this.#store.reset(this.#rules(this.#queueId(key, options?.scope)).map((r) => r.key));
   }
 
@@ -426,25 +308,47 @@ export class RateLimiter<I = unknown> implements AsyncDisposable {
   }
 
   /**
-   * Rejects every waiting caller with a `ClosedError`, refuses new calls and
-   * closes the store if the limiter created it. Idempotent.
+   * Rejects every waiting caller with a `ClosedError` at once (a caller
+   * waiting for permission has nothing to finish), refuses new calls and
+   * closes the store if the limiter created it. `signal` and `timeoutMs`
+   * bound the wait for that store: when one fires the close resolves
+   * without waiting further. Idempotent.
+   *
+   * @example
+   * ```ts
+   * await limiter.close({ timeoutMs: 1_000 });
+   * ```
    */
-  close(): Promise<void> {
-    this.#closed ??= (async () => {
-      const error = new ClosedError(`${WHERE}: the limiter was closed while the call waited.`);
-      for (const queue of [...this.#queues.values()]) {
-        queue.timer?.cancel();
-        queue.timer = undefined;
-        for (const waiter of [...queue.waiters]) {
-          this.#aborted++;
-          this.#leave(waiter);
-          waiter.reject(error);
-        }
+  close(options?: GracefulCloseOptions): Promise<void> {
+    try {
+      closeOptions(`${this.#where}.close()`, options);
+    } catch (error) {
+      return rejectWith(error);
+    }
+    this.#closed ??= this.#shutDown();
+    if (options === undefined) return this.#closed;
+    const closed = this.#closed;
+    return new Promise<void>((resolve, reject) => {
+      const disarm = forceCloseWhen(`${this.#where}.close()`, options, this.#clock, () => {
+        resolve();
+      });
+      closed.finally(disarm).then(resolve, reject);
+    });
+  }
+
+  async #shutDown(): Promise<void> {
+    const error = new ClosedError(`${this.#where}: the limiter was closed while the call waited.`);
+    for (const queue of [...this.#queues.values()]) {
+      queue.timer?.cancel();
+      queue.timer = undefined;
+      for (const waiter of [...queue.waiters]) {
+        this.#aborted++;
+        this.#leave(waiter);
+        waiter.reject(error);
       }
-      this.#queues.clear();
-      if (this.#ownsStore) await this.#store.close?.();
-    })();
-    return this.#closed;
+    }
+    this.#queues.clear();
+    if (this.#ownsStore) await this.#store.close?.();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -455,10 +359,8 @@ export class RateLimiter<I = unknown> implements AsyncDisposable {
 
   /** Undefined when admitted synchronously; a promise when waiting or asking an async store. Throws when refused. */
   #admit(key: string, cost: number, ctx: CallOptions): Promise<void> | undefined {
-    if (this.#closed !== undefined) throw new ClosedError(`${WHERE}: call after close().`);
-    if (typeof key !== 'string') {
-      throw new TypeError(`${WHERE}: a key must be a string, got ${describe(key)}.`);
-    }
+    if (this.#closed !== undefined) throw new ClosedError(`${this.#where}: call after close().`);
+    this.#checkKey(key);
     this.#checkCost(cost);
     const signal = ctx.signal;
     if (signal?.aborted === true) throw signal.reason;
@@ -645,11 +547,19 @@ export class RateLimiter<I = unknown> implements AsyncDisposable {
     }
   }
 
+  #checkKey(key: unknown): void {
+    if (typeof key !== 'string') {
+      throw new TypeError(
+        `${this.#where}: a key must be a string (acquire({ key }), or the key(input) option), got ${describe(key)}.`,
+      );
+    }
+  }
+
   #checkCost(cost: unknown): number {
     if (typeof cost !== 'number' || !(cost >= 0) || cost > this.#minBurst) {
       throw new InvalidOptionError(
         'cost',
-        `${WHERE}: a call's cost must be a number >= 0 and <= the smallest burst (${String(this.#minBurst)}), or it could never be admitted; got ${describe(cost)}.`,
+        `${this.#where}: a call's cost must be a number >= 0 and <= the smallest burst (${String(this.#minBurst)}), or it could never be admitted; got ${describe(cost)}.`,
       );
     }
     return cost;
@@ -717,14 +627,8 @@ function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown }).then === 'function';
 }
 
-/** Rejects with the value thrown, unchanged (an abort reason need not be an Error). */
-function rejectWith(reason: unknown): Promise<never> {
-  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-  return Promise.reject(reason);
-}
-
 /**
- * Creates a {@link RateLimiter}.
+ * Creates a {@link RateLimitPolicy}.
  *
  * @example
  * ```ts
@@ -740,6 +644,11 @@ function rejectWith(reason: unknown): Promise<never> {
  * });
  * ```
  */
-export function rateLimit<I = unknown>(options: RateLimitOptions<I>): RateLimiter<I> {
-  return new RateLimiter(options);
+export function rateLimit<I = unknown>(options: RateLimitOptions<I>): RateLimitPolicy<I> {
+  return new RateLimitPolicy(options);
 }
+
+/** @deprecated Renamed {@link RateLimitPolicy} (every policy class is `<Name>Policy`); kept as an alias. */
+export const RateLimiter = RateLimitPolicy;
+/** @deprecated Renamed {@link RateLimitPolicy}; kept as an alias. */
+export type RateLimiter<I = unknown> = RateLimitPolicy<I>;

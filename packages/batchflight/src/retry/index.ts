@@ -5,6 +5,8 @@
 export {
   retry,
   RetryPolicy,
+  retryChannels,
+  defaultIsRetryable,
   type RetryOptions,
   type RetryEvent,
   type GiveUpEvent,
@@ -18,12 +20,5 @@ export {
   type RetryBudgetOptions,
   type RetryBudgetStats,
 } from './budget.js';
-export {
-  exponentialBackoff,
-  constantBackoff,
-  toBackoff,
-  type Backoff,
-  type Jitter,
-  type ExponentialBackoffOptions,
-} from './backoff.js';
+export * from './backoff.js';
 export { retryAfterFromError, parseRetryAfter, isAbortError } from './errors.js';

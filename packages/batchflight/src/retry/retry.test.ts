@@ -2,13 +2,20 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 
 import { TestClock } from '@batchflight/testing';
-import { InvalidOptionError, toContext, type CallContext } from '../core/index.js';
+import {
+  exponentialBackoff as coreExponentialBackoff,
+  InvalidOptionError,
+  toContext,
+  type CallContext,
+} from '../core/index.js';
 import { CircuitOpenError } from '../circuit-breaker/index.js';
 import {
   constantBackoff,
+  defaultIsRetryable,
   exponentialBackoff,
   parseRetryAfter,
   retry,
+  retryChannels,
   retryAfterFromError,
   retryBudget,
   type GiveUpEvent,
@@ -64,7 +71,9 @@ describe('retry', () => {
     await clock.runAll();
     expect(errors).toHaveLength(3);
     expect(await caught).toBe(errors[2]);
-    expect(gaveUp).toEqual([{ error: errors[2], attempts: 3, reason: 'max-attempts' }]);
+    expect(gaveUp).toEqual([
+      { name: 'retry', error: errors[2], attempts: 3, reason: 'max-attempts' },
+    ]);
   });
 
   it('uses exponential backoff by default and the given backoff function when asked', async () => {
@@ -358,5 +367,86 @@ describe('backoff', () => {
   });
   it('offers a constant backoff', () => {
     expect(constantBackoff(42).delayMs(9, 0)).toBe(42);
+  });
+});
+
+describe('retry: aborted callers, isRetryable, name', () => {
+  it('a call whose signal is already aborted makes no attempt and rejects with its reason (wrap and execute)', async () => {
+    const policy = retry();
+    const { handler, calls } = flaky(0);
+    const reason = new Error('left');
+    const signal = AbortSignal.abort(reason);
+    await expect(policy.wrap(handler)(1, toContext({ signal }))).rejects.toBe(reason);
+    let runs = 0;
+    await expect(policy.execute(async () => ++runs, { signal })).rejects.toBe(reason);
+    expect(calls).toEqual([]);
+    expect(runs).toBe(0);
+    expect(policy.stats().calls).toBe(0);
+  });
+
+  it('execute() checks its options: a wrong signal is a TypeError, an unknown name an InvalidOptionError', async () => {
+    const policy = retry({ name: 'api' });
+    await expect(
+      policy.execute(async () => 1, { signal: 'x' as unknown as AbortSignal }),
+    ).rejects.toThrow('retry(api).execute(): option signal must be an AbortSignal, got "x".');
+    await expect(
+      policy.execute(async () => 1, { scop: 'a' } as unknown as { scope: string }),
+    ).rejects.toSatisfy((e: unknown) => InvalidOptionError.is(e));
+  });
+
+  it('decides retryability through isRetryable; the default refuses abort and fail-fast errors', async () => {
+    expect(defaultIsRetryable(new Error('x'))).toBe(true);
+    expect(defaultIsRetryable(new DOMException('a', 'AbortError'))).toBe(false);
+    expect(defaultIsRetryable({ failFast: true })).toBe(false);
+    expect(defaultIsRetryable(new CircuitOpenError('open', 0, false), true)).toBe(true);
+
+    // A hook of its own replaces the built-in exclusions: here an open circuit is retried.
+    const clock = new TestClock();
+    const open = new CircuitOpenError('open', 0, false);
+    const seen: [unknown, number][] = [];
+    const policy = retry({
+      backoff: 5,
+      clock,
+      isRetryable: (error, attempt) => {
+        seen.push([error, attempt]);
+        return true;
+      },
+    });
+    const { handler } = flaky(1, () => open);
+    const result = policy.wrap(handler)(1, toContext());
+    await clock.runAll();
+    await expect(result).resolves.toBe('ok:1');
+    expect(seen).toEqual([[open, 1]]);
+
+    // And one that refuses stops at once with reason 'not-retryable'.
+    const gaveUp: GiveUpEvent[] = [];
+    const strict = retry({ isRetryable: () => false, name: 'strict' });
+    strict.onGiveUp((e) => gaveUp.push(e));
+    const boom = flaky(3);
+    await expect(strict.wrap(boom.handler)(1, toContext())).rejects.toBe(boom.errors[0]);
+    expect(gaveUp).toEqual([
+      { name: 'strict', error: boom.errors[0], attempts: 1, reason: 'not-retryable' },
+    ]);
+    expect(() => retry({ isRetryable: 1 as unknown as () => boolean })).toThrow(
+      'retry(): option isRetryable must be a function, got 1.',
+    );
+  });
+
+  it('backoff lives in core; retry re-exports the same functions', () => {
+    expect(exponentialBackoff).toBe(coreExponentialBackoff);
+  });
+
+  it('takes a name, carried by its events and channels', async () => {
+    expect(retry().name).toBe('retry');
+    const clock = new TestClock();
+    const policy = retry({ name: 'api', backoff: 1, clock });
+    const events: RetryEvent[] = [];
+    policy.onRetry((e) => events.push(e));
+    const { handler, errors } = flaky(1);
+    const result = policy.wrap(handler)(1, toContext());
+    await clock.runAll();
+    await result;
+    expect(events).toEqual([{ name: 'api', error: errors[0], attempt: 1, delayMs: 1 }]);
+    expect(retryChannels.giveUp.name).toBe('batchflight:retry:give-up');
   });
 });

@@ -4,27 +4,39 @@
  *
  * Decision order after a failed attempt:
  * 1. the caller's signal aborted: stop, the rejection is `signal.reason`;
- * 2. an abort-like error (`name === 'AbortError'`) or a `CircuitOpenError`
- *    (unless `retryCircuitOpen`): stop, the error is rethrown;
+ * 2. `isRetryable(error, attempt)` returns false: stop, the error is
+ *    rethrown. The default, {@link defaultIsRetryable}, refuses abort-like
+ *    errors (`name === 'AbortError'`) and errors that ask to fail fast
+ *    (`failFast: true`, as `CircuitOpenError` carries) unless
+ *    `retryCircuitOpen`; retry imports no other capability's error;
  * 3. `retryOn(error, attempt)` returns false: stop;
  * 4. `maxAttempts` reached: stop;
  * 5. the budget cannot pay for a retry: stop;
  * 6. otherwise wait `Retry-After` (capped by `maxRetryAfterMs`) when the error
  *    carries one, else the backoff's delay, and try again.
- * Stopping rethrows the last error unchanged (the same object).
+ * Stopping rethrows the last error unchanged (the same object). A call whose
+ * signal is already aborted makes no attempt and rejects with `signal.reason`.
  */
 import {
   booleanOption,
+  callOptions,
   describe,
+  exponentialBackoff,
   InvalidOptionError,
   eventChannel,
   functionOption,
   integerOption,
+  isFailFast,
   knownOptions,
   Listeners,
+  nameOption,
   NEVER_ABORTED,
   numberOption,
+  refuseIfAborted,
+  rejectWith,
   sleep,
+  toBackoff,
+  type Backoff,
   systemClock,
   toContext,
   type CallContext,
@@ -34,8 +46,6 @@ import {
   type Layer,
   type Subscription,
 } from '../core/index.js';
-import { CircuitOpenError } from '../circuit-breaker/index.js';
-import { exponentialBackoff, toBackoff, type Backoff } from './backoff.js';
 import { RetryBudget } from './budget.js';
 import { isAbortError, retryAfterFromError } from './errors.js';
 
@@ -49,7 +59,14 @@ export interface RetryOptions {
    * Default `exponentialBackoff()` (100 ms doubling, full jitter, 30 s cap).
    */
   readonly backoff?: Backoff | ((attempt: number, previousDelayMs: number) => number) | number;
-  /** Which errors are worth retrying. Default: all (after the built-in exclusions). */
+  /**
+   * Whether an error is worth retrying at all. Default
+   * {@link defaultIsRetryable}: not an abort error, and not an error that
+   * asks to fail fast (`CircuitOpenError`) unless `retryCircuitOpen`.
+   * Replacing it replaces those exclusions (the caller's own abort always stops).
+   */
+  readonly isRetryable?: (error: unknown, attempt: number) => boolean;
+  /** A further filter after `isRetryable`: both must say yes. Default: none. */
   readonly retryOn?: (error: unknown, attempt: number) => boolean;
   /**
    * A {@link RetryBudget} (share one between policies to share the bucket), or
@@ -60,14 +77,22 @@ export interface RetryOptions {
   readonly budget?: RetryBudget | false;
   /** Longest `Retry-After` wait honoured, in milliseconds; longer hints are capped. Default 60 000. */
   readonly maxRetryAfterMs?: number;
-  /** Retry a `CircuitOpenError` (after its `retryAfterMs`). Default false: an open circuit fails fast. */
+  /**
+   * Retry a `CircuitOpenError` (after its `retryAfterMs`), or any error with
+   * `failFast: true`. Default false: an open circuit fails fast. Read by the
+   * default `isRetryable` only.
+   */
   readonly retryCircuitOpen?: boolean;
+  /** Shown in events; the central configuration addresses it by this. Default `'retry'`. */
+  readonly name?: string;
   /** Time source of the sleeps. Default: the system clock. */
   readonly clock?: Clock;
 }
 
-/** Payload of {@link RetryPolicy.onRetry}. */
+/** Payload of {@link RetryPolicy.onRetry} and the `retry` channel. */
 export interface RetryEvent {
+  /** The policy's name. */
+  readonly name: string;
   /** The error of the attempt that just failed. */
   readonly error: unknown;
   /** The attempt that failed, from 1. */
@@ -79,8 +104,10 @@ export interface RetryEvent {
 /** Why a retry policy stopped. */
 export type GiveUpReason = 'aborted' | 'not-retryable' | 'max-attempts' | 'budget';
 
-/** Payload of {@link RetryPolicy.onGiveUp}. */
+/** Payload of {@link RetryPolicy.onGiveUp} and the `give-up` channel. */
 export interface GiveUpEvent {
+  /** The policy's name. */
+  readonly name: string;
   /** The last error, the one rethrown to the caller. */
   readonly error: unknown;
   /** Attempts made. */
@@ -110,15 +137,31 @@ export interface RetryContext extends CallContext {
   readonly attempt: number;
 }
 
-const retryChannel = eventChannel<RetryEvent>('retry', 'retry');
-const giveUpChannel = eventChannel<GiveUpEvent>('retry', 'give-up');
+/**
+ * The diagnostics channels of every retry policy (`batchflight:retry:<event>`):
+ * `retry`, a failed attempt will be retried; `give-up`, a call ended in an error.
+ */
+export const retryChannels = {
+  retry: eventChannel<RetryEvent>('retry', 'retry'),
+  giveUp: eventChannel<GiveUpEvent>('retry', 'give-up'),
+} as const;
+const retryChannel = retryChannels.retry;
+const giveUpChannel = retryChannels.giveUp;
 
 const WHERE = 'retry()';
 
-/** Rejects with `error` unchanged: the wrapped call's errors pass through as they are, Error or not. */
-function rejectWith(error: unknown): Promise<never> {
-  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- rethrown unchanged on purpose
-  return Promise.reject(error);
+/**
+ * The default `isRetryable` of {@link retry}: every error except abort-like
+ * ones (`name === 'AbortError'`) and, unless `retryCircuitOpen`, those that
+ * ask to fail fast (`failFast: true`: `CircuitOpenError`).
+ *
+ * @example
+ * ```ts
+ * retry({ isRetryable: (error, attempt) => defaultIsRetryable(error) && !isClientError(error) });
+ * ```
+ */
+export function defaultIsRetryable(error: unknown, retryCircuitOpen = false): boolean {
+  return !isAbortError(error) && (retryCircuitOpen || !isFailFast(error));
 }
 
 function attemptContext(ctx: CallContext, attempt: number): RetryContext {
@@ -128,12 +171,13 @@ const NOT_GIVEN = Symbol('not given');
 
 /** A retry policy: a shared {@link Layer} with a plain-function form. See {@link retry}. */
 export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
+  readonly name: string;
   readonly maxAttempts: number;
   readonly #backoff: Backoff;
+  readonly #isRetryable: (error: unknown, attempt: number) => boolean;
   readonly #retryOn: ((error: unknown, attempt: number) => boolean) | undefined;
   readonly #budget: RetryBudget | undefined;
   readonly #maxRetryAfterMs: number;
-  readonly #retryCircuitOpen: boolean;
   readonly #clock: Clock;
   readonly #onRetry = new Listeners<RetryEvent>();
   readonly #onGiveUp = new Listeners<GiveUpEvent>();
@@ -147,12 +191,15 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
     knownOptions(WHERE, options, [
       'maxAttempts',
       'backoff',
+      'isRetryable',
       'retryOn',
       'budget',
       'maxRetryAfterMs',
       'retryCircuitOpen',
+      'name',
       'clock',
     ]);
+    this.name = nameOption(WHERE, options.name, 'retry');
     this.maxAttempts = integerOption(WHERE, 'maxAttempts', options.maxAttempts ?? 3, {
       allowInfinity: true,
     });
@@ -180,28 +227,42 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
       options.maxRetryAfterMs ?? 60_000,
       { allowInfinity: true },
     );
-    this.#retryCircuitOpen = booleanOption(
+    const retryCircuitOpen = booleanOption(
       WHERE,
       'retryCircuitOpen',
       options.retryCircuitOpen ?? false,
     );
+    this.#isRetryable =
+      options.isRetryable === undefined
+        ? (error) => defaultIsRetryable(error, retryCircuitOpen)
+        : functionOption<(error: unknown, attempt: number) => boolean>(
+            WHERE,
+            'isRetryable',
+            options.isRetryable,
+          );
     this.#clock = options.clock ?? systemClock;
   }
 
-  /** Wraps `next` so that failed calls are retried. */
-  wrap(next: Handler<I, O>): Handler<I, O> {
-    return (input, ctx) => {
+  /**
+   * Wraps `next` so that failed calls are retried. Generic over the
+   * handler's types: one policy retries handlers of any input and output.
+   */
+  wrap<In extends I, Out extends O>(next: Handler<In, Out>): Handler<In, Out> {
+    const inner = next as unknown as Handler<I, O>;
+    return ((input: I, ctx: CallContext) => {
+      const refused = refuseIfAborted(ctx);
+      if (refused !== undefined) return refused;
       this.#calls++;
       let first: Promise<O>;
       try {
-        first = next(input, ctx);
+        first = inner(input, ctx);
       } catch (error) {
         first = rejectWith(error);
       }
       return first.then(this.#firstSucceeded, (error: unknown) =>
-        this.#afterFailure(next, input, ctx, error),
+        this.#afterFailure(inner, input, ctx, error),
       );
-    };
+    }) as unknown as Handler<In, Out>;
   }
 
   /**
@@ -213,7 +274,14 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
    * ```
    */
   execute<T>(fn: (ctx: RetryContext) => Promise<T>, options?: CallOptions): Promise<T> {
+    try {
+      callOptions(`retry(${this.name}).execute()`, options);
+    } catch (error) {
+      return rejectWith(error);
+    }
     const ctx = toContext(options);
+    const refused = refuseIfAborted(ctx);
+    if (refused !== undefined) return refused;
     const handler = (_: unknown, attemptCtx: CallContext): Promise<T> =>
       fn(attemptCtx as RetryContext);
     return (this as unknown as RetryPolicy<unknown, T>).#run(handler, undefined, ctx, true);
@@ -278,9 +346,10 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
     let delay = firstDelay;
     for (let attempt = 2; ; attempt++) {
       this.#retries++;
-      if (this.#onRetry.active) this.#onRetry.emit({ error, attempt: attempt - 1, delayMs: delay });
-      if (retryChannel.hasSubscribers) {
-        retryChannel.publish({ error, attempt: attempt - 1, delayMs: delay });
+      if (this.#onRetry.active || retryChannel.hasSubscribers) {
+        const event = { name: this.name, error, attempt: attempt - 1, delayMs: delay };
+        this.#onRetry.emit(event);
+        if (retryChannel.hasSubscribers) retryChannel.publish(event);
       }
       try {
         // The shared never-aborting signal gets no listener: thousands of sleeping calls would pile them up on it.
@@ -317,9 +386,9 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
   ): number | GiveUpReason {
     let reason: GiveUpReason | typeof NOT_GIVEN = NOT_GIVEN;
     if (signal.aborted) reason = 'aborted';
-    else if (isAbortError(error)) reason = 'aborted';
-    else if (!this.#retryCircuitOpen && CircuitOpenError.is(error)) reason = 'not-retryable';
-    else if (this.#retryOn !== undefined && !this.#retryOn(error, attempt)) {
+    else if (!this.#isRetryable(error, attempt)) {
+      reason = isAbortError(error) ? 'aborted' : 'not-retryable';
+    } else if (this.#retryOn !== undefined && !this.#retryOn(error, attempt)) {
       reason = 'not-retryable';
     } else if (attempt >= this.maxAttempts) reason = 'max-attempts';
     else if (this.#budget !== undefined && !this.#budget.tryAcquire()) {
@@ -338,8 +407,10 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
 
   #giveUp(error: unknown, attempts: number, reason: GiveUpReason): void {
     this.#failures++;
-    if (this.#onGiveUp.active) this.#onGiveUp.emit({ error, attempts, reason });
-    if (giveUpChannel.hasSubscribers) giveUpChannel.publish({ error, attempts, reason });
+    if (!this.#onGiveUp.active && !giveUpChannel.hasSubscribers) return;
+    const event = { name: this.name, error, attempts, reason };
+    this.#onGiveUp.emit(event);
+    if (giveUpChannel.hasSubscribers) giveUpChannel.publish(event);
   }
 }
 

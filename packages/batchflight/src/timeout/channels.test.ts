@@ -74,9 +74,9 @@ describe('diagnostics channels', () => {
     const hedged = settle(hedge({ afterMs: 5, clock }).wrap(fail)(1, toContext()));
     await clock.advance(10);
     await Promise.all([timedOut, hedged]);
-    expect(timeouts).toEqual([{ timeoutMs: 10 }]);
-    expect(full).toEqual([{ active: 1, queued: 0 }]);
+    expect(timeouts).toEqual([{ name: 'timeout', timeoutMs: 10 }]);
+    expect(full).toEqual([{ name: 'bulkhead', active: 1, queued: 0 }]);
     expect(fallbacks).toHaveLength(1);
-    expect(hedges).toEqual([{ attempt: 2, reason: 'failed' }]);
+    expect(hedges).toEqual([{ name: 'hedge', attempt: 2, reason: 'failed' }]);
   });
 });

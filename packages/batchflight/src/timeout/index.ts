@@ -5,6 +5,7 @@
 export {
   timeout,
   TimeoutPolicy,
+  timeoutChannels,
   type TimeoutOptions,
   type TimeoutEvent,
   type TimeoutStats,

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
 import { TestClock } from '@batchflight/testing';
-import { toContext, type CallContext } from '../core/index.js';
-import { TimeoutError, timeout } from './index.js';
+import { abortReasonOf, toContext, type CallContext } from '../core/index.js';
+import { bulkhead } from '../bulkhead/index.js';
+import { TimeoutError, timeout, timeoutChannels } from './index.js';
 
 /** A handler that settles only when told to, recording the context it was given. */
 function controllable<T>() {
@@ -53,7 +54,7 @@ describe('timeout', () => {
     expect(error).toMatchObject({ code: 'ERR_BATCHFLIGHT_TIMEOUT', timeoutMs: 100 });
     expect(signal.aborted).toBe(true);
     expect(signal.reason).toBe(error);
-    expect(events).toEqual([{ timeoutMs: 100 }]);
+    expect(events).toEqual([{ name: 'timeout', timeoutMs: 100 }]);
     // A late answer is discarded.
     pending[0]!.resolve('late');
     expect(t.stats()).toEqual({ calls: 1, timeouts: 1, inFlight: 0 });
@@ -167,5 +168,29 @@ describe('timeout', () => {
   it('validates its options', () => {
     expect(() => timeout({ ms: 0 })).toThrow('timeout(): option ms must be a number > 0, got 0.');
     expect(() => timeout({ ms: 10, deadline: 5 } as never)).toThrow('unknown option "deadline"');
+  });
+});
+
+describe('timeout: name and lazy abort state', () => {
+  it('a timed-out call reports its TimeoutError to inner layers, which then start nothing', async () => {
+    const clock = new TestClock();
+    const t = timeout({ ms: 100, name: 'users', clock });
+    expect(t.name).toBe('users');
+    expect(timeoutChannels.timeout.name).toBe('batchflight:timeout:timeout');
+    const { handler, contexts } = controllable<string>();
+    const result = t.wrap(handler)(1, toContext());
+    const caught = result.catch((e: unknown) => e);
+    await clock.advance(100);
+    const error = await caught;
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect((error as Error).message).toBe('timeout(users): the call did not settle within 100 ms.');
+    const inner = contexts[0] as CallContext;
+    expect(abortReasonOf(inner)).toBe(error);
+    // A layer called with that context afterwards (e.g. a retry's next attempt) starts nothing.
+    let started = 0;
+    await expect(bulkhead({ maxConcurrent: 1 }).wrap(async () => ++started)(1, inner)).rejects.toBe(
+      error,
+    );
+    expect(started).toBe(0);
   });
 });

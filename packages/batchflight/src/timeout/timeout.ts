@@ -23,16 +23,20 @@
  * its `signal.reason` and aborts the inner signal with that reason.
  */
 import {
+  ABORT_REASON,
   executeOnce,
   DeadlineList,
   eventChannel,
   knownOptions,
   Listeners,
+  nameOption,
   NEVER_ABORTED,
   numberOption,
+  rejectWith,
   systemClock,
   TimeoutError,
   type CallContext,
+  type LazySignalContext,
   type CallOptions,
   type Clock,
   type Handler,
@@ -45,12 +49,16 @@ import {
 export interface TimeoutOptions {
   /** The deadline of each call, in milliseconds (> 0; `Infinity` disables the layer). */
   readonly ms: number;
+  /** Shown in errors and events; the central configuration addresses it by this. Default `'timeout'`. */
+  readonly name?: string;
   /** Time source. Default: the system clock. */
   readonly clock?: Clock;
 }
 
-/** Payload of {@link TimeoutPolicy.onTimeout}. */
+/** Payload of {@link TimeoutPolicy.onTimeout} and the `timeout` channel. */
 export interface TimeoutEvent {
+  /** The policy's name. */
+  readonly name: string;
   readonly timeoutMs: number;
 }
 
@@ -62,14 +70,21 @@ export interface TimeoutStats {
   readonly inFlight: number;
 }
 
-const timeoutChannel = eventChannel<TimeoutEvent>('timeout', 'timeout');
+/**
+ * The diagnostics channels of every timeout policy (`batchflight:timeout:<event>`):
+ * `timeout`, a call missed its deadline.
+ */
+export const timeoutChannels = {
+  timeout: eventChannel<TimeoutEvent>('timeout', 'timeout'),
+} as const;
+const timeoutChannel = timeoutChannels.timeout;
 const WHERE = 'timeout()';
 
 /** Reaches the private #callerAborted of the owner from the helper class (set by a static block). */
 let callerAbortedHook: (owner: TimeoutPolicy<never, never>, arg: TimedCall) => void;
 
 /** One call in flight: the context handed to the inner handler and a node of the deadline list. */
-class TimedCall implements CallContext, DeadlineEntry<TimedCall> {
+class TimedCall implements LazySignalContext, DeadlineEntry<TimedCall> {
   prev: TimedCall | undefined = undefined;
   next: TimedCall | undefined = undefined;
   listed = false;
@@ -95,6 +110,11 @@ class TimedCall implements CallContext, DeadlineEntry<TimedCall> {
     return controller.signal;
   }
 
+  /** Whether the call is over (deadline or caller's abort), without creating the signal. */
+  get [ABORT_REASON](): unknown {
+    return this.reason;
+  }
+
   get scope(): string | undefined {
     return this.parent.scope;
   }
@@ -117,6 +137,7 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
     };
   }
 
+  readonly name: string;
   readonly ms: number;
   readonly #clock: Clock;
   readonly #onTimeout = new Listeners<TimeoutEvent>();
@@ -130,7 +151,8 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
     if (typeof options !== 'object') {
       throw new TypeError(`${WHERE}: expected an options object { ms }, got ${typeof options}.`);
     }
-    knownOptions(WHERE, options, ['ms', 'clock']);
+    knownOptions(WHERE, options, ['ms', 'name', 'clock']);
+    this.name = nameOption(WHERE, options.name, 'timeout');
     this.ms = numberOption(WHERE, 'ms', options.ms, { exclusive: true, allowInfinity: true });
     this.#clock = options.clock ?? systemClock;
     this.#deadlines = new DeadlineList<TimedCall>(this.#clock, (call) => {
@@ -138,8 +160,11 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
     });
   }
 
-  /** Wraps `next` so that each call gets the deadline. */
-  wrap(next: Handler<I, O>): Handler<I, O> {
+  /**
+   * Wraps `next` so that each call gets the deadline. Generic over the
+   * handler's types: one policy guards handlers of any input and output.
+   */
+  wrap<In extends I, Out extends O>(next: Handler<In, Out>): Handler<In, Out> {
     if (this.ms === Infinity) return next;
     return (input, ctx) => this.#start(next, input, ctx);
   }
@@ -154,7 +179,12 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
    * ```
    */
   execute<T>(fn: (ctx: CallContext) => Promise<T>, options?: CallOptions): Promise<T> {
-    return executeOnce(this as unknown as Layer<unknown, T>, fn, options);
+    return executeOnce(
+      this as unknown as Layer<undefined, T>,
+      fn,
+      options,
+      `timeout(${this.name}).execute()`,
+    );
   }
 
   /** Called when a call misses its deadline. */
@@ -166,23 +196,19 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
     return { calls: this.#calls, timeouts: this.#timeouts, inFlight: this.#inFlight };
   }
 
-  #start(next: Handler<I, O>, input: I, ctx: CallContext): Promise<O> {
+  #start<In, Out>(next: Handler<In, Out>, input: In, ctx: CallContext): Promise<Out> {
     this.#calls++;
     const parentSignal = ctx.signal;
     if (parentSignal.aborted) return rejectWith(parentSignal.reason);
-    const call = new TimedCall(
-      ctx,
-      this.#clock.now() + this.ms,
-      this as unknown as TimeoutPolicy<never, never>,
-    );
-    const outer = new Promise<O>((resolve, reject) => {
+    const call = new TimedCall(ctx, this.#clock.now() + this.ms, this);
+    const outer = new Promise<Out>((resolve, reject) => {
       call.resolve = resolve as (value: unknown) => void;
       call.reject = reject;
     });
     this.#inFlight++;
     this.#deadlines.add(call);
     if (parentSignal !== NEVER_ABORTED) parentSignal.addEventListener('abort', call);
-    let inner: Promise<O>;
+    let inner: Promise<Out>;
     try {
       inner = next(input, call);
     } catch (error) {
@@ -218,7 +244,7 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
 
   #expire(call: TimedCall): void {
     const error = new TimeoutError(
-      `timeout(): the call did not settle within ${String(this.ms)} ms.`,
+      `timeout(${this.name}): the call did not settle within ${String(this.ms)} ms.`,
       this.ms,
     );
     call.reason = error;
@@ -226,7 +252,7 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
     this.#finish(call);
     call.controller?.abort(error);
     if (this.#onTimeout.active || timeoutChannel.hasSubscribers) {
-      const event = { timeoutMs: this.ms };
+      const event = { name: this.name, timeoutMs: this.ms };
       this.#onTimeout.emit(event);
       if (timeoutChannel.hasSubscribers) timeoutChannel.publish(event);
     }
@@ -240,12 +266,6 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
     const signal = call.parent.signal;
     if (signal !== NEVER_ABORTED) signal.removeEventListener('abort', call);
   }
-}
-
-/** Rejects with `error` unchanged: the wrapped call's errors pass through as they are, Error or not. */
-function rejectWith(error: unknown): Promise<never> {
-  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- rethrown unchanged on purpose
-  return Promise.reject(error);
 }
 
 /**
