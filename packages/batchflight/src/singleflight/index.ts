@@ -1,26 +1,34 @@
 /**
  * `batchflight/singleflight`: concurrent identical calls share one execution.
  *
- * - `new SingleFlight()` with `run(key, fn, { signal, scope, timeoutMs })` for explicit keys;
+ * - `new SingleFlight()` with `run(key, fn, { signal, scope, timeoutMs })` for explicit keys,
+ *   `close({ signal, timeoutMs })` / `await using` to shut down;
  * - `singleflight(fn, { key, scope })` wraps a function, keys from its arguments;
  * - `SingleFlight#layer({ key })` coalesces a `Handler` inside `stack(...)`.
  */
+export { SingleFlight } from './single-flight.js';
 export {
-  SingleFlight,
   singleflight,
-  singleFlightChannels,
-  type SingleFlightOptions,
   type SingleflightOptions,
   type SingleflightFunction,
-  type SingleFlightLayerOptions,
-  type SingleFlightStats,
-  type FlightRunOptions,
-  type SharedResult,
+} from './singleflight-function.js';
+export type {
+  SingleFlightOptions,
+  SingleFlightCloseOptions,
+  SingleFlightLayerOptions,
+  SingleFlightStats,
+  FlightRunOptions,
+  SharedResult,
+} from './options.js';
+export {
+  singleFlightChannels,
+  type SingleFlightChannels,
   type FlightSharedEvent,
   type FlightSettledEvent,
   type FlightStartEvent,
   type FlightLeaveEvent,
-} from './single-flight.js';
+  type FlightCloseEvent,
+} from './events.js';
 export { FlightReentryError } from './errors.js';
 export type {
   FlightStore,

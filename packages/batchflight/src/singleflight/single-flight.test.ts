@@ -106,7 +106,7 @@ describe('SingleFlight.run', () => {
   it('rejects a key that is not a string', async () => {
     const flights = new SingleFlight();
     await expect(flights.run(1 as unknown as string, () => 1)).rejects.toThrow(
-      'SingleFlight: a key must be a string, got 1.',
+      'SingleFlight#run(): key must be a string, got 1.',
     );
   });
 

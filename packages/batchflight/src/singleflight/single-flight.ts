@@ -19,205 +19,86 @@
  *   can never leave, so it keeps the execution alive.
  * - Scopes never share: a key in scope `a` and the same key in scope `b` are
  *   two flights.
+ * - A call from inside a flight's function into a flight that waits for it
+ *   (re-entry) is refused with `FlightReentryError`; see `flight.ts` for what
+ *   is detected.
+ * - `close()` refuses new calls with `ClosedError` and resolves once every
+ *   running execution has settled; at its deadline (`timeoutMs`, or its
+ *   `signal` aborting) it is forced: every caller still waiting rejects with a
+ *   `ClosedError` and the executions' signals abort.
  *
  * Cost model: a call without signal, timeout or listener allocates one flight
- * record and one promise on a miss and nothing on a hit (joiners receive the
+ * record and its promise on a miss and nothing on a hit (joiners receive the
  * flight's promise itself). AbortControllers exist only for flights that can
  * be aborted (started by a caller that can leave, or with `flightTimeoutMs`);
  * per-caller bookkeeping exists only for callers that can leave.
  */
 import {
-  type CallContext,
   type Clock,
-  type Handler,
-  InvalidOptionError,
+  ClosedError,
+  booleanOption,
   type Layer,
   Listeners,
   NEVER_ABORTED,
   type Subscription,
-  type Timer,
   TimeoutError,
   describe,
-  eventChannel,
-  functionOption,
   knownOptions,
-  numberOption,
-  systemClock,
-  argumentsKey,
-  stableKey,
 } from '../core/index.js';
-import { FlightReentryError } from './errors.js';
-
-/** Options of {@link SingleFlight}. */
-export interface SingleFlightOptions {
-  /** Time source of the timeouts. Default: the system clock. */
-  readonly clock?: Clock | undefined;
-  /**
-   * Default longest wait of one caller, in milliseconds. A caller whose wait
-   * exceeds it rejects alone with a `TimeoutError`; the flight goes on for the
-   * others (and is aborted if it was the last one). Per call: `run(…, { timeoutMs })`.
-   * Default: no limit.
-   */
-  readonly timeoutMs?: number | undefined;
-  /**
-   * Longest run of one execution, in milliseconds. When it passes, the
-   * execution's signal aborts with a `TimeoutError`, every caller of the
-   * flight rejects with that same error, and the key is free for a new
-   * flight. Default: no limit.
-   */
-  readonly flightTimeoutMs?: number | undefined;
-  /** A name carried by every event and diagnostics message, to tell instances apart. */
-  readonly name?: string | undefined;
-}
-
-/** Per-call options of {@link SingleFlight.run}. */
-export interface FlightRunOptions {
-  /** Lets this caller leave: it rejects alone with `signal.reason`. */
-  readonly signal?: AbortSignal | undefined;
-  /** Partition (tenant, security domain): two scopes never share a flight. */
-  readonly scope?: string | undefined;
-  /** Longest wait of this caller in milliseconds; overrides the instance's `timeoutMs`. */
-  readonly timeoutMs?: number | undefined;
-}
-
-/** What {@link SingleFlight.runShared} resolves to. */
-export interface SharedResult<T> {
-  readonly value: T;
-  /** True when another caller joined the execution that produced `value`. */
-  readonly shared: boolean;
-}
-
-/** Counters of a {@link SingleFlight}; see {@link SingleFlight.stats}. */
-export interface SingleFlightStats {
-  /** Calls that joined a flight already running. */
-  readonly hits: number;
-  /** Calls that started a flight (executions). */
-  readonly misses: number;
-  /** Flights that settled with an error (a flight timeout included). */
-  readonly errors: number;
-  /** Flights started and not yet settled. */
-  readonly active: number;
-  /** `hits / (hits + misses)`, 0 before the first call. */
-  readonly hitRate: number;
-}
-
-/** Payload of {@link SingleFlight.onShared}: a caller joined a running flight. */
-export interface FlightSharedEvent {
-  readonly name: string | undefined;
-  readonly key: string;
-  readonly scope: string | undefined;
-  /** Callers of the flight so far, this one included (so at least 2). */
-  readonly callers: number;
-}
-
-/** Payload of {@link SingleFlight.onSettled}: a flight produced its outcome. */
-export interface FlightSettledEvent {
-  readonly name: string | undefined;
-  readonly key: string;
-  readonly scope: string | undefined;
-  /** Callers the flight had in all, including those that left. */
-  readonly callers: number;
-  readonly ok: boolean;
-  /** The error when `ok` is false. */
-  readonly error: unknown;
-  /**
-   * Run time in milliseconds on the instance's clock; measured only for flights
-   * started while someone listened (a hook or a diagnostics subscriber).
-   */
-  readonly durationMs: number | undefined;
-}
-
-/** Payload of the `start` diagnostics channel. */
-export interface FlightStartEvent {
-  readonly name: string | undefined;
-  readonly key: string;
-  readonly scope: string | undefined;
-}
-
-/** Payload of the `leave` and `abort` diagnostics channels. */
-export interface FlightLeaveEvent {
-  readonly name: string | undefined;
-  readonly key: string;
-  readonly scope: string | undefined;
-  /** `signal.reason` of the caller, or the `TimeoutError` of its wait. */
-  readonly reason: unknown;
-}
-
-/**
- * Diagnostics channels, `batchflight:singleflight:<event>`:
- * `start` (a flight started), `shared` (a caller joined), `leave` (a caller
- * left by abort or timeout), `abort` (the last caller left; the execution's
- * signal was aborted), `settled` (a flight produced its outcome).
- */
-export const singleFlightChannels = {
-  start: eventChannel<FlightStartEvent>('singleflight', 'start'),
-  shared: eventChannel<FlightSharedEvent>('singleflight', 'shared'),
-  leave: eventChannel<FlightLeaveEvent>('singleflight', 'leave'),
-  abort: eventChannel<FlightLeaveEvent>('singleflight', 'abort'),
-  settled: eventChannel<FlightSettledEvent>('singleflight', 'settled'),
-} as const;
-
-/** Options of {@link SingleFlight.layer}. */
-export interface SingleFlightLayerOptions<I> {
-  /** The key of an input. Default: the tagged stable encoding of the input (`stableKey`). */
-  readonly key?: ((input: I) => string) | undefined;
-}
-
-// The function of a flight: `fn(signal)` for run(), `fn.apply(thisArg, args)` for singleflight().
-type FlightFn = (...args: never[]) => unknown;
-/**
- * A key as stored: the string key, or, for the default key of a `singleflight()`
- * function called with one number, the number itself (hashing a number is
- * cheaper than building and hashing `n42`). Every string key is tagged, so a
- * number can never equal one.
- */
-type MapKey = string | number;
-type Table<V> = Map<MapKey, Flight<V>>;
-
-class Flight<V> {
-  promise: Promise<V> | undefined = undefined;
-  controller: AbortController | undefined = undefined;
-  /** Every caller the flight had, leaders and joiners, including those that left. */
-  callers = 1;
-  /** Attached callers that may still leave (they have a signal or a timeout). */
-  detachable = 0;
-  /** A caller that can never leave is attached: the execution is never aborted by departures. */
-  pinned: boolean;
-  settled = false;
-  startedAt: number | undefined = undefined;
-  timer: Timer | undefined = undefined;
-
-  constructor(
-    readonly mapKey: MapKey,
-    readonly scope: string | undefined,
-    readonly table: Table<V>,
-    readonly fn: FlightFn,
-    readonly thisArg: unknown,
-    readonly args: readonly unknown[] | undefined,
-    pinned: boolean,
-  ) {
-    this.pinned = pinned;
-  }
-
-  /** The key as callers know it (`n42` for a number key). */
-  get key(): string {
-    return typeof this.mapKey === 'number' ? `n${String(this.mapKey)}` : this.mapKey;
-  }
-}
+import {
+  type FlightCloseEvent,
+  type FlightSettledEvent,
+  type FlightSharedEvent,
+  singleFlightChannels,
+} from './events.js';
+import {
+  Calling,
+  Flight,
+  type FlightFn,
+  type MapKey,
+  type Table,
+  addWait,
+  callFlight,
+  flightOf,
+  flightStorage,
+  reentryOf,
+} from './flight.js';
+import { GroupClose } from './close.js';
+import { flightLayer } from './layer.js';
+import {
+  type FlightRunOptions,
+  GROUP_OPTIONS,
+  type SharedResult,
+  type SingleFlightCloseOptions,
+  type SingleFlightLayerOptions,
+  type SingleFlightOptions,
+  type SingleFlightStats,
+  checkRunOptions,
+  clockOption,
+  closeOptions,
+  keyError,
+  rejectWith,
+  stringOption,
+  timeoutOption,
+} from './options.js';
+import { type LeaveFlight, Waiter } from './waiter.js';
 
 const WHERE = 'new SingleFlight()';
 const NO_OPTIONS: FlightRunOptions = Object.freeze({});
 
-// Gives singleflight() the allocation-free path of the class without making it public.
-let runApply: <V>(
-  flight: SingleFlight<V>,
+/**
+ * Gives singleflight() the allocation-free path of the class without making it public.
+ *
+ * @internal
+ */
+export let runApply: <V>(
+  group: SingleFlight<V>,
   key: MapKey,
   scope: string | undefined,
   fn: FlightFn,
   thisArg: unknown,
   args: readonly unknown[],
 ) => Promise<V>;
-let leaveFlight: <V>(owner: SingleFlight<V>, flight: Flight<V>, reason: unknown) => void;
 
 /**
  * A group of flights: concurrent calls with the same key (and scope) share
@@ -226,12 +107,13 @@ let leaveFlight: <V>(owner: SingleFlight<V>, flight: Flight<V>, reason: unknown)
  * @typeParam V - the values this group's functions produce.
  * @example
  * ```ts
- * const flights = new SingleFlight<User>({ timeoutMs: 2_000 });
+ * const flights = new SingleFlight<User>({ timeoutMs: 2_000, name: 'users' });
  * // 100 concurrent calls, one query:
  * const user = await flights.run(`user:${id}`, (signal) => db.findUser(id, { signal }), {
  *   signal: request.signal,
  *   scope: tenantId,
  * });
+ * await flights.close({ timeoutMs: 5_000 });
  * ```
  */
 export class SingleFlight<V = unknown> {
@@ -239,46 +121,82 @@ export class SingleFlight<V = unknown> {
   readonly #timeoutMs: number | undefined;
   readonly #flightTimeoutMs: number | undefined;
   readonly #name: string | undefined;
+  /** `SingleFlight` or `SingleFlight "name"`: how messages name this group. */
+  readonly #label: string;
+  readonly #storage: ReturnType<typeof flightStorage> | undefined;
   readonly #flights: Table<V> = new Map();
   readonly #scoped = new Map<string, Table<V>>();
   readonly #onShared = new Listeners<FlightSharedEvent>();
   readonly #onSettled = new Listeners<FlightSettledEvent>();
+  readonly #leaveFlight: LeaveFlight<V> = (flight, reason) => {
+    this.#leave(flight, reason);
+  };
   #hits = 0;
   #misses = 0;
   #errors = 0;
   #active = 0;
+  /** Head of the list of running flights, forgotten ones included. */
+  #firstActive: Flight<V> | undefined = undefined;
+  #abandoned = 0;
+  readonly #close = new GroupClose(
+    (reason) => {
+      this.#abandonAll(reason);
+    },
+    () => {
+      if (singleFlightChannels.close.hasSubscribers) {
+        const event: FlightCloseEvent = {
+          name: this.#name,
+          forced: this.#close.forced,
+          abandoned: this.#abandoned,
+        };
+        singleFlightChannels.close.publish(event);
+      }
+    },
+  );
 
   static {
-    runApply = (flight, key, scope, fn, thisArg, args) =>
-      flight.#runPinned(flight.#table(scope), key, scope, fn, thisArg, args);
-    leaveFlight = (owner, flight, reason) => {
-      owner.#leave(flight, reason);
-    };
+    runApply = (group, key, scope, fn, thisArg, args) =>
+      group.#runPinned(
+        group.#table(scope),
+        key,
+        scope,
+        fn,
+        thisArg,
+        args,
+        Calling.Apply,
+        group.#storage?.getStore(),
+      );
   }
 
   constructor(options: SingleFlightOptions = {}) {
     if (typeof options !== 'object' || (options as unknown) === null) {
       throw new TypeError(`${WHERE}: options must be an object, got ${describe(options)}.`);
     }
-    knownOptions(WHERE, options, ['clock', 'timeoutMs', 'flightTimeoutMs', 'name']);
-    this.#clock = clockOption(options.clock);
+    knownOptions(WHERE, options, GROUP_OPTIONS);
+    this.#clock = clockOption(WHERE, options.clock);
     this.#timeoutMs = timeoutOption(WHERE, 'timeoutMs', options.timeoutMs);
     this.#flightTimeoutMs = timeoutOption(WHERE, 'flightTimeoutMs', options.flightTimeoutMs);
-    if (options.name !== undefined && typeof options.name !== 'string') {
-      throw new InvalidOptionError(
-        'name',
-        `${WHERE}: option name must be a string, got ${describe(options.name)}.`,
-      );
-    }
-    this.#name = options.name;
+    this.#name = stringOption(WHERE, 'name', options.name);
+    this.#label =
+      this.#name === undefined ? 'SingleFlight' : `SingleFlight ${JSON.stringify(this.#name)}`;
+    const detect =
+      options.detectAsyncReentry !== undefined &&
+      booleanOption(WHERE, 'detectAsyncReentry', options.detectAsyncReentry);
+    this.#storage = detect ? flightStorage() : undefined;
+  }
+
+  /** The `name` option, if one was given. */
+  get name(): string | undefined {
+    return this.#name;
   }
 
   /**
    * Runs `fn` for `key`, or joins the flight of `key` already running, and
    * resolves to the flight's value (or rejects with its error).
    *
-   * `fn` receives the execution's signal: it aborts when every caller has left
-   * or the flight timed out. A caller's own `signal` only lets that caller go.
+   * `fn` receives the execution's signal: it aborts when every caller has left,
+   * the flight timed out or a close was forced. A caller's own `signal` only
+   * lets that caller go. Unknown option names are an `InvalidOptionError`.
    *
    * @param key - identifies the call; equal keys (in the same scope) share.
    * @param fn - the work; a synchronous throw becomes the flight's rejection.
@@ -292,26 +210,49 @@ export class SingleFlight<V = unknown> {
     fn: (signal: AbortSignal) => Promise<T> | T,
     options?: FlightRunOptions,
   ): Promise<T> {
-    if (typeof key !== 'string') return Promise.reject(keyError(key));
+    if (typeof key !== 'string') return Promise.reject(keyError('SingleFlight#run()', key));
     if (typeof fn !== 'function') {
       return Promise.reject(
         new TypeError(`SingleFlight#run(): fn must be a function, got ${describe(fn)}.`),
       );
     }
+    const from = this.#storage?.getStore();
     if (options === undefined) {
-      if (this.#timeoutMs === undefined) {
-        return this.#runPinned(
-          this.#flights,
-          key,
-          undefined,
-          fn,
-          undefined,
-          undefined,
-        ) as Promise<T>;
-      }
-      return this.#runWith(key, fn, NO_OPTIONS) as Promise<T>;
+      return (
+        this.#timeoutMs === undefined
+          ? this.#runPinned(
+              this.#flights,
+              key,
+              undefined,
+              fn,
+              undefined,
+              undefined,
+              Calling.Signal,
+              from,
+            )
+          : this.#runWith(key, fn, NO_OPTIONS, undefined, undefined, Calling.Signal, from)
+      ) as Promise<T>;
     }
-    return this.#runWith(key, fn, options) as Promise<T>;
+    if (typeof options !== 'object' || (options as unknown) === null) {
+      return Promise.reject(
+        new TypeError(`SingleFlight#run(): options must be an object, got ${describe(options)}.`),
+      );
+    }
+    // A context this group handed out (a layer's ctx, or one spread from it) is taken as it is.
+    const handedOut = flightOf(options);
+    if (handedOut === undefined) {
+      const error = checkRunOptions(options);
+      if (error !== undefined) return Promise.reject(error);
+    }
+    return this.#runWith(
+      key,
+      fn,
+      options,
+      undefined,
+      undefined,
+      Calling.Signal,
+      handedOut ?? from,
+    ) as Promise<T>;
   }
 
   /**
@@ -338,9 +279,11 @@ export class SingleFlight<V = unknown> {
   }
 
   /**
-   * A {@link Layer} that coalesces the calls of a {@link Handler} by the key
+   * A {@link Layer} that coalesces the calls of a `Handler` by the key
    * of their input, within `ctx.scope`; each caller may leave through
-   * `ctx.signal`, and the wrapped handler receives the execution's signal.
+   * `ctx.signal`. The wrapped handler receives the leader's context with the
+   * execution's signal (and the flight's mark, so a call that comes back
+   * into the same flight through this context is a `FlightReentryError`).
    *
    * @example
    * ```ts
@@ -349,29 +292,33 @@ export class SingleFlight<V = unknown> {
    * ```
    */
   layer<I, O extends V>(options: SingleFlightLayerOptions<I> = {}): Layer<I, O> {
-    knownOptions('SingleFlight#layer()', options, ['key']);
-    const keyOf =
-      options.key === undefined
-        ? (input: I) => stableKey(input, 'input')
-        : functionOption<(input: I) => string>('SingleFlight#layer()', 'key', options.key);
-    return {
-      wrap: (next: Handler<I, O>): Handler<I, O> => {
-        functionOption('SingleFlight#layer().wrap()', 'next', next);
-        return (input: I, ctx: CallContext): Promise<O> => {
-          let key: string;
-          try {
-            key = keyOf(input);
-          } catch (error) {
-            return rejectWith(error);
-          }
-          const fn = (signal: AbortSignal): Promise<O> =>
-            next(input, signal === ctx.signal ? ctx : { ...ctx, signal });
-          return ctx.signal === NEVER_ABORTED && ctx.scope === undefined
-            ? this.run(key, fn)
-            : this.run(key, fn, ctx);
-        };
-      },
-    };
+    return flightLayer<I, O>(options, (key, next, input, ctx) => {
+      // The context carries more than run() options (urgent, a retry's attempt, …): pass only ours.
+      const signal = ctx.signal === NEVER_ABORTED ? undefined : ctx.signal;
+      const from = flightOf(ctx) ?? this.#storage?.getStore();
+      return (
+        signal === undefined && ctx.scope === undefined && this.#timeoutMs === undefined
+          ? this.#runPinned(
+              this.#flights,
+              key,
+              undefined,
+              next,
+              ctx,
+              [input],
+              Calling.Handler,
+              from,
+            )
+          : this.#runWith(
+              key,
+              next,
+              { signal, scope: ctx.scope },
+              ctx,
+              [input],
+              Calling.Handler,
+              from,
+            )
+      ) as Promise<O>;
+    });
   }
 
   /**
@@ -379,8 +326,16 @@ export class SingleFlight<V = unknown> {
    * starts a new flight. Callers of the detached flight still receive its
    * outcome, and it can never remove its successor. Returns whether a flight
    * was detached.
+   *
+   * @throws TypeError when `key` (or `scope`) is not a string.
    */
   forget(key: string, scope?: string): boolean {
+    if (typeof key !== 'string') throw keyError('SingleFlight#forget()', key);
+    if (scope !== undefined && typeof scope !== 'string') {
+      throw new TypeError(
+        `SingleFlight#forget(): scope must be a string or undefined, got ${describe(scope)}.`,
+      );
+    }
     const table = scope === undefined ? this.#flights : this.#scoped.get(scope);
     if (table === undefined || !(table.delete(key) || table.delete(numberKey(key)))) return false;
     if (scope !== undefined && table.size === 0) this.#scoped.delete(scope);
@@ -391,6 +346,41 @@ export class SingleFlight<V = unknown> {
   forgetAll(): void {
     this.#flights.clear();
     this.#scoped.clear();
+  }
+
+  /**
+   * Closes the group: new calls reject with `ClosedError`, and the returned
+   * promise resolves once every running execution has settled (its callers
+   * got its outcome). The close turns forced when `signal` aborts (or already
+   * has) or `timeoutMs` passes: every caller still waiting rejects with a
+   * `ClosedError` (its `cause` the signal's reason or a `TimeoutError`), the
+   * executions' signals abort, and the promise resolves. An execution whose
+   * signal cannot abort (started only by callers that cannot leave, without
+   * `flightTimeoutMs`) is abandoned: its result is dropped.
+   *
+   * Idempotent: every call returns the same promise; a later call's signal or
+   * deadline can still force a close in progress. The deadline's timer keeps
+   * the process alive until it fires.
+   *
+   * @example
+   * ```ts
+   * process.once('SIGTERM', () => void flights.close({ timeoutMs: 5_000 }));
+   * ```
+   */
+  close(options: SingleFlightCloseOptions = {}): Promise<void> {
+    let signal: AbortSignal | undefined;
+    let timeoutMs: number | undefined;
+    try {
+      ({ signal, timeoutMs } = closeOptions(`${this.#label}#close()`, options));
+    } catch (error) {
+      return rejectWith(error);
+    }
+    return this.#close.begin(signal, timeoutMs, this.#clock, this.#label, this.#active === 0);
+  }
+
+  /** Same as `close()`: a graceful close without a deadline. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** The counters since construction or the last {@link resetStats}. */
@@ -460,20 +450,32 @@ export class SingleFlight<V = unknown> {
     fn: FlightFn,
     thisArg: unknown,
     args: readonly unknown[] | undefined,
+    calling: Calling,
+    from: Flight<unknown> | undefined,
   ): Promise<V> {
+    if (this.#close.closed) return Promise.reject(this.#closedError());
     let flight = table.get(key);
     if (flight === undefined) {
-      flight = this.#start(table, key, scope, fn, thisArg, args, true);
+      flight = this.#start(table, key, scope, fn, thisArg, args, calling, true, from);
     } else {
-      if (flight.promise === undefined)
-        return Promise.reject(new FlightReentryError(flight.key, scope));
+      const reentry = reentryOf(flight, from, undefined);
+      if (reentry !== undefined) return Promise.reject(reentry);
       flight.pinned = true;
       this.#joined(flight);
     }
-    return flight.promise as Promise<V>;
+    return flight.promise;
   }
 
-  #runWith(key: string, fn: FlightFn, options: FlightRunOptions): Promise<V> {
+  #runWith(
+    key: string,
+    fn: FlightFn,
+    options: FlightRunOptions,
+    thisArg: unknown,
+    args: readonly unknown[] | undefined,
+    calling: Calling,
+    from: Flight<unknown> | undefined,
+  ): Promise<V> {
+    if (this.#close.closed) return Promise.reject(this.#closedError());
     const signal = options.signal === NEVER_ABORTED ? undefined : options.signal;
     const scope = options.scope;
     let timeoutMs = this.#timeoutMs;
@@ -501,18 +503,19 @@ export class SingleFlight<V = unknown> {
     }
     const table = this.#table(scope);
     if (signal === undefined && timeoutMs === undefined) {
-      return this.#runPinned(table, key, scope, fn, undefined, undefined);
+      return this.#runPinned(table, key, scope, fn, thisArg, args, calling, from);
     }
     let flight = table.get(key);
     if (flight === undefined) {
-      flight = this.#start(table, key, scope, fn, undefined, undefined, false);
+      flight = this.#start(table, key, scope, fn, thisArg, args, calling, false, from);
     } else {
-      if (flight.promise === undefined)
-        return Promise.reject(new FlightReentryError(flight.key, scope));
+      const reentry = reentryOf(flight, from, signal);
+      if (reentry !== undefined) return Promise.reject(reentry);
       this.#joined(flight);
     }
     flight.detachable++;
-    return new Waiter(this, flight, signal, timeoutMs, this.#clock).promise;
+    return new Waiter(this.#leaveFlight, flight, signal, timeoutMs, this.#clock, this.#label)
+      .promise;
   }
 
   #joined(flight: Flight<V>): void {
@@ -537,80 +540,94 @@ export class SingleFlight<V = unknown> {
     fn: FlightFn,
     thisArg: unknown,
     args: readonly unknown[] | undefined,
+    calling: Calling,
     pinned: boolean,
+    from: Flight<unknown> | undefined,
   ): Flight<V> {
     const flight = new Flight<V>(key, scope, table, fn, thisArg, args, pinned);
     // Only a flight that can be aborted pays for a controller: one a caller may leave, or one with a deadline.
     if (!pinned || this.#flightTimeoutMs !== undefined) flight.controller = new AbortController();
+    flight.promise = new Promise<V>((resolve, reject) => {
+      flight.resolve = resolve;
+      flight.reject = reject;
+    });
     this.#misses++;
     this.#active++;
+    if (this.#firstActive !== undefined) {
+      flight.nextActive = this.#firstActive;
+      this.#firstActive.previousActive = flight;
+    }
+    this.#firstActive = flight;
     table.set(key, flight);
+    if (from !== undefined) addWait(from, flight as Flight<unknown>);
     if (this.#onSettled.active || singleFlightChannels.settled.hasSubscribers) {
       flight.startedAt = this.#clock.now();
     }
     if (singleFlightChannels.start.hasSubscribers) {
       singleFlightChannels.start.publish({ name: this.#name, key: flight.key, scope });
     }
-    const execution = this.#execute(flight);
-    flight.promise =
-      this.#flightTimeoutMs === undefined
-        ? execution
-        : this.#withDeadline(flight, execution, this.#flightTimeoutMs);
+    const deadlineMs = this.#flightTimeoutMs;
+    if (deadlineMs !== undefined) {
+      flight.timer = this.#clock.setTimer(() => {
+        const error = new TimeoutError(
+          `${this.#label}: the flight of key ${JSON.stringify(flight.key)} ran longer than flightTimeoutMs (${String(deadlineMs)} ms).`,
+          deadlineMs,
+        );
+        this.#finish(flight, false, error);
+        flight.controller?.abort(error);
+      }, deadlineMs);
+    }
+    flight.starting = true;
+    void this.#execute(flight, calling);
+    flight.starting = false;
     return flight;
   }
 
-  async #execute(flight: Flight<V>): Promise<V> {
+  /** Runs the function; never rejects (the outcome goes to the flight's promise). */
+  async #execute(flight: Flight<V>, calling: Calling): Promise<void> {
     let value: V;
     try {
-      const fn = flight.fn as (...args: readonly unknown[]) => V | Promise<V>;
-      value = await (flight.args === undefined
-        ? fn(flight.controller === undefined ? NEVER_ABORTED : flight.controller.signal)
-        : fn.apply(flight.thisArg, flight.args as unknown[]));
+      value = await (this.#storage === undefined
+        ? callFlight(flight, calling)
+        : this.#storage.run(flight as Flight<unknown>, callFlight, flight, calling));
     } catch (error) {
-      this.#settle(flight, false, error);
-      throw error;
+      this.#finish(flight, false, error);
+      return;
     }
-    this.#settle(flight, true, undefined);
-    return value;
+    this.#finish(flight, true, value);
   }
 
-  #withDeadline(flight: Flight<V>, execution: Promise<V>, timeoutMs: number): Promise<V> {
-    return new Promise<V>((resolve, reject) => {
-      flight.timer = this.#clock.setTimer(() => {
-        const error = new TimeoutError(
-          `SingleFlight: the flight of key ${JSON.stringify(flight.key)} ran longer than flightTimeoutMs (${String(timeoutMs)} ms).`,
-          timeoutMs,
-        );
-        this.#settle(flight, false, error);
-        flight.controller?.abort(error);
-        reject(error);
-      }, timeoutMs);
-      execution.then(resolve, reject);
-    });
+  /** Settles `flight` with its first outcome; later ones (after a deadline or a forced close) are dropped. */
+  #finish(flight: Flight<V>, ok: boolean, outcome: unknown): void {
+    if (flight.settled) return;
+    this.#settle(flight, ok, ok ? undefined : outcome);
+    if (ok) flight.resolve(outcome as V);
+    else flight.reject(outcome);
   }
 
   #settle(flight: Flight<V>, ok: boolean, error: unknown): void {
-    if (flight.settled) return;
     flight.settled = true;
     this.#active--;
     if (!ok) this.#errors++;
     flight.timer?.cancel();
     this.#detach(flight);
+    this.#unlink(flight);
     const channel = singleFlightChannels.settled;
-    if (flight.startedAt === undefined && !this.#onSettled.active && !channel.hasSubscribers) {
-      return;
+    if (flight.startedAt !== undefined || this.#onSettled.active || channel.hasSubscribers) {
+      const event: FlightSettledEvent = {
+        name: this.#name,
+        key: flight.key,
+        scope: flight.scope,
+        callers: flight.callers,
+        ok,
+        error,
+        durationMs:
+          flight.startedAt === undefined ? undefined : this.#clock.now() - flight.startedAt,
+      };
+      this.#onSettled.emit(event);
+      if (channel.hasSubscribers) channel.publish(event);
     }
-    const event: FlightSettledEvent = {
-      name: this.#name,
-      key: flight.key,
-      scope: flight.scope,
-      callers: flight.callers,
-      ok,
-      error,
-      durationMs: flight.startedAt === undefined ? undefined : this.#clock.now() - flight.startedAt,
-    };
-    this.#onSettled.emit(event);
-    if (channel.hasSubscribers) channel.publish(event);
+    if (this.#active === 0) this.#close.idle();
   }
 
   /** Removes `flight` from its table if it is still the one there (identity-checked). */
@@ -625,6 +642,16 @@ export class SingleFlight<V = unknown> {
     ) {
       this.#scoped.delete(flight.scope);
     }
+  }
+
+  /** Takes a settled flight out of the list of running ones. */
+  #unlink(flight: Flight<V>): void {
+    const { previousActive, nextActive } = flight;
+    if (previousActive === undefined) this.#firstActive = nextActive;
+    else previousActive.nextActive = nextActive;
+    if (nextActive !== undefined) nextActive.previousActive = previousActive;
+    flight.previousActive = undefined;
+    flight.nextActive = undefined;
   }
 
   /** A caller that could leave did (abort or timeout); the last one out aborts the execution. */
@@ -651,175 +678,25 @@ export class SingleFlight<V = unknown> {
     }
     flight.controller?.abort(reason);
   }
-}
 
-/**
- * One caller that can leave (it has a signal or a timeout). It listens to its
- * signal as an EventListener object, so no closure is made for the listener,
- * and it removes the listener and cancels its timer whichever way it ends.
- */
-class Waiter<V> {
-  readonly promise: Promise<V>;
-  #resolve!: (value: V) => void;
-  #reject!: (reason: unknown) => void;
-  #done = false;
-  #timer: Timer | undefined = undefined;
-
-  constructor(
-    private readonly owner: SingleFlight<V>,
-    private readonly flight: Flight<V>,
-    private readonly signal: AbortSignal | undefined,
-    timeoutMs: number | undefined,
-    clock: Clock,
-  ) {
-    this.promise = new Promise<V>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
-    (flight.promise as Promise<V>).then(
-      (value) => {
-        if (this.#finish()) this.#resolve(value);
-      },
-      (error: unknown) => {
-        if (this.#finish()) this.#reject(error);
-      },
-    );
-    signal?.addEventListener('abort', this, { once: true });
-    if (timeoutMs !== undefined) {
-      this.#timer = clock.setTimer(() => {
-        this.#leave(
-          new TimeoutError(
-            `SingleFlight: waited ${String(timeoutMs)} ms for the flight of key ${JSON.stringify(flight.key)} without an outcome.`,
-            timeoutMs,
-          ),
-        );
-      }, timeoutMs);
-    }
-  }
-
-  /** The abort listener (EventListener object protocol). */
-  handleEvent(): void {
-    this.#leave(this.signal?.reason);
-  }
-
-  #leave(reason: unknown): void {
-    if (!this.#finish()) return;
-    this.#reject(reason);
-    leaveFlight(this.owner, this.flight, reason);
-  }
-
-  /** Ends the wait once; false if it had already ended. */
-  #finish(): boolean {
-    if (this.#done) return false;
-    this.#done = true;
-    this.signal?.removeEventListener('abort', this);
-    this.#timer?.cancel();
-    return true;
-  }
-}
-
-/** Options of {@link singleflight}. */
-export interface SingleflightOptions<A extends readonly unknown[]> extends SingleFlightOptions {
-  /**
-   * The key of a call from its arguments. Default: `argumentsKey(args)`, the
-   * core's tagged stable encoding (`1` ≠ `"1"`, `{ a: undefined }` ≠ `{}`, key
-   * order irrelevant, Date, BigInt, Map, Set, typed arrays) with a fast path
-   * for plain data; a function, symbol or cyclic argument is a `TypeError`
-   * naming the argument.
-   */
-  readonly key?: ((...args: A) => string) | undefined;
-  /**
-   * The scope of a call from its arguments (a tenant id); calls in two
-   * scopes never share. Default: one scope for all calls.
-   */
-  readonly scope?: ((...args: A) => string | undefined) | undefined;
-  /**
-   * The group to run in, to share it with other functions or read its
-   * `stats()`. Default: a new `SingleFlight` built from the other options.
-   */
-  readonly flight?: SingleFlight | undefined;
-}
-
-/** What {@link singleflight} returns: `fn`'s signature, plus its group. */
-export type SingleflightFunction<A extends readonly unknown[], R> = ((
-  ...args: A
-) => Promise<Awaited<R>>) & {
-  /** The group the calls run in: `stats()`, `forget()`, hooks. */
-  readonly flight: SingleFlight;
-};
-
-/**
- * Wraps `fn` so that concurrent calls with equal arguments share one
- * execution. The wrapper has `fn`'s parameters and returns a promise of its
- * result; `this` is passed through.
- *
- * @example
- * ```ts
- * const getUser = singleflight(async (id: number) => db.findUser(id));
- * await Promise.all([getUser(1), getUser(1), getUser(2)]); // two queries
- * getUser.flight.stats(); // { hits: 1, misses: 2, ... }
- * ```
- */
-export function singleflight<A extends readonly unknown[], R>(
-  fn: (...args: A) => R,
-  options: SingleflightOptions<A> = {},
-): SingleflightFunction<A, R> {
-  const where = 'singleflight()';
-  functionOption(where, 'fn', fn);
-  if (typeof options !== 'object' || (options as unknown) === null) {
-    throw new TypeError(`${where}: options must be an object, got ${describe(options)}.`);
-  }
-  const { key, scope, flight: given, ...rest } = options;
-  knownOptions(where, options, [
-    'key',
-    'scope',
-    'flight',
-    'clock',
-    'timeoutMs',
-    'flightTimeoutMs',
-    'name',
-  ]);
-  const keyFn =
-    key === undefined ? undefined : functionOption<(...args: A) => string>(where, 'key', key);
-  const scopeFn =
-    scope === undefined
-      ? undefined
-      : functionOption<(...args: A) => string | undefined>(where, 'scope', scope);
-  if (given !== undefined) {
-    if (!(given instanceof SingleFlight)) {
-      throw new InvalidOptionError(
-        'flight',
-        `${where}: option flight must be a SingleFlight, got ${describe(given)}.`,
+  /** The forced close: every running flight settles with a `ClosedError` and its signal aborts. */
+  #abandonAll(reason: unknown): void {
+    for (let flight = this.#firstActive; flight !== undefined;) {
+      const next = flight.nextActive;
+      this.#abandoned++;
+      const error = new ClosedError(
+        `${this.#label}: close() was forced while the flight of key ${JSON.stringify(flight.key)} ran; it was abandoned.`,
+        { cause: reason },
       );
-    }
-    if (Object.values(rest).some((v) => v !== undefined)) {
-      throw new InvalidOptionError(
-        'flight',
-        `${where}: give either option flight or the options of a new SingleFlight (${Object.keys(rest).join(', ')}), not both.`,
-      );
+      this.#finish(flight, false, error);
+      flight.controller?.abort(error);
+      flight = next;
     }
   }
-  const group = given ?? new SingleFlight(rest);
-  // Number keys stay numbers only in a group of our own: nobody else can run() `n42` in it.
-  const numbers = given === undefined;
-  const wrapped = function (this: unknown, ...args: A): Promise<Awaited<R>> {
-    let callKey: MapKey;
-    let callScope: string | undefined;
-    try {
-      if (keyFn !== undefined) callKey = keyFn(...args);
-      else if (numbers && args.length === 1 && typeof args[0] === 'number') callKey = args[0];
-      else callKey = argumentsKey(args);
-      callScope = scopeFn === undefined ? undefined : scopeFn(...args);
-    } catch (error) {
-      return rejectWith(error);
-    }
-    if (typeof callKey !== 'string' && keyFn !== undefined) {
-      return Promise.reject(keyError(callKey));
-    }
-    return runApply(group, callKey, callScope, fn, this, args) as Promise<Awaited<R>>;
-  };
-  Object.defineProperty(wrapped, 'name', { value: fn.name, configurable: true });
-  return Object.assign(wrapped, { flight: group });
+
+  #closedError(): ClosedError {
+    return new ClosedError(`${this.#label}: closed; close() was called, so no new call is taken.`);
+  }
 }
 
 /** The number a key such as `n42` stands for (see {@link MapKey}), or the key itself. */
@@ -827,41 +704,4 @@ function numberKey(key: string): MapKey {
   if (key.charCodeAt(0) !== 0x6e /* n */) return key;
   const n = Number(key.slice(1));
   return `n${String(n)}` === key ? n : key;
-}
-
-/** Rejects with exactly what was thrown, Error or not: user code decides what its errors are. */
-function rejectWith<T>(reason: unknown): Promise<T> {
-  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes a thrown value on unchanged
-  return Promise.reject(reason);
-}
-
-function keyError(key: unknown): TypeError {
-  return new TypeError(
-    `SingleFlight: a key must be a string, got ${describe(key)}. ` +
-      'Use argumentsKey()/stableKey() to turn values into a key.',
-  );
-}
-
-function timeoutOption(where: string, option: string, value: unknown): number | undefined {
-  if (value === undefined) return undefined;
-  const ms = numberOption(where, option, value, { min: 0, exclusive: true, allowInfinity: true });
-  return ms === Infinity ? undefined : ms;
-}
-
-function clockOption(value: Clock | undefined): Clock {
-  if (value === undefined) return systemClock;
-  // Typed as a Clock, but it comes from untyped callers too.
-  const clock = value as Partial<Clock> | null;
-  if (
-    clock === null ||
-    typeof clock !== 'object' ||
-    typeof clock.now !== 'function' ||
-    typeof clock.setTimer !== 'function'
-  ) {
-    throw new InvalidOptionError(
-      'clock',
-      `${WHERE}: option clock must be a Clock (an object with now() and setTimer()), got ${describe(value)}.`,
-    );
-  }
-  return clock as Clock;
 }
