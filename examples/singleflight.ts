@@ -50,10 +50,19 @@ const loadUser = stack(flights.layer<number, User>({ key: (id) => `user:${String
 await loadUser(42, toContext({ scope: 'tenant-a', signal }));
 // #endregion
 
+// #region close
+// Shutdown: new calls reject with ClosedError, running flights finish; after 5 s the close is
+// forced (waiting callers reject with ClosedError, execution signals abort). `await using` closes too.
+const reports = new SingleFlight<string>({ name: 'reports' });
+const daily = reports.run('daily', () => Promise.resolve('report of the day'));
+await reports.close({ timeoutMs: 5_000 });
+// #endregion
+
 export const results = {
   stats: getUser.flight.stats(),
   doc: await getDoc('t', 'd'),
   user,
   value,
   shared,
+  daily: await daily,
 };
