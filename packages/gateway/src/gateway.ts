@@ -7,6 +7,7 @@
  * stops accepting, lets requests in flight finish within `drainTimeoutMs` (then aborts them),
  * drains the batchers and closes caches, limiters and pools. Idempotent.
  */
+import { setMaxListeners } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import FindMyWay from 'find-my-way';
@@ -191,6 +192,8 @@ export function createGateway(
 
   const answer = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     const controller = new AbortController();
+    // Every sub-request of a /batch call listens to this one signal: many listeners is normal.
+    setMaxListeners(0, controller.signal);
     inFlight.add(controller);
     // The client went away before its answer: its share of any shared work is released.
     const onClose = (): void => {
