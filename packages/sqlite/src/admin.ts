@@ -22,17 +22,18 @@ import {
   type JobMachine,
 } from 'batchflight/jobs';
 import { rejected, type SqliteConnection } from './connection.js';
-import {
-  JOB_KEY,
-  TERMINAL_SQL,
-  UNBLOCKED_SQL,
-  jobRow,
-  toRecord,
-  toSeq,
-  type JobKey,
-  type JobRow,
-} from './rows.js';
+import { jobRow, toRecord, toSeq, type JobKey, type JobRow } from './rows.js';
 import { jobMachine } from './transitions.js';
+import {
+  ATTEMPTS_SELECT_ATTEMPTS,
+  COUNTS_SELECT_JOBS,
+  COUNTS_SELECT_JOB_COUNTS,
+  PURGE_DELETE_JOBS,
+  PURGE_DELETE_JOB_DEPS,
+  PURGE_DELETE_STEPS,
+  REPLAY_DELETE_STEPS,
+  REPLAY_SELECT_JOBS,
+} from './sql/generated.js';
 
 /** The `JobStore` reads, replay and purge of one store, on its connection. */
 export class SqliteAdmin {
@@ -86,11 +87,7 @@ export class SqliteAdmin {
     return this.#c.read(() => {
       const now = this.#c.clock.now();
       // Kept by triggers in every writing transaction (migration 4): no scan of the jobs.
-      const rows = this.#c
-        .stmt(
-          `SELECT queue, part, state, n FROM {p}job_counts WHERE (?1 IS NULL OR queue = ?1) AND n > 0`,
-        )
-        .all(filter.queue ?? null) as {
+      const rows = this.#c.stmt(COUNTS_SELECT_JOB_COUNTS).all(filter.queue ?? null) as {
         queue: string;
         part: number;
         state: JobState;
@@ -106,13 +103,8 @@ export class SqliteAdmin {
       }
       // In run_at order on the ready index, stopping at the first unblocked job (MIN() visited
       // every pending job and ran the blocking checks on each).
-      const oldest = (this.#c
-        .stmt(
-          `SELECT x.run_at AS t FROM {p}jobs x INDEXED BY {p}jobs_ready_run_at
-         WHERE x.state IN ('pending','failed') AND x.run_at <= ?1
-         AND (?2 IS NULL OR x.queue = ?2) AND ${UNBLOCKED_SQL} ORDER BY x.run_at LIMIT 1`,
-        )
-        .get(now, filter.queue ?? null) as { t: number } | undefined) ?? { t: null };
+      const oldest = (this.#c.stmt(COUNTS_SELECT_JOBS).get(now, filter.queue ?? null) as
+        { t: number } | undefined) ?? { t: null };
       return {
         byState,
         byQueue,
@@ -125,10 +117,7 @@ export class SqliteAdmin {
   attempts(filter: AttemptQuery = {}): Promise<AttemptRecord[]> {
     return this.#c.read(() => {
       const rows = this.#c
-        .stmt(
-          `SELECT * FROM {p}attempts WHERE (?1 IS NULL OR job_seq = ?1) AND (?2 IS NULL OR ended_at >= ?2)
-         ORDER BY id LIMIT ?3`,
-        )
+        .stmt(ATTEMPTS_SELECT_ATTEMPTS)
         .all(
           filter.jobId === undefined ? null : toSeq(filter.jobId),
           filter.since ?? null,
@@ -175,11 +164,7 @@ export class SqliteAdmin {
       notify.length = 0;
       const now = this.#c.clock.now();
       const rows = this.#c
-        .stmt(
-          `SELECT ${JOB_KEY} FROM {p}jobs WHERE (?1 IS NULL OR queue = ?1)
-           AND (?2 IS NULL OR partition = ?2) AND (?3 IS NULL OR partition_key = ?3) AND created_at >= ?4
-         ORDER BY seq`,
-        )
+        .stmt(REPLAY_SELECT_JOBS)
         .all(
           options.queue ?? null,
           options.partition ?? null,
@@ -194,7 +179,7 @@ export class SqliteAdmin {
         ) {
           resetJob(this.#machine, r, now, true, now);
           // A replay does the work again, every step included.
-          this.#c.stmt('DELETE FROM {p}steps WHERE job_seq = ?').run(r.seq);
+          this.#c.stmt(REPLAY_DELETE_STEPS).run(r.seq);
           notify.push({ queue: r.queue, run_at: now });
         }
         return toRecord(this.#c, jobRow(this.#c, r.seq) as JobRow);
@@ -216,16 +201,9 @@ export class SqliteAdmin {
     }
     return this.#c.write(() => {
       const args = [JSON.stringify(states), options.finishedBefore];
-      const victims = `SELECT seq FROM {p}jobs WHERE state IN ${TERMINAL_SQL}
-        AND state IN (SELECT value FROM json_each(?1)) AND finished_at < ?2`;
-      this.#c.stmt(`DELETE FROM {p}steps WHERE job_seq IN (${victims})`).run(...args);
-      this.#c.stmt(`DELETE FROM {p}job_deps WHERE job_seq IN (${victims})`).run(...args);
-      return this.#c
-        .stmt(
-          `DELETE FROM {p}jobs WHERE state IN ${TERMINAL_SQL}
-         AND state IN (SELECT value FROM json_each(?1)) AND finished_at < ?2`,
-        )
-        .run(...args).changes;
+      this.#c.stmt(PURGE_DELETE_STEPS).run(...args);
+      this.#c.stmt(PURGE_DELETE_JOB_DEPS).run(...args);
+      return this.#c.stmt(PURGE_DELETE_JOBS).run(...args).changes;
     });
   }
 }

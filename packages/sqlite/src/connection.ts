@@ -23,7 +23,7 @@ import type {
   EnqueuedEvent,
   JobStoreOptions,
 } from 'batchflight/jobs';
-import { migrate, schemaVersion } from './migrate.js';
+import { migrate, schemaVersion, withPrefix } from './migrate.js';
 import { EnqueueNotifier } from './notify.js';
 
 /** Options of {@link SqliteJobStore}. */
@@ -101,7 +101,7 @@ export class SqliteConnection {
   readonly onComplete: SqliteJobStoreOptions['onComplete'];
   readonly onCheckpoint: SqliteJobStoreOptions['onCheckpoint'];
   /** Raw (array-mode) reads, prepared once, by name. */
-  readonly rawReads = new Map<string, Database.Statement>();
+  readonly rawReads: Map<string, Database.Statement> = new Map();
   readonly #ownsDb: boolean;
   readonly #stmts = new Map<string, Stmt>();
   readonly #notifier = new EnqueueNotifier();
@@ -177,13 +177,13 @@ export class SqliteConnection {
   }
 
   /**
-   * `{p}` → the table prefix; statements are prepared once and cached.
+   * `{{schema}}.` → the table prefix; statements are prepared once and cached.
    * Numbered parameters (`?1`) are bound from the positional arguments.
    */
   stmt(sql: string): Stmt {
     let stmt = this.#stmts.get(sql);
     if (stmt === undefined) {
-      const prepared = this.db.prepare(sql.replaceAll('{p}', this.prefix));
+      const prepared = this.db.prepare(withPrefix(sql, this.prefix));
       if (/\?\d/.test(sql)) {
         // better-sqlite3 binds `?N` only from an object keyed by N.
         const bind = (args: unknown[]): Record<number, unknown> =>

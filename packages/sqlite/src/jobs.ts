@@ -38,9 +38,6 @@ import {
 import { rejected, type SqliteConnection } from './connection.js';
 import {
   JOB_COLUMNS,
-  JOB_KEY,
-  JOB_KEY_OF_J,
-  UNBLOCKED_SQL,
   fromRaw,
   isEnded,
   jobRow,
@@ -51,6 +48,23 @@ import {
   type JobRow,
 } from './rows.js';
 import { jobMachine, syncLedger } from './transitions.js';
+import {
+  CLAIM_LOG_RECLAIMED,
+  CLAIM_EXHAUSTED_LEASES,
+  CLAIM_CANDIDATES,
+  CLAIM_LEASE_JOBS,
+  COMPLETE_INSERT_ATTEMPTS,
+  COMPLETE_UPDATE_JOBS,
+  ENQUEUE_INSERT_JOBS,
+  ENQUEUE_INSERT_JOB_DEPS,
+  ENQUEUE_INSERT_LEDGER,
+  ENQUEUE_SELECT_JOBS,
+  ENQUEUE_SELECT_LEDGER,
+  FAIL_SELECT_JOBS,
+  HEARTBEAT_UPDATE_JOBS,
+  REFUSAL_SELECT_JOBS,
+  RELEASE_UPDATE_JOBS,
+} from './sql/generated.js';
 
 /** The `JobStore` writes of one store, on its connection. */
 export class SqliteJobs {
@@ -80,7 +94,7 @@ export class SqliteJobs {
       const out: EnqueueResult[] = [];
       for (const n of normalized) {
         for (const dep of n.dependsOn) {
-          const row = this.#c.stmt('SELECT state FROM {p}jobs WHERE seq = ?').get(toSeq(dep)) as
+          const row = this.#c.stmt(ENQUEUE_SELECT_JOBS).get(toSeq(dep)) as
             { state: JobState } | undefined;
           if (row === undefined) missing.add(dep);
           else depStates.set(dep, row.state);
@@ -89,11 +103,7 @@ export class SqliteJobs {
       if (missing.size > 0) throw new JobDependencyError([...missing]);
       for (const n of normalized) {
         if (n.idempotencyKey !== null) {
-          const ledger = this.#c
-            .stmt(
-              'SELECT job_seq, fingerprint, state, result FROM {p}ledger WHERE queue = ? AND key = ?',
-            )
-            .get(n.queue, n.idempotencyKey) as
+          const ledger = this.#c.stmt(ENQUEUE_SELECT_LEDGER).get(n.queue, n.idempotencyKey) as
             | { job_seq: number; fingerprint: string; state: JobState; result: string | null }
             | undefined;
           if (ledger !== undefined) {
@@ -117,11 +127,7 @@ export class SqliteJobs {
         }
         const seq = Number(
           this.#c
-            .stmt(
-              `INSERT INTO {p}jobs (queue, name, payload, state, idempotency_key, partition_key, fair_key, partition,
-               ordered, priority, run_at, has_deps, attempts, max_attempts, backoff, epoch, created_at, updated_at)
-             VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, 0, ?, ?)`,
-            )
+            .stmt(ENQUEUE_INSERT_JOBS)
             .run(
               n.queue,
               n.name,
@@ -142,15 +148,11 @@ export class SqliteJobs {
         );
         const row = { seq, queue: n.queue, run_at: n.runAt };
         for (const dep of n.dependsOn) {
-          this.#c
-            .stmt('INSERT INTO {p}job_deps (job_seq, depends_on) VALUES (?, ?)')
-            .run(row.seq, toSeq(dep));
+          this.#c.stmt(ENQUEUE_INSERT_JOB_DEPS).run(row.seq, toSeq(dep));
         }
         if (n.idempotencyKey !== null) {
           this.#c
-            .stmt(
-              `INSERT INTO {p}ledger (queue, key, job_seq, fingerprint, state) VALUES (?, ?, ?, ?, 'pending')`,
-            )
+            .stmt(ENQUEUE_INSERT_LEDGER)
             .run(n.queue, n.idempotencyKey, row.seq, n.fingerprint);
           seen.set(`${n.queue}\0${n.idempotencyKey}`, {
             fingerprint: n.fingerprint,
@@ -213,68 +215,19 @@ export class SqliteJobs {
       const queues = options.queues === undefined ? null : JSON.stringify(options.queues);
       const names = options.names === undefined ? null : JSON.stringify(options.names);
       // Expired leases of exhausted jobs: the crash may be the job's own fault, so it dies.
-      const exhausted = this.#c
-        .stmt(
-          `SELECT ${JOB_KEY_OF_J} FROM {p}jobs j INDEXED BY {p}jobs_lease WHERE j.state = 'leased' AND j.lease_expires_at <= ?1
-           AND j.attempts >= j.max_attempts
-           AND (?2 IS NULL OR j.queue IN (SELECT value FROM json_each(?2)))
-           AND (?3 IS NULL OR j.name IN (SELECT value FROM json_each(?3)))`,
-        )
-        .all(now, queues, names) as JobKey[];
+      const exhausted = this.#c.stmt(CLAIM_EXHAUSTED_LEASES).all(now, queues, names) as JobKey[];
       for (const job of exhausted) expireExhausted(this.#machine, job, now);
       const weights: Record<string, number> = {};
       for (const [k, w] of Object.entries(options.weights ?? {})) weights[k] = w > 0 ? w : 1;
       const aging = Number.isFinite(agingMs) ? Math.max(1, Math.floor(agingMs)) : 0;
-      // Claimability beyond state and time, on alias x: dependencies done, the
-      // head of its ordered partition, and in the worker's scope.
-      const claimable = `${UNBLOCKED_SQL}
-          AND (?5 IS NULL OR x.queue IN (SELECT value FROM json_each(?5)))
-          AND (?6 IS NULL OR x.name IN (SELECT value FROM json_each(?6)))`;
+      // Claimability beyond state and time: the `claimable` fragment of sql/fragments.sql.
       // Ranking every ready job would cost O(ready) per claim. Instead, per
       // fairness key, only the `limit` highest-priority ready jobs and the
       // `limit` oldest among those old enough to have aged (the only ones
       // aging can lift above the first set) are candidates, found by index
       // walks, plus expired leases; the exact ranking runs on that small set.
       const candidates = this.#c
-        .stmt(
-          `WITH RECURSIVE keys(fair_key) AS (
-             -- Distinct fairness keys by index skips: O(keys · log n), not O(ready jobs).
-             SELECT MIN(fair_key) FROM {p}jobs WHERE state IN ('pending','failed')
-             UNION ALL
-             SELECT (SELECT MIN(x.fair_key) FROM {p}jobs x
-                     WHERE x.state IN ('pending','failed') AND x.fair_key > keys.fair_key)
-             FROM keys WHERE keys.fair_key IS NOT NULL
-           ), pool AS (
-             SELECT c.seq FROM keys k JOIN {p}jobs c ON c.seq IN (
-               SELECT x.seq FROM {p}jobs x
-               WHERE x.fair_key = k.fair_key AND x.state IN ('pending','failed') AND +x.run_at <= ?2
-                 AND ${claimable}
-               ORDER BY x.priority DESC, x.seq LIMIT ?4)
-             UNION
-             SELECT c.seq FROM keys k JOIN {p}jobs c ON c.seq IN (
-               SELECT x.seq FROM {p}jobs x
-               WHERE x.fair_key = k.fair_key AND x.state IN ('pending','failed')
-                 AND ?1 > 0 AND x.run_at <= ?2 - ?1 AND ${claimable}
-               ORDER BY x.run_at LIMIT ?4)
-             UNION
-             SELECT seq FROM (
-               SELECT x.seq FROM {p}jobs x INDEXED BY {p}jobs_lease
-               WHERE x.state = 'leased' AND x.lease_expires_at <= ?2 AND ${claimable}
-               ORDER BY x.lease_expires_at LIMIT ?4)
-           ), scored AS (
-             SELECT j.seq, j.fair_key, j.state,
-               j.priority + CASE WHEN ?1 > 0 THEN MAX(0, ?2 - j.run_at) / ?1 ELSE 0 END AS eff
-             FROM pool p CROSS JOIN {p}jobs j ON j.seq = p.seq
-           ), ranked AS (
-             SELECT seq, fair_key, state, eff,
-               ROW_NUMBER() OVER (PARTITION BY fair_key ORDER BY eff DESC, seq) AS rn
-             FROM scored
-           )
-           SELECT r.seq, r.state FROM ranked r LEFT JOIN json_each(?3) w ON w.key = r.fair_key
-           WHERE r.rn <= ?4
-           ORDER BY (r.rn - 1) * 1.0 / COALESCE(w.value, 1), r.eff DESC, r.seq
-           LIMIT ?4`,
-        )
+        .stmt(CLAIM_CANDIDATES)
         .all(aging, now, JSON.stringify(weights), options.limit, queues, names) as {
         seq: number;
         state: JobState;
@@ -283,22 +236,9 @@ export class SqliteJobs {
       // One statement per step, not per job: statement overhead dominates row work.
       const seqs = JSON.stringify(candidates.map((c) => c.seq));
       if (candidates.some((c) => c.state === 'leased')) {
-        this.#c
-          .stmt(
-            `INSERT INTO {p}attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at, ended_at, outcome, error, payload)
-           SELECT seq, queue, name, attempts, epoch, COALESCE(lease_owner, ''), COALESCE(started_at, updated_at), ?1,
-             'expired', 'lease expired', CASE WHEN ?3 THEN payload END
-           FROM {p}jobs WHERE seq IN (SELECT value FROM json_each(?2)) AND +state = 'leased'`,
-          )
-          .run(now, seqs, this.#c.attemptPayloads ? 1 : 0);
+        this.#c.stmt(CLAIM_LOG_RECLAIMED).run(now, seqs, this.#c.attemptPayloads ? 1 : 0);
       }
-      this.#c
-        .stmt(
-          `UPDATE {p}jobs SET state = 'leased', attempts = attempts + 1, epoch = epoch + 1,
-           lease_owner = ?1, lease_expires_at = ?2, started_at = ?3, updated_at = ?3
-         WHERE seq IN (SELECT value FROM json_each(?4))`,
-        )
-        .run(options.workerId, now + options.leaseMs, now, seqs);
+      this.#c.stmt(CLAIM_LEASE_JOBS).run(options.workerId, now + options.leaseMs, now, seqs);
       // Rows as arrays: building 25-key objects costs ~4× the read itself.
       let read = this.#c.rawReads.get('claim');
       if (read === undefined) {
@@ -318,9 +258,7 @@ export class SqliteJobs {
 
   /** Why `ref` was refused (called for a ref whose compare-and-set did not pass). */
   #refusal(ref: LeaseRef): Refusal {
-    const row = this.#c
-      .stmt('SELECT state, epoch FROM {p}jobs WHERE seq = ?')
-      .get(toSeq(ref.id)) as LeaseState | undefined;
+    const row = this.#c.stmt(REFUSAL_SELECT_JOBS).get(toSeq(ref.id)) as LeaseState | undefined;
     // A ref refused by the statement holds no lease; a job leased under that very epoch
     // would have been accepted in the same transaction.
     return leaseRefusal(ref, row) ?? { id: ref.id, epoch: ref.epoch, reason: 'not-leased' };
@@ -330,11 +268,7 @@ export class SqliteJobs {
     return this.#c.write(() => {
       const now = this.#c.clock.now();
       const done = this.#c
-        .stmt(
-          `UPDATE {p}jobs SET lease_expires_at = ?1, updated_at = ?2
-         FROM (SELECT value ->> 0 AS s, value ->> 1 AS e FROM json_each(?3)) v
-         WHERE {p}jobs.seq = v.s AND {p}jobs.epoch = v.e AND +{p}jobs.state = 'leased' RETURNING {p}jobs.seq`,
-        )
+        .stmt(HEARTBEAT_UPDATE_JOBS)
         .all(now + leaseMs, now, JSON.stringify(leases.map((l) => [toSeq(l.id), l.epoch]))) as {
         seq: number;
       }[];
@@ -361,11 +295,7 @@ export class SqliteJobs {
         const now = this.#c.clock.now();
         const accepted: string[] = [];
         const refused: Refusal[] = [];
-        const stmt = this.#c.stmt(
-          `UPDATE {p}jobs SET state = 'pending', attempts = MAX(0, attempts - 1), lease_owner = NULL,
-           lease_expires_at = NULL, run_at = MIN(run_at, ?1), updated_at = ?1
-         WHERE seq = ?2 AND epoch = ?3 AND state = 'leased' RETURNING queue, run_at`,
-        );
+        const stmt = this.#c.stmt(RELEASE_UPDATE_JOBS);
         for (const ref of leases) {
           const row = stmt.get(now, toSeq(ref.id), ref.epoch) as
             { queue: string; run_at: number } | undefined;
@@ -397,24 +327,8 @@ export class SqliteJobs {
       const input = JSON.stringify(
         unique.map((c) => [toSeq(c.id), c.epoch, JSON.stringify(c.result ?? null)]),
       );
-      this.#c
-        .stmt(
-          `INSERT INTO {p}attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at, ended_at, outcome, error, payload)
-         SELECT j.seq, j.queue, j.name, j.attempts, j.epoch, COALESCE(j.lease_owner, ''),
-           COALESCE(j.started_at, j.updated_at), ?1, 'succeeded', NULL, CASE WHEN ?3 THEN j.payload END
-         FROM (SELECT value ->> 0 AS s, value ->> 1 AS e FROM json_each(?2)) v
-         CROSS JOIN {p}jobs j ON j.seq = v.s AND j.epoch = v.e AND +j.state = 'leased'`,
-        )
-        .run(now, input, this.#c.attemptPayloads ? 1 : 0);
-      const rows = this.#c
-        .stmt(
-          `UPDATE {p}jobs SET state = 'succeeded', result = v.r, lease_owner = NULL, lease_expires_at = NULL,
-           finished_at = ?1, updated_at = ?1
-         FROM (SELECT value ->> 0 AS s, value ->> 1 AS e, value ->> 2 AS r FROM json_each(?2)) v
-         WHERE {p}jobs.seq = v.s AND {p}jobs.epoch = v.e AND +{p}jobs.state = 'leased'
-         RETURNING {p}jobs.seq, {p}jobs.queue, {p}jobs.name, {p}jobs.idempotency_key, {p}jobs.result`,
-        )
-        .all(now, input) as {
+      this.#c.stmt(COMPLETE_INSERT_ATTEMPTS).run(now, input, this.#c.attemptPayloads ? 1 : 0);
+      const rows = this.#c.stmt(COMPLETE_UPDATE_JOBS).all(now, input) as {
         seq: number;
         queue: string;
         name: string;
@@ -454,9 +368,7 @@ export class SqliteJobs {
       const refused: Refusal[] = [];
       const retrying: string[] = [];
       const dead: string[] = [];
-      const check = this.#c.stmt(
-        `SELECT ${JOB_KEY}, attempts, max_attempts FROM {p}jobs WHERE seq = ? AND epoch = ? AND state = 'leased'`,
-      );
+      const check = this.#c.stmt(FAIL_SELECT_JOBS);
       for (const f of failures) {
         const seq = toSeq(f.id);
         const row = check.get(seq, f.epoch) as

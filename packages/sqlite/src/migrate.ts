@@ -7,6 +7,11 @@
 import type Database from 'better-sqlite3';
 import type { Clock } from 'batchflight/core';
 import { MIGRATIONS } from './migrations.js';
+import { SCHEMA_PLACEHOLDER } from './sql/generated.js';
+
+/** `sql` with the table prefix `p` where it says `{{schema}}.`. */
+export const withPrefix = (sql: string, p: string): string =>
+  sql.replaceAll(`${SCHEMA_PLACEHOLDER}.`, p);
 
 /** Applies every migration newer than the recorded version, in one transaction. */
 export function migrate(db: Database.Database, p: string, clock: Clock): void {
@@ -23,7 +28,7 @@ export function migrate(db: Database.Database, p: string, clock: Clock): void {
         m.name,
         clock.now(),
       );
-      db.exec(m.sql.replaceAll('{p}', p));
+      db.exec(withPrefix(m.sql, p));
     }
   }).immediate();
 }

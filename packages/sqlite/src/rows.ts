@@ -11,6 +11,7 @@ import {
   type RunState,
 } from 'batchflight/jobs';
 import type { SqliteConnection } from './connection.js';
+import { DEPS_SELECT_JOB_DEPS, JOB_ROW_SELECT_JOBS } from './sql/generated.js';
 
 /** A row of `<prefix>jobs`. */
 export interface JobRow {
@@ -104,10 +105,6 @@ export interface JobKey {
   readonly has_deps: number;
   readonly idempotency_key: string | null;
 }
-/** The columns of a {@link JobKey}. */
-export const JOB_KEY = 'seq, state, queue, has_deps, idempotency_key';
-/** The columns of a {@link JobKey} on the jobs table aliased `j`. */
-export const JOB_KEY_OF_J = 'j.seq, j.state, j.queue, j.has_deps, j.idempotency_key';
 
 /** A job row from a raw (array-mode) read of {@link JOB_COLUMNS}. */
 export function fromRaw(values: unknown[]): JobRow {
@@ -123,29 +120,13 @@ export const parse = (text: string | null): unknown =>
   text === null ? undefined : JSON.parse(text);
 /** A job or run id as its seq; -1 (no row) for a string that is not one. */
 export const toSeq = (id: string): number => (/^[1-9][0-9]{0,15}$/.test(id) ? Number(id) : -1);
-/** The terminal job states as an SQL list. */
-export const TERMINAL_SQL = `('succeeded','dead','cancelled')`;
 /** True for a dependency state that cancels its dependents (dead, cancelled). */
 export const isEnded = (state: JobState | undefined): boolean =>
   state !== undefined && DEPENDENCY_FAILED_STATES.includes(state);
 
-/**
- * Job `x` waits on nothing: every dependency succeeded, and it heads its
- * ordered partition (an earlier dead or cancelled job no longer blocks).
- */
-export const UNBLOCKED_SQL = `(x.has_deps = 0 OR NOT EXISTS (
-            SELECT 1 FROM {p}job_deps d JOIN {p}jobs dj ON dj.seq = d.depends_on
-            WHERE d.job_seq = x.seq AND dj.state <> 'succeeded'))
-          AND (x.ordered = 0 OR NOT EXISTS (
-            SELECT 1 FROM {p}jobs o WHERE o.ordered = 1 AND o.queue = x.queue
-              AND o.partition_key = x.partition_key AND o.seq < x.seq
-              AND o.state IN ('pending','leased','failed')))`;
-
 /** The ids of the jobs job `seq` depends on, in id order. */
 export function deps(c: SqliteConnection, seq: number): string[] {
-  const rows = c
-    .stmt('SELECT depends_on FROM {p}job_deps WHERE job_seq = ? ORDER BY depends_on')
-    .all(seq) as { depends_on: number }[];
+  const rows = c.stmt(DEPS_SELECT_JOB_DEPS).all(seq) as { depends_on: number }[];
   return rows.map((r) => String(r.depends_on));
 }
 
@@ -183,5 +164,5 @@ export function toRecord(c: SqliteConnection, row: JobRow): JobRecord {
 
 /** Job `seq`'s row, if there is one. */
 export function jobRow(c: SqliteConnection, seq: number): JobRow | undefined {
-  return c.stmt('SELECT * FROM {p}jobs WHERE seq = ?').get(seq) as JobRow | undefined;
+  return c.stmt(JOB_ROW_SELECT_JOBS).get(seq) as JobRow | undefined;
 }

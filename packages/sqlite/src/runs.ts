@@ -27,6 +27,24 @@ import {
 import { rejected, type SqliteConnection } from './connection.js';
 import { toSeq, type ChunkRow, type RunRow } from './rows.js';
 import { runMachine } from './transitions.js';
+import {
+  CHECKPOINT_CHUNK_UPDATE_CHUNKS,
+  CHECKPOINT_CHUNK_UPDATE_RUNS,
+  CHUNK_CAS_SELECT_CHUNKS,
+  CLAIM_CHUNKS_SELECT_CHUNKS,
+  CLAIM_CHUNKS_UPDATE_CHUNKS,
+  COMPLETE_CHUNK_SELECT_CHUNKS,
+  COMPLETE_CHUNK_UPDATE_CHUNKS,
+  COMPLETE_CHUNK_UPDATE_RUNS,
+  CREATE_RUN_INSERT_RUNS,
+  CREATE_RUN_SELECT_RUNS,
+  FAIL_CHUNK_UPDATE_CHUNKS,
+  ISSUE_CHUNKS_INSERT_CHUNKS,
+  ISSUE_CHUNKS_SELECT_RUNS,
+  ISSUE_CHUNKS_UPDATE_RUNS,
+  RUN_RECORD_SELECT_CHUNKS,
+  RUN_RECORD_SELECT_RUNS,
+} from './sql/generated.js';
 
 /** The `RunStore` of one store, on its connection. */
 export class SqliteRuns {
@@ -39,14 +57,12 @@ export class SqliteRuns {
   }
 
   #runRecord(seq: number): RunRecord | undefined {
-    const run = this.#c.stmt('SELECT * FROM {p}runs WHERE seq = ?').get(seq) as RunRow | undefined;
+    const run = this.#c.stmt(RUN_RECORD_SELECT_RUNS).get(seq) as RunRow | undefined;
     if (run === undefined) return undefined;
-    const agg = this.#c
-      .stmt(
-        `SELECT COALESCE(SUM(offset_at - start), 0) AS processed,
-              COALESCE(SUM(state = 'done'), 0) AS done FROM {p}chunks WHERE run_seq = ?`,
-      )
-      .get(seq) as { processed: number; done: number };
+    const agg = this.#c.stmt(RUN_RECORD_SELECT_CHUNKS).get(seq) as {
+      processed: number;
+      done: number;
+    };
     return Object.freeze({
       id: String(run.seq),
       name: run.name,
@@ -68,9 +84,7 @@ export class SqliteRuns {
     return this.#c.write(() => {
       const n = normalizeRun(spec);
       if (n.idempotencyKey !== null) {
-        const existing = this.#c
-          .stmt('SELECT seq, name, input, total, chunk_size FROM {p}runs WHERE idempotency_key = ?')
-          .get(n.idempotencyKey) as
+        const existing = this.#c.stmt(CREATE_RUN_SELECT_RUNS).get(n.idempotencyKey) as
           | { seq: number; name: string; input: string; total: number; chunk_size: number }
           | undefined;
         if (existing !== undefined) {
@@ -88,11 +102,7 @@ export class SqliteRuns {
       }
       const now = this.#c.clock.now();
       const { seq } = this.#c
-        .stmt(
-          `INSERT INTO {p}runs (name, input, state, total, chunk_size, chunks, idempotency_key, created_at, updated_at,
-           finished_at, max_chunk_attempts)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10) RETURNING seq`,
-        )
+        .stmt(CREATE_RUN_INSERT_RUNS)
         .get(
           n.name,
           n.inputJson,
@@ -123,23 +133,14 @@ export class SqliteRuns {
     return this.#c.write(() => {
       const now = this.#c.clock.now();
       const rows = this.#c
-        .stmt(
-          `SELECT c.run_seq, c.idx, c.state, r.name FROM {p}chunks c JOIN {p}runs r ON r.seq = c.run_seq
-         WHERE r.state = 'running' AND (?1 IS NULL OR r.seq = ?1)
-           AND (?2 IS NULL OR r.name IN (SELECT value FROM json_each(?2)))
-           AND ((c.state = 'pending' AND c.not_before <= ?3) OR (c.state = 'leased' AND c.lease_expires_at <= ?3))
-         ORDER BY r.seq, c.idx LIMIT ?4`,
-        )
+        .stmt(CLAIM_CHUNKS_SELECT_CHUNKS)
         .all(
           options.runId === undefined ? null : toSeq(options.runId),
           options.names === undefined ? null : JSON.stringify(options.names),
           now,
           options.limit,
         ) as { run_seq: number; idx: number; state: string; name: string }[];
-      const lease = this.#c.stmt(
-        `UPDATE {p}chunks SET state = 'leased', epoch = epoch + 1, lease_owner = ?1, lease_expires_at = ?2
-         WHERE run_seq = ?3 AND idx = ?4 RETURNING *`,
-      );
+      const lease = this.#c.stmt(CLAIM_CHUNKS_UPDATE_CHUNKS);
       const failedRuns = new Set<number>();
       const out: ChunkLease[] = [];
       for (const r of rows) {
@@ -183,12 +184,7 @@ export class SqliteRuns {
     out: ChunkLease[],
   ): void {
     const runs = this.#c
-      .stmt(
-        `SELECT seq, name, total, chunk_size, chunks, issued FROM {p}runs
-       WHERE state = 'running' AND issued < chunks AND (?1 IS NULL OR seq = ?1)
-         AND (?2 IS NULL OR name IN (SELECT value FROM json_each(?2)))
-       ORDER BY seq`,
-      )
+      .stmt(ISSUE_CHUNKS_SELECT_RUNS)
       .all(
         options.runId === undefined ? null : toSeq(options.runId),
         options.names === undefined ? null : JSON.stringify(options.names),
@@ -200,10 +196,7 @@ export class SqliteRuns {
       chunks: number;
       issued: number;
     }[];
-    const insert = this.#c.stmt(
-      `INSERT INTO {p}chunks (run_seq, idx, start, end_at, offset_at, state, epoch, lease_owner, lease_expires_at)
-       VALUES (?1, ?2, ?3, ?4, ?3, 'leased', 1, ?5, ?6)`,
-    );
+    const insert = this.#c.stmt(ISSUE_CHUNKS_INSERT_CHUNKS);
     const until = now + options.leaseMs;
     for (const run of runs) {
       if (skip.has(run.seq)) continue;
@@ -227,7 +220,7 @@ export class SqliteRuns {
         issued++;
       }
       if (issued !== run.issued) {
-        this.#c.stmt('UPDATE {p}runs SET issued = ? WHERE seq = ?').run(issued, run.seq);
+        this.#c.stmt(ISSUE_CHUNKS_UPDATE_RUNS).run(issued, run.seq);
       }
       if (out.length >= options.limit) return;
     }
@@ -235,12 +228,8 @@ export class SqliteRuns {
 
   #chunkCas(ref: ChunkRef): ChunkRow | undefined {
     // Only a running run's chunks move: pause, failure and cancel stop their holders here.
-    return this.#c
-      .stmt(
-        `SELECT c.* FROM {p}chunks c JOIN {p}runs r ON r.seq = c.run_seq
-       WHERE c.run_seq = ? AND c.idx = ? AND c.epoch = ? AND c.state = 'leased' AND r.state = 'running'`,
-      )
-      .get(toSeq(ref.runId), ref.index, ref.epoch) as ChunkRow | undefined;
+    return this.#c.stmt(CHUNK_CAS_SELECT_CHUNKS).get(toSeq(ref.runId), ref.index, ref.epoch) as
+      ChunkRow | undefined;
   }
 
   checkpointChunk(input: CheckpointInput): Promise<boolean> {
@@ -252,13 +241,7 @@ export class SqliteRuns {
       const handBack = input.leaseMs !== undefined && input.leaseMs <= 0;
       // Progress resets the failed-attempt count: a chunk that moves is not a poison chunk.
       this.#c
-        .stmt(
-          `UPDATE {p}chunks SET offset_at = ?1, attempts = CASE WHEN ?1 > offset_at THEN 0 ELSE attempts END,
-           state = CASE WHEN ?5 THEN 'pending' ELSE state END,
-           lease_owner = CASE WHEN ?5 THEN NULL ELSE lease_owner END,
-           lease_expires_at = CASE WHEN ?5 THEN NULL ELSE COALESCE(?2, lease_expires_at) END
-         WHERE run_seq = ?3 AND idx = ?4`,
-        )
+        .stmt(CHECKPOINT_CHUNK_UPDATE_CHUNKS)
         .run(
           to,
           input.leaseMs === undefined ? null : now + input.leaseMs,
@@ -266,7 +249,7 @@ export class SqliteRuns {
           chunk.idx,
           handBack ? 1 : 0,
         );
-      this.#c.stmt('UPDATE {p}runs SET updated_at = ? WHERE seq = ?').run(now, chunk.run_seq);
+      this.#c.stmt(CHECKPOINT_CHUNK_UPDATE_RUNS).run(now, chunk.run_seq);
       // A lease renewal or hand-back (no progress, no data) is not a checkpoint for the hook.
       if (to > chunk.offset_at || input.data !== undefined)
         this.#c.onCheckpoint?.(this.#c.db, {
@@ -286,27 +269,10 @@ export class SqliteRuns {
       const chunk = this.#chunkCas(input);
       if (chunk === undefined) return false;
       const now = this.#c.clock.now();
-      this.#c
-        .stmt(
-          `UPDATE {p}chunks SET state = 'done', offset_at = end_at, lease_owner = NULL, lease_expires_at = NULL
-         WHERE run_seq = ? AND idx = ?`,
-        )
-        .run(chunk.run_seq, chunk.idx);
+      this.#c.stmt(COMPLETE_CHUNK_UPDATE_CHUNKS).run(chunk.run_seq, chunk.idx);
       // Chunks never issued are not done either.
-      const left = this.#c
-        .stmt(
-          `SELECT (SELECT COUNT(*) FROM {p}chunks WHERE run_seq = ?1 AND state <> 'done')
-           + (SELECT chunks - issued FROM {p}runs WHERE seq = ?1) AS n`,
-        )
-        .get(chunk.run_seq) as { n: number };
-      this.#c
-        .stmt(
-          `UPDATE {p}runs SET updated_at = ?1,
-           state = CASE WHEN ?2 = 0 THEN 'succeeded' ELSE state END,
-           finished_at = CASE WHEN ?2 = 0 THEN ?1 ELSE finished_at END
-         WHERE seq = ?3`,
-        )
-        .run(now, left.n, chunk.run_seq);
+      const left = this.#c.stmt(COMPLETE_CHUNK_SELECT_CHUNKS).get(chunk.run_seq) as { n: number };
+      this.#c.stmt(COMPLETE_CHUNK_UPDATE_RUNS).run(now, left.n, chunk.run_seq);
       return true;
     });
   }
@@ -320,10 +286,7 @@ export class SqliteRuns {
         !chunkFailed(this.#runMachine, chunk.run_seq, chunk.idx, storableText(input.error), now)
       ) {
         this.#c
-          .stmt(
-            `UPDATE {p}chunks SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL, not_before = ?1
-           WHERE run_seq = ?2 AND idx = ?3`,
-          )
+          .stmt(FAIL_CHUNK_UPDATE_CHUNKS)
           .run(Math.floor(input.retryAt ?? now), chunk.run_seq, chunk.idx);
       }
       return true;

@@ -5,6 +5,7 @@
 import { type PutStepInput, type StepValue } from 'batchflight/jobs';
 import { type SqliteConnection } from './connection.js';
 import { toSeq } from './rows.js';
+import { GET_STEP_SELECT_STEPS, PUT_STEP_INSERT_STEPS } from './sql/generated.js';
 
 /** The `StepStore` of one store, on its connection. */
 export class SqliteSteps {
@@ -16,9 +17,8 @@ export class SqliteSteps {
 
   getStep(jobId: string, step: string): Promise<StepValue> {
     return this.#c.read(() => {
-      const row = this.#c
-        .stmt('SELECT value FROM {p}steps WHERE job_seq = ? AND step = ?')
-        .get(toSeq(jobId), step) as { value: string } | undefined;
+      const row = this.#c.stmt(GET_STEP_SELECT_STEPS).get(toSeq(jobId), step) as
+        { value: string } | undefined;
       return row === undefined
         ? { found: false, value: undefined }
         : { found: true, value: JSON.parse(row.value) as unknown };
@@ -29,10 +29,7 @@ export class SqliteSteps {
     return this.#c.write(
       () =>
         this.#c
-          .stmt(
-            `INSERT OR REPLACE INTO {p}steps (job_seq, step, value)
-           SELECT seq, ?, ? FROM {p}jobs WHERE seq = ? AND epoch = ? AND state = 'leased'`,
-          )
+          .stmt(PUT_STEP_INSERT_STEPS)
           .run(input.step, JSON.stringify(input.value ?? null), toSeq(input.id), input.epoch)
           .changes === 1,
     );

@@ -12,15 +12,29 @@ import {
   type RunMachine,
 } from 'batchflight/jobs';
 import type { SqliteConnection } from './connection.js';
-import { JOB_KEY, JOB_KEY_OF_J, toSeq, type JobKey } from './rows.js';
+import { toSeq, type JobKey } from './rows.js';
+import {
+  APPEND_ATTEMPT_INSERT_ATTEMPTS,
+  CANCELLABLE_DEPENDENTS_SELECT_JOB_DEPS,
+  COUNT_FAILURE_UPDATE_CHUNKS,
+  COUNT_FAILURE_UPDATE_RUNS,
+  ENDED_DEPENDENCY_SELECT_JOB_DEPS,
+  FAIL_CHUNK_AND_RUN_UPDATE_CHUNKS,
+  FAIL_CHUNK_AND_RUN_UPDATE_RUNS,
+  FENCE_LEASED_CHUNKS_UPDATE_CHUNKS,
+  HAND_BACK_UPDATE_CHUNKS,
+  LOAD_SELECT_JOBS,
+  RETRY_FAILED_CHUNKS_UPDATE_CHUNKS,
+  SET_STATE_UPDATE_RUNS,
+  WRITE_END,
+  WRITE_RETRY,
+  WRITE_RESET,
+  SYNC_LEDGER_UPDATE_LEDGER,
+} from './sql/generated.js';
 
 /** Copies job `seq`'s state (and its result when succeeded) to its ledger entry. */
 export function syncLedger(c: SqliteConnection, seq: number): void {
-  c.stmt(
-    `UPDATE {p}ledger SET state = j.state, result = CASE WHEN j.state = 'succeeded' THEN j.result END
-     FROM (SELECT queue, idempotency_key, state, result FROM {p}jobs WHERE seq = ?1 AND idempotency_key IS NOT NULL) AS j
-     WHERE {p}ledger.queue = j.queue AND {p}ledger.key = j.idempotency_key AND {p}ledger.job_seq = ?1`,
-  ).run(seq);
+  c.stmt(SYNC_LEDGER_UPDATE_LEDGER).run(seq);
 }
 
 /** Appends the attempt log entry of job `seq`'s current attempt, ended with `outcome`. */
@@ -31,12 +45,7 @@ export function appendAttempt(
   error: string | null,
   now: number,
 ): void {
-  c.stmt(
-    `INSERT INTO {p}attempts (job_seq, queue, name, attempt, epoch, worker_id, started_at, ended_at, outcome, error, payload)
-     SELECT seq, queue, name, attempts, epoch, COALESCE(lease_owner, ''), COALESCE(started_at, updated_at), ?, ?, ?,
-       CASE WHEN ? THEN payload END
-     FROM {p}jobs WHERE seq = ?`,
-  ).run(now, outcome, error, c.attemptPayloads ? 1 : 0, seq);
+  c.stmt(APPEND_ATTEMPT_INSERT_ATTEMPTS).run(now, outcome, error, c.attemptPayloads ? 1 : 0, seq);
 }
 
 /** A dead or cancelled dependency of job `seq`, if any. */
@@ -44,28 +53,18 @@ export function endedDependency(
   c: SqliteConnection,
   seq: number,
 ): { depends_on: number; state: JobState } | undefined {
-  return c
-    .stmt(
-      `SELECT d.depends_on, dj.state FROM {p}job_deps d JOIN {p}jobs dj ON dj.seq = d.depends_on
-     WHERE d.job_seq = ? AND dj.state IN ('dead','cancelled') LIMIT 1`,
-    )
-    .get(seq) as { depends_on: number; state: JobState } | undefined;
+  return c.stmt(ENDED_DEPENDENCY_SELECT_JOB_DEPS).get(seq) as
+    { depends_on: number; state: JobState } | undefined;
 }
 
 /** The storage primitives of the shared job state machine (`batchflight/jobs` transitions) on this store's rows. */
 export function jobMachine(c: SqliteConnection): JobMachine<JobKey> {
   return {
-    load: (id) =>
-      c.stmt(`SELECT ${JOB_KEY} FROM {p}jobs WHERE seq = ?`).get(toSeq(id)) as JobKey | undefined,
+    load: (id) => c.stmt(LOAD_SELECT_JOBS).get(toSeq(id)) as JobKey | undefined,
     id: (job) => String(job.seq),
     state: (job) => job.state,
     cancellableDependents: (job) =>
-      c
-        .stmt(
-          `SELECT ${JOB_KEY_OF_J} FROM {p}job_deps d INDEXED BY {p}job_deps_dependents JOIN {p}jobs j ON j.seq = d.job_seq
-       WHERE d.depends_on = ? AND j.state IN ('pending','failed')`,
-        )
-        .all(job.seq) as JobKey[],
+      c.stmt(CANCELLABLE_DEPENDENTS_SELECT_JOB_DEPS).all(job.seq) as JobKey[],
     endedDependency: (job) => {
       if (job.has_deps === 0) return undefined;
       const dep = endedDependency(c, job.seq);
@@ -88,22 +87,13 @@ export function jobMachine(c: SqliteConnection): JobMachine<JobKey> {
 function writeChange(c: SqliteConnection, seq: number, change: JobChange, now: number): void {
   switch (change.kind) {
     case 'end':
-      c.stmt(
-        `UPDATE {p}jobs SET state = ?1, last_error = COALESCE(?2, last_error), epoch = epoch + ?5,
-           lease_owner = NULL, lease_expires_at = NULL, finished_at = ?3, updated_at = ?3 WHERE seq = ?4`,
-      ).run(change.to, change.reason, now, seq, change.fence ? 1 : 0);
+      c.stmt(WRITE_END).run(change.to, change.reason, now, seq, change.fence ? 1 : 0);
       return;
     case 'retry':
-      c.stmt(
-        `UPDATE {p}jobs SET state = 'failed', last_error = ?1, lease_owner = NULL, lease_expires_at = NULL,
-           run_at = ?2, updated_at = ?3, retry_delay_ms = ?5 WHERE seq = ?4`,
-      ).run(change.error, change.runAt, now, seq, change.retryDelayMs);
+      c.stmt(WRITE_RETRY).run(change.error, change.runAt, now, seq, change.retryDelayMs);
       return;
     case 'reset':
-      c.stmt(
-        `UPDATE {p}jobs SET state = 'pending', run_at = ?1, attempts = CASE WHEN ?2 THEN 0 ELSE attempts END,
-           result = NULL, finished_at = NULL, updated_at = ?3, retry_delay_ms = 0 WHERE seq = ?4`,
-      ).run(change.runAt, change.resetAttempts ? 1 : 0, now, seq);
+      c.stmt(WRITE_RESET).run(change.runAt, change.resetAttempts ? 1 : 0, now, seq);
       return;
   }
 }
@@ -114,51 +104,28 @@ export function runMachine(c: SqliteConnection): RunMachine<number, number> {
     setState: (id, from, to, now) => {
       const seq = toSeq(id);
       const changed =
-        c
-          .stmt(
-            `UPDATE {p}runs SET state = ?1, updated_at = ?2,
-           finished_at = CASE WHEN ?1 = 'cancelled' THEN ?2 ELSE finished_at END
-         WHERE seq = ?3 AND state IN (SELECT value FROM json_each(?4))`,
-          )
-          .run(to, now, seq, JSON.stringify(from)).changes === 1;
+        c.stmt(SET_STATE_UPDATE_RUNS).run(to, now, seq, JSON.stringify(from)).changes === 1;
       return changed ? seq : undefined;
     },
     handBack: (runSeq) => {
-      c.stmt(
-        `UPDATE {p}chunks SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL
-       WHERE run_seq = ? AND state = 'leased'`,
-      ).run(runSeq);
+      c.stmt(HAND_BACK_UPDATE_CHUNKS).run(runSeq);
     },
     retryFailedChunks: (runSeq) => {
-      c.stmt(
-        `UPDATE {p}chunks SET state = 'pending', attempts = 0, not_before = 0
-       WHERE run_seq = ? AND state = 'failed'`,
-      ).run(runSeq);
+      c.stmt(RETRY_FAILED_CHUNKS_UPDATE_CHUNKS).run(runSeq);
     },
     fenceLeasedChunks: (runSeq) => {
-      c.stmt(`UPDATE {p}chunks SET epoch = epoch + 1 WHERE run_seq = ? AND state = 'leased'`).run(
-        runSeq,
-      );
+      c.stmt(FENCE_LEASED_CHUNKS_UPDATE_CHUNKS).run(runSeq);
     },
     countFailure: (runSeq, idx, error, now) => {
-      const { attempts } = c
-        .stmt(
-          'UPDATE {p}chunks SET attempts = attempts + 1 WHERE run_seq = ? AND idx = ? RETURNING attempts',
-        )
-        .get(runSeq, idx) as { attempts: number };
-      const { max } = c
-        .stmt(
-          `UPDATE {p}runs SET last_error = ?1, updated_at = ?2 WHERE seq = ?3 RETURNING max_chunk_attempts AS max`,
-        )
-        .get(error, now, runSeq) as { max: number };
+      const { attempts } = c.stmt(COUNT_FAILURE_UPDATE_CHUNKS).get(runSeq, idx) as {
+        attempts: number;
+      };
+      const { max } = c.stmt(COUNT_FAILURE_UPDATE_RUNS).get(error, now, runSeq) as { max: number };
       return { attempts, max };
     },
     failChunkAndRun: (runSeq, idx) => {
-      c.stmt(`UPDATE {p}chunks SET state = 'failed' WHERE run_seq = ? AND idx = ?`).run(
-        runSeq,
-        idx,
-      );
-      c.stmt(`UPDATE {p}runs SET state = 'failed' WHERE seq = ?`).run(runSeq);
+      c.stmt(FAIL_CHUNK_AND_RUN_UPDATE_CHUNKS).run(runSeq, idx);
+      c.stmt(FAIL_CHUNK_AND_RUN_UPDATE_RUNS).run(runSeq);
     },
   };
 }

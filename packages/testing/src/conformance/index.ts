@@ -16,6 +16,11 @@ export { cacheStoreGetManyConformance } from './cache-store-get-many.js';
 export { rateLimitStoreConformance, type RateLimitStoreHarness } from './rate-limit-store.js';
 export { flightStoreConformance, type FlightStoreHarness } from './flight-store.js';
 export { jobStoreConformance, runStoreConformance, stepStoreConformance };
+export {
+  releasedMigrationsConformance,
+  migrationHash,
+  type ShippedMigration,
+} from './migrations.js';
 export type {
   JobStoreFactory,
   JobStoreFactoryOptions,
