@@ -10,6 +10,7 @@ import { protectionScenarios } from './scenarios/protection-outage.js';
 import { protectionCacheScenarios } from './scenarios/protection-cache.js';
 import { jobsScenarios } from './scenarios/jobs.js';
 import { importScenarios } from './scenarios/import.js';
+import { metricsScenarios } from './scenarios/metrics.js';
 
 export const scenarios: readonly Scenario[] = [
   ...singleflightScenarios,
@@ -19,4 +20,5 @@ export const scenarios: readonly Scenario[] = [
   ...fleetScenarios,
   ...jobsScenarios,
   ...importScenarios,
+  ...metricsScenarios,
 ];
