@@ -1,0 +1,40 @@
+/** docs/configuration.md: a coordinator publishes a revision, every process applies it. */
+import { ConfigRegistry, retunableBatch } from '@batchflight/config';
+
+const prefix = `bf-example-config-fleet:${String(process.pid)}`;
+const registry = new ConfigRegistry();
+const users = retunableBatch({
+  name: 'users',
+  load: (ids: number[]) => Promise.resolve(ids.map((id) => ({ id }))),
+});
+registry.register('users', users.tunable);
+const fleetYaml = 'primitives:\n  users:\n    batch: { maxSize: 25, maxWaitMs: 5 }\n';
+export const applied: number[] = [];
+
+// #region fleet
+import { RedisConfigChannel } from '@batchflight/config/redis';
+import { Redis } from 'ioredis';
+
+const redis = new Redis(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379');
+const fleet = new RedisConfigChannel({ redis, prefix }); // prefix: default 'batchflight:config'
+
+// In every process: apply the current revision, then each one published.
+const follower = fleet.follow(registry, {
+  onApplied: (revision, _report) => applied.push(revision), // the report of registry.apply
+  onRefused: (revision, error) => {
+    console.error(revision, String(error)); // the process keeps its last good revision
+  },
+});
+await follower.ready;
+
+// On the coordinator (`publish` validates first; an invalid text is never stored):
+const revision = await fleet.publish(fleetYaml, { author: 'ops@example.com' });
+const status = await fleet.status(); // { 'host:pid': { revision, refused?, error?, at } }
+// #endregion
+
+while (follower.revision < revision) await new Promise((resolve) => setTimeout(resolve, 10));
+export const results = { revision, status, maxSize: users.options.maxSize };
+await follower.close();
+await users.close();
+await redis.del(`${prefix}:revision`, `${prefix}:revisions`, `${prefix}:processes`);
+redis.disconnect();
