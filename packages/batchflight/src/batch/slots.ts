@@ -31,6 +31,16 @@ function capture(resolve: Settle, reject: Settle): void {
   capturedReject = reject;
 }
 
+/** A new promise and, through {@link lastResolve}, its resolve function (no closure per promise). */
+export function gatePromise(): Promise<unknown> {
+  return new Promise(capture);
+}
+
+/** The resolve function of the promise {@link gatePromise} (or {@link pushPromise}) made last. */
+export function lastResolve(): Settle {
+  return capturedResolve;
+}
+
 /** A new promise whose settle functions are pushed onto `resolves` and `rejects` (no closure per promise). */
 export function pushPromise(resolves: Settle[], rejects: Settle[]): Promise<unknown> {
   const promise = new Promise(capture);
@@ -60,6 +70,10 @@ export class Slot<K> {
    */
   outcome = UNKNOWN;
   value: unknown = undefined;
+  /** Memoising protocols: the batch the slot was added with (to tell a hit of the same tick). */
+  home: unknown = undefined;
+  /** Memoising protocols: reads the outcome (returns the value or throws the error). */
+  read: (() => unknown) | undefined = undefined;
   constructor(
     readonly key: K,
     readonly id: unknown,

@@ -172,9 +172,11 @@ export class DataLoader<K, V, C = K> {
       const memo = memos.get(cacheKey);
       if (memo !== undefined) {
         if (this.#sameCachedPromise) return memo.promise as Promise<V>;
-        return hitsOf(window).add(memo, false) as Promise<V>;
+        return hitsOf(window).add(memo) as Promise<V>;
       }
       const slot = this.#engine.add(key);
+      // A hit of the same tick on this key settles with its batch (see hits.ts).
+      slot.home = hitsOf(window);
       memos.set(cacheKey, slot);
       return slot.promise as Promise<V>;
     }
@@ -184,7 +186,7 @@ export class DataLoader<K, V, C = K> {
       const cached = custom.get(cacheKey);
       if (cached) {
         if (this.#sameCachedPromise) return cached;
-        return hitsOf(window).add(cached, true) as Promise<V>;
+        return hitsOf(window).addForeign(cached) as Promise<V>;
       }
       const promise = this.#engine.add(key).promise as Promise<V>;
       custom.set(cacheKey, promise);

@@ -5,20 +5,39 @@
  * when the batch of its tick is answered, by resolving it with the cached
  * promise (`resolve(cached)`), so hits and misses of one tick settle
  * together. Resolving with a promise costs a job to adopt it, a reaction on
- * it and a second job per hit. Here the cache holds {@link Memo}s that know
- * how they settled, so a run of hits whose memos are settled is answered by
- * two microtasks in all, at the very turn adoption would have settled each
- * (two turns after the batch is answered) and in the same order. A hit on a
- * memo that is still pending, or whose value was itself a thenable, or a
- * promise from a custom `cacheMap`, is adopted exactly as the original does.
+ * it and a second job per hit, plus the hit's own resolve functions. Here
+ * the cache holds {@link Memo}s that know how they settled, and a hit whose
+ * memo is settled already, or belongs to the same tick's batch (so it
+ * settles with it), is `gate.then(read)`: one promise and one reaction, the
+ * gate opened one turn after the batch is answered, so every such hit
+ * settles at the very turn adoption would have settled it (two turns after
+ * the answer), in the same order. A hit on a memo still pending in another
+ * batch, or on a custom `cacheMap`'s promise, is adopted exactly as the
+ * original does; from the first such hit on, the rest of the tick's hits
+ * are too, so the order between both kinds stays the original's.
+ *
+ * One divergence, of timing only: a hit of the same tick on a key whose
+ * value the batch function answered with a thenable (a promise as a value)
+ * settles two turns later than with the original.
  */
-import { FULFILLED, REJECTED, UNKNOWN, pushPromise, type Settle } from '../batch/slots.js';
+import {
+  FULFILLED,
+  REJECTED,
+  UNKNOWN,
+  gatePromise,
+  lastResolve,
+  pushPromise,
+  type Settle,
+} from '../batch/slots.js';
 
 /** A cached key: a slot of the engine (a miss) or a primed value; see `Slot.outcome`. */
 export interface Memo {
   readonly promise: Promise<unknown> | undefined;
   outcome: number;
   value: unknown;
+  /** The hits of the tick the memo was loaded in (undefined once it had its answer, or primed). */
+  home: unknown;
+  read: (() => unknown) | undefined;
 }
 
 /** A value or Error given to `prime()`. */
@@ -26,6 +45,8 @@ export class Primed implements Memo {
   readonly promise: Promise<unknown>;
   outcome = UNKNOWN;
   value: unknown = undefined;
+  home: unknown = undefined;
+  read: (() => unknown) | undefined = undefined;
   constructor(value: unknown) {
     if (value instanceof Error) {
       this.promise = Promise.reject(value);
@@ -56,43 +77,74 @@ export function isThenable(value: unknown): boolean {
   );
 }
 
+/** The function a gated hit runs: the memo's value, its error thrown, or (a thenable value) its promise. */
+function readerOf(memo: Memo): () => unknown {
+  return (memo.read ??= () => {
+    if (memo.outcome === FULFILLED) return memo.value;
+    if (memo.outcome === REJECTED) throw memo.value;
+    return memo.promise;
+  });
+}
+
 /** The hits of one tick's batch; they ride the engine window as its attachment. */
 export class Hits {
-  readonly resolves: Settle[] = [];
-  readonly rejects: Settle[] = [];
-  /** What each hit found: a memo of ours, or a promise from a custom cacheMap. */
-  readonly found: (Memo | PromiseLike<unknown>)[] = [];
-  /** A hit found a custom cacheMap's promise: adopt them all, as the original does. */
-  foreign = false;
+  #gate: Promise<unknown> | undefined = undefined;
+  #open: Settle | undefined = undefined;
+  /** Hits adopted one by one, in order (after every gated hit of the tick). */
+  #resolves: Settle[] | undefined = undefined;
+  #rejects: Settle[] | undefined = undefined;
+  #found: (Memo | PromiseLike<unknown>)[] | undefined = undefined;
+  #foreign = false;
   #settled = false;
 
-  /** A hit: its new promise. */
-  add(found: Memo | PromiseLike<unknown>, foreign: boolean): Promise<unknown> {
-    this.found.push(found);
-    if (foreign) this.foreign = true;
-    return pushPromise(this.resolves, this.rejects);
+  /** A hit on a memo of ours: its new promise. */
+  add(memo: Memo): Promise<unknown> {
+    if (this.#found === undefined && (memo.outcome !== UNKNOWN || memo.home === this)) {
+      let gate = this.#gate;
+      if (gate === undefined) {
+        gate = this.#gate = gatePromise();
+        this.#open = lastResolve();
+      }
+      // A settled error must count as handled, as adoption would make it.
+      if (memo.outcome === REJECTED) memo.promise?.catch(noop);
+      return gate.then(readerOf(memo));
+    }
+    return this.#adopted(memo);
+  }
+
+  /** A hit on a custom cacheMap's promise: adopted, as the original does. */
+  addForeign(cached: PromiseLike<unknown>): Promise<unknown> {
+    this.#foreign = true;
+    return this.#adopted(cached);
+  }
+
+  #adopted(found: Memo | PromiseLike<unknown>): Promise<unknown> {
+    (this.#found ??= []).push(found);
+    return pushPromise((this.#resolves ??= []), (this.#rejects ??= []));
   }
 
   /** The batch was answered (or failed, or left with no key): every hit settles. Idempotent. */
   settle(): void {
     if (this.#settled) return;
     this.#settled = true;
-    if (this.foreign) {
-      for (let i = 0; i < this.found.length; i++) {
-        const found = this.found[i] as Memo | PromiseLike<unknown>;
-        (this.resolves[i] as Settle)(isMemo(found) ? found.promise : found);
-      }
+    const found = this.#found;
+    if (this.#foreign && found !== undefined) {
+      const resolves = this.#resolves as Settle[];
+      for (let i = 0; i < found.length; i++) (resolves[i] as Settle)(found[i]);
       return;
     }
+    if (this.#gate === undefined && found === undefined) return;
     // Adoption would call then() on each cached promise one turn from now.
     queueMicrotask(() => {
-      this.#adopt();
+      this.#open?.(undefined);
+      if (found !== undefined) this.#adopt(found as Memo[]);
     });
   }
 
   /** One turn after settle(): what adoption's then() would do, hit by hit, in order. */
-  #adopt(): void {
-    const found = this.found as Memo[];
+  #adopt(found: Memo[]): void {
+    const resolves = this.#resolves as Settle[];
+    const rejects = this.#rejects as Settle[];
     let runStart = -1;
     for (let i = 0; i < found.length; i++) {
       const memo = found[i] as Memo;
@@ -102,27 +154,24 @@ export class Hits {
         if (memo.outcome === REJECTED) memo.promise?.catch(noop);
         continue;
       }
-      if (runStart !== -1) this.#queueRun(runStart, i);
+      if (runStart !== -1) this.#queueRun(found, runStart, i);
       runStart = -1;
       // The hit's own promise carries the outcome; this reaction only moves it there.
-      void (memo.promise as Promise<unknown>).then(this.resolves[i], this.rejects[i]);
+      void (memo.promise as Promise<unknown>).then(resolves[i], rejects[i]);
     }
-    if (runStart !== -1) this.#queueRun(runStart, found.length);
+    if (runStart !== -1) this.#queueRun(found, runStart, found.length);
   }
 
   /** Settles hits [from, to) with their known outcomes one turn from now (adoption's reaction turn). */
-  #queueRun(from: number, to: number): void {
+  #queueRun(found: Memo[], from: number, to: number): void {
+    const resolves = this.#resolves as Settle[];
+    const rejects = this.#rejects as Settle[];
     queueMicrotask(() => {
-      const found = this.found as Memo[];
       for (let i = from; i < to; i++) {
         const memo = found[i] as Memo;
-        if (memo.outcome === FULFILLED) (this.resolves[i] as Settle)(memo.value);
-        else (this.rejects[i] as Settle)(memo.value);
+        if (memo.outcome === FULFILLED) (resolves[i] as Settle)(memo.value);
+        else (rejects[i] as Settle)(memo.value);
       }
     });
   }
-}
-
-function isMemo(found: Memo | PromiseLike<unknown>): found is Memo {
-  return 'outcome' in found;
 }

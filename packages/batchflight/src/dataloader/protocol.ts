@@ -91,6 +91,7 @@ export class LoaderProtocol<K> implements CallProtocol<K> {
         if (!cache.cacheErrors) cache.forget(slot);
         slot.outcome = REJECTED;
         engine.rejectSlot(slot, value);
+        handledByHits(slot);
       } else {
         slot.outcome = isThenable(value) ? UNKNOWN : FULFILLED;
         engine.resolveSlot(slot, value);
@@ -115,7 +116,22 @@ export class LoaderProtocol<K> implements CallProtocol<K> {
       slot.outcome = REJECTED;
       slot.value = error;
       engine.rejectSlot(slot, error);
+      handledByHits(slot);
     }
     engine.callDone(call);
   }
+}
+
+function noop(): void {
+  // marks a rejection as handled
+}
+
+/**
+ * A rejected key that a hit of its own tick read through the gate: the
+ * original's hit would have adopted its promise, which marks the rejection
+ * handled (before the end of this turn, so unhandled-rejection tracking sees
+ * the same as with the original).
+ */
+function handledByHits<K>(slot: Slot<K>): void {
+  if (slot.read !== undefined) slot.promise?.catch(noop);
 }
