@@ -11,6 +11,7 @@ import { InvalidOptionError } from 'batchflight/core';
 import { importOptions, runImportCommand, type ImportFlags } from '@batchflight/import';
 import { runDemo, scenarioNames, selectScenarios, type DemoOptions } from './demo/run.js';
 import { scenarios } from './demo/scenarios.js';
+import { runGatewayCommand, type GatewayFlags } from './gateway-command.js';
 
 /** Where {@link main} reads and writes; the bin passes the process's own. */
 export interface CliIo {
@@ -140,6 +141,18 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   importCommand.action(async (input: string, flags: ImportFlags) => {
     exitCode = await runImportCommand(input, flags, { ...io, isTTY: process.stderr.isTTY }, argv);
   });
+
+  program
+    .command('gateway')
+    .description(
+      'Run the HTTP gateway: routes with coalesce, cache, batch, rate limit, breaker, retry, ' +
+        'timeout and bulkhead policies, and POST /batch. SIGHUP reloads, SIGTERM drains.',
+    )
+    .requiredOption('--config <file>', 'gateway configuration, YAML or JSON')
+    .option('--port <n>', "port to listen on (default: the config's listen.port)")
+    .action(async (flags: GatewayFlags) => {
+      exitCode = await runGatewayCommand(flags, io);
+    });
 
   if (argv.length === 0) {
     io.writeOut(program.helpInformation());

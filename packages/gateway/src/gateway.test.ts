@@ -336,3 +336,32 @@ describe('HTTP edges', () => {
     await s.gateway.close(); // idempotent
   });
 });
+
+describe('reload', () => {
+  it('swaps the routes without dropping the request in flight; an invalid config is refused', async () => {
+    const release = deferred<undefined>();
+    const s = (current = await setup(
+      [{ method: 'GET', path: '/old', policies: [] }],
+      async (received, response) => {
+        if (received.url === '/old') await release.promise;
+        json(response, 200, { url: received.url });
+      },
+    ));
+    const inFlight = call(s.base, '/old');
+    await until(() => s.upstream.received.length === 1);
+    const next = {
+      listen: { host: '127.0.0.1', port: 0 },
+      upstreams: { api: { url: s.upstream.url } },
+      routes: [{ method: 'GET' as const, path: '/new', upstream: 'api' }],
+    };
+    await expect(
+      s.gateway.reload({ ...next, routes: [{ ...next.routes[0], upstream: 'nope' }] }),
+    ).rejects.toThrow(/expected one of the upstreams/);
+    const reloaded = s.gateway.reload(next);
+    expect((await call(s.base, '/new')).status).toBe(200);
+    expect((await call(s.base, '/old')).status).toBe(404);
+    release.resolve(undefined);
+    expect(await inFlight).toMatchObject({ status: 200, body: { url: '/old' } });
+    await reloaded;
+  });
+});

@@ -49,6 +49,13 @@ export interface Gateway extends AsyncDisposable {
   dispatch(request: DispatchRequest): Promise<GatewayResponse>;
   /** Counters per route. */
   stats(): RouteStats[];
+  /**
+   * Replaces the routes, upstreams and policies with those of a new configuration without
+   * dropping a request: requests already running finish on the old routes, which then drain
+   * and close. An invalid configuration throws its `ConfigError` and the running one stays.
+   * `listen`, `bodyLimitBytes` and `accessLog` apply at start only.
+   */
+  reload(config: GatewayConfig | GatewayConfigInput): Promise<void>;
   /** Graceful shutdown; see the module comment. Idempotent. */
   close(): Promise<void>;
 }
@@ -89,16 +96,18 @@ export function createGateway(
   input: GatewayConfig | GatewayConfigInput,
   options: GatewayOptions = {},
 ): Gateway {
-  const config = validateGatewayConfig(input);
+  // Replaced as a whole by reload(); a request reads them once, at its start.
+  let config = validateGatewayConfig(input);
   const clock = options.clock ?? systemClock;
-  const table = buildTable(config, clock);
-  const tenantPattern = new RegExp(config.tenant.pattern);
+  let table = buildTable(config, clock);
+  let tenantPattern = new RegExp(config.tenant.pattern);
+  const { bodyLimitBytes, accessLog } = config;
   const inFlight = new Set<AbortController>();
   let closing: Promise<void> | undefined;
   let url: string | undefined;
 
   const server = Fastify({
-    logger: config.accessLog
+    logger: accessLog
       ? {
           // Never bodies, credentials or query values: method, path, status and time only.
           serializers: {
@@ -110,7 +119,7 @@ export function createGateway(
           },
         }
       : false,
-    bodyLimit: config.bodyLimitBytes,
+    bodyLimit: bodyLimitBytes,
     exposeHeadRoutes: false,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
@@ -133,7 +142,8 @@ export function createGateway(
       return jsonResponse(503, { error: { reason: 'closing', message: 'the gateway is closing' } });
     }
     const [path, query] = splitUrl(request.url);
-    const found = table.router.find(request.method as 'GET', path);
+    const { router } = table;
+    const found = router.find(request.method as 'GET', path);
     if (found === null) {
       return jsonResponse(404, {
         error: { reason: 'no-route', message: `no route for ${request.method} ${path}` },
@@ -239,6 +249,18 @@ export function createGateway(
     },
     dispatch,
     stats: () => table.routes.map((route) => route.stats()),
+    async reload(next) {
+      if (closing !== undefined) throw new ClosedError('reload() after close()');
+      const nextConfig = validateGatewayConfig(next);
+      const nextTable = buildTable(nextConfig, clock);
+      const previous = table;
+      config = nextConfig;
+      tenantPattern = new RegExp(nextConfig.tenant.pattern);
+      table = nextTable;
+      // Requests already in the old routes finish there; their batchers drain, then close.
+      await Promise.allSettled(previous.routes.map((route) => route.close()));
+      await Promise.allSettled(previous.upstreams.map((upstream) => upstream.close()));
+    },
     close() {
       closing ??= (async () => {
         let timer: NodeJS.Timeout | undefined;
