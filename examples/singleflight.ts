@@ -36,7 +36,7 @@ const getDoc = singleflight(async (tenant: string, id: string) => docs.get(tenan
 
 // 2. Explicit keys, per-caller cancellation and timeouts.
 const flights = new SingleFlight<User>({ timeoutMs: 2_000, flightTimeoutMs: 10_000 });
-const user = await flights.run(`user:${String(id)}`, (signal) => db.findUser(id, { signal }), {
+const user = await flights.run(`user:${String(id)}`, ({ signal }) => db.findUser(id, { signal }), {
   signal: request.signal, // this caller may leave; the query stops when the last one has left
   scope: tenantId,
 });

@@ -216,7 +216,8 @@ export class DistributedFlight implements AsyncDisposable {
       return Promise.reject(new ClosedError(`${WHERE}: run() after close().`));
     }
     this.#calls++;
-    const participate = (signal: AbortSignal): Promise<T> => this.#participate(key, fn, signal);
+    const participate = ({ signal }: { readonly signal: AbortSignal }): Promise<T> =>
+      this.#participate(key, fn, signal);
     return options === undefined
       ? this.#local.run<T>(key, participate)
       : this.#local.run<T>(key, participate, options);

@@ -649,7 +649,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
     this.#misses++;
     const epoch = this.#epoch;
     // With a stale value to fall back on, a failure must not replace it with a negative entry.
-    const run = (signal: AbortSignal): Promise<T> =>
+    const run = ({ signal }: CallContext): Promise<T> =>
       this.#load(storeKey, compute, signal, options, epoch, 'miss', fallback !== undefined);
     const signal = options?.signal;
     const flight =
@@ -680,7 +680,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
     // No caller waits on a refresh, so it runs unabortable (a pinned flight)
     // and a miss arriving meanwhile joins it instead of computing again.
     const done = this.#flights
-      .run(storeKey, (signal) =>
+      .run(storeKey, ({ signal }) =>
         this.#load(storeKey, compute, signal, options, epoch, reason, true),
       )
       .then(

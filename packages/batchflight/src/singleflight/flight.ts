@@ -20,8 +20,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { type CallContext, type Handler, NEVER_ABORTED, type Timer } from '../core/index.js';
 import { FlightReentryError } from './errors.js';
+import type { FlightContext } from './options.js';
 
-// The function of a flight: `fn(signal)` for run(), `fn.apply(thisArg, args)` for singleflight().
+// The function of a flight: `fn(ctx)` for run(), `fn.apply(thisArg, args)` for singleflight(), `next(input, ctx)` for layer().
 export type FlightFn = (...args: never[]) => unknown;
 
 /**
@@ -37,11 +38,11 @@ export type Table<V> = Map<MapKey, Flight<V>>;
 export const FLIGHT: unique symbol = Symbol('batchflight.flight');
 
 /**
- * How a flight calls its function: `run()` as `fn(signal)`, `singleflight()`
+ * How a flight calls its function: `run()` as `fn(ctx)`, `singleflight()`
  * as `fn.apply(thisArg, args)`, `layer()` as `next(input, ctx)` (`thisArg`
  * then holds the leader's context, `args` the input).
  */
-export const Calling = { Signal: 0, Apply: 1, Handler: 2 } as const;
+export const Calling = { Context: 0, Apply: 1, Handler: 2 } as const;
 export type Calling = (typeof Calling)[keyof typeof Calling];
 
 export class Flight<V> {
@@ -129,8 +130,15 @@ export function flightStorage(): AsyncLocalStorage<Flight<unknown>> {
 export function callFlight<V>(flight: Flight<V>, calling: Calling): V | Promise<V> {
   const signal = flight.controller === undefined ? NEVER_ABORTED : flight.controller.signal;
   switch (calling) {
-    case Calling.Signal:
-      return (flight.fn as (signal: AbortSignal) => V | Promise<V>)(signal);
+    case Calling.Context: {
+      const ctx: FlightContext & { readonly [FLIGHT]: Flight<unknown> } = {
+        signal,
+        scope: flight.scope,
+        key: flight.key,
+        [FLIGHT]: flight as Flight<unknown>,
+      };
+      return (flight.fn as (ctx: FlightContext) => V | Promise<V>)(ctx);
+    }
     case Calling.Apply:
       return (flight.fn as (...args: unknown[]) => V | Promise<V>).apply(
         flight.thisArg,

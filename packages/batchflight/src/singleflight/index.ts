@@ -1,7 +1,7 @@
 /**
  * `batchflight/singleflight`: concurrent identical calls share one execution.
  *
- * - `new SingleFlight()` with `run(key, fn, { signal, scope, timeoutMs })` for explicit keys,
+ * - `new SingleFlight()` with `run(key, (ctx) => …, { signal, scope, timeoutMs })` for explicit keys,
  *   `close({ signal, timeoutMs })` / `await using` to shut down;
  * - `singleflight(fn, { key, scope })` wraps a function, keys from its arguments;
  * - `SingleFlight#layer({ key })` coalesces a `Handler` inside `stack(...)`.
@@ -13,6 +13,7 @@ export {
   type SingleflightFunction,
 } from './singleflight-function.js';
 export type {
+  FlightContext,
   SingleFlightOptions,
   SingleFlightCloseOptions,
   SingleFlightLayerOptions,

@@ -3,6 +3,7 @@
  * option, echoes the value and states the contract (`InvalidOptionError`).
  */
 import {
+  type CallContext,
   type CallOptions,
   type Clock,
   InvalidOptionError,
@@ -57,6 +58,20 @@ export interface SingleFlightOptions {
 export interface FlightRunOptions extends CallOptions {
   /** Longest wait of this caller in milliseconds; overrides the instance's `timeoutMs`. */
   readonly timeoutMs?: number | undefined;
+}
+
+/**
+ * What the function of {@link SingleFlight.run} receives, the context every
+ * batchflight callback gets: `signal` is the execution's signal (it aborts
+ * when every caller that could leave has left, the flight timed out or a
+ * close was forced), `scope` the flight's scope. Passed on as the options of
+ * another `run()` (or spread into a handler's context), it also tells the
+ * group that the call comes from this flight, so a call back into it is a
+ * `FlightReentryError` instead of a deadlock.
+ */
+export interface FlightContext extends CallContext {
+  /** The key of the flight. */
+  readonly key: string;
 }
 
 /** Options of {@link SingleFlight.close}. */

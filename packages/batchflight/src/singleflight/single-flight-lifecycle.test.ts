@@ -19,6 +19,7 @@ import {
   singleFlightChannels,
   singleflight,
   type FlightCloseEvent,
+  type FlightContext,
 } from './index.js';
 
 describe('re-entry after an await (issue 18 finding 6)', () => {
@@ -54,12 +55,32 @@ describe('re-entry after an await (issue 18 finding 6)', () => {
     await expect(Promise.all([outside, joined])).resolves.toEqual(['a>refused', 'a>refused']);
   });
 
+  it('gives a run() function its flight context, and refuses a call back into it through ctx', async () => {
+    const flights = new SingleFlight<string>();
+    const seen: FlightContext[] = [];
+    const outer = flights.run(
+      'k',
+      async (ctx) => {
+        seen.push(ctx);
+        await Promise.resolve();
+        return flights.run('k', () => 'inner', ctx);
+      },
+      { scope: 's' },
+    );
+    await expect(outer).rejects.toBeInstanceOf(FlightReentryError);
+    expect(seen[0]).toMatchObject({ key: 'k', scope: 's' });
+    expect(seen[0]?.signal).toBeInstanceOf(AbortSignal);
+    // Passed on to another key, the context is plain options: that flight runs.
+    const chained = flights.run('a', (ctx) => flights.run('b', () => 'b', ctx));
+    await expect(chained).resolves.toBe('b');
+  });
+
   it('refuses a run() that passes the flight its own execution signal', async () => {
     const flights = new SingleFlight<string>();
     const controller = new AbortController();
     const outer = flights.run(
       'k',
-      async (signal) => {
+      async ({ signal }) => {
         await Promise.resolve();
         return flights.run('k', () => 'inner', { signal });
       },
@@ -188,7 +209,7 @@ describe('close() (issue 11 item 3)', () => {
     const abortable = outcome(
       flights.run(
         'a',
-        (signal) => {
+        ({ signal }) => {
           signals.push(signal);
           return new Promise<string>(() => {});
         },

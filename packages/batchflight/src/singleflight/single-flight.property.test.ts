@@ -81,7 +81,7 @@ describe('SingleFlight properties', () => {
             let started: Execution | undefined;
             const promise = flights.run(
               cmd.key,
-              (signal) =>
+              ({ signal }) =>
                 new Promise((resolve, reject) => {
                   started = {
                     id: executions.length,

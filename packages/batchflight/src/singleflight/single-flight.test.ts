@@ -174,7 +174,7 @@ describe('forget', () => {
     const old = outcome(
       flights.run(
         'k',
-        (signal) => {
+        ({ signal }) => {
           signals.push(signal);
           return new Promise<string>(() => {});
         },
@@ -221,7 +221,7 @@ describe('cancellation', () => {
     const leaving = outcome(
       flights.run(
         'k',
-        (signal) => {
+        ({ signal }) => {
           executionSignal = signal;
           return gate.promise;
         },
@@ -246,7 +246,7 @@ describe('cancellation', () => {
       outcome(
         flights.run(
           'k',
-          (signal) => {
+          ({ signal }) => {
             executionSignal = signal;
             return new Promise<string>(() => {});
           },
@@ -278,7 +278,7 @@ describe('cancellation', () => {
     const first = outcome(
       flights.run(
         'k',
-        (signal) => {
+        ({ signal }) => {
           signals.push(signal);
           return new Promise<string>((_, reject) => {
             // Settles late, after a newcomer started: it must not touch the newcomer's flight.
@@ -293,7 +293,7 @@ describe('cancellation', () => {
       ),
     );
     controller.abort(new Error('gone'));
-    const second = flights.run('k', (signal) => {
+    const second = flights.run('k', ({ signal }) => {
       signals.push(signal);
       return 'fresh';
     });
@@ -313,7 +313,7 @@ describe('cancellation', () => {
     const leaving = outcome(
       flights.run(
         'k',
-        (signal) => {
+        ({ signal }) => {
           executionSignal = signal;
           return gate.promise;
         },
@@ -353,7 +353,7 @@ describe('cancellation', () => {
     let signal: AbortSignal | undefined;
     await flights.run(
       'k',
-      (s) => {
+      ({ signal: s }) => {
         signal = s;
         return 1;
       },
@@ -372,7 +372,7 @@ describe('timeouts', () => {
     const impatient = outcome(
       flights.run(
         'k',
-        (signal) => {
+        ({ signal }) => {
           executionSignal = signal;
           return gate.promise;
         },
@@ -396,7 +396,7 @@ describe('timeouts', () => {
     const flights = new SingleFlight<string>({ clock, timeoutMs: 50 });
     let executionSignal: AbortSignal = NEVER_ABORTED;
     const call = outcome(
-      flights.run('k', (signal) => {
+      flights.run('k', ({ signal }) => {
         executionSignal = signal;
         return new Promise<string>(() => {});
       }),
@@ -415,7 +415,7 @@ describe('timeouts', () => {
     let executionSignal: AbortSignal = NEVER_ABORTED;
     const calls = [1, 2].map(() =>
       outcome(
-        flights.run('k', (signal) => {
+        flights.run('k', ({ signal }) => {
           executionSignal = signal;
           return new Promise<string>(() => {}); // ignores its signal: the deadline still holds
         }),

@@ -66,6 +66,7 @@ import {
 import { GroupClose } from './close.js';
 import { flightLayer } from './layer.js';
 import {
+  type FlightContext,
   type FlightRunOptions,
   GROUP_OPTIONS,
   type SharedResult,
@@ -109,7 +110,7 @@ export let runApply: <V>(
  * ```ts
  * const flights = new SingleFlight<User>({ timeoutMs: 2_000, name: 'users' });
  * // 100 concurrent calls, one query:
- * const user = await flights.run(`user:${id}`, (signal) => db.findUser(id, { signal }), {
+ * const user = await flights.run(`user:${id}`, ({ signal }) => db.findUser(id, { signal }), {
  *   signal: request.signal,
  *   scope: tenantId,
  * });
@@ -194,20 +195,23 @@ export class SingleFlight<V = unknown> {
    * Runs `fn` for `key`, or joins the flight of `key` already running, and
    * resolves to the flight's value (or rejects with its error).
    *
-   * `fn` receives the execution's signal: it aborts when every caller has left,
-   * the flight timed out or a close was forced. A caller's own `signal` only
-   * lets that caller go. Unknown option names are an `InvalidOptionError`.
+   * `fn` receives the flight's {@link FlightContext}: `ctx.signal` is the
+   * execution's signal, which aborts when every caller has left, the flight
+   * timed out or a close was forced; a caller's own `signal` only lets that
+   * caller go. Pass `ctx` on as the options of calls the function makes, so a
+   * call back into this flight is refused instead of waiting for itself.
+   * Unknown option names are an `InvalidOptionError`.
    *
    * @param key - identifies the call; equal keys (in the same scope) share.
    * @param fn - the work; a synchronous throw becomes the flight's rejection.
    * @example
    * ```ts
-   * const config = await flights.run('config', (signal) => fetchConfig({ signal }));
+   * const config = await flights.run('config', ({ signal }) => fetchConfig({ signal }));
    * ```
    */
   run<T extends V>(
     key: string,
-    fn: (signal: AbortSignal) => Promise<T> | T,
+    fn: (ctx: FlightContext) => Promise<T> | T,
     options?: FlightRunOptions,
   ): Promise<T> {
     if (typeof key !== 'string') return Promise.reject(keyError('SingleFlight#run()', key));
@@ -227,10 +231,10 @@ export class SingleFlight<V = unknown> {
               fn,
               undefined,
               undefined,
-              Calling.Signal,
+              Calling.Context,
               from,
             )
-          : this.#runWith(key, fn, NO_OPTIONS, undefined, undefined, Calling.Signal, from)
+          : this.#runWith(key, fn, NO_OPTIONS, undefined, undefined, Calling.Context, from)
       ) as Promise<T>;
     }
     if (typeof options !== 'object' || (options as unknown) === null) {
@@ -250,7 +254,7 @@ export class SingleFlight<V = unknown> {
       options,
       undefined,
       undefined,
-      Calling.Signal,
+      Calling.Context,
       handedOut ?? from,
     ) as Promise<T>;
   }
@@ -266,7 +270,7 @@ export class SingleFlight<V = unknown> {
    */
   runShared<T extends V>(
     key: string,
-    fn: (signal: AbortSignal) => Promise<T> | T,
+    fn: (ctx: FlightContext) => Promise<T> | T,
     options?: FlightRunOptions,
   ): Promise<SharedResult<T>> {
     const promise = this.run(key, fn, options);

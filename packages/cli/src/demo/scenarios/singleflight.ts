@@ -110,7 +110,7 @@ export const stampedeScenario: Scenario = {
     const db = new FakeUpstream<string, string>({ latencyMs: 200 });
     const flights = new SingleFlight<string>();
     // Only the miss path is coalesced: the cache stays a plain cache.
-    const protectedCache = makeCache((k) => flights.run(k, (signal) => db.get(k, { signal })));
+    const protectedCache = makeCache((k) => flights.run(k, ({ signal }) => db.get(k, { signal })));
     const withSf = await concurrently(users, () => protectedCache(key));
     const { hitRate } = flights.stats();
 
