@@ -40,6 +40,9 @@ export function commandTimeoutOption(where: string, value: unknown): number {
   });
 }
 
+/** A call's deadline, from {@link CommandDeadline.start}. */
+export type DeadlineToken = object;
+
 interface Pending {
   readonly at: number;
   readonly what: string;
@@ -84,26 +87,48 @@ export class CommandDeadline {
    */
   bound<T>(what: string, command: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const pending: Pending = {
-        at: this.#clock.now() + this.#timeoutMs,
-        what,
-        reject,
-        done: false,
-      };
-      this.#queue.push(pending);
-      this.#live++;
-      if (this.#timer === undefined) this.#arm(this.#timeoutMs);
+      const pending = this.start(what, reject);
       command.then(
         (value) => {
-          if (this.#settle(pending)) resolve(value);
+          if (this.settle(pending)) resolve(value);
         },
         (error: unknown) => {
           // The client's own error when it is not unavailability (a ReplyError), passed through.
           // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-          if (this.#settle(pending)) reject(this.wrap(what, error));
+          if (this.settle(pending)) reject(this.wrap(what, error));
         },
       );
     });
+  }
+
+  /**
+   * Starts the deadline of a call whose outcome the caller handles itself
+   * (a hot path that needs no promise of its own): unless {@link settle} is
+   * called first, `expired` gets the `RedisUnavailableError` once
+   * `commandTimeoutMs` has passed.
+   *
+   * @returns the token to pass to {@link settle}.
+   */
+  start(what: string, expired: (error: RedisUnavailableError) => void): DeadlineToken {
+    const pending: Pending = {
+      at: this.#clock.now() + this.#timeoutMs,
+      what,
+      reject: expired as (error: unknown) => void,
+      done: false,
+    };
+    this.#queue.push(pending);
+    this.#live++;
+    if (this.#timer === undefined) this.#arm(this.#timeoutMs);
+    return pending;
+  }
+
+  /**
+   * Marks a call {@link start}ed settled (its reply or error came): true
+   * when it is the first to, false when its deadline expired it already
+   * (the late outcome is dropped).
+   */
+  settle(token: DeadlineToken): boolean {
+    return this.#settle(token as Pending);
   }
 
   /**

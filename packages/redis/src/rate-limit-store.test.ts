@@ -1,4 +1,5 @@
-import { RateLimitedError, rateLimit } from 'batchflight/rate-limit';
+import fc from 'fast-check';
+import { MemoryRateLimitStore, RateLimitedError, rateLimit } from 'batchflight/rate-limit';
 import { rateLimitStoreConformance } from '@batchflight/testing/conformance';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -61,16 +62,15 @@ describe.skipIf(skip !== null)('RedisRateLimitStore', () => {
     expect(store.stats().remote).toBe(4);
   });
 
-  it('writes the acquisitions of one tick together (4 per corked write), each decided on its own', async () => {
+  it('sends the acquisitions of one tick as one gcra-acquire-many call, each decided on its own, in order', async () => {
     const store = new RedisRateLimitStore({ client, prefix });
     const rule = { key: 'one-tick', rate: 1, perMs: 60_000, burst: 10 };
-    const cork = vi.spyOn(client.stream, 'cork');
+    const calls = vi.spyOn(client as unknown as { evalshaBuffer: () => unknown }, 'evalshaBuffer');
     try {
       const decisions = await Promise.all(
         Array.from({ length: 16 }, () => store.acquire({ rules: [rule], cost: 1 })),
       );
-      // The first goes out at once, the other 15 at the end of the tick, 4 per corked write.
-      expect(cork).toHaveBeenCalledTimes(4);
+      expect(calls).toHaveBeenCalledTimes(1);
       expect(decisions.map((d) => d.allowed)).toEqual([
         ...Array.from({ length: 10 }, () => true),
         ...Array.from({ length: 6 }, () => false),
@@ -78,8 +78,79 @@ describe.skipIf(skip !== null)('RedisRateLimitStore', () => {
       expect(decisions.slice(0, 10).map((d) => d.remaining)).toEqual([
         9, 8, 7, 6, 5, 4, 3, 2, 1, 0,
       ]);
+      expect(store.stats().remote).toBe(16);
+      // A lone acquisition is one gcra-acquire call.
+      await store.acquire({ rules: [rule], cost: 0 });
+      expect(calls).toHaveBeenCalledTimes(2);
     } finally {
-      cork.mockRestore();
+      calls.mockRestore();
+    }
+  });
+
+  it('a tick of acquisitions decides each as the in-process GCRA would, one after the other (random ticks)', async () => {
+    const T0 = Date.UTC(2030, 0, 1);
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            limits: fc.constantFrom([0], [1], [0, 1], [1, 0]),
+            cost: fc.integer({ min: 0, max: 3 }),
+            gap: fc.integer({ min: 0, max: 300 }),
+          }),
+          { minLength: 2, maxLength: 40 },
+        ),
+        async (steps) => {
+          const own = `${prefix}tick${String(++run)}:`;
+          const store = new RedisRateLimitStore({ client, prefix: own });
+          const reference = new MemoryRateLimitStore();
+          const limits = [
+            { key: 'a', rate: 10, perMs: 1000, burst: 4 },
+            { key: 'b', rate: 3, perMs: 1000, burst: 2 },
+          ];
+          let now = T0;
+          const requests = steps.map(({ limits: which, cost, gap }) => {
+            now += gap;
+            return { rules: which.map((i) => limits[i] as (typeof limits)[number]), cost, now };
+          });
+          // All in one tick: one gcra-acquire-many call (the reference goes one at a time).
+          const got = await Promise.all(requests.map((r) => store.acquire(r)));
+          const expected = requests.map((r) => reference.acquire(r));
+          for (const [i, decision] of got.entries()) {
+            const want = expected[i] as (typeof expected)[number];
+            expect(decision.allowed).toBe(want.allowed);
+            expect(decision.remaining).toBe(want.remaining);
+            expect(decision.limitedBy).toBe(want.limitedBy);
+            expect(decision.retryAfterMs).toBeCloseTo(want.retryAfterMs, 3);
+          }
+          store.close();
+          await dropPrefix(client, own);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('a request with a non-finite number goes alone, so whatever the server makes of it stays its own', async () => {
+    const store = new RedisRateLimitStore({ client, prefix });
+    const rule = { key: 'alone', rate: 5, perMs: 1000, burst: 5 };
+    const calls = vi.spyOn(client as unknown as { evalshaBuffer: () => unknown }, 'evalshaBuffer');
+    try {
+      const [good, odd, other] = await Promise.allSettled([
+        store.acquire({ rules: [rule], cost: 1 }),
+        store.acquire({
+          rules: [{ ...rule, key: 'odd', burst: Number.POSITIVE_INFINITY }],
+          cost: 1,
+        }),
+        store.acquire({ rules: [rule], cost: 1 }),
+      ]);
+      // One gcra-acquire-many for the two finite ones, one gcra-acquire for the other.
+      expect(calls).toHaveBeenCalledTimes(2);
+      expect(good).toMatchObject({ status: 'fulfilled', value: { allowed: true, remaining: 4 } });
+      expect(other).toMatchObject({ status: 'fulfilled', value: { allowed: true, remaining: 3 } });
+      expect(['fulfilled', 'rejected']).toContain(odd.status);
+    } finally {
+      calls.mockRestore();
     }
   });
 

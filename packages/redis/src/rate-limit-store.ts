@@ -1,8 +1,10 @@
 /**
  * The Redis {@link RateLimitStore}: GCRA in one Lua script per acquisition,
  * on the server's clock, all-or-nothing across several limits, one round trip.
- * Acquisitions made in the same tick after the first are written to the
- * socket together when the tick ends (each still its own `EVALSHA`).
+ * The acquisitions made in one tick are sent when it ends, together: one
+ * alone as one `EVALSHA` of `gcra-acquire`, several as one `EVALSHA` of
+ * `gcra-acquire-many`, which decides and charges each exactly as the single
+ * script would, one after the other (up to {@link MAX_BATCH} per call).
  *
  * When Redis cannot be reached the store does not let traffic through
  * unbounded. `onUnavailable` decides:
@@ -45,24 +47,30 @@ import { RedisUnavailableError } from './errors.js';
 import { type RedisClient, clientOption, isReady, isUnavailable, prefixOption } from './options.js';
 import { LuaScript } from './script.js';
 import { GCRA_ACQUIRE } from './scripts/gcra-acquire.js';
+import { GCRA_ACQUIRE_MANY } from './scripts/gcra-acquire-many.js';
 
 const WHERE = 'RedisRateLimitStore';
 const ACQUIRE = new LuaScript('gcra-acquire', GCRA_ACQUIRE);
+const ACQUIRE_MANY = new LuaScript('gcra-acquire-many', GCRA_ACQUIRE_MANY);
 /**
- * Acquisitions per socket write when several are made in one tick. Measured
- * on loopback, 16 in flight, 2 shared cores: writing the whole tick at once
- * gave 1.7x rate-limiter-flexible when Node and Redis shared a core but
- * 0.8x when each had one (Redis idled while Node built the 15 commands;
- * 1.0x one write per command); 4 per write gave 1.35-1.5x and 1.0x.
+ * Most acquisitions in one `gcra-acquire-many` call: a tick with more sends
+ * several calls (in one socket write), so one call never holds the server
+ * for long.
  */
-const WRITE_CHUNK = 4;
+const MAX_BATCH = 64;
+/** The `!` that ends a refused acquisition's reply. */
+const REFUSED = 0x21;
 
-/** An acquisition waiting for the end of the tick, to be written with the others of the tick. */
+/** An acquisition waiting for the end of the tick, to be sent with the others of the tick. */
 interface Queued {
   readonly request: RateLimitRequest;
   readonly numKeys: number;
+  /** The keys, then cost, now and (interval, burst, fresh PX) per limit: `gcra-acquire`'s arguments. */
   readonly keysAndArgs: readonly string[];
-  readonly resolve: (decision: Promise<RateLimitDecision>) => void;
+  /** False when a number is not finite: such a request goes alone, so its error stays its own. */
+  readonly batchable: boolean;
+  readonly resolve: (decision: RateLimitDecision | Promise<RateLimitDecision>) => void;
+  readonly reject: (error: unknown) => void;
 }
 
 /** Options of {@link RedisRateLimitStore}. */
@@ -133,7 +141,7 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
   readonly #onUnavailable = new Listeners<RateLimitUnavailableEvent>();
   #remote = 0;
   #fallback = 0;
-  /** Acquisitions of the current tick after its first, sent together when it ends. */
+  /** Acquisitions of the current tick, sent together when it ends. */
   #batch: Queued[] | undefined;
 
   constructor(options: RedisRateLimitStoreOptions) {
@@ -196,15 +204,18 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
       );
     }
     const now = request.now === undefined ? '' : String(request.now);
+    let batchable = Number.isFinite(cost);
     let flat: string[];
     if (n === 1) {
       // The common case: one flat array literal, no pushes.
       const [rule] = rules as readonly [RateLimitRule];
+      const interval = rule.perMs / rule.rate;
+      batchable &&= Number.isFinite(interval) && Number.isFinite(rule.burst);
       flat = [
         this.#prefix + rule.key,
         String(cost),
         now,
-        String(rule.perMs / rule.rate),
+        String(interval),
         String(rule.burst),
         freshPx(rule, cost),
       ];
@@ -217,67 +228,166 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
       for (const rule of rules) {
         flat[i] = this.#prefix + rule.key;
         const at = n + 2 + 3 * i;
-        flat[at] = String(rule.perMs / rule.rate);
+        const interval = rule.perMs / rule.rate;
+        batchable &&= Number.isFinite(interval) && Number.isFinite(rule.burst);
+        flat[at] = String(interval);
         flat[at + 1] = String(rule.burst);
         flat[at + 2] = freshPx(rule, cost);
         i++;
       }
     }
-    if (this.#batch !== undefined) {
-      // Not the first acquisition of this tick: it is written with the others at the tick's end.
-      const batch = this.#batch;
-      return new Promise<RateLimitDecision>((resolve) => {
-        batch.push({ numKeys: n, keysAndArgs: flat, request, resolve });
-      });
+    let batch = this.#batch;
+    if (batch === undefined) {
+      // The first of this tick: the tick's end sends it, with whatever else the tick acquires.
+      batch = [];
+      this.#batch = batch;
+      process.nextTick(this.#flush);
     }
-    // The first of this tick goes out at once (no added latency when calls
-    // come one at a time); the ones that follow in the same tick are written
-    // together when the tick ends.
-    this.#batch = [];
-    process.nextTick(this.#flush);
-    return this.#send(request, n, flat);
+    const queue = batch;
+    return new Promise<RateLimitDecision>((resolve, reject) => {
+      queue.push({ numKeys: n, keysAndArgs: flat, batchable, request, resolve, reject });
+    });
   }
 
-  #send(request: RateLimitRequest, n: number, flat: readonly string[]): Promise<RateLimitDecision> {
-    return this.#deadline.bound('acquire', ACQUIRE.sendBuffer(this.#client, n, flat)).then(
-      (reply) => this.#decode(reply as Buffer, request),
-      (error: unknown) => this.#failed(error, request, n, flat, false),
+  /**
+   * One `gcra-acquire` for `queued`, its outcome handed straight to its
+   * promise: one ioredis promise and its `.then` per acquisition, the
+   * deadline without a promise of its own (this is the path of every lone
+   * acquisition).
+   */
+  #sendOne(queued: Queued): void {
+    const { request, numKeys, keysAndArgs } = queued;
+    const token = this.#deadline.start('acquire', (error) => {
+      try {
+        queued.resolve(this.#unavailable(request, error));
+      } catch (failure) {
+        queued.reject(failure); // never expected: the caller sees it, not the timer
+      }
+    });
+    ACQUIRE.sendBuffer(this.#client, numKeys, keysAndArgs).then(
+      (reply) => {
+        if (!this.#deadline.settle(token)) return;
+        try {
+          queued.resolve(this.#decode(reply as Buffer, request));
+        } catch (error) {
+          queued.reject(error);
+        }
+      },
+      (error: unknown) => {
+        if (!this.#deadline.settle(token)) return;
+        try {
+          queued.resolve(
+            this.#failed(
+              this.#deadline.wrap('acquire', error),
+              request,
+              numKeys,
+              keysAndArgs,
+              false,
+            ),
+          );
+        } catch (failure) {
+          queued.reject(failure);
+        }
+      },
     );
   }
 
   /**
-   * Sends the acquisitions queued during this tick, each its own EVALSHA
-   * (decided atomically on its own), {@link WRITE_CHUNK} per write on the
-   * socket: the connection is corked around each group (synchronously: no
-   * other command of the client is held back). At 16 in flight the
-   * per-command `write` syscall was about half of the client's CPU per
-   * acquisition. A Cluster has one connection per master and no single
-   * stream: there each goes by itself.
+   * Sends the acquisitions of this tick: one alone as `gcra-acquire`,
+   * several as `gcra-acquire-many` calls of up to {@link MAX_BATCH} (a
+   * request with a non-finite number goes alone, so the server's error is
+   * its own), all in one socket write: the connection is corked around them
+   * (synchronously: no other command of the client is held back). A
+   * Cluster has one connection per master and no single stream: there the
+   * calls go by themselves (every key of the store is in one slot).
    */
   readonly #flush = (): void => {
     const batch = this.#batch ?? [];
     this.#batch = undefined;
+    if (batch.length === 1) {
+      this.#sendOne(batch[0] as Queued);
+      return;
+    }
     const stream = this.#client.isCluster ? undefined : (this.#client as Redis).stream;
     // Only a connected client writes at once; otherwise commands wait in ioredis's queue.
-    const cork = batch.length > 1 && stream !== undefined && this.#client.status === 'ready';
-    let corked = false;
+    const cork = stream !== undefined && this.#client.status === 'ready';
+    if (cork) stream.cork();
     try {
-      for (let i = 0; i < batch.length; i++) {
-        if (cork && !corked) {
-          stream.cork();
-          corked = true;
+      let group: Queued[] = [];
+      for (const queued of batch) {
+        if (!queued.batchable) {
+          this.#sendOne(queued);
+          continue;
         }
-        const queued = batch[i] as Queued;
-        queued.resolve(this.#send(queued.request, queued.numKeys, queued.keysAndArgs));
-        if (corked && (i + 1) % WRITE_CHUNK === 0) {
-          stream?.uncork();
-          corked = false;
+        group.push(queued);
+        if (group.length === MAX_BATCH) {
+          this.#sendMany(group);
+          group = [];
         }
       }
+      if (group.length === 1) this.#sendOne(group[0] as Queued);
+      else if (group.length > 1) this.#sendMany(group);
     } finally {
-      if (corked) stream?.uncork();
+      if (cork) stream.uncork();
     }
   };
+
+  /** One `gcra-acquire-many` call for `group`; each acquisition gets its own decision. */
+  #sendMany(group: readonly Queued[]): void {
+    let numKeys = 0;
+    let numArgs = 0;
+    for (const queued of group) {
+      numKeys += queued.numKeys;
+      numArgs += queued.keysAndArgs.length - queued.numKeys + 1;
+    }
+    // KEYS of every acquisition, then per acquisition: n, cost, now, and 3 per limit.
+    const flat = new Array<string>(numKeys + numArgs);
+    let k = 0;
+    let a = numKeys;
+    for (const queued of group) {
+      const { numKeys: n, keysAndArgs } = queued;
+      for (let i = 0; i < n; i++) flat[k++] = keysAndArgs[i] as string;
+      flat[a++] = String(n);
+      for (let i = n; i < keysAndArgs.length; i++) flat[a++] = keysAndArgs[i] as string;
+    }
+    const settle = (reply: unknown): void => {
+      const buffer = reply as Buffer;
+      let offset = 0;
+      try {
+        for (const queued of group) {
+          const end = offset + 8 * queued.numKeys;
+          // #decode reads a refusal from the trailing '!', as in gcra-acquire's reply.
+          const refused = buffer[end] === REFUSED;
+          queued.resolve(
+            this.#decode(buffer.subarray(offset, refused ? end + 1 : end), queued.request),
+          );
+          offset = end + 1;
+        }
+      } catch (error) {
+        // A reply of another shape (never sent by the script): every caller sees it, none hangs.
+        for (const queued of group) queued.reject(error);
+      }
+    };
+    const fail = (error: unknown, retried: boolean): void => {
+      if (!retried && LuaScript.isNoScript(error)) {
+        this.#deadline
+          .bound('acquire', ACQUIRE_MANY.retryBuffer(this.#client, numKeys, flat))
+          .then(settle, (again: unknown) => {
+            fail(again, true);
+          });
+        return;
+      }
+      for (const queued of group) {
+        if (isUnavailable(error)) queued.resolve(this.#unavailable(queued.request, error));
+        else queued.reject(error);
+      }
+    };
+    this.#deadline
+      .bound('acquire', ACQUIRE_MANY.sendBuffer(this.#client, numKeys, flat))
+      .then(settle, (error: unknown) => {
+        fail(error, false);
+      });
+  }
 
   /** After a failed EVALSHA: reload once on `NOSCRIPT`, fall back when unreachable, else rethrow. */
   #failed(
@@ -348,6 +458,8 @@ export class RedisRateLimitStore implements RateLimitStore, AsyncDisposable {
    * rejects with a `RedisUnavailableError` when Redis is unreachable.
    */
   async reset(keys: readonly string[]): Promise<void> {
+    // Acquisitions made before, in this tick, go first (they were made first).
+    if (this.#batch !== undefined) this.#flush();
     this.#local.reset(keys);
     if (keys.length === 0) return;
     await this.#deadline.call(this.#client, 'reset', () =>
