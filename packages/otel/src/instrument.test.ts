@@ -229,6 +229,18 @@ describe('instrument()', () => {
     );
   });
 
+  it('records a histogram point per flight and cache load only with callDurations', async () => {
+    const quiet = setUp();
+    const timed = setUp({ callDurations: true });
+    const flights = new SingleFlight({ name: 'timed' });
+    await flights.run('k', () => 1);
+    const durations = async (reader: typeof quiet) =>
+      total(await reader.points(), 'batchflight.singleflight.duration', named('timed'), 'count');
+    expect(await durations(quiet)).toBe(0);
+    expect(await durations(timed)).toBe(1);
+    expect(total(await quiet.points(), 'batchflight.singleflight.flights', named('timed'))).toBe(1);
+  });
+
   it('names every instrument once, in the OpenTelemetry style', () => {
     const names = METRICS.map((m) => m.name);
     expect(new Set(names).size).toBe(names.length);

@@ -40,6 +40,13 @@ export interface InstrumentOptions {
    */
   readonly scopes?: boolean;
   /**
+   * Also record `batchflight.singleflight.duration` and `batchflight.cache.load.duration`,
+   * one histogram point per flight and per cache computation. Default false: a histogram
+   * point costs the SDK about as much as a whole single flight, while the other
+   * instruments are summed in plain counters or recorded once per bulk call.
+   */
+  readonly callDurations?: boolean;
+  /**
    * Called when recording an event throws (a broken exporter, say). The primitive that
    * published never sees the error. Default: ignored.
    */
@@ -52,7 +59,7 @@ export interface Instrumentation extends Disposable {
   close(): void;
 }
 
-const OPTIONS = ['meterProvider', 'capabilities', 'scopes', 'onError'];
+const OPTIONS = ['meterProvider', 'capabilities', 'scopes', 'callDurations', 'onError'];
 const WHERE = 'instrument()';
 
 /**
@@ -74,13 +81,14 @@ export function instrument(options: InstrumentOptions = {}): Instrumentation {
     oneOfOption(WHERE, 'capabilities', group, known),
   );
   const scopes = booleanOption(WHERE, 'scopes', options.scopes ?? false);
+  const callDurations = booleanOption(WHERE, 'callDurations', options.callDurations ?? false);
   const onError = functionOption<NonNullable<InstrumentOptions['onError']>>(
     WHERE,
     'onError',
     options.onError ?? (() => undefined),
   );
   const provider = options.meterProvider ?? metrics.getMeterProvider();
-  const recorder = new Recorder(provider.getMeter(METER_NAME), { scopes });
+  const recorder = new Recorder(provider.getMeter(METER_NAME), { scopes, callDurations });
   const handlers: Record<string, ChannelHandlers[string]> = {};
   for (const group of new Set(groups)) Object.assign(handlers, GROUPS[group](recorder));
   const unsubscribe = subscribeChannels(handlers, onError);

@@ -30,43 +30,78 @@ interface DistributedSettled {
 const attemptKind = (attempt: number): string => (attempt > 1 ? 'retry' : 'first');
 const okOrError = (ok: boolean): string => (ok ? 'ok' : 'error');
 
-/** Handlers of the batch channels. */
+/** The series key of a name, a scope (only when scopes are recorded) and a few enum values. */
+function keyOf(
+  r: Recorder,
+  name: string | undefined,
+  scope: string | undefined,
+  ...values: string[]
+): string {
+  return `${name ?? ''}\u0000${r.options.scopes ? (scope ?? '') : ''}\u0000${values.join('\u0000')}`;
+}
+
+/** Handlers of the batch channels (one event per bulk call, not per key). */
 export function batchHandlers(r: Recorder): ChannelHandlers {
   return {
     'batchflight:batch:dispatch': (e: BatchDispatchEvent) => {
-      const attrs = base(r, 'batch', e.name, e.scope);
-      const withAttempt = { ...attrs, [ATTR.attempt]: attemptKind(e.attempt) };
+      const kind = attemptKind(e.attempt);
+      const key = keyOf(r, e.name, e.scope, kind);
+      const withAttempt = r.attributes(`batch:dispatch:${key}`, () => ({
+        ...base(r, 'batch', e.name, e.scope),
+        [ATTR.attempt]: kind,
+      }));
       r.record('batchflight.batch.size', e.size, withAttempt);
       r.record('batchflight.batch.wait.duration', seconds(e.waitMs), withAttempt);
       // One bulk call instead of one call per key; retries save nothing more.
-      if (e.attempt === 1) r.add('batchflight.upstream.calls_saved', e.size - 1, attrs);
+      if (e.attempt === 1) {
+        r.addKeyed(
+          'batchflight.upstream.calls_saved',
+          e.size - 1,
+          `batch:${keyOf(r, e.name, e.scope)}`,
+          () => base(r, 'batch', e.name, e.scope),
+        );
+      }
     },
     'batchflight:batch:settled': (e: BatchSettledEvent) => {
-      const attrs = { ...base(r, 'batch', e.name, e.scope), [ATTR.outcome]: e.outcome };
+      const kind = attemptKind(e.attempt);
+      const key = keyOf(r, e.name, e.scope, e.outcome, kind);
+      const attrs = r.attributes(`batch:settled:${keyOf(r, e.name, e.scope, e.outcome)}`, () => ({
+        ...base(r, 'batch', e.name, e.scope),
+        [ATTR.outcome]: e.outcome,
+      }));
       r.record('batchflight.batch.duration', seconds(e.durationMs), attrs);
-      r.add('batchflight.batch.calls', 1, { ...attrs, [ATTR.attempt]: attemptKind(e.attempt) });
+      r.addKeyed('batchflight.batch.calls', 1, key, () => ({ ...attrs, [ATTR.attempt]: kind }));
     },
   };
 }
 
-/** Handlers of the single-flight channels. */
+/** Handlers of the single-flight channels (one event per flight: the hot path). */
 export function singleFlightHandlers(r: Recorder): ChannelHandlers {
   return {
     'batchflight:singleflight:shared': (e: FlightSharedEvent) => {
-      r.add('batchflight.upstream.calls_saved', 1, base(r, 'singleflight', e.name, e.scope));
+      r.addKeyed(
+        'batchflight.upstream.calls_saved',
+        1,
+        `singleflight:${keyOf(r, e.name, e.scope)}`,
+        () => base(r, 'singleflight', e.name, e.scope),
+      );
     },
     'batchflight:singleflight:settled': (e: FlightSettledEvent) => {
-      const attrs = {
+      const outcome = okOrError(e.ok);
+      const key = keyOf(r, e.name, e.scope, outcome);
+      const attrs = r.attributes(`singleflight:settled:${key}`, () => ({
         ...base(r, 'singleflight', e.name, e.scope),
-        [ATTR.outcome]: okOrError(e.ok),
-      };
-      r.add('batchflight.singleflight.flights', 1, attrs);
-      if (e.durationMs !== undefined) {
+        [ATTR.outcome]: outcome,
+      }));
+      r.addKeyed('batchflight.singleflight.flights', 1, key, () => attrs);
+      if (r.options.callDurations && e.durationMs !== undefined) {
         r.record('batchflight.singleflight.duration', seconds(e.durationMs), attrs);
       }
     },
     'batchflight:singleflight:abort': (e: FlightLeaveEvent) => {
-      r.add('batchflight.singleflight.aborts', 1, base(r, 'singleflight', e.name, e.scope));
+      r.addKeyed('batchflight.singleflight.aborts', 1, keyOf(r, e.name, e.scope), () =>
+        base(r, 'singleflight', e.name, e.scope),
+      );
     },
   };
 }
@@ -81,7 +116,9 @@ export function cacheHandlers(r: Recorder): ChannelHandlers {
         [ATTR.outcome]: okOrError(e.ok),
       };
       r.add('batchflight.cache.loads', 1, attrs);
-      r.record('batchflight.cache.load.duration', seconds(e.durationMs), attrs);
+      if (r.options.callDurations) {
+        r.record('batchflight.cache.load.duration', seconds(e.durationMs), attrs);
+      }
     },
     'batchflight:cache:stale': (e: CacheStaleEvent) => {
       r.add('batchflight.cache.stale_served', 1, {
