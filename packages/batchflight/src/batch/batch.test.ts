@@ -821,6 +821,22 @@ describe('close', () => {
     }
     expect(signal?.aborted).toBe(true);
   });
+
+  it('a forced close abandons a backlog of 300,000 waiting keys without overflowing the stack', async () => {
+    const clock = new TestClock();
+    // One window holds them all: its 1 s timer never fires on a clock that stands still.
+    const users = batch({
+      maxWaitMs: 1_000,
+      clock,
+      load: () => new Promise<number[]>(() => undefined),
+    });
+    const calls: Promise<unknown>[] = [];
+    for (let k = 0; k < 300_000; k++) calls.push(users.load(k).catch((error: unknown) => error));
+    await users.close({ signal: AbortSignal.abort() });
+    const results = await Promise.all(calls);
+    expect(results.every((error) => ClosedError.is(error))).toBe(true);
+    expect(users.stats().pending).toBe(0);
+  });
 });
 
 describe('options', () => {

@@ -137,13 +137,14 @@ export class Windows<K> {
 
   /** A forced close: every window emptied (timers cancelled); returns the slots they held. */
   clear(): Slot<K>[] {
+    // No spread: a backlog of hundreds of thousands of keys would overflow the stack.
     const slots: Slot<K>[] = [];
-    for (const batch of this.queue) slots.push(...batch.slots);
+    for (const batch of this.queue) for (const slot of batch.slots) slots.push(slot);
     this.queue.length = 0;
     for (const window of this.all()) {
       window.timer?.cancel();
       window.timer = undefined;
-      slots.push(...window.slots);
+      for (const slot of window.slots) slots.push(slot);
       window.slots = [];
       window.generation++;
     }
