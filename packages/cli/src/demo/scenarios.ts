@@ -10,6 +10,7 @@ import { protectionScenarios } from './scenarios/protection-outage.js';
 import { protectionCacheScenarios } from './scenarios/protection-cache.js';
 import { jobsScenarios } from './scenarios/jobs.js';
 import { importScenarios } from './scenarios/import.js';
+import { gatewayScenarios } from './scenarios/gateway.js';
 import { metricsScenarios } from './scenarios/metrics.js';
 
 export const scenarios: readonly Scenario[] = [
@@ -21,4 +22,5 @@ export const scenarios: readonly Scenario[] = [
   ...jobsScenarios,
   ...importScenarios,
   ...metricsScenarios,
+  ...gatewayScenarios,
 ];
