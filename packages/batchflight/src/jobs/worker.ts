@@ -23,6 +23,12 @@
  * are reclaimed by the others once `leaseMs` passed: with the defaults
  * (lease 8 s, poll 1 s) within ~9 s.
  *
+ * Files: the public types are in `worker-types.ts`, a held job, its context
+ * and the checks of handler results in `worker-run.ts`, the pending results
+ * and the isolation of a refused commit in `worker-commit.ts`, latency
+ * reservoirs and the settled report in `worker-stats.ts`; claim, leases,
+ * dispatch, settle and flush stay in this class, which owns their state.
+ *
  * Closing: only jobs that never started are handed back (`release`, no
  * attempt spent). A started job either finishes and is committed, or — on a
  * forced close — is abandoned with its lease, which expires since the
@@ -32,7 +38,6 @@
 import {
   ClosedError,
   InvalidOptionError,
-  TimeoutError,
   Listeners,
   describe,
   eventChannel,
@@ -44,7 +49,6 @@ import {
   type Subscription,
   type Timer,
 } from '../core/index.js';
-import { BatchContractError } from '../batch/errors.js';
 import { exponentialBackoff, toBackoff, type Backoff } from '../core/backoff.js';
 import {
   DuplicateStepError,
@@ -55,289 +59,60 @@ import {
   UnstorableValueError,
 } from './errors.js';
 import { storableJson } from './store-json.js';
-import { backoffFromSpec, errorText } from './store-kit.js';
-import type {
-  CompleteInput,
-  FailInput,
-  JobCounts,
-  JobRecord,
-  JobStore,
-  Refusal,
-  StepStore,
-} from './store.js';
+import { backoffFromSpec } from './store-kit.js';
+import type { JobCounts, JobRecord, JobStore, Refusal, StepStore } from './store.js';
 import { Periodic, PollTimer, leaseSettings, storeArgument } from './worker-kit.js';
+import {
+  isolated,
+  refusedFailure,
+  refusedResult,
+  type PendingCompletion,
+  type PendingFailure,
+} from './worker-commit.js';
+import {
+  Context,
+  Held,
+  checkOutcomes,
+  failureText,
+  previousDelayMs,
+  waitedMs,
+} from './worker-run.js';
+import { Reservoir, addToReport, newReport, type SettledReport } from './worker-stats.js';
+import type {
+  CloseOptions,
+  JobCompletedEvent,
+  JobContext,
+  JobFailedEvent,
+  JobHandlers,
+  JobOutcome,
+  JobsDepthMessage,
+  JobsSettledMessage,
+  LeaseLostEvent,
+  WorkerErrorEvent,
+  WorkerOptions,
+  WorkerStats,
+} from './worker-types.js';
 
-/** What a handler gets besides the payload. */
-export interface JobContext<P = unknown> {
-  /** The job as claimed (state `leased`). */
-  readonly job: JobRecord<P>;
-  /**
-   * The fencing token of this attempt. Guard writes outside the store with it
-   * (e.g. `UPDATE … WHERE fence < :epoch`) so a worker whose lease was
-   * reclaimed cannot overwrite the newer attempt's effects.
-   */
-  readonly epoch: number;
-  /** 1-based attempt number. */
-  readonly attempt: number;
-  readonly workerId: string;
-  /** Aborted when the lease is lost (`LeaseLostError`) or the worker is force-closed (`ClosedError`). */
-  readonly signal: AbortSignal;
-  /**
-   * A durable step: runs `fn` once per job and memoizes its (JSON) result
-   * under the job, so a retry after a crash resumes after the last finished
-   * step instead of repeating its effect. Rejects with `LeaseLostError` if
-   * the lease was lost before the result could be recorded.
-   *
-   * A name is used once per execution: a second `step` with the same name
-   * in one attempt rejects with `DuplicateStepError` (it would silently get
-   * the first value); in a loop, name each step by its item
-   * (`` `send:${item.id}` ``). A value that is not storable JSON rejects
-   * with `UnstorableValueError` after `fn` ran (nothing is memoised); either
-   * error, left uncaught, fails the job without retrying.
-   */
-  step<T>(name: string, fn: () => Promise<T> | T): Promise<T>;
-}
-
-/** A handler of one job: resolves with the job's result (stored as JSON) or throws to fail the attempt. */
-export type JobHandler<P = never, R = unknown> = (payload: P, ctx: JobContext<P>) => Promise<R> | R;
-
-/** The outcome of one job of a batch handler. */
-export type JobOutcome<R = unknown> =
-  | { readonly ok: true; readonly result?: R }
-  | {
-      readonly ok: false;
-      readonly error: unknown;
-      /** False: do not retry, dead now. Default true. */
-      readonly retry?: boolean;
-    };
-
-/** A handler definition with options. */
-export interface JobDefinition<P = never, R = unknown> {
-  /** Runs one job. */
-  readonly handle?: JobHandler<P, R>;
-  /**
-   * Runs many jobs of this name at once (one downstream bulk call) and
-   * reports one outcome per job, in order; only the failed ones are retried.
-   * A batch takes one concurrency slot.
-   */
-  readonly handleMany?: (jobs: readonly JobContext<P>[]) => Promise<readonly JobOutcome<R>[]>;
-  /** Largest batch handed to `handleMany`. Default the worker's `claimBatch`. */
-  readonly maxBatch?: number;
-  /** Retry delay when the job has no stored `backoff`. */
-  readonly backoff?: Backoff | ((attempt: number, previousDelayMs: number) => number) | number;
-}
-
-/** Handlers by job name. */
-export type JobHandlers = Readonly<Record<string, JobHandler | JobDefinition>>;
-
-/** Options of {@link Worker}. */
-export interface WorkerOptions {
-  /** Jobs (or batches) running at once, integer >= 1. Default 10. */
-  readonly concurrency?: number;
-  /**
-   * Most jobs claimed per store call, integer >= 1. Default 100. At most
-   * 1.5 × this many jobs are buffered, and 3 × this + `concurrency` held.
-   */
-  readonly claimBatch?: number;
-  /** Lease length in ms; a dead worker's jobs are reclaimed after it. Default 8 000. */
-  readonly leaseMs?: number;
-  /** Heartbeat period in ms, < leaseMs. Default leaseMs / 4. */
-  readonly heartbeatMs?: number;
-  /** Poll period in ms when idle (wake-ups from the store come sooner). Default 1 000. */
-  readonly pollMs?: number;
-  /** Queues to claim from, a non-empty array of non-empty names. Default every queue. */
-  readonly queues?: readonly string[];
-  /** Identifies this worker in leases and the attempt log, 1 to 200 characters. Default `host:pid:random`. */
-  readonly workerId?: string;
-  /** Must be the store's clock. Default `systemClock`. */
-  readonly clock?: Clock;
-  /** Fair-share weights by partition key (tenant), finite numbers > 0; a key not listed weighs 1. */
-  readonly weights?: Readonly<Record<string, number>>;
-  /** Priority aging: +1 effective priority per `agingMs` waited, > 0 (Infinity: no aging). Default 60 000. */
-  readonly agingMs?: number;
-  /** Retry delay when neither the job nor its handler has one. Default exponential 1 s … 5 min, full jitter. */
-  readonly backoff?: Backoff | ((attempt: number, previousDelayMs: number) => number) | number;
-  /** Sample queue depth (store counts) for `stats().depth` every this many ms; 0 disables. Default 5 000. */
-  readonly depthSampleMs?: number;
-  /** Start claiming at once. Default true; otherwise call `start()`. */
-  readonly autoStart?: boolean;
-}
-
-/** Options of {@link Worker.close}. */
-export interface CloseOptions {
-  /**
-   * Abort running handlers (`ctx.signal` with `ClosedError`) instead of
-   * waiting; their jobs keep their leases until they expire. Default false.
-   */
-  readonly force?: boolean;
-  /**
-   * Graceful close turns forced after this many ms, and gives up committing
-   * results the store keeps refusing to take by then. Default Infinity.
-   */
-  readonly timeoutMs?: number;
-}
-
-/** Latency summary in ms over the most recent samples. */
-export interface LatencySummary {
-  readonly count: number;
-  readonly p50: number;
-  readonly p99: number;
-  readonly max: number;
-}
-
-/** Snapshot of {@link Worker.stats}. */
-export interface WorkerStats {
-  readonly workerId: string;
-  readonly state: 'idle' | 'running' | 'closing' | 'closed';
-  readonly running: number;
-  readonly buffered: number;
-  readonly claimed: number;
-  readonly succeeded: number;
-  /** Attempts that failed and will be retried. */
-  readonly failed: number;
-  readonly dead: number;
-  /** Completions or failures the store refused (stale epoch). */
-  readonly refused: number;
-  readonly leaseLost: number;
-  readonly claimCalls: number;
-  readonly flushCalls: number;
-  /** Successes per second over the last 10 s. */
-  readonly throughputPerSec: number;
-  /** succeeded / (succeeded + failed + dead); 1 before any outcome. */
-  readonly successRate: number;
-  /** From `max(createdAt, runAt)` to the claim that started the attempt. */
-  readonly enqueueToStartMs: LatencySummary;
-  /** Handler run time. */
-  readonly runMs: LatencySummary;
-  /** The last sampled store counts (depth by state and partition, oldest ready age). */
-  readonly depth: JobCounts | undefined;
-}
-
-/** Payload of {@link Worker.onCompleted}. */
-export interface JobCompletedEvent {
-  readonly job: JobRecord;
-  readonly result: unknown;
-  readonly durationMs: number;
-}
-/** Payload of {@link Worker.onFailed}. */
-export interface JobFailedEvent {
-  readonly job: JobRecord;
-  readonly error: unknown;
-  /** False when the job went dead. */
-  readonly willRetry: boolean;
-}
-/** Payload of {@link Worker.onLeaseLost}. */
-export interface LeaseLostEvent {
-  readonly job: JobRecord;
-  readonly refusal: Refusal | undefined;
-}
-/** Payload of {@link Worker.onError}. */
-export interface WorkerErrorEvent {
-  readonly error: unknown;
-  /** `'settle'`: a failed attempt's backoff (or a batch handler's outcomes) broke its contract. */
-  readonly during: 'claim' | 'flush' | 'heartbeat' | 'release' | 'depth' | 'settle';
-}
-
-/** One job of a {@link JobsSettledMessage}. */
-export interface SettledJob {
-  readonly id: string;
-  readonly name: string;
-  readonly queue: string;
-  readonly partition: number | null;
-  /** 1-based attempt number. */
-  readonly attempt: number;
-  /** `failed`: will be retried; `refused`: the store refused the result (lease lost). */
-  readonly outcome: 'succeeded' | 'failed' | 'dead' | 'refused';
-  /** From `max(createdAt, runAt)` to the claim that started the attempt, ms. */
-  readonly enqueueToStartMs: number;
-  /** Handler run time, ms. */
-  readonly runMs: number;
-}
-
-/** A message of the `batchflight:jobs:settled` channel: the results of one commit. */
-export interface JobsSettledMessage {
-  readonly workerId: string;
-  readonly succeeded: number;
-  readonly failed: number;
-  readonly dead: number;
-  readonly refused: number;
-  readonly jobs: readonly SettledJob[];
-}
-
-/** A message of the `batchflight:jobs:depth` channel: one sample of the store counts. */
-export interface JobsDepthMessage {
-  readonly workerId: string;
-  /** The sampled queue when the worker claims from one queue; otherwise every queue. */
-  readonly queue: string | undefined;
-  /** Depth by state, queue and partition, and the age of the oldest ready job. */
-  readonly counts: JobCounts;
-}
-
-/**
- * A job this worker holds (buffered or running). Its `AbortController` is made
- * on the first read of `ctx.signal`: most handlers never read it, and making
- * one per job was the largest per-job cost of the worker on a fast store.
- */
-class Held {
-  lost = false;
-  /** The step names used in this execution (`ctx.step`), made on the first step. */
-  steps: Set<string> | undefined;
-  /** The handler has returned (or thrown): the result waits for, or is in, a commit. */
-  settled = false;
-  #controller: AbortController | undefined;
-  #aborted = false;
-  #reason: unknown;
-
-  constructor(readonly job: JobRecord) {}
-
-  get signal(): AbortSignal {
-    if (this.#controller === undefined) {
-      this.#controller = new AbortController();
-      if (this.#aborted) this.#controller.abort(this.#reason);
-    }
-    return this.#controller.signal;
-  }
-
-  /** Aborts `signal` with `reason` (the first reason wins, as with `AbortController`). */
-  abort(reason: unknown): void {
-    if (this.#aborted) return;
-    this.#aborted = true;
-    this.#reason = reason;
-    this.#controller?.abort(reason);
-  }
-}
-
-/** What a handler sees of a held job; `step` is the worker's, bound once per worker. */
-class Context implements JobContext {
-  readonly job: JobRecord;
-  readonly epoch: number;
-  readonly attempt: number;
-  readonly #held: Held;
-  readonly #step: <T>(held: Held, name: string, fn: () => Promise<T> | T) => Promise<T>;
-
-  constructor(
-    held: Held,
-    readonly workerId: string,
-    step: <T>(held: Held, name: string, fn: () => Promise<T> | T) => Promise<T>,
-  ) {
-    this.#held = held;
-    this.job = held.job;
-    this.epoch = held.job.epoch;
-    this.attempt = held.job.attempts;
-    this.#step = step;
-  }
-
-  get signal(): AbortSignal {
-    return this.#held.signal;
-  }
-
-  step<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
-    return this.#step(this.#held, name, fn);
-  }
-}
+export type {
+  CloseOptions,
+  JobCompletedEvent,
+  JobContext,
+  JobDefinition,
+  JobFailedEvent,
+  JobHandler,
+  JobHandlers,
+  JobOutcome,
+  JobsDepthMessage,
+  JobsSettledMessage,
+  LatencySummary,
+  LeaseLostEvent,
+  SettledJob,
+  WorkerErrorEvent,
+  WorkerOptions,
+  WorkerStats,
+} from './worker-types.js';
 
 const WHERE = 'new Worker()';
-const SAMPLES = 1024;
 const chClaimed = eventChannel<{ workerId: string; count: number }>('jobs', 'claimed');
 const chSettled = eventChannel<JobsSettledMessage>('jobs', 'settled');
 const chDepth = eventChannel<JobsDepthMessage>('jobs', 'depth');
@@ -346,92 +121,8 @@ const chLeaseLost = eventChannel<{ workerId: string; jobId: string; epoch: numbe
   'lease-lost',
 );
 
-class Reservoir {
-  readonly #values: number[] = [];
-  #next = 0;
-  add(v: number): void {
-    if (this.#values.length < SAMPLES) this.#values.push(v);
-    else this.#values[this.#next++ % SAMPLES] = v;
-  }
-  summary(): LatencySummary {
-    const sorted = [...this.#values].sort((a, b) => a - b);
-    const at = (q: number): number =>
-      sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-    return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? 0 };
-  }
-}
-
 /** The retry delay when every other backoff failed: exponential 1 s … 5 min, full jitter. */
 const DEFAULT_BACKOFF = exponentialBackoff({ initialDelayMs: 1_000, maxDelayMs: 300_000 });
-
-/** From `max(createdAt, runAt)` to the claim that started the attempt. */
-function waitedMs(job: JobRecord): number {
-  return Math.max(0, (job.startedAt ?? 0) - Math.max(job.createdAt, job.runAt));
-}
-
-/** The delay of the job's last retry, ms; 0 when there was none (or its store does not keep it). */
-function previousDelayMs(job: JobRecord): number {
-  const d = job.retryDelayMs;
-  return typeof d === 'number' && Number.isFinite(d) && d >= 0 ? d : 0;
-}
-
-/** What the store records of a failure; never throws, never undefined. */
-function failureText(error: unknown): string {
-  try {
-    // U+0000 and lone surrogates already replaced: every store can record it.
-    return errorText(error);
-  } catch {
-    // Even describe() reads properties, and they are what throws here.
-    return 'an error that could not be read (reading it threw)';
-  }
-}
-
-function isOutcome(value: unknown): value is JobOutcome {
-  if (typeof value !== 'object' || value === null) return false;
-  const { ok, retry } = value as { ok?: unknown; retry?: unknown };
-  return ok === true || (ok === false && (retry === undefined || typeof retry === 'boolean'));
-}
-
-/**
- * A batch handler's outcomes, checked before any is settled so no job is
- * settled twice: a value that is not an array fails every job of the batch;
- * a missing or malformed entry fails only its own job with a
- * `BatchContractError` naming the index and the value; well-formed entries
- * settle as reported. Entries past the last job are ignored and reported.
- */
-function checkOutcomes(
-  name: string,
-  count: number,
-  value: unknown,
-  report: (error: BatchContractError) => void,
-): JobOutcome[] {
-  const where = `handleMany() of ${JSON.stringify(name)}`;
-  const shape = '{ ok: true, result? } or { ok: false, error, retry?: boolean }';
-  if (!Array.isArray(value)) {
-    const error = new BatchContractError(
-      `${where} must resolve with an array of one outcome per job, in job order (${shape}), got ${describe(value)}.`,
-      count,
-      undefined,
-    );
-    return Array.from({ length: count }, () => ({ ok: false, error }));
-  }
-  const outcomes = value as readonly unknown[];
-  const length = outcomes.length;
-  const lengthIs = `resolved with ${String(length)} outcomes for ${String(count)} jobs; one outcome per job, in job order, is the contract`;
-  if (length > count)
-    report(
-      new BatchContractError(`${where} ${lengthIs}: the extra ones are ignored.`, count, length),
-    );
-  return Array.from({ length: count }, (_, i): JobOutcome => {
-    const outcome = outcomes[i];
-    if (i < length && isOutcome(outcome)) return outcome;
-    const message =
-      i >= length
-        ? `${where} ${lengthIs}: job ${String(i)} has no outcome.`
-        : `${where}: outcome ${String(i)} must be ${shape}, got ${describe(outcome)}.`;
-    return { ok: false, error: new BatchContractError(message, count, length) };
-  });
-}
 
 /** `queues`: a non-empty array of non-empty strings (a bare string would match no queue). */
 function queuesOption(value: unknown): readonly string[] {
@@ -463,196 +154,6 @@ function weightsOption(value: unknown): Readonly<Record<string, number>> {
     );
   }
   return { ...(value as Record<string, number>) };
-}
-
-/** A finished attempt's success, waiting for (or in) a commit. */
-interface PendingCompletion {
-  readonly held: Held;
-  readonly input: CompleteInput;
-  readonly durationMs: number;
-}
-
-/** A finished attempt's failure, waiting for (or in) a commit. */
-interface PendingFailure {
-  readonly held: Held;
-  readonly input: FailInput;
-  readonly error: unknown;
-  readonly durationMs: number;
-  /** Its reason already replaced once after the store refused the first record. */
-  readonly replaced?: boolean;
-}
-
-/** A store's error as a refused job's reason: its name, message and code, without the stack. */
-function storeErrorText(error: unknown): string {
-  try {
-    if (!(error instanceof Error)) return failureText(error);
-    const code = (error as { code?: unknown }).code;
-    const text = `${error.name}: ${error.message}${typeof code === 'string' ? ` (${code})` : ''}`;
-    return errorText(text);
-  } catch {
-    return failureText(error);
-  }
-}
-
-/** The failure of a job whose result the store refused on its own. */
-function refusedResult(c: PendingCompletion, storeError: unknown): PendingFailure {
-  const error = new UnstorableValueError(
-    `The job store refused to store the result of job ${c.input.id} while it stored the other results of the same commit, so the job cannot succeed: ${storeErrorText(storeError)}`,
-    'result',
-  );
-  return {
-    held: c.held,
-    error,
-    durationMs: c.durationMs,
-    input: { id: c.input.id, epoch: c.input.epoch, error: failureText(error), dead: true },
-  };
-}
-
-/** A failure whose record the store refused on its own, with a reason that names only that. */
-function refusedFailure(f: PendingFailure, storeError: unknown): PendingFailure {
-  return {
-    ...f,
-    replaced: true,
-    input: {
-      ...f.input,
-      error: `The job store refused to record this attempt's failure (the handler's error is not kept): ${storeErrorText(storeError)}`,
-    },
-  };
-}
-
-/**
- * Store errors that say the store (or the way to it) is failing, not one
- * item: connection errors, PostgreSQL's connection, resource, operator,
- * lock and serialisation classes and read-only transactions, SQLite's busy,
- * locked, I/O and full, and messages of dropped connections and timeouts
- * (the pg driver's have no code). Such an error never makes an item refused.
- */
-const STORE_DOWN_CODE =
-  /^(E(CONN|PIPE|TIMEDOUT|NOTFOUND|AI_AGAIN|HOSTUNREACH|NETUNREACH|ADDR)|08|53|57|58|40001|40P01|55P03|25006|SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|NOMEM|PROTOCOL|READONLY))/;
-const STORE_DOWN_MESSAGE = /connect|terminated|timed? ?out|closed|ECONN|socket/i;
-
-function storeIsFailing(error: unknown): boolean {
-  if (ClosedError.is(error) || TimeoutError.is(error)) return true;
-  try {
-    const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-    return (
-      (typeof code === 'string' && STORE_DOWN_CODE.test(code)) ||
-      (typeof message === 'string' && STORE_DOWN_MESSAGE.test(message))
-    );
-  } catch {
-    return false;
-  }
-}
-
-/** How a batch commit went: what is left to retry, what the store refused one by one. */
-interface Isolated<T> {
-  /** Not committed because the store is failing as a whole: retry them later. */
-  readonly left: T[];
-  /** Items the store refused on their own while it accepted others. */
-  readonly refused: { readonly item: T; readonly error: unknown }[];
-  /** The last store error. */
-  readonly error: unknown;
-}
-
-/**
- * Commits `items` with `commit` (one store call per part), isolating an item
- * the store refuses on its own: a failing part is split in halves, level by
- * level, until each failing item stands alone, and that item is tried once
- * more on its own.
- *
- * Telling "the store is down" from "this item is refused": an item is
- * refused only when it failed alone twice while another part of the same
- * batch was accepted (or, `storeIsUp`, another call of the same commit
- * was), with errors that do not say the store is failing
- * (`storeIsFailing`). A batch none of whose parts is accepted after two
- * splits (1 + 2 + 4 calls) is the store failing: nothing is marked, every
- * item not committed is left for the retry after `pollMs`, as before. The
- * cost of isolating k bad items among n is about 2k·log2(n) calls, paid
- * only when a commit fails.
- */
-async function isolated<T>(
-  items: readonly T[],
-  commit: (part: readonly T[]) => Promise<void>,
-  storeIsUp = false,
-): Promise<Isolated<T>> {
-  if (items.length === 0) return { left: [], refused: [], error: undefined };
-  const done = new Set<T>();
-  const accepted = (): boolean => storeIsUp || done.size > 0;
-  let lastError: unknown;
-  const down = (): Isolated<T> => ({
-    left: items.filter((item) => !done.has(item)),
-    refused: [],
-    error: lastError,
-  });
-  /** How committing `part` went; `'down'`: its error says the store is failing. */
-  const tryCommit = async (part: readonly T[]): Promise<'ok' | 'failed' | 'down'> => {
-    try {
-      await commit(part);
-      for (const item of part) done.add(item);
-      return 'ok';
-    } catch (error) {
-      lastError = error;
-      return storeIsFailing(error) ? 'down' : 'failed';
-    }
-  };
-  const alone: T[] = [];
-  let level: (readonly T[])[] = [items];
-  while (level.length > 0) {
-    const next: (readonly T[])[] = [];
-    for (const part of level) {
-      const outcome = await tryCommit(part);
-      if (outcome === 'down') return down();
-      if (outcome === 'ok') continue;
-      if (part.length === 1) alone.push(part[0] as T);
-      else {
-        const half = Math.ceil(part.length / 2);
-        next.push(part.slice(0, half), part.slice(half));
-      }
-    }
-    if (!accepted() && (level.length >= 4 || next.length === 0)) return down();
-    level = next;
-  }
-  const refused: { item: T; error: unknown }[] = [];
-  for (const item of alone) {
-    // Once more on its own: a passing fault must not settle a good result as refused.
-    const outcome = await tryCommit([item]);
-    if (outcome === 'down') return down();
-    if (outcome === 'failed') refused.push({ item, error: lastError });
-  }
-  return { left: [], refused, error: lastError };
-}
-
-/** A `batchflight:jobs:settled` message being built. */
-interface SettledReport {
-  readonly workerId: string;
-  succeeded: number;
-  failed: number;
-  dead: number;
-  refused: number;
-  readonly jobs: SettledJob[];
-}
-
-function newReport(workerId: string): SettledReport {
-  return { workerId, succeeded: 0, failed: 0, dead: 0, refused: 0, jobs: [] };
-}
-
-function addToReport(
-  report: SettledReport,
-  job: JobRecord,
-  outcome: SettledJob['outcome'],
-  runMs: number,
-): void {
-  report[outcome]++;
-  report.jobs.push({
-    id: job.id,
-    name: job.name,
-    queue: job.queue,
-    partition: job.partition,
-    attempt: job.attempts,
-    outcome,
-    enqueueToStartMs: waitedMs(job),
-    runMs,
-  });
 }
 
 /**
@@ -1218,6 +719,20 @@ export class Worker {
     return Math.round(DEFAULT_BACKOFF.delayMs(job.attempts, previous));
   }
 
+  /**
+   * The group commit is not `batch()`'s engine, on purpose (issue 11 asked
+   * which): `batch()` batches independent keys and fans one result back to
+   * each caller, while a flush is one step of the lease protocol. It is tied
+   * to the fence (each item a compare-and-set on its lease epoch, refused
+   * items aborting their jobs as lost), to the store's transaction (one
+   * `complete` and one `fail` call, whose transactional `onComplete` hook
+   * writes the effects), to at most one flush in flight with everything that
+   * finished meanwhile taken by the next, to the bisection that tells a
+   * refused item from a store that is down, and to close(), which waits for
+   * the last flush under its own deadline. Nobody awaits an item's commit,
+   * so there is no per-key result to route, no window to tune and no
+   * `maxBatchSize`: the engine's features would all be bypassed.
+   */
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;

@@ -1,0 +1,142 @@
+/**
+ * What the runner part of `Worker` works with: a held job (its lazily made
+ * abort signal, its step names), the context a handler sees, and the checks
+ * of what a handler returned.
+ */
+import { describe } from '../core/index.js';
+import { BatchContractError } from '../batch/errors.js';
+import { errorText } from './store-kit.js';
+import type { JobRecord } from './store.js';
+import type { JobContext, JobOutcome } from './worker-types.js';
+
+/**
+ * A job this worker holds (buffered or running). Its `AbortController` is made
+ * on the first read of `ctx.signal`: most handlers never read it, and making
+ * one per job was the largest per-job cost of the worker on a fast store.
+ */
+export class Held {
+  lost = false;
+  /** The step names used in this execution (`ctx.step`), made on the first step. */
+  steps: Set<string> | undefined;
+  /** The handler has returned (or thrown): the result waits for, or is in, a commit. */
+  settled = false;
+  #controller: AbortController | undefined;
+  #aborted = false;
+  #reason: unknown;
+
+  constructor(readonly job: JobRecord) {}
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Aborts `signal` with `reason` (the first reason wins, as with `AbortController`). */
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
+/** What a handler sees of a held job; `step` is the worker's, bound once per worker. */
+export class Context implements JobContext {
+  readonly job: JobRecord;
+  readonly epoch: number;
+  readonly attempt: number;
+  readonly #held: Held;
+  readonly #step: <T>(held: Held, name: string, fn: () => Promise<T> | T) => Promise<T>;
+
+  constructor(
+    held: Held,
+    readonly workerId: string,
+    step: <T>(held: Held, name: string, fn: () => Promise<T> | T) => Promise<T>,
+  ) {
+    this.#held = held;
+    this.job = held.job;
+    this.epoch = held.job.epoch;
+    this.attempt = held.job.attempts;
+    this.#step = step;
+  }
+
+  get signal(): AbortSignal {
+    return this.#held.signal;
+  }
+
+  step<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
+    return this.#step(this.#held, name, fn);
+  }
+}
+
+/** From `max(createdAt, runAt)` to the claim that started the attempt. */
+export function waitedMs(job: JobRecord): number {
+  return Math.max(0, (job.startedAt ?? 0) - Math.max(job.createdAt, job.runAt));
+}
+
+/** The delay of the job's last retry, ms; 0 when there was none (or its store does not keep it). */
+export function previousDelayMs(job: JobRecord): number {
+  const d = job.retryDelayMs;
+  return typeof d === 'number' && Number.isFinite(d) && d >= 0 ? d : 0;
+}
+
+/** What the store records of a failure; never throws, never undefined. */
+export function failureText(error: unknown): string {
+  try {
+    // U+0000 and lone surrogates already replaced: every store can record it.
+    return errorText(error);
+  } catch {
+    // Even describe() reads properties, and they are what throws here.
+    return 'an error that could not be read (reading it threw)';
+  }
+}
+
+export function isOutcome(value: unknown): value is JobOutcome {
+  if (typeof value !== 'object' || value === null) return false;
+  const { ok, retry } = value as { ok?: unknown; retry?: unknown };
+  return ok === true || (ok === false && (retry === undefined || typeof retry === 'boolean'));
+}
+
+/**
+ * A batch handler's outcomes, checked before any is settled so no job is
+ * settled twice: a value that is not an array fails every job of the batch;
+ * a missing or malformed entry fails only its own job with a
+ * `BatchContractError` naming the index and the value; well-formed entries
+ * settle as reported. Entries past the last job are ignored and reported.
+ */
+export function checkOutcomes(
+  name: string,
+  count: number,
+  value: unknown,
+  report: (error: BatchContractError) => void,
+): JobOutcome[] {
+  const where = `handleMany() of ${JSON.stringify(name)}`;
+  const shape = '{ ok: true, result? } or { ok: false, error, retry?: boolean }';
+  if (!Array.isArray(value)) {
+    const error = new BatchContractError(
+      `${where} must resolve with an array of one outcome per job, in job order (${shape}), got ${describe(value)}.`,
+      count,
+      undefined,
+    );
+    return Array.from({ length: count }, () => ({ ok: false, error }));
+  }
+  const outcomes = value as readonly unknown[];
+  const length = outcomes.length;
+  const lengthIs = `resolved with ${String(length)} outcomes for ${String(count)} jobs; one outcome per job, in job order, is the contract`;
+  if (length > count)
+    report(
+      new BatchContractError(`${where} ${lengthIs}: the extra ones are ignored.`, count, length),
+    );
+  return Array.from({ length: count }, (_, i): JobOutcome => {
+    const outcome = outcomes[i];
+    if (i < length && isOutcome(outcome)) return outcome;
+    const message =
+      i >= length
+        ? `${where} ${lengthIs}: job ${String(i)} has no outcome.`
+        : `${where}: outcome ${String(i)} must be ${shape}, got ${describe(outcome)}.`;
+    return { ok: false, error: new BatchContractError(message, count, length) };
+  });
+}
