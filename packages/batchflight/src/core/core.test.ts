@@ -11,7 +11,7 @@ import {
   isFailFast,
   nameOption,
   refuseIfAborted,
-  type CallContext,
+  type LazySignalContext,
   ClosedError,
   InvalidOptionError,
   Listeners,
@@ -375,7 +375,7 @@ describe('aborted contexts', () => {
   it("reads a lazy context's ABORT_REASON instead of creating its signal", () => {
     let created = 0;
     let reason: unknown = undefined;
-    const lazy: CallContext = {
+    const lazy: LazySignalContext = {
       get signal(): AbortSignal {
         created++;
         return NEVER_ABORTED;

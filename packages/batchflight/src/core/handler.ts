@@ -81,13 +81,37 @@ export type StackAccepts<L extends readonly AnyLayer[], I, O> =
         };
       };
 
+/** The input type a layer fixes: `I` of a `Layer<I, O>`, the bound of a generic wrap (`unknown` when none). */
+export type LayerInput<T> = T extends { wrap(next: Handler<infer I, infer _O>): unknown }
+  ? I
+  : unknown;
+
+/** The output type a layer fixes: `O` of a `Layer<I, O>` (`unknown` for a wrap generic in it). */
+export type LayerOutput<T> = T extends { wrap(next: Handler<infer _I, infer O>): unknown }
+  ? O
+  : unknown;
+
+/** The input every layer of `L` accepts: the intersection of their {@link LayerInput}s. */
+export type StackInput<L extends readonly unknown[]> = L extends readonly [infer H, ...infer R]
+  ? LayerInput<H> & StackInput<R>
+  : unknown;
+
+/** The output every layer of `L` accepts: the intersection of their {@link LayerOutput}s. */
+export type StackOutput<L extends readonly unknown[]> = L extends readonly [infer H, ...infer R]
+  ? LayerOutput<H> & StackOutput<R>
+  : unknown;
+
 /**
  * What {@link stack} returns: a layer whose `wrap` takes its types from the
- * handler, checked against each layer of the stack.
+ * handler, checked against each layer of the stack. A handler written inline
+ * without annotations gets the types the layers fix ({@link StackInput},
+ * {@link StackOutput}), e.g. those of a `flights.layer<number, User>(...)`.
  */
 export interface StackedLayer<L extends readonly AnyLayer[]> {
   /** Wraps `next` in every layer of the stack, the first one outermost. */
-  wrap<I, O>(next: Handler<I, O> & StackAccepts<L, I, O>): Handler<I, O>;
+  wrap<I = StackInput<L>, O = StackOutput<L>>(
+    next: Handler<I, O> & StackAccepts<L, I, O>,
+  ): Handler<I, O>;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { describe, expectTypeOf, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 
 import { stack, toContext, type CallContext, type Handler, type Layer } from '../core/index.js';
 import { bulkhead } from '../bulkhead/index.js';
@@ -66,6 +66,22 @@ describe('stack() and generic layers', () => {
 
     await getItem('a', toContext());
     await api.close();
+    await perUser.close();
+  });
+
+  it('a handler written inline gets the types the layers fix', async () => {
+    const typedLayer: Layer<number, User> = { wrap: (next) => next };
+    const inline = stack(retry(), typedLayer, timeout({ ms: 500 })).wrap(async (id, ctx) => {
+      expectTypeOf(id).toEqualTypeOf<number>();
+      expectTypeOf(ctx).toEqualTypeOf<CallContext>();
+      return { id };
+    });
+    expectTypeOf(inline).parameter(0).toEqualTypeOf<number>();
+    const asUserHandler: Handler<number, User> = inline;
+    const perUser = rateLimit({ rate: 5, key: (req: Req) => req.userId });
+    const byUser = stack(perUser, timeout({ ms: 1_000 })).wrap(async (req) => req.userId);
+    expectTypeOf(byUser).toEqualTypeOf<Handler<Req, string>>();
+    await expect(asUserHandler(3, toContext())).resolves.toEqual({ id: 3 });
     await perUser.close();
   });
 
