@@ -14,11 +14,11 @@ const signal = new AbortController().signal;
 import { bulkhead, BulkheadFullError } from 'batchflight/bulkhead';
 import { toContext } from 'batchflight/core';
 
-const pool = bulkhead<number, User>({ maxConcurrent: 10, maxQueued: 100 });
-const getUser = pool.wrap(fetchUser);
+const pool = bulkhead({ name: 'user-api', maxConcurrent: 10, maxQueued: 100 });
+const getUser = pool.wrap(fetchUser); // a Handler<number, User>: the types come from fetchUser
 await pool.ready({ signal }); // backpressure: wait for room instead of catching BulkheadFullError
 await getUser(1, toContext({ urgent: true })); // jumps the queue
+await pool.close({ timeoutMs: 5_000 }); // drain; after 5 s the queued calls get ClosedError
 // #endregion
 
 export const results = { stats: pool.stats(), fullError: BulkheadFullError.name };
-await pool.close();

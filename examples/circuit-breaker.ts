@@ -15,15 +15,16 @@ const savedSnapshot = circuitBreaker({}).toJSON(); // a closed circuit, as saved
 // #region usage
 import { circuitBreaker, sampling, CircuitOpenError } from 'batchflight/circuit-breaker';
 
-const breaker = circuitBreaker<number, User>({
+const breaker = circuitBreaker({
+  name: 'users',
   policy: sampling({ threshold: 0.5, windowMs: 10_000, minimumCalls: 20 }),
   halfOpenAfterMs: 5_000,
   halfOpenProbes: 2,
   failureOn: (error) => (error as { status?: number }).status !== 404,
   initialState: savedSnapshot, // from breaker.toJSON(), e.g. kept across a restart
 });
-breaker.onStateChange(({ from, to }) => log.warn(`users circuit ${from} -> ${to}`));
-const getUser = breaker.wrap(fetchUser);
+breaker.onStateChange(({ name, from, to }) => log.warn(`${name} circuit ${from} -> ${to}`));
+const getUser = breaker.wrap(fetchUser); // a Handler<number, User>, typed by fetchUser
 {
   using _hold = breaker.isolate(); // maintenance: held open until disposed
   await getUser(1, toContext()).catch((error: unknown) => CircuitOpenError.is(error)); // refused

@@ -1,5 +1,5 @@
 /** docs/fallback-hedge.md: substitute answers and a hedged call, on stand-ins. */
-import { toContext } from 'batchflight/core';
+import { toContext, type CallContext } from 'batchflight/core';
 
 interface User {
   readonly id: number;
@@ -8,6 +8,7 @@ interface User {
 interface Doc {
   readonly path: string;
 }
+const fetchDoc = async (path: string, _ctx: CallContext): Promise<Doc> => ({ path });
 const staleCache = { get: (id: number): User => ({ id, stale: true }) };
 const isServerError = (error: unknown): boolean =>
   ((error as { status?: number }).status ?? 500) >= 500;
@@ -16,12 +17,14 @@ const isServerError = (error: unknown): boolean =>
 import { fallback } from 'batchflight/fallback';
 import { hedge, HedgeCancelledError } from 'batchflight/hedge';
 
-const orStale = fallback<number, User>({
-  compute: (_error, id) => staleCache.get(id),
+const orStale = fallback({
+  name: 'users-stale',
+  compute: (_error, id: number) => staleCache.get(id),
   when: isServerError,
 });
-const orEmpty = fallback<number, User[]>({ value: [] });
-const fastest = hedge<string, Doc>({ afterMs: 40, maxHedges: 1 }); // idempotent calls only
+const orEmpty = fallback({ value: [] as User[] });
+const fastest = hedge({ name: 'docs', afterMs: 40, maxHedges: 1 }); // idempotent calls only
+const getDoc = fastest.wrap(fetchDoc); // a Handler<string, Doc>: no type arguments needed
 // #endregion
 
 const failing = (): Promise<never> =>
@@ -29,6 +32,6 @@ const failing = (): Promise<never> =>
 export const results = {
   stale: await orStale.wrap(failing)(1, toContext()),
   empty: await orEmpty.wrap(failing)(1, toContext()),
-  doc: await fastest.wrap(async (path: string) => ({ path }))('/a', toContext()),
+  doc: await getDoc('/a', toContext()),
   cancelled: HedgeCancelledError.name,
 };

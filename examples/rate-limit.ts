@@ -27,23 +27,25 @@ import { stack, toContext } from 'batchflight/core';
 
 const flights = new SingleFlight<string>();
 // An API that allows 10 calls per second: calls spaced 100 ms apart, callers queue.
-const api = rateLimit<string>({
+const api = rateLimit({
+  name: 'items-api',
   rate: 10,
   per: 'second',
   burst: 1,
   whenLimited: 'wait',
   maxQueued: 1_000,
 });
-const getItem = stack(flights.layer<string, string>({ key: (p) => p }), api).wrap(fetchItem);
+const getItem = stack(flights.layer({ key: (p: string) => p }), api).wrap(fetchItem);
 await getItem('/v1/items/7', toContext({ signal }));
 
 // Per-user limits answered with 429, 20/s and 1000/min together, weighted by the request's size:
-const perUser = rateLimit<Req>({
+const perUser = rateLimit({
+  name: 'per-user',
   limits: [
     { rate: 20, per: 'second' },
     { rate: 1_000, per: 'minute' },
   ],
-  key: (req) => req.userId,
+  key: (req: Req) => req.userId,
   cost: (req) => req.items.length,
   whenLimited: 'reject',
 });

@@ -15,17 +15,20 @@ export const api = {
 const signal = new AbortController().signal;
 
 // #region usage
-import { retry, retryBudget, exponentialBackoff } from 'batchflight/retry';
-import { toContext } from 'batchflight/core';
+import { retry, retryBudget, defaultIsRetryable } from 'batchflight/retry';
+import { exponentialBackoff, toContext, type CallContext } from 'batchflight/core';
 
 const budget = retryBudget(); // share one bucket between the policies in front of one upstream
-const policy = retry<number, User>({
+const policy = retry({
+  name: 'user-api',
   maxAttempts: 4,
   backoff: exponentialBackoff({ initialDelayMs: 50, maxDelayMs: 2_000, jitter: 'full' }),
-  retryOn: (error) => (error as { status?: number }).status !== 400,
+  // The default refuses abort errors and CircuitOpenError; a 400 will not get better either.
+  isRetryable: (error) =>
+    defaultIsRetryable(error) && (error as { status?: number }).status !== 400,
   budget,
 });
-const getUser = policy.wrap((id, { signal }) => api.user(id, { signal }));
+const getUser = policy.wrap((id: number, { signal }: CallContext) => api.user(id, { signal }));
 await getUser(42, toContext({ signal }));
 await policy.execute(({ signal }) => api.user(42, { signal }), { signal }); // plain-function form
 // #endregion

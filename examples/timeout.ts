@@ -14,10 +14,10 @@ export const metrics = { slow: 0 };
 
 // #region usage
 import { timeout, TimeoutError } from 'batchflight/timeout';
-import { toContext } from 'batchflight/core';
+import { toContext, type CallContext } from 'batchflight/core';
 
-const t = timeout<number, User>({ ms: 500 });
-const getUser = t.wrap((id, { signal }) => api.user(id, { signal }));
+const t = timeout({ ms: 500, name: 'user-api' });
+const getUser = t.wrap((id: number, { signal }: CallContext) => api.user(id, { signal }));
 try {
   await getUser(2, toContext({ signal: request.signal }));
 } catch (error) {
