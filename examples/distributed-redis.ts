@@ -13,6 +13,7 @@ const buildReport = async (day: string, _options: { signal: AbortSignal }) => {
   await new Promise((resolve) => setTimeout(resolve, 5));
   return { day, total: 42 };
 };
+const log = { warn: (..._what: unknown[]) => undefined };
 const db = {
   findUser: async (id: number): Promise<User> => {
     upstream.queries++;
@@ -36,6 +37,7 @@ import { MemoryCacheStore, cache } from 'batchflight/cache';
 import { rateLimit } from 'batchflight/rate-limit';
 
 const redis = new Redis(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379');
+redis.on('error', (error) => log.warn('redis', error.message)); // ioredis reconnects by itself
 
 // One flight per key across the fleet: 8 pods × 500 concurrent callers → 1 upstream call.
 const flightStore = new RedisFlightStore({ client: redis });
@@ -46,11 +48,16 @@ const report = await flights.run(`report:${day}`, (signal) => buildReport(day, {
 
 // Two-tier cache: memory L1 per process, Redis L2, invalidations broadcast to every L1;
 // a miss anywhere is one upstream call fleet-wide when the computation goes through the flight.
-const l2 = new RedisCacheStore({ client: redis, prefix: 'app:' });
+// Each call waits at most commandTimeoutMs for Redis (default 1000 ms), then the cache
+// answers that read as a miss; while the client is reconnecting, at once.
+const l2 = new RedisCacheStore({ client: redis, prefix: 'app:', commandTimeoutMs: 250 });
 const store = tieredStore(new MemoryCacheStore({ maxEntries: 10_000 }), l2, {
   onVersion: (_namespace, version) => {
     users.setVersion(version);
   },
+  // Redis down at start (or not answering): reads go on from L1 and L2 as they answer,
+  // and the store listens again every resubscribeMs (default 1 s).
+  onError: (error) => log.warn('cache invalidations not received', error),
 });
 const users = cache({ ttlMs: 60_000, staleWhileRevalidateMs: 30_000, store });
 const user = await users.get(`user:${String(id)}`, (signal) =>
