@@ -175,6 +175,21 @@ describe('timeouts of 2^31 ms and more (issue 18 finding 7)', () => {
   });
 });
 
+describe('name (issue 11 item 3)', () => {
+  it('names the group in its error messages and exposes it', async () => {
+    const clock = new TestClock();
+    const flights = new SingleFlight<string>({ clock, name: 'users', timeoutMs: 5 });
+    expect(flights.name).toBe('users');
+    const call = outcome(flights.run('k', () => new Promise<string>(() => {})));
+    await clock.advance(5);
+    const result = await call;
+    expect(!result.ok && (result.error as Error).message).toMatch(
+      /^SingleFlight "users": waited 5 ms/,
+    );
+    expect(() => new SingleFlight({ name: 5 as unknown as string })).toThrow(InvalidOptionError);
+  });
+});
+
 describe('close() (issue 11 item 3)', () => {
   it('refuses new calls, lets running flights finish, then resolves', async () => {
     const flights = new SingleFlight<string>({ name: 'users' });
