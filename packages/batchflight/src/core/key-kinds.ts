@@ -64,14 +64,15 @@ export function unkeyableError(path: string, object: object): TypeError {
     ? ' Or give the class a toJSON() that returns everything that identifies an instance.'
     : '';
   return new TypeError(
-    `Cannot build a key: ${path} is ${kind}, whose state a key cannot see, so different values ` +
-      `would share one key. ${KEY_FUNCTION_ADVICE}${classAdvice}`,
+    `Cannot build a key: ${path} is ${kind}, whose state a key cannot see (private fields, ` +
+      `closures, internal slots, an error's cause and stack), so different values would share ` +
+      `one key. ${KEY_FUNCTION_ADVICE}${classAdvice}`,
   );
 }
 
 function describeKind(object: object): string {
   if (object instanceof Error) {
-    return `an Error (${object.name}): its identity is more than its message (cause, code, stack, own fields)`;
+    return `an Error (${object.name})`;
   }
   const tag = Object.prototype.toString.call(object).slice(8, -1);
   if (tag === 'Arguments') return 'an arguments object';
@@ -79,7 +80,7 @@ function describeKind(object: object): string {
   const name = className(object);
   return name === '?'
     ? 'an object with a prototype of its own and no toJSON()'
-    : `an instance of ${name} without toJSON() (its state may be private or not enumerable)`;
+    : `an instance of ${name} without toJSON()`;
 }
 
 /** A path short enough for a message: a 1,000-level path is thousands of characters. */
