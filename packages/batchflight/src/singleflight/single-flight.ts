@@ -242,7 +242,7 @@ export class SingleFlight<V = unknown> {
         new TypeError(`SingleFlight#run(): options must be an object, got ${describe(options)}.`),
       );
     }
-    // A context this group handed out (a layer's ctx, or one spread from it) is taken as it is.
+    // A context a flight handed out (run()'s or a layer handler's ctx, or one spread from it) is taken as it is.
     const handedOut = flightOf(options);
     if (handedOut === undefined) {
       const error = checkRunOptions(options);
