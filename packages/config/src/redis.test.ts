@@ -1,3 +1,5 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 // The Redis test support of @batchflight/redis: the server probe (CI=true fails without
 // one), fresh connections and a key prefix of our own.
@@ -8,7 +10,12 @@ import {
   uniquePrefix,
 } from '../../redis/src/__fixtures__/redis.js';
 import { ConfigRegistry, retunableBatch, type ApplyReport } from './index.js';
-import { RedisConfigChannel, type ConfigFollower } from './redis.js';
+import {
+  configChannels,
+  RedisConfigChannel,
+  type ConfigFollower,
+  type ConfigRevisionEvent,
+} from './redis.js';
 
 const skip = await redisUnavailable();
 const prefix = uniquePrefix('config-fleet').slice(0, -1);
@@ -124,6 +131,12 @@ describe.skipIf(skip !== null)('RedisConfigChannel', () => {
       expect(p.follower.revision).toBe(second);
       expect(await p.loadTen()).toEqual([2, 2, 2, 2, 2]);
     }
+    expect(fleet[0]?.follower.health()).toEqual({
+      revision: second,
+      refused: bad,
+      reachable: true,
+      error: expect.stringContaining('got -3; expected an integer >= 1') as unknown,
+    });
     const status = await coordinator.status();
     for (const id of ['a', 'b', 'c']) {
       expect(status[id]).toMatchObject({ revision: second, refused: bad });
@@ -145,5 +158,41 @@ describe.skipIf(skip !== null)('RedisConfigChannel', () => {
       [4, 'ops', 1],
     ]);
     await Promise.all(fleet.map((p) => p.stop()));
+  });
+});
+
+describe('a follower that cannot reach the coordinator', () => {
+  it('keeps the revision it runs and says so in its health and on the config channel', async () => {
+    // Nothing listens on port 1: every read fails at once, and the client does not retry.
+    const redis = new Redis({
+      port: 1,
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+    });
+    redis.on('error', () => undefined);
+    const events: ConfigRevisionEvent[] = [];
+    const listener = (event: unknown) => events.push(event as ConfigRevisionEvent);
+    diagnosticsChannel.subscribe(configChannels.revision.name, listener);
+    const refusals: unknown[] = [];
+    const follower = new RedisConfigChannel({ redis, prefix: 'unreachable' }).follow(
+      new ConfigRegistry(),
+      {
+        processId: 'lonely',
+        onRefused: (_revision, error) => refusals.push(error),
+      },
+    );
+    await follower.ready;
+    await follower.close();
+    diagnosticsChannel.unsubscribe(configChannels.revision.name, listener);
+    redis.disconnect();
+    expect(refusals.length).toBeGreaterThan(0);
+    expect(follower.health()).toMatchObject({ revision: 0, reachable: false });
+    expect(follower.health().error).toEqual(expect.any(String));
+    expect(events.map((e) => [e.processId, e.outcome, e.revision])).toContainEqual([
+      'lonely',
+      'unreachable',
+      0,
+    ]);
   });
 });

@@ -14,6 +14,7 @@
  * prefix a hash tag (`{fleet}:config`) so they share a slot.
  */
 import { hostname } from 'node:os';
+import { eventChannel } from 'batchflight/core';
 import type { Redis } from 'ioredis';
 import { fleetConfigSchema, type FleetConfig } from './fleet-schema.js';
 import { parseConfigText } from './load.js';
@@ -64,12 +65,33 @@ export interface FollowOptions {
   readonly onRefused?: (revision: number | undefined, error: unknown) => void;
 }
 
+/** What a follower knows of itself, for a health endpoint. */
+export interface FollowerHealth {
+  /** The revision this process runs (0: none). */
+  readonly revision: number;
+  /** The last revision it refused, when newer than the one it runs. */
+  readonly refused?: number;
+  /** False when the last attempt to read the coordinator failed: it runs its last good revision. */
+  readonly reachable: boolean;
+  /** Why the last revision was refused, or why the coordinator could not be read. */
+  readonly error?: string;
+}
+
+/** Payload of the `batchflight:config:revision` diagnostics channel. */
+export interface ConfigRevisionEvent extends FollowerHealth {
+  readonly processId: string;
+  /** What just happened: a revision applied or refused, or the coordinator unreachable. */
+  readonly outcome: 'applied' | 'refused' | 'unreachable';
+}
+
 /** A process following the published revisions. */
 export interface ConfigFollower extends AsyncDisposable {
   /** Resolves once the revision current at start was applied (or refused). */
   readonly ready: Promise<void>;
   /** The revision this process runs (0: none). */
   readonly revision: number;
+  /** The revision it runs, the last refusal and whether the coordinator answered. */
+  health(): FollowerHealth;
   /** Stops following and closes the subscriber connection. Idempotent. */
   close(): Promise<void>;
 }
@@ -80,6 +102,11 @@ local n = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[2], n, ARGV[1])
 redis.call('PUBLISH', ARGV[2], n)
 return n`;
+
+/** `batchflight:config:revision`: every apply, refusal and failed read of a follower. */
+export const configChannels = {
+  revision: eventChannel<ConfigRevisionEvent>('config', 'revision'),
+} as const;
 
 const message = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);
@@ -190,6 +217,19 @@ export class RedisConfigChannel {
     const subscriber = this.#redis.duplicate();
     let applied = 0;
     let refused = 0;
+    let reachable = true;
+    let lastError: string | undefined;
+    const health = (): FollowerHealth => ({
+      revision: applied,
+      ...(refused > applied ? { refused } : {}),
+      reachable,
+      ...(lastError === undefined ? {} : { error: lastError }),
+    });
+    const publish = (outcome: ConfigRevisionEvent['outcome']): void => {
+      if (configChannels.revision.hasSubscribers) {
+        configChannels.revision.publish({ processId, outcome, ...health() });
+      }
+    };
     let closed = false;
     let queue: Promise<void> = Promise.resolve();
 
@@ -202,9 +242,10 @@ export class RedisConfigChannel {
       try {
         latest = await this.latest();
       } catch (error) {
-        options.onRefused?.(undefined, error);
-        return; // unreachable: keep the revision we run
+        unreachable(error);
+        return; // keep the revision we run
       }
+      reachable = true;
       if (latest <= applied || latest <= refused) return;
       const stored = await this.revision(latest);
       if (stored === undefined) return;
@@ -213,11 +254,15 @@ export class RedisConfigChannel {
         const config = parseConfigText(stored.text, { source }, fleetConfigSchema);
         const result = registry.apply(config, source);
         applied = latest;
+        lastError = undefined;
+        publish('applied');
         await report({ revision: applied });
         options.onApplied?.(latest, result, config);
       } catch (error) {
         refused = latest;
-        await report({ revision: applied, refused, error: message(error) });
+        lastError = message(error);
+        publish('refused');
+        await report({ revision: applied, refused, error: lastError });
         options.onRefused?.(latest, error);
       }
     };
@@ -232,12 +277,27 @@ export class RedisConfigChannel {
     subscriber.on('message', () => {
       if (!closed) void enqueue();
     });
+    const unreachable = (error: unknown): void => {
+      reachable = false;
+      lastError = message(error);
+      publish('unreachable');
+      options.onRefused?.(undefined, error);
+    };
+    // The subscriber's connection errors are the follower's to report, not unhandled events.
+    subscriber.on('error', (error: unknown) => {
+      reachable = false;
+      lastError = message(error);
+    });
+    // Without the subscription the poll still catches up, so read the current revision anyway.
     const ready = subscriber
       .subscribe(this.#channel)
-      .then(() => enqueue())
-      .catch((error: unknown) => {
-        options.onRefused?.(undefined, error);
-      });
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          unreachable(error);
+        },
+      )
+      .then(() => enqueue());
     const poll = setInterval(() => {
       if (!closed) void enqueue();
     }, options.pollMs ?? 5_000);
@@ -257,6 +317,7 @@ export class RedisConfigChannel {
       get revision() {
         return applied;
       },
+      health,
       close,
       [Symbol.asyncDispose]: close,
     };
