@@ -30,14 +30,19 @@ interface DistributedSettled {
 const attemptKind = (attempt: number): string => (attempt > 1 ? 'retry' : 'first');
 const okOrError = (ok: boolean): string => (ok ? 'ok' : 'error');
 
-/** The series key of a name, a scope (only when scopes are recorded) and a few enum values. */
+/**
+ * The series key of a name, a scope (only when scopes are recorded) and up to two enum
+ * values: plain concatenation, no array, since it runs once per flight.
+ */
 function keyOf(
   r: Recorder,
   name: string | undefined,
   scope: string | undefined,
-  ...values: string[]
+  a = '',
+  b = '',
 ): string {
-  return `${name ?? ''}\u0000${r.options.scopes ? (scope ?? '') : ''}\u0000${values.join('\u0000')}`;
+  const scoped = r.options.scopes && scope !== undefined ? scope : '';
+  return `${name ?? ''}\u0000${scoped}\u0000${a}\u0000${b}`;
 }
 
 /** Handlers of the batch channels (one event per bulk call, not per key). */
