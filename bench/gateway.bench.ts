@@ -1,0 +1,319 @@
+/**
+ * The gateway side by side with its peers, in one run, all on loopback: the upstream and the
+ * load generator (undici, autocannon-like) run in processes of their own, the gateway in this
+ * one, nginx (Debian's package, when installed) in its own with a generated config.
+ *
+ * 1. Hot keys: 200 connections over 50 hot URLs, upstream 50 ms: straight, gateway
+ *    (`coalesce`; and `coalesce` + `cache` 1 s), nginx (`proxy_cache` 1 s + `proxy_cache_lock`).
+ *    Upstream calls per 1,000 client requests, requests/s, client p50/p99.
+ * 2. The same with an upstream that takes 6 s: past nginx's `proxy_cache_lock_timeout` (5 s).
+ * 3. Pass-through on a fast upstream: gateway without policies and nginx `proxy_pass` against
+ *    straight calls: requests/s and p99 ratios.
+ * 4. Batching: 1,000 distinct single-item GETs per second for 3 s, straight vs gateway `batch`
+ *    into `GET /users?ids=`: upstream calls per second, added p99.
+ *
+ * Run: `npm run bench -- gateway` (BENCH_QUICK=1 for shorter runs). `@fastify/http-proxy` is not
+ * a devDependency yet, so it is not among the peers.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmod, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
+import { createGateway, type GatewayConfigInput } from '@batchflight/gateway';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const quick = process.env.BENCH_QUICK === '1';
+const DURATION_MS = quick ? 2_000 : 5_000;
+
+interface Load {
+  requests: number;
+  errors: number;
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+function child(script: string, args: string[]): ChildProcess {
+  return spawn(
+    process.execPath,
+    ['--conditions=@batchflight/source', '--import', 'tsx', join(here, 'gateway', script), ...args],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+}
+
+async function firstLine(proc: ChildProcess): Promise<string> {
+  let text = '';
+  for await (const chunk of proc.stdout as AsyncIterable<Buffer>) {
+    text += chunk.toString();
+    if (text.includes('\n')) break;
+  }
+  return text.trim();
+}
+
+async function startUpstream(latencyMs: number): Promise<{ origin: string; stop(): void }> {
+  const proc = child('upstream.ts', [String(latencyMs)]);
+  const port = await firstLine(proc);
+  return { origin: `http://127.0.0.1:${port}`, stop: () => proc.kill() };
+}
+
+async function upstreamCalls(origin: string): Promise<number> {
+  return Number(await (await fetch(`${origin}/__calls`)).text());
+}
+
+async function load(spec: {
+  origin: string;
+  paths: readonly string[];
+  connections: number;
+  durationMs: number;
+  rate?: number;
+}): Promise<Load> {
+  const proc = child('load.ts', [JSON.stringify(spec)]);
+  return JSON.parse(await firstLine(proc)) as Load;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const hasNginx = spawnSync('nginx', ['-v']).status === 0;
+
+async function startNginx(
+  upstream: string,
+  cache: boolean,
+): Promise<{ origin: string; stop(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-nginx-'));
+  // nginx's workers run as an unprivileged user when started by root: they must reach the cache.
+  await chmod(dir, 0o755);
+  for (const sub of ['cache', 'proxy', 'body']) {
+    await mkdir(join(dir, sub));
+    await chmod(join(dir, sub), 0o777);
+  }
+  const port = await freePort();
+  const conf = `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/f; uwsgi_temp_path ${dir}/u; scgi_temp_path ${dir}/s;
+  proxy_cache_path ${dir}/cache levels=1:2 keys_zone=bench:10m inactive=10m;
+  upstream api { server ${upstream.replace('http://', '')}; keepalive 128; }
+  server {
+    listen 127.0.0.1:${String(port)};
+    location / {
+      proxy_pass http://api;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      ${cache ? 'proxy_cache bench; proxy_cache_lock on; proxy_cache_valid 200 1s; proxy_read_timeout 60s;' : ''}
+    }
+  }
+}
+`;
+  await writeFile(join(dir, 'nginx.conf'), conf);
+  const proc = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'inherit' });
+  for (let i = 0; i < 200; i++) {
+    try {
+      await fetch(`http://127.0.0.1:${String(port)}/__nginx_up`);
+      break;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  return {
+    origin: `http://127.0.0.1:${String(port)}`,
+    async stop() {
+      proc.kill('SIGQUIT');
+      await new Promise((resolve) => proc.once('exit', resolve));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function withGateway<T>(
+  upstream: string,
+  routes: GatewayConfigInput['routes'],
+  run: (origin: string) => Promise<T>,
+): Promise<T> {
+  const gateway = createGateway({
+    listen: { host: '127.0.0.1', port: 0 },
+    upstreams: { api: { url: upstream, connections: 256 } },
+    routes,
+  });
+  try {
+    return await run(await gateway.listen());
+  } finally {
+    await gateway.close();
+  }
+}
+
+interface Row {
+  target: string;
+  load: Load;
+  calls: number;
+}
+
+function print(title: string, rows: readonly Row[], baseline?: Row): void {
+  console.log(`\n${title}`);
+  console.log(
+    'target'.padEnd(34) +
+      'requests'.padStart(9) +
+      'errors'.padStart(8) +
+      'req/s'.padStart(9) +
+      'p50 ms'.padStart(9) +
+      'p99 ms'.padStart(9) +
+      'upstream'.padStart(10) +
+      '/1k req'.padStart(9) +
+      (baseline ? '  rps×   p99×' : ''),
+  );
+  for (const row of rows) {
+    const per1k = row.load.requests === 0 ? 0 : (1000 * row.calls) / row.load.requests;
+    console.log(
+      row.target.padEnd(34) +
+        String(row.load.requests).padStart(9) +
+        String(row.load.errors).padStart(8) +
+        row.load.rps.toFixed(0).padStart(9) +
+        row.load.p50.toFixed(1).padStart(9) +
+        row.load.p99.toFixed(1).padStart(9) +
+        String(row.calls).padStart(10) +
+        per1k.toFixed(1).padStart(9) +
+        (baseline
+          ? `  ${(row.load.rps / baseline.load.rps).toFixed(2).padStart(5)}  ${(row.load.p99 / baseline.load.p99).toFixed(2).padStart(5)}`
+          : ''),
+    );
+  }
+}
+
+async function measure(
+  target: string,
+  upstream: string,
+  origin: string,
+  spec: { paths: readonly string[]; connections: number; durationMs: number; rate?: number },
+): Promise<Row> {
+  await upstreamCalls(upstream); // reset
+  const result = await load({ origin, ...spec });
+  return { target, load: result, calls: await upstreamCalls(upstream) };
+}
+
+const hot = Array.from({ length: 50 }, (_, i) => `/items/${String(i)}`);
+const itemRoute = (policies: GatewayConfigInput['routes'][number]['policies']) => [
+  { method: 'GET' as const, path: '/items/:id', upstream: 'api', policies },
+];
+
+async function hotKeys(latencyMs: number, durationMs: number): Promise<void> {
+  const up = await startUpstream(latencyMs);
+  const spec = { paths: hot, connections: 200, durationMs };
+  const rows: Row[] = [];
+  try {
+    rows.push(await measure('straight to the upstream', up.origin, up.origin, spec));
+    rows.push(
+      await withGateway(up.origin, itemRoute([{ coalesce: {} }]), (origin) =>
+        measure('gateway coalesce', up.origin, origin, spec),
+      ),
+    );
+    rows.push(
+      await withGateway(
+        up.origin,
+        itemRoute([{ coalesce: {} }, { cache: { ttlMs: 1_000 } }]),
+        (origin) => measure('gateway coalesce + cache 1 s', up.origin, origin, spec),
+      ),
+    );
+    if (hasNginx) {
+      const nginx = await startNginx(up.origin, true);
+      try {
+        rows.push(await measure('nginx proxy_cache 1 s + lock', up.origin, nginx.origin, spec));
+      } finally {
+        await nginx.stop();
+      }
+    }
+  } finally {
+    up.stop();
+  }
+  print(
+    `hot keys: 200 connections over 50 URLs, upstream ${String(latencyMs)} ms, ${String(durationMs / 1000)} s`,
+    rows,
+  );
+}
+
+async function passThrough(): Promise<void> {
+  const up = await startUpstream(0);
+  const spec = { paths: ['/items/1'], connections: 50, durationMs: DURATION_MS };
+  const rows: Row[] = [];
+  try {
+    rows.push(await measure('straight to the upstream', up.origin, up.origin, spec));
+    rows.push(
+      await withGateway(up.origin, itemRoute([]), (origin) =>
+        measure('gateway, no policies', up.origin, origin, spec),
+      ),
+    );
+    if (hasNginx) {
+      const nginx = await startNginx(up.origin, false);
+      try {
+        rows.push(await measure('nginx proxy_pass', up.origin, nginx.origin, spec));
+      } finally {
+        await nginx.stop();
+      }
+    }
+  } finally {
+    up.stop();
+  }
+  print('pass-through: 50 connections, fast upstream (ratios against straight)', rows, rows[0]);
+}
+
+async function batching(): Promise<void> {
+  const up = await startUpstream(5);
+  const distinct = Array.from({ length: 3_000 }, (_, i) => `/users/${String(i)}`);
+  const spec = { paths: distinct, connections: 100, durationMs: 3_000, rate: 1_000 };
+  const rows: Row[] = [];
+  try {
+    rows.push(await measure('straight to the upstream', up.origin, up.origin, spec));
+    rows.push(
+      await withGateway(
+        up.origin,
+        [
+          {
+            method: 'GET',
+            path: '/users/:id',
+            upstream: 'api',
+            policies: [
+              {
+                batch: {
+                  param: 'id',
+                  maxSize: 100,
+                  maxWaitMs: 5,
+                  request: { path: '/users', query: 'ids' },
+                  response: { items: 'data', key: 'id' },
+                },
+              },
+            ],
+          },
+        ],
+        (origin) => measure('gateway batch (window 5 ms)', up.origin, origin, spec),
+      ),
+    );
+  } finally {
+    up.stop();
+  }
+  print('batching: 1,000 distinct single-item GETs/s for 3 s, upstream 5 ms', rows, rows[0]);
+  const [direct, batched] = rows;
+  if (direct !== undefined && batched !== undefined && batched.calls > 0) {
+    console.log(
+      `upstream calls: ${(direct.calls / batched.calls).toFixed(1)}x fewer; added p99 ${(batched.load.p99 - direct.load.p99).toFixed(1)} ms`,
+    );
+  }
+}
+
+console.log(
+  `gateway bench, ${new Date().toISOString()}, nginx ${hasNginx ? 'found' : 'not installed'}`,
+);
+await hotKeys(50, DURATION_MS);
+await hotKeys(6_000, quick ? 7_000 : 13_000);
+await passThrough();
+await batching();
