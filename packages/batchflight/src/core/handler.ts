@@ -150,9 +150,10 @@ export function rejectWith(error: unknown): Promise<never> {
  * The property by which a context whose `signal` is created on first read
  * (the contexts of timeout and hedge) tells whether it is aborted, and why,
  * without creating the signal: the abort reason, or `undefined` while not
- * aborted (an aborted signal's reason is never `undefined`).
+ * aborted (an aborted signal's reason is never `undefined`). Registered with
+ * `Symbol.for`, so two installed copies of batchflight understand each other.
  */
-export const ABORT_REASON: unique symbol = Symbol('batchflight.abortReason');
+export const ABORT_REASON: unique symbol = Symbol.for('batchflight.abortReason');
 
 /** A {@link CallContext} that can report an abort without creating its signal. */
 export interface LazySignalContext extends CallContext {
