@@ -8,6 +8,9 @@ import { retry } from 'batchflight/retry';
 import { SingleFlight } from 'batchflight/singleflight';
 import { timeout } from 'batchflight/timeout';
 import { TestClock, deferred, flushMicrotasks } from '@batchflight/testing';
+import { ConfigRegistry } from '@batchflight/config';
+import { RedisConfigChannel } from '@batchflight/config/redis';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collectingProvider, total, type Point } from './__fixtures__/collect.js';
 import { ATTR, instrument, METRICS, type Instrumentation } from './index.js';
@@ -225,7 +228,7 @@ describe('instrument()', () => {
       'instrument(): unknown option "meterprovider"',
     );
     expect(() => instrument({ capabilities: ['batches'] } as never)).toThrow(
-      `instrument(): option capabilities must be one of 'batch', 'singleflight', 'cache', 'circuit-breaker', 'rate-limit', 'policies', 'jobs', got "batches".`,
+      `instrument(): option capabilities must be one of 'batch', 'singleflight', 'cache', 'circuit-breaker', 'rate-limit', 'policies', 'jobs', 'config', got "batches".`,
     );
   });
 
@@ -247,5 +250,31 @@ describe('instrument()', () => {
     for (const name of names) expect(name).toMatch(/^batchflight(\.[a-z][a-z0-9_]*)+$/);
     for (const m of METRICS)
       if (m.kind === 'histogram' && m.unit !== 's') expect(m.unit).toMatch(/^\{/);
+  });
+});
+
+describe('instrument(): the fleet configuration follower', () => {
+  it('reports the revision it runs, that the coordinator is unreachable, and the failed reads', async () => {
+    const reader = setUp({ capabilities: ['config'] });
+    // Nothing listens on port 1: the follower's reads fail at once and it keeps revision 0.
+    const redis = new Redis({
+      port: 1,
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+    });
+    redis.on('error', () => undefined);
+    const follower = new RedisConfigChannel({ redis, prefix: 'otel-unreachable' }).follow(
+      new ConfigRegistry(),
+    );
+    await follower.ready;
+    await follower.close();
+    redis.disconnect();
+    const points = await reader.points();
+    expect(total(points, 'batchflight.config.revision')).toBe(0);
+    expect(points.get('batchflight.config.reachable')?.map((p) => p.value)).toEqual([0]);
+    expect(
+      total(points, 'batchflight.config.refusals', { [ATTR.reason]: 'unreachable' }),
+    ).toBeGreaterThan(0);
   });
 });

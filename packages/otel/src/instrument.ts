@@ -6,6 +6,7 @@ import { metrics, type MeterProvider } from '@opentelemetry/api';
 import { booleanOption, functionOption, knownOptions, oneOfOption } from 'batchflight';
 import { subscribeChannels, type ChannelHandlers } from './channels.js';
 import { batchHandlers, cacheHandlers, singleFlightHandlers } from './metrics/batching.js';
+import { configHandlers } from './metrics/config.js';
 import { jobsHandlers } from './metrics/jobs.js';
 import { breakerHandlers, policyHandlers, rateLimitHandlers } from './metrics/protection.js';
 import { Recorder } from './recorder.js';
@@ -25,6 +26,7 @@ const GROUPS: Readonly<Record<InstrumentedCapability, (r: Recorder) => ChannelHa
   'rate-limit': rateLimitHandlers,
   policies: policyHandlers,
   jobs: jobsHandlers,
+  config: configHandlers,
 };
 
 /** Options of {@link instrument}. */
