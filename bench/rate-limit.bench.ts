@@ -192,6 +192,51 @@ if (!reachable) {
   };
   const medianOf = (values: readonly number[]): number =>
     [...values].sort((x, y) => x - y)[values.length >> 1] ?? NaN;
+  // Costs that scheduling noise does not move: the client's CPU and the server's script
+  // time per acquisition, one loop, ops one at a time (the 1-in-flight cells' wall clock
+  // on a loaded machine is mostly waiting for a core).
+  const admin = new Redis(REDIS_URL);
+  const scriptUsec = async (): Promise<number> => {
+    const info = await admin.info('commandstats');
+    let usec = 0;
+    for (const m of info.matchAll(/cmdstat_(evalsha|eval):calls=\d+,usec=(\d+)/g))
+      usec += Number(m[2]);
+    return usec;
+  };
+  const costs = async (
+    op: (hot: boolean) => Promise<unknown>,
+    hot: boolean,
+    total: number,
+  ): Promise<{ clientUs: number; serverUs: number }> => {
+    const usec = await scriptUsec();
+    const cpu = process.cpuUsage();
+    for (let i = 0; i < total; i++) await op(hot);
+    const used = process.cpuUsage(cpu);
+    return {
+      clientUs: (used.user + used.system) / total,
+      serverUs: ((await scriptUsec()) - usec) / total,
+    };
+  };
+  console.log(
+    '\n## rate limit: (c) fleet rate limit, cost per acquisition at 1 in flight (median of 7)\n',
+  );
+  for (const hot of [false, true]) {
+    const client = new Map<string, number[]>();
+    const server = new Map<string, number[]>();
+    for (let round = 0; round < 7; round++) {
+      for (const [name, op] of systems.slice(1)) {
+        const c = await costs(op, hot, 2_000);
+        client.set(name, [...(client.get(name) ?? []), c.clientUs]);
+        server.set(name, [...(server.get(name) ?? []), c.serverUs]);
+      }
+    }
+    for (const name of [C.ours, C.rlf]) {
+      console.log(
+        `    ${hot ? 'one hot key ' : 'distinct keys'} ${name.padEnd(48)} client CPU ${medianOf(client.get(name) ?? []).toFixed(1)} µs, server script ${medianOf(server.get(name) ?? []).toFixed(1)} µs`,
+      );
+    }
+  }
+  admin.disconnect();
   const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 21);
   console.log(
     `\n## rate limit: (c) fleet rate limit on Redis, ${String(ROUNDS)} interleaved rounds per cell (order rotated)\n`,

@@ -12,9 +12,10 @@
  * One timer per store, not per call: calls get their deadlines in the order
  * they are made (the same delay added to a clock that never goes back), so
  * a FIFO of pending calls is ordered by deadline and one timer, armed for
- * the oldest pending call, serves them all. The timer is cancelled whenever
- * nothing is pending, and comes from the store's Clock (unref'd on the
- * system clock: it never holds a process open).
+ * the oldest pending call, serves them all (a timer that finds nothing due
+ * arms itself for the oldest call still pending, or not at all). The timer
+ * comes from the store's Clock (unref'd on the system clock: it never holds
+ * a process open).
  *
  * When the timer fires, the expired calls are rejected one turn later
  * (`setImmediate`, after the event loop's I/O phase): after the loop was
@@ -172,9 +173,9 @@ export class CommandDeadline {
     if (pending.done) return false;
     pending.done = true;
     if (--this.#live === 0) {
-      // Nothing pending: no timer, and the FIFO starts over.
-      this.#timer?.cancel();
-      this.#timer = undefined;
+      // Nothing pending: the FIFO starts over. The timer is left to fire and find
+      // nothing (it is not armed again then): one call at a time would otherwise
+      // pay a timer and its cancellation per call.
       this.#queue = [];
       this.#head = 0;
     }

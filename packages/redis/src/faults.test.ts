@@ -29,6 +29,7 @@ import {
 } from './__fixtures__/redis.js';
 import { until } from './__fixtures__/scenarios.js';
 import { RedisCacheStore } from './cache-store.js';
+import { CommandDeadline } from './deadline.js';
 import { DistributedFlight } from './distributed-flight.js';
 import { RedisUnavailableError } from './errors.js';
 import { RedisFlightStore } from './flight-store.js';
@@ -78,6 +79,43 @@ afterEach(async () => {
 });
 afterAll(() => {
   process.off('unhandledRejection', onUnhandled);
+});
+
+describe('CommandDeadline: one timer for every pending call of a store', () => {
+  const never = (): Promise<never> => new Promise<never>(() => undefined);
+
+  it('each call expires at its own deadline, in the order made', async () => {
+    const clock = new TestClock();
+    const deadline = new CommandDeadline('Test', TIMEOUT, clock);
+    const first = track(deadline.bound('a', never()));
+    await clock.advance(400);
+    const second = track(deadline.bound('b', never()));
+    await clock.advance(TIMEOUT - 400 - 1);
+    expect([first.settled, second.settled]).toEqual([false, false]);
+    await clock.advance(1);
+    await expect(first.promise).rejects.toThrow(/Test\.a: no reply/);
+    expect(second.settled).toBe(false);
+    await clock.advance(399);
+    expect(second.settled).toBe(false);
+    await clock.advance(1);
+    await expect(second.promise).rejects.toThrow(/Test\.b: no reply/);
+  });
+
+  it('a timer left from calls already answered does not expire a later call early', async () => {
+    const clock = new TestClock();
+    const deadline = new CommandDeadline('Test', TIMEOUT, clock);
+    expect(await deadline.bound('a', Promise.resolve('answered'))).toBe('answered');
+    await clock.advance(600);
+    const later = track(deadline.bound('b', never()));
+    await clock.advance(TIMEOUT - 1); // past the first call's deadline, 1 ms before its own
+    expect(later.settled).toBe(false);
+    await clock.advance(1);
+    await expect(later.promise).rejects.toBeInstanceOf(RedisUnavailableError);
+    // A reply after the deadline is dropped; an answer before it wins.
+    const answered = deadline.bound('c', Promise.resolve(42));
+    await clock.advance(TIMEOUT);
+    expect(await answered).toBe(42);
+  });
 });
 
 describe('a server that accepts and never answers', () => {
