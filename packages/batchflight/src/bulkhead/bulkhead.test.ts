@@ -324,6 +324,19 @@ describe('bulkhead: aborted signals, ready() and close()', () => {
     await expect(b[Symbol.asyncDispose]()).resolves.toBeUndefined();
   });
 
+  it('close({ signal }) with a signal already aborted is forced at once, running calls or not', async () => {
+    const g = gate();
+    const b = bulkhead({ maxConcurrent: 1, maxQueued: 1 });
+    const h = b.wrap(g.handler);
+    const running = h(1, toContext());
+    const queued = settle(h(2, toContext()));
+    await b.close({ signal: AbortSignal.abort() });
+    expect(ClosedError.is(await queued)).toBe(true);
+    expect(g.started).toEqual([1]);
+    g.release(1);
+    await expect(running).resolves.toBe('ok:1');
+  });
+
   it('takes a name, shown in its errors and events, and keeps the old class name as an alias', async () => {
     const b = bulkhead({ maxConcurrent: 1, name: 'db' });
     expect(b.name).toBe('db');

@@ -20,6 +20,7 @@
  */
 import {
   callOptions,
+  closeOptions,
   executeOnce,
   ClosedError,
   eventChannel,
@@ -271,27 +272,27 @@ export class BulkheadPolicy<I = unknown, O = unknown> implements Layer<I, O>, As
    * ```
    */
   close(options?: GracefulCloseOptions): Promise<void> {
-    let disarm: () => void;
+    const where = `${this.#where}.close()`;
     try {
-      disarm = forceCloseWhen(`${this.#where}.close()`, options, this.#clock, () => {
-        this.#force();
-      });
+      closeOptions(where, options);
     } catch (error) {
       return rejectWith(error);
     }
-    if (this.#closing) {
-      void this.#closing.then(disarm);
-      return this.#closing;
+    if (this.#closing === undefined) {
+      this.#closing = new Promise<void>((resolve) => {
+        this.#drained = resolve;
+      });
+      for (let head = this.#ready.head; head !== undefined; head = this.#ready.head) {
+        this.#leave(this.#ready, head);
+        head.reject(this.#readyClosed());
+      }
+      this.#checkDrained();
     }
-    this.#closing = new Promise<void>((resolve) => {
-      this.#drained = resolve;
+    // Armed once the close exists, so a signal that is already aborted forces it at once.
+    const disarm = forceCloseWhen(where, options, this.#clock, () => {
+      this.#force();
     });
     void this.#closing.then(disarm);
-    for (let head = this.#ready.head; head !== undefined; head = this.#ready.head) {
-      this.#leave(this.#ready, head);
-      head.reject(this.#readyClosed());
-    }
-    this.#checkDrained();
     return this.#closing;
   }
 
