@@ -144,7 +144,12 @@ describe('batch', () => {
 
   it('applies the policies after batch to the bulk call: a hung bulk call is every caller’s 504', async () => {
     const s = (current = await setup(
-      [usersRoute({}, [{ timeout: { ms: 1_000 } }])],
+      [
+        usersRoute({}, [
+          { rateLimit: { rate: 100, perTenant: false } },
+          { timeout: { ms: 1_000 } },
+        ]),
+      ],
       () => undefined,
     ));
     const answers = burst(s, ['/users/1', '/users/2']);

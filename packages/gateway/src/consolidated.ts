@@ -17,8 +17,7 @@
  */
 import { ConfigError, validateConfig, z } from '@batchflight/config';
 import type { GatewayConfig } from './config.js';
-import { headerValue, jsonResponse, type GatewayResponse } from './http.js';
-import type { DispatchRequest } from './gateway.js';
+import { headerValue, jsonResponse, type DispatchRequest, type GatewayResponse } from './http.js';
 
 const subRequestSchema = z.strictObject({
   id: z.string().min(1),

@@ -14,27 +14,26 @@ import FindMyWay from 'find-my-way';
 import { ClosedError, systemClock, type Clock } from 'batchflight/core';
 import { validateGatewayConfig, type GatewayConfig, type GatewayConfigInput } from './config.js';
 import { consolidated } from './consolidated.js';
-import { forwardable, headerValue, jsonResponse, type GatewayResponse } from './http.js';
+import {
+  forwardable,
+  headerValue,
+  jsonResponse,
+  type DispatchRequest,
+  type GatewayResponse,
+} from './http.js';
 import { scopeOf } from './keys.js';
 import { metricsText } from './metrics.js';
 import { buildRoute, type Route, type RouteStats } from './route.js';
 import { Upstream } from './upstream.js';
 
+// The request shape lives in http.ts beside the response (consolidated.ts needs it without a
+// cycle back to this file); the package index re-exports it from here.
+export type { DispatchRequest } from './http.js';
+
 /** Options of {@link createGateway} besides the configuration. */
 export interface GatewayOptions {
   /** Time source of every policy (windows, TTLs, timeouts, limits). Default: the system clock. */
   readonly clock?: Clock;
-}
-
-/** One request as the gateway dispatches it (from HTTP or from a `/batch` sub-request). */
-export interface DispatchRequest {
-  readonly method: string;
-  /** Path and query string. */
-  readonly url: string;
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  readonly body: Buffer | undefined;
-  /** Aborts when the caller has gone. */
-  readonly signal: AbortSignal;
 }
 
 /** A running gateway. */

@@ -25,6 +25,17 @@ export interface GatewayRequest {
   readonly tenant: string | undefined;
 }
 
+/** One request as the gateway dispatches it (from HTTP or from a `/batch` sub-request). */
+export interface DispatchRequest {
+  readonly method: string;
+  /** Path and query string. */
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: Buffer | undefined;
+  /** Aborts when the caller has gone. */
+  readonly signal: AbortSignal;
+}
+
 /** A complete upstream answer, buffered so that it can be shared, cached and re-sent. */
 export interface GatewayResponse {
   readonly status: number;

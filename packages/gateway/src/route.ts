@@ -115,10 +115,13 @@ export function buildRoute(config: RouteConfig, upstream: Upstream, clock: Clock
       // The limit is per tenant (or per route), not per caller: the limiter gets no scope.
       return {
         wrap: (next) => {
+          // Contexts are rebuilt field by field: a batch's load context has a lazy signal getter
+          // that an object spread would drop.
           const restoreScope: RouteHandler = (request, ctx) =>
-            next(request, { ...ctx, scope: request.scope });
+            next(request, { signal: ctx.signal, scope: request.scope, urgent: ctx.urgent });
           const limited = limiter.wrap(restoreScope);
-          return (request, ctx) => limited(request, { ...ctx, scope: undefined });
+          return (request, ctx) =>
+            limited(request, { signal: ctx.signal, scope: undefined, urgent: ctx.urgent });
         },
       };
     }
