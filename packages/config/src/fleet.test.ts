@@ -5,6 +5,7 @@ import { circuitBreaker, CircuitOpenError } from 'batchflight/circuit-breaker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   breakerTunable,
+  diffConfigs,
   ConfigError,
   ConfigRegistry,
   fleetConfigSchema,
@@ -62,6 +63,26 @@ describe('fleet configuration schema', () => {
     expect(() => parse('primitives:\n  users:\n    batch: { maxsize: 5 }\n')).toThrow(
       'expected no unknown key (found "maxsize"); the keys are window, maxSize, maxWaitMs, latencyTargetMs, maxConcurrentBatches, maxPending',
     );
+  });
+});
+
+describe('diffConfigs', () => {
+  it('lists every setting that differs, and whole entries added, removed or moved', () => {
+    const a = parse(
+      'primitives:\n  users:\n    batch: { maxSize: 100, maxWaitMs: 2 }\n  old:\n    timeout: { ms: 5 }\n  moved:\n    retry: { maxAttempts: 2 }\n',
+    );
+    const b = parse(
+      'primitives:\n  users:\n    batch: { maxSize: 50, window: adaptive }\n  new:\n    cache: { version: 2 }\n  moved:\n    timeout: { ms: 9 }\n',
+    );
+    expect(diffConfigs(a, b)).toEqual([
+      { path: 'primitives.moved', from: { retry: { maxAttempts: 2 } }, to: { timeout: { ms: 9 } } },
+      { path: 'primitives.new', to: { cache: { version: 2 } } },
+      { path: 'primitives.old', from: { timeout: { ms: 5 } } },
+      { path: 'primitives.users.batch.maxSize', from: 100, to: 50 },
+      { path: 'primitives.users.batch.maxWaitMs', from: 2 },
+      { path: 'primitives.users.batch.window', to: 'adaptive' },
+    ]);
+    expect(diffConfigs(a, a)).toEqual([]);
   });
 });
 

@@ -40,5 +40,6 @@ export {
   type Tunable,
 } from './registry.js';
 export { breakerTunable, cacheTunable, retunableBatch, type RetunableBatch } from './tunables.js';
+export { diffConfigs, type ConfigChange } from './diff.js';
 export { watchConfigFile, type ConfigWatcher, type WatchConfigOptions } from './watch.js';
 export { z } from 'zod';

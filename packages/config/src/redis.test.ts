@@ -151,6 +151,12 @@ describe.skipIf(skip !== null)('RedisConfigChannel', () => {
       expect.objectContaining({ revision: restored }),
     );
     const history = await coordinator.history();
+    expect(history.map((r) => r.diff)).toEqual([
+      [{ path: 'primitives.users', to: { batch: { maxSize: 5 } } }],
+      [{ path: 'primitives.users.batch.maxSize', from: 5, to: 2 }],
+      undefined, // written without the publisher
+      [{ path: 'primitives.users', to: { batch: { maxSize: 5 } } }], // after an invalid one
+    ]);
     expect(history.map((r) => [r.revision, r.author, r.rollbackOf])).toEqual([
       [1, 'ops', undefined],
       [2, 'ops', undefined],

@@ -16,6 +16,7 @@
 import { hostname } from 'node:os';
 import { eventChannel } from 'batchflight/core';
 import type { Redis } from 'ioredis';
+import { diffConfigs, type ConfigChange } from './diff.js';
 import { fleetConfigSchema, type FleetConfig } from './fleet-schema.js';
 import { parseConfigText } from './load.js';
 import type { ApplyReport, ConfigRegistry } from './registry.js';
@@ -31,6 +32,8 @@ export interface ConfigRevision {
   readonly at: number;
   /** The revision it restored, for a rollback. */
   readonly rollbackOf?: number;
+  /** What it changed against the revision before it (every setting for the first, or after an invalid one). */
+  readonly diff: readonly ConfigChange[];
 }
 
 /** What a follower last reported, by process id. */
@@ -145,16 +148,28 @@ export class RedisConfigChannel {
     text: string,
     options: { readonly author: string; readonly source?: string; readonly rollbackOf?: number },
   ): Promise<number> {
-    parseConfigText(
+    const config = parseConfigText(
       text,
       { source: options.source ?? 'published configuration' },
       fleetConfigSchema,
     );
+    // The diff is against the revision current now; two publishers racing may each diff
+    // against the same one (the numbers stay distinct and ordered).
+    const previous = await this.revision(await this.latest());
+    let base: FleetConfig = { primitives: {} };
+    try {
+      if (previous !== undefined) {
+        base = parseConfigText(previous.text, { source: 'previous revision' }, fleetConfigSchema);
+      }
+    } catch {
+      // A previous revision no follower could apply: diff against nothing, every setting.
+    }
     const record = {
       text,
       author: options.author,
       at: Date.now(),
       ...(options.rollbackOf === undefined ? {} : { rollbackOf: options.rollbackOf }),
+      diff: diffConfigs(base, config),
     };
     const revision = await this.#redis.eval(
       PUBLISH,
