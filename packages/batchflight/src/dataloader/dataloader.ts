@@ -34,7 +34,7 @@
  */
 import { booleanOption, integerOption, systemClock } from '../core/index.js';
 import { BatcherImpl } from '../batch/engine.js';
-import { endOfTick } from '../batch/scheduler.js';
+import { endOfTick } from '../batch/index.js';
 import type { Slot } from '../batch/slots.js';
 import { Hits, Primed, type Memo } from './hits.js';
 import { LoaderProtocol } from './protocol.js';

@@ -12,7 +12,7 @@
  * their registry name.
  */
 import { integerOption, numberOption, systemClock, type Clock } from '../core/index.js';
-import { MemoryCacheStore } from '../cache/memory-store.js';
+import { MemoryCacheStore } from '../cache/index.js';
 
 /** Options of {@link TtlCacheMap}. */
 export interface TtlCacheMapOptions {

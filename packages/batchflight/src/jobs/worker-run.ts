@@ -4,7 +4,7 @@
  * of what a handler returned.
  */
 import { describe } from '../core/index.js';
-import { BatchContractError } from '../batch/errors.js';
+import { BatchContractError } from '../batch/index.js';
 import { errorText } from './store-kit.js';
 import type { JobRecord } from './store.js';
 import type { JobContext, JobOutcome } from './worker-types.js';

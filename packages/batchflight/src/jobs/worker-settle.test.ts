@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { BatchContractError } from '../batch/errors.js';
+import { BatchContractError } from '../batch/index.js';
 import { setup, tick, withMethods } from './__fixtures__/worker.js';
 import { Worker, type JobContext, type JobOutcome, type WorkerErrorEvent } from './worker.js';
 
