@@ -1,12 +1,12 @@
-import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { releasedMigrationsConformance } from '@batchflight/testing/conformance';
 import { MIGRATIONS } from './migrations.js';
 
 /**
  * The SHA-256 of each released migration's SQL text (`sql/migrations/NNNN.sql`
- * as compiled into `sql/generated.ts`). A schema that ran a migration never runs
- * it again, so an edited migration would leave the databases already on it with
- * another schema than fresh ones: a released migration is never edited.
+ * as compiled into `sql/generated.ts`, `{{schema}}` unfilled). A schema that ran
+ * a migration never runs it again, so an edited migration would leave the
+ * databases already on it with another schema than fresh ones: add a line when
+ * a migration ships, never change one.
  */
 const RELEASED: Readonly<Record<number, string>> = {
   1: '368e5b94e963fa3a8331f7817a7d655ac436afb26f3e44b0daf16c4820dee8a1',
@@ -20,33 +20,9 @@ const RELEASED: Readonly<Record<number, string>> = {
   9: 'e4dd7a14d341752d53b02b23e951583b5aca67247ef73750bd3659e3398d8895',
 };
 
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
-
-describe('shipped migrations', () => {
-  it('are numbered 1, 2, 3, … without gaps', () => {
-    expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
-  });
-
-  it('keep the text they were released with', () => {
-    for (const m of MIGRATIONS) {
-      const released = RELEASED[m.version];
-      if (released === undefined) {
-        expect.fail(
-          `migration ${String(m.version)} (${m.name}) has no released hash: once it ships, add ${String(m.version)}: '${sha256(m.sql)}' to RELEASED in migrations.test.ts.`,
-        );
-      }
-      expect(
-        sha256(m.sql),
-        `migration ${String(m.version)} (${m.name}) was edited after its release: databases that already ran it would keep the old schema. Restore sql/migrations/${String(m.version).padStart(4, '0')}.sql and add a new migration instead.`,
-      ).toBe(released);
-    }
-  });
-
-  it('lose no released migration', () => {
-    const shipped = new Set(MIGRATIONS.map((m) => m.version));
-    const missing = Object.keys(RELEASED)
-      .map(Number)
-      .filter((v) => !shipped.has(v));
-    expect(missing, 'a released migration was removed: restore it').toEqual([]);
-  });
-});
+releasedMigrationsConformance(
+  'postgres',
+  MIGRATIONS,
+  RELEASED,
+  (v) => `packages/postgres/src/sql/migrations/${String(v).padStart(4, '0')}.sql`,
+);
