@@ -24,10 +24,11 @@
  * (lease 8 s, poll 1 s) within ~9 s.
  *
  * Files: the public types are in `worker-types.ts`, a held job, its context
- * and the checks of handler results in `worker-run.ts`, the pending results
- * and the isolation of a refused commit in `worker-commit.ts`, latency
- * reservoirs and the settled report in `worker-stats.ts`; claim, leases,
- * dispatch, settle and flush stay in this class, which owns their state.
+ * and the checks of handler results in `worker-run.ts`, the group commit
+ * (`Committer`: pending results, one flush in flight, retries, isolation of a
+ * refused result) in `worker-commit.ts`, latency reservoirs and the settled
+ * report in `worker-stats.ts`; claim, leases, dispatch and settle stay in
+ * this class, which owns their state.
  *
  * Closing: only jobs that never started are handed back (`release`, no
  * attempt spent). A started job either finishes and is committed, or — on a
@@ -62,13 +63,7 @@ import { storableJson } from './store-json.js';
 import { backoffFromSpec } from './store-kit.js';
 import type { JobCounts, JobRecord, JobStore, Refusal, StepStore } from './store.js';
 import { Periodic, PollTimer, leaseSettings, storeArgument } from './worker-kit.js';
-import {
-  isolated,
-  refusedFailure,
-  refusedResult,
-  type PendingCompletion,
-  type PendingFailure,
-} from './worker-commit.js';
+import { Committer } from './worker-commit.js';
 import {
   Context,
   Held,
@@ -77,7 +72,7 @@ import {
   previousDelayMs,
   waitedMs,
 } from './worker-run.js';
-import { Reservoir, addToReport, newReport, type SettledReport } from './worker-stats.js';
+import { Reservoir } from './worker-stats.js';
 import type {
   CloseOptions,
   JobCompletedEvent,
@@ -86,7 +81,6 @@ import type {
   JobHandlers,
   JobOutcome,
   JobsDepthMessage,
-  JobsSettledMessage,
   LeaseLostEvent,
   WorkerErrorEvent,
   WorkerOptions,
@@ -114,7 +108,6 @@ export type {
 
 const WHERE = 'new Worker()';
 const chClaimed = eventChannel<{ workerId: string; count: number }>('jobs', 'claimed');
-const chSettled = eventChannel<JobsSettledMessage>('jobs', 'settled');
 const chDepth = eventChannel<JobsDepthMessage>('jobs', 'depth');
 const chLeaseLost = eventChannel<{ workerId: string; jobId: string; epoch: number }>(
   'jobs',
@@ -204,17 +197,9 @@ export class Worker {
   // A wake-up that arrived while a claim was in flight: that claim may have
   // been evaluated before the new job existed, so its short answer proves nothing.
   #wokenDuringFetch = false;
-  #completions: PendingCompletion[] = [];
-  #failures: PendingFailure[] = [];
-  #flushScheduled = false;
-  #flushing: Promise<void> | undefined;
-  /** Ends the flush loop's wait before its next attempt early (a forced close). */
-  #flushRetryNow: (() => void) | undefined;
-  /** The last error of a failed commit, the cause of an `UncommittedResultsError`. */
-  #flushError: unknown;
-  /** While closing: when commits started failing in a row. */
-  #failingSince: number | undefined;
-  /** While closing: the last time a failed commit is retried; undefined: `leaseMs` after `#failingSince`. */
+  /** The group commit of finished results. */
+  readonly #committer: Committer;
+  /** While closing: the last time a failed commit is retried; undefined: `leaseMs` after commits started failing. */
   #giveUpAt: number | undefined;
   #subscription: Subscription | undefined;
   #closing: Promise<void> | undefined;
@@ -232,7 +217,6 @@ export class Worker {
   #refused = 0;
   #leaseLost = 0;
   #claimCalls = 0;
-  #flushCalls = 0;
   readonly #latency = new Reservoir();
   readonly #runTime = new Reservoir();
   readonly #perSecond = new Map<number, number>();
@@ -328,6 +312,53 @@ export class Worker {
             ),
           )
         : undefined;
+    this.#committer = new Committer({
+      store: this.#store,
+      clock: this.#clock,
+      workerId: this.workerId,
+      pollMs: this.#pollMs,
+      leaseMs: this.#leaseMs,
+      state: () => this.#state,
+      giveUpAt: () => this.#giveUpAt,
+      forget: (held) => {
+        this.#forget(held);
+      },
+      lose: (held, refusal) => {
+        this.#lose(held, refusal);
+      },
+      error: (error) => {
+        this.#error(error, 'flush');
+      },
+      flushed: () => {
+        this.#notify();
+      },
+      pump: () => {
+        this.#pump();
+      },
+      succeeded: (c) => {
+        this.#countSuccess();
+        if (this.#onCompleted.active) {
+          this.#onCompleted.emit({
+            job: c.held.job,
+            result: c.input.result,
+            durationMs: c.durationMs,
+          });
+        }
+      },
+      failed: (f, dead) => {
+        if (dead) this.#dead++;
+        else this.#failed++;
+        if (this.#onFailed.active) {
+          this.#onFailed.emit({ job: f.held.job, error: f.error, willRetry: !dead });
+        }
+      },
+      refused: () => {
+        this.#refused++;
+      },
+      unblocked: () => {
+        this.#drained = false;
+      },
+    });
     if (options.autoStart !== false) this.start();
   }
 
@@ -411,13 +442,7 @@ export class Worker {
 
   #quiet(): boolean {
     return (
-      this.#active === 0 &&
-      this.#buffer.length === 0 &&
-      !this.#fetching &&
-      this.#completions.length === 0 &&
-      this.#failures.length === 0 &&
-      this.#flushing === undefined &&
-      !this.#flushScheduled
+      this.#active === 0 && this.#buffer.length === 0 && !this.#fetching && this.#committer.idle
     );
   }
 
@@ -643,12 +668,11 @@ export class Worker {
         // What the store will hold (and what onCompleted reports): the JSON form. A value
         // that is not storable JSON would fail (or be changed) the same way on every attempt.
         const result = raw === null ? null : (JSON.parse(storableJson(raw, 'result')) as unknown);
-        this.#completions.push({
+        this.#committer.addCompletion({
           held,
           input: { id: job.id, epoch: job.epoch, result },
           durationMs,
         });
-        this.#scheduleFlush();
         return;
       } catch (error) {
         failure = { ok: false, error, retry: false };
@@ -667,7 +691,7 @@ export class Worker {
       // An error whose properties throw: retried like any other.
     }
     const delayMs = this.#retryDelayMs(job);
-    this.#failures.push({
+    this.#committer.addFailure({
       held,
       error,
       durationMs,
@@ -680,7 +704,6 @@ export class Worker {
         ...(dead ? { dead: true } : {}),
       },
     });
-    this.#scheduleFlush();
   }
 
   /**
@@ -717,182 +740,6 @@ export class Worker {
       }
     }
     return Math.round(DEFAULT_BACKOFF.delayMs(job.attempts, previous));
-  }
-
-  /**
-   * The group commit is not `batch()`'s engine, on purpose (issue 11 asked
-   * which): `batch()` batches independent keys and fans one result back to
-   * each caller, while a flush is one step of the lease protocol. It is tied
-   * to the fence (each item a compare-and-set on its lease epoch, refused
-   * items aborting their jobs as lost), to the store's transaction (one
-   * `complete` and one `fail` call, whose transactional `onComplete` hook
-   * writes the effects), to at most one flush in flight with everything that
-   * finished meanwhile taken by the next, to the bisection that tells a
-   * refused item from a store that is down, and to close(), which waits for
-   * the last flush under its own deadline. Nobody awaits an item's commit,
-   * so there is no per-key result to route, no window to tune and no
-   * `maxBatchSize`: the engine's features would all be bypassed.
-   */
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    // Results that finish in the same turn are committed together (group commit).
-    setImmediate(() => {
-      this.#flushScheduled = false;
-      void this.#flush();
-    });
-  }
-
-  /**
-   * Commits every buffered result; resolves when nothing is left to commit,
-   * or, while closing, once the close's deadline passed with the store still
-   * failing (what is left stays in `#completions` / `#failures`).
-   */
-  #flush(): Promise<void> {
-    this.#flushing ??= this.#flushLoop().finally(() => {
-      this.#flushing = undefined;
-      this.#notify();
-    });
-    return this.#flushing;
-  }
-
-  async #flushLoop(): Promise<void> {
-    while (this.#completions.length > 0 || this.#failures.length > 0) {
-      const completions = this.#completions;
-      const failures = this.#failures;
-      this.#completions = [];
-      this.#failures = [];
-      this.#flushCalls++;
-      const report = chSettled.hasSubscribers ? newReport(this.workerId) : undefined;
-      const done = await isolated(completions, (part) => this.#commitCompletions(part, report));
-      // A result the store refused on its own cannot succeed: its job fails instead.
-      for (const r of done.refused) failures.push(refusedResult(r.item, r.error));
-      // Completions that did not commit (the store is down): keep the failures for later too,
-      // so a job's failure is never recorded while the store is failing commits.
-      const failed =
-        done.left.length > 0
-          ? { left: failures, refused: [], error: undefined }
-          : await isolated(
-              failures,
-              (part) => this.#commitFailures(part, report),
-              // Completions just committed prove the store is up.
-              completions.length > 0,
-            );
-      const again: PendingFailure[] = [];
-      for (const r of failed.refused) {
-        // The store refused this failure's record on its own: once more with a plain
-        // reason; refused again, the job is left to its lease (it expires and is retried).
-        if (r.item.replaced) {
-          this.#forget(r.item.held);
-          this.#error(r.error, 'flush');
-        } else again.push(refusedFailure(r.item, r.error));
-      }
-      this.#completions.unshift(...done.left);
-      this.#failures.unshift(...again, ...failed.left);
-      const error = done.error ?? failed.error;
-      if (done.left.length > 0 || failed.left.length > 0) {
-        // The store call failed as a whole: keep what it did not commit and try again.
-        // Only that: results it accepted are never sent again (they would be refused).
-        this.#error(error, 'flush');
-        this.#flushError = error;
-        if (report !== undefined && report.jobs.length > 0) chSettled.publish(report);
-        if (!(await this.#flushRetryWait())) return;
-        continue;
-      }
-      this.#failingSince = undefined;
-      if (report !== undefined) chSettled.publish(report);
-      this.#pump();
-    }
-  }
-
-  /**
-   * Waits before a failed commit is retried: `pollMs` while running; while
-   * closing, until the close's deadline at most (`timeoutMs`; at once for a
-   * forced close; without a timeout, `leaseMs` of failing commits, by when
-   * the leases are gone anyway). False: give up, the deadline has passed.
-   * The timer is not unref'd: results waiting for their commit are what
-   * keeps the process alive, for a bounded time while closing.
-   */
-  async #flushRetryWait(): Promise<boolean> {
-    let delayMs = this.#pollMs;
-    if (this.#state !== 'running') {
-      const now = this.#clock.now();
-      this.#failingSince ??= now;
-      const giveUpAt = this.#giveUpAt ?? this.#failingSince + this.#leaseMs;
-      if (now >= giveUpAt) return false;
-      delayMs = Math.min(delayMs, giveUpAt - now);
-    }
-    await new Promise<void>((resolve) => {
-      const timer = this.#clock.setTimer(() => this.#flushRetryNow?.(), delayMs, { unref: false });
-      this.#flushRetryNow = () => {
-        timer.cancel();
-        this.#flushRetryNow = undefined;
-        resolve();
-      };
-    });
-    return this.#state !== 'closed';
-  }
-
-  async #commitCompletions(
-    completions: readonly PendingCompletion[],
-    report: SettledReport | undefined,
-  ): Promise<void> {
-    const res = await this.#store.complete(completions.map((c) => c.input));
-    const accepted = new Set(res.accepted);
-    for (const c of completions) {
-      this.#forget(c.held);
-      if (!accepted.has(c.input.id)) continue;
-      this.#countSuccess();
-      if (report !== undefined) addToReport(report, c.held.job, 'succeeded', c.durationMs);
-      if (this.#onCompleted.active) {
-        this.#onCompleted.emit({
-          job: c.held.job,
-          result: c.input.result,
-          durationMs: c.durationMs,
-        });
-      }
-    }
-    this.#refusals(res.refused, completions, report);
-    // A completion may unblock dependents or the next job of an ordered partition.
-    if (res.accepted.length > 0) this.#drained = false;
-  }
-
-  async #commitFailures(
-    failures: readonly PendingFailure[],
-    report: SettledReport | undefined,
-  ): Promise<void> {
-    const res = await this.#store.fail(failures.map((f) => f.input));
-    const deadIds = new Set(res.dead);
-    const accepted = new Set(res.accepted);
-    for (const f of failures) {
-      this.#forget(f.held);
-      if (!accepted.has(f.input.id)) continue;
-      const isDead = deadIds.has(f.input.id);
-      if (isDead) this.#dead++;
-      else this.#failed++;
-      if (report !== undefined) {
-        addToReport(report, f.held.job, isDead ? 'dead' : 'failed', f.durationMs);
-      }
-      if (this.#onFailed.active) {
-        this.#onFailed.emit({ job: f.held.job, error: f.error, willRetry: !isDead });
-      }
-    }
-    this.#refusals(res.refused, failures, report);
-  }
-
-  /** Results the store refused: their leases were lost (reclaimed, or the job cancelled). */
-  #refusals(
-    refused: readonly Refusal[],
-    sent: readonly { held: Held; input: { id: string }; durationMs: number }[],
-    report: SettledReport | undefined,
-  ): void {
-    for (const r of refused) {
-      this.#refused++;
-      const result = sent.find((x) => x.input.id === r.id);
-      if (result === undefined) continue;
-      if (report !== undefined) addToReport(report, result.held.job, 'refused', result.durationMs);
-      this.#lose(result.held, r);
-    }
   }
 
   #countSuccess(): void {
@@ -935,7 +782,7 @@ export class Worker {
       refused: this.#refused,
       leaseLost: this.#leaseLost,
       claimCalls: this.#claimCalls,
-      flushCalls: this.#flushCalls,
+      flushCalls: this.#committer.calls,
       throughputPerSec: recent / windowSec,
       successRate: outcomes === 0 ? 1 : this.#succeeded / outcomes,
       enqueueToStartMs: this.#latency.summary(),
@@ -1005,7 +852,7 @@ export class Worker {
     }
     this.#giveUpAt = Math.min(this.#giveUpAt ?? Infinity, this.#clock.now());
     this.#idle?.();
-    this.#flushRetryNow?.();
+    this.#committer.retryNow();
   }
 
   async #close(force: boolean, timeoutMs: number): Promise<void> {
@@ -1037,13 +884,11 @@ export class Worker {
             this.#idle = resolve;
           });
         }
-        await this.#flush();
-        const left = [...this.#completions, ...this.#failures];
+        await this.#committer.flush();
+        const left = this.#committer.takeUncommitted();
         if (left.length > 0) {
-          this.#completions = [];
-          this.#failures = [];
           for (const r of left) this.#forget(r.held);
-          throw new UncommittedResultsError(left.length, this.#flushError);
+          throw new UncommittedResultsError(left.length, this.#committer.lastError);
         }
       }
     } finally {
