@@ -11,7 +11,7 @@
  * No test may leave an unhandled rejection behind.
  */
 import { MemoryCacheStore, cache } from 'batchflight/cache';
-import { TestClock } from '@batchflight/testing';
+import { TestClock, deferred } from '@batchflight/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startProxy } from './__fixtures__/proxy.js';
 import {
@@ -99,6 +99,32 @@ describe('CommandDeadline: one timer for every pending call of a store', () => {
     expect(second.settled).toBe(false);
     await clock.advance(1);
     await expect(second.promise).rejects.toThrow(/Test\.b: no reply/);
+  });
+
+  it('a reply read in the same turn as the deadline timer fired wins (the loop was blocked past the deadline)', async () => {
+    // After a blocked event loop, timers run before the sockets are read: the timer here
+    // fires first, then the reply comes, as in one turn of the loop.
+    let now = 0;
+    let fire: (() => void) | undefined;
+    const clock = {
+      now: () => now,
+      setTimer: (callback: () => void) => {
+        fire = callback;
+        return { cancel: () => undefined };
+      },
+    };
+    const deadline = new CommandDeadline('Test', TIMEOUT, clock);
+    const reply = deferred<number>();
+    const call = deadline.bound('a', reply.promise);
+    now = TIMEOUT;
+    fire?.();
+    reply.resolve(7);
+    expect(await call).toBe(7);
+    // With no reply in that turn, the call expires one turn later.
+    const silent = track(deadline.bound('b', never()));
+    now = 2 * TIMEOUT;
+    fire?.();
+    await expect(silent.promise).rejects.toBeInstanceOf(RedisUnavailableError);
   });
 
   it('a timer left from calls already answered does not expire a later call early', async () => {
