@@ -103,8 +103,17 @@ export const capabilitySchemas = {
 
 /** A capability a fleet configuration entry may name. */
 export type Capability = keyof typeof capabilitySchemas;
-/** The settings of one capability. */
-export type SettingsOf<C extends Capability> = z.output<(typeof capabilitySchemas)[C]>;
+/**
+ * The settings of one capability, as a validated configuration holds them: a setting is
+ * either there with its value or absent (never present as `undefined`), so the object
+ * spreads into the primitive's options.
+ */
+export type SettingsOf<C extends Capability> = {
+  [K in keyof z.output<(typeof capabilitySchemas)[C]>]?: Exclude<
+    z.output<(typeof capabilitySchemas)[C]>[K],
+    undefined
+  >;
+};
 
 const CAPABILITIES = Object.keys(capabilitySchemas) as Capability[];
 

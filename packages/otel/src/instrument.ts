@@ -16,7 +16,14 @@ export const METER_NAME = '@batchflight/otel';
 
 /** Groups of channels {@link instrument} can observe. */
 export type InstrumentedCapability =
-  'batch' | 'singleflight' | 'cache' | 'circuit-breaker' | 'rate-limit' | 'policies' | 'jobs';
+  | 'batch'
+  | 'singleflight'
+  | 'cache'
+  | 'circuit-breaker'
+  | 'rate-limit'
+  | 'policies'
+  | 'jobs'
+  | 'config';
 
 const GROUPS: Readonly<Record<InstrumentedCapability, (r: Recorder) => ChannelHandlers>> = {
   batch: batchHandlers,
