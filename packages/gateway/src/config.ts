@@ -144,6 +144,17 @@ const routeSchema = z.strictObject({
   policies: z.array(policySchema).default([]),
 });
 
+/**
+ * A composite route: one GET answered by several gateway routes called in parallel (each with
+ * its own policies and the caller's identity), assembled into one JSON document.
+ */
+const compositeSchema = z.strictObject({
+  /** The path of the composite, e.g. `/startup`. */
+  path: z.string().startsWith('/'),
+  /** Part name → the URL (path and query) of a configured route, e.g. `profile: /me`. */
+  parts: z.record(z.string().min(1), z.string().startsWith('/')),
+});
+
 const tenantSchema = z.strictObject({
   /** The request header that names the tenant. Default `x-tenant-id`. */
   header: headerName.default('x-tenant-id'),
@@ -186,6 +197,8 @@ export const gatewayConfigSchema = z
     drainTimeoutMs: durationMs.default(10_000),
     upstreams: z.record(z.string(), upstreamSchema),
     routes: z.array(routeSchema),
+    /** Composite routes (seed 002's consolidated startup endpoint without writing a server). */
+    composites: z.array(compositeSchema).default([]),
     consolidated: z
       .union([consolidatedSchema, z.literal(false)])
       .default({ path: '/batch', maxRequests: 1_000 }),
@@ -241,6 +254,8 @@ export type PolicyConfig = RouteConfig['policies'][number];
 export type BatchPolicyConfig = NonNullable<PolicyConfig['batch']>;
 /** The `cache` policy of a route. */
 export type CachePolicyConfig = NonNullable<PolicyConfig['cache']>;
+/** One composite route of a {@link GatewayConfig}. */
+export type CompositeConfig = GatewayConfig['composites'][number];
 /** One upstream of a {@link GatewayConfig}. */
 export type UpstreamConfig = GatewayConfig['upstreams'][string];
 

@@ -143,3 +143,32 @@ describe('POST /batch', () => {
     expect(s.upstream.received).toHaveLength(0);
   });
 });
+
+describe('composite routes', () => {
+  it('answers GET /startup with its parts in parallel, a failed part in its own slot', async () => {
+    const s = (current = await setup(
+      [
+        { method: 'GET', path: '/users/:id', policies: [{ coalesce: {} }] },
+        { method: 'GET', path: '/orders', policies: [{ timeout: { ms: 1_000 } }] },
+      ],
+      (received, response) => {
+        if (received.url === '/orders') return; // hangs: the part times out
+        json(response, 200, { url: received.url, tenant: received.headers['x-tenant-id'] });
+      },
+      { composites: [{ path: '/startup', parts: { me: '/users/1', orders: '/orders' } }] },
+    ));
+    const answer = call(s.base, '/startup', { headers: { 'x-tenant-id': 'acme' } });
+    await until(() => s.upstream.received.length === 2, 'both parts at once');
+    await s.clock.advance(1_000);
+    expect(await answer).toMatchObject({
+      status: 200,
+      body: {
+        parts: {
+          me: { status: 200, body: { url: '/users/1', tenant: 'acme' } },
+          orders: { status: 504 },
+        },
+        partial: true,
+      },
+    });
+  });
+});

@@ -349,13 +349,14 @@ describe('reload', () => {
     ));
     const inFlight = call(s.base, '/old');
     await until(() => s.upstream.received.length === 1);
+    const route = { method: 'GET' as const, path: '/new', upstream: 'api' };
     const next = {
       listen: { host: '127.0.0.1', port: 0 },
       upstreams: { api: { url: s.upstream.url } },
-      routes: [{ method: 'GET' as const, path: '/new', upstream: 'api' }],
+      routes: [route],
     };
     await expect(
-      s.gateway.reload({ ...next, routes: [{ ...next.routes[0], upstream: 'nope' }] }),
+      s.gateway.reload({ ...next, routes: [{ ...route, upstream: 'nope' }] }),
     ).rejects.toThrow(/expected one of the upstreams/);
     const reloaded = s.gateway.reload(next);
     expect((await call(s.base, '/new')).status).toBe(200);

@@ -13,6 +13,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import FindMyWay from 'find-my-way';
 import { ClosedError, systemClock, type Clock } from 'batchflight/core';
 import { validateGatewayConfig, type GatewayConfig, type GatewayConfigInput } from './config.js';
+import { compositeRoute } from './composite.js';
 import { consolidated } from './consolidated.js';
 import {
   forwardable,
@@ -65,7 +66,11 @@ interface RouteTable {
   readonly upstreams: readonly Upstream[];
 }
 
-function buildTable(config: GatewayConfig, clock: Clock): RouteTable {
+function buildTable(
+  config: GatewayConfig,
+  clock: Clock,
+  dispatch: (request: DispatchRequest) => Promise<GatewayResponse>,
+): RouteTable {
   const upstreams = new Map<string, Upstream>();
   for (const [name, upstream] of Object.entries(config.upstreams)) {
     upstreams.set(name, new Upstream(name, upstream));
@@ -76,6 +81,11 @@ function buildTable(config: GatewayConfig, clock: Clock): RouteTable {
     router.on(route.method, route.path, () => undefined, built);
     return built;
   });
+  for (const composite of config.composites) {
+    const built = compositeRoute(composite, dispatch);
+    router.on('GET', composite.path, () => undefined, built);
+    routes.push(built);
+  }
   return { router, routes, upstreams: [...upstreams.values()] };
 }
 
@@ -98,7 +108,9 @@ export function createGateway(
   // Replaced as a whole by reload(); a request reads them once, at its start.
   let config = validateGatewayConfig(input);
   const clock = options.clock ?? systemClock;
-  let table = buildTable(config, clock);
+  // Composite routes call back into dispatch, which is defined below.
+  const dispatchLater = (request: DispatchRequest): Promise<GatewayResponse> => dispatch(request);
+  let table = buildTable(config, clock, dispatchLater);
   let tenantPattern = new RegExp(config.tenant.pattern);
   const { bodyLimitBytes, accessLog } = config;
   const inFlight = new Set<AbortController>();
@@ -251,7 +263,7 @@ export function createGateway(
     async reload(next) {
       if (closing !== undefined) throw new ClosedError('reload() after close()');
       const nextConfig = validateGatewayConfig(next);
-      const nextTable = buildTable(nextConfig, clock);
+      const nextTable = buildTable(nextConfig, clock, dispatchLater);
       const previous = table;
       config = nextConfig;
       tenantPattern = new RegExp(nextConfig.tenant.pattern);
