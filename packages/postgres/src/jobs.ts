@@ -20,6 +20,7 @@ import {
   JobDependencyError,
   checkClaim,
   dependencyEndedError,
+  newJobRecord,
   normalizeEnqueue,
   storableText,
   type ClaimOptions,
@@ -138,32 +139,13 @@ function createdRecord(
   cancelledWith?: string,
 ): JobRecord {
   return Object.freeze({
-    id: seq,
-    queue: n.queue,
-    name: n.name,
-    payload: n.payload,
-    state: cancelledWith === undefined ? 'pending' : 'cancelled',
-    seq: Number(seq),
-    idempotencyKey: n.idempotencyKey,
-    partitionKey: n.partitionKey,
-    partition: n.partition,
-    ordered: n.ordered,
-    priority: n.priority,
-    runAt: n.runAt,
-    dependsOn: n.dependsOn.length > 0 ? [...n.dependsOn].sort((a, b) => Number(a) - Number(b)) : [],
-    attempts: 0,
-    maxAttempts: n.maxAttempts,
-    backoff: n.backoff,
-    epoch: 0,
-    leaseOwner: null,
-    leaseExpiresAt: null,
-    startedAt: null,
-    createdAt: now,
-    updatedAt: now,
-    finishedAt: cancelledWith === undefined ? null : now,
-    result: undefined,
-    lastError: cancelledWith ?? null,
+    ...newJobRecord(n, Number(seq), now),
+    // As a read gives them back: dependencies in seq order (and the kept retry delay, 0).
+    dependsOn: n.dependsOn.length > 0 ? [...n.dependsOn].sort((x, y) => Number(x) - Number(y)) : [],
     retryDelayMs: 0,
+    ...(cancelledWith === undefined
+      ? {}
+      : { state: 'cancelled' as const, finishedAt: now, lastError: cancelledWith }),
   });
 }
 
