@@ -24,6 +24,7 @@
  * `maxChunkAttempts` failures in a row the chunk and the run go `failed` with
  * the error until `resumeRun`.
  */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
   InvalidOptionError,
   Listeners,
@@ -408,6 +409,10 @@ export class RunWorker<
         if (chSlice.hasSubscribers) {
           chSlice.publish({ runId: lease.runId, chunk: lease.index, from, to });
         }
+        // With a synchronous store (SQLite, memory) and handler, every await above settles as a
+        // microtask: without a turn of the event loop here a whole run would go through before
+        // any timer (the heartbeat that renews this lease), signal or I/O could run.
+        await yieldToEventLoop();
       }
       if (!controller.signal.aborted) {
         if (a.offset < lease.end) await this.#release(a);
