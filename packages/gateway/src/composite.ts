@@ -13,7 +13,7 @@
  */
 import type { CallContext } from 'batchflight/core';
 import type { CompositeConfig, RouteConfig } from './config.js';
-import type { DispatchRequest } from './gateway.js';
+import type { DispatchRequest } from './http.js';
 import { headerValue, jsonResponse, type GatewayRequest, type GatewayResponse } from './http.js';
 import type { Route, RouteStats } from './route.js';
 
