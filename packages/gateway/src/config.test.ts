@@ -79,4 +79,16 @@ describe('gateway config', () => {
     );
     expect(message).toContain('a batch param that is a parameter of the path /users/:id');
   });
+
+  it('refuses a fleet-wide limit without a redis section', () => {
+    const message = messageOf(() =>
+      parseGatewayConfig(
+        valid.replace('- coalesce: {}', '- rateLimit: { rate: 5, fleet: true }'),
+        'gateway.yaml',
+      ),
+    );
+    expect(message).toContain(
+      'routes[0].policies[0].rateLimit.fleet: got true; expected a redis section at the top level',
+    );
+  });
 });

@@ -56,6 +56,8 @@ const rateLimitSchema = z.strictObject({
   burst: positiveInt.optional(),
   /** One budget per tenant (default) or one for the whole route. */
   perTenant: z.boolean().default(true),
+  /** Share the budget with every gateway on the same Redis (`redis` must be configured). */
+  fleet: z.boolean().default(false),
   /** `reject` answers 429 at once (default); `wait` queues up to `maxQueued`. */
   whenLimited: z.enum(['reject', 'wait']).default('reject'),
   maxQueued: positiveInt.default(1_000),
@@ -193,6 +195,14 @@ export const gatewayConfigSchema = z
     bodyLimitBytes: positiveInt.default(1_048_576),
     /** Structured access log (pino) on standard output. Default false. */
     accessLog: z.boolean().default(false),
+    /** Redis for fleet-wide rate limits: every gateway on it shares the same budgets. */
+    redis: z
+      .strictObject({
+        url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
+        /** Prefix of every key, to share one Redis between deployments. */
+        prefix: z.string().default('batchflight:gateway:'),
+      })
+      .optional(),
     /** Longest wait for in-flight requests at close, in ms. Default 10 000. */
     drainTimeoutMs: durationMs.default(10_000),
     upstreams: z.record(z.string(), upstreamSchema),
@@ -212,6 +222,16 @@ export const gatewayConfigSchema = z
           input: route.upstream,
           message: `one of the upstreams (${Object.keys(config.upstreams).join(', ')})`,
         });
+      }
+      for (const [at, policy] of route.policies.entries()) {
+        if (policy.rateLimit?.fleet === true && config.redis === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['routes', index, 'policies', at, 'rateLimit', 'fleet'],
+            input: true,
+            message: 'a redis section at the top level for a fleet-wide limit',
+          });
+        }
       }
       const batches = route.policies.filter((policy) => policy.batch !== undefined);
       const batchPolicy = batches[0]?.batch;

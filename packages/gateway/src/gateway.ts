@@ -26,6 +26,8 @@ import { scopeOf } from './keys.js';
 import { metricsText } from './metrics.js';
 import { buildRoute, type Route, type RouteStats } from './route.js';
 import { Upstream } from './upstream.js';
+import { Redis, RedisRateLimitStore } from '@batchflight/redis';
+import type { RateLimitStore } from 'batchflight/rate-limit';
 
 // The request shape lives in http.ts beside the response (consolidated.ts needs it without a
 // cycle back to this file); the package index re-exports it from here.
@@ -70,6 +72,7 @@ function buildTable(
   config: GatewayConfig,
   clock: Clock,
   dispatch: (request: DispatchRequest) => Promise<GatewayResponse>,
+  fleetStore: RateLimitStore | undefined,
 ): RouteTable {
   const upstreams = new Map<string, Upstream>();
   for (const [name, upstream] of Object.entries(config.upstreams)) {
@@ -77,7 +80,7 @@ function buildTable(
   }
   const router = FindMyWay({ ignoreTrailingSlash: false });
   const routes = config.routes.map((route) => {
-    const built = buildRoute(route, upstreams.get(route.upstream) as Upstream, clock);
+    const built = buildRoute(route, upstreams.get(route.upstream) as Upstream, clock, fleetStore);
     router.on(route.method, route.path, () => undefined, built);
     return built;
   });
@@ -110,7 +113,17 @@ export function createGateway(
   const clock = options.clock ?? systemClock;
   // Composite routes call back into dispatch, which is defined below.
   const dispatchLater = (request: DispatchRequest): Promise<GatewayResponse> => dispatch(request);
-  let table = buildTable(config, clock, dispatchLater);
+  // One Redis connection for the fleet-wide limits, kept across reloads (a reload that changes
+  // the redis section applies at the next start).
+  const redis =
+    config.redis === undefined
+      ? undefined
+      : new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+  const fleetStore =
+    redis === undefined || config.redis === undefined
+      ? undefined
+      : new RedisRateLimitStore({ client: redis, prefix: config.redis.prefix, clock });
+  let table = buildTable(config, clock, dispatchLater, fleetStore);
   let tenantPattern = new RegExp(config.tenant.pattern);
   const { bodyLimitBytes, accessLog } = config;
   const inFlight = new Set<AbortController>();
@@ -263,7 +276,7 @@ export function createGateway(
     async reload(next) {
       if (closing !== undefined) throw new ClosedError('reload() after close()');
       const nextConfig = validateGatewayConfig(next);
-      const nextTable = buildTable(nextConfig, clock, dispatchLater);
+      const nextTable = buildTable(nextConfig, clock, dispatchLater, fleetStore);
       const previous = table;
       config = nextConfig;
       tenantPattern = new RegExp(nextConfig.tenant.pattern);
@@ -288,6 +301,11 @@ export function createGateway(
         await drained;
         const results = await Promise.allSettled([...table.routes.map((route) => route.close())]);
         await Promise.allSettled(table.upstreams.map((upstream) => upstream.close()));
+        if (redis !== undefined) {
+          await redis.quit().catch(() => {
+            redis.disconnect();
+          });
+        }
         const failed = results.find((result) => result.status === 'rejected');
         if (failed?.status === 'rejected') throw failed.reason;
       })();

@@ -16,7 +16,7 @@ import {
   BatchflightError,
 } from 'batchflight/core';
 import { SingleFlight } from 'batchflight/singleflight';
-import { rateLimit } from 'batchflight/rate-limit';
+import { rateLimit, type RateLimitStore } from 'batchflight/rate-limit';
 import { circuitBreaker, consecutive } from 'batchflight/circuit-breaker';
 import { retry, exponentialBackoff } from 'batchflight/retry';
 import { timeout } from 'batchflight/timeout';
@@ -69,7 +69,13 @@ function upstreamFailure(error: unknown): boolean {
 }
 
 /** Builds a route from its config. */
-export function buildRoute(config: RouteConfig, upstream: Upstream, clock: Clock): Route {
+export function buildRoute(
+  config: RouteConfig,
+  upstream: Upstream,
+  clock: Clock,
+  /** The store of fleet-wide limits, when the gateway has Redis. */
+  fleetStore?: RateLimitStore,
+): Route {
   const name = `${config.method} ${config.path}`;
   let requests = 0;
   let upstreamCalls = 0;
@@ -109,6 +115,7 @@ export function buildRoute(config: RouteConfig, upstream: Upstream, clock: Clock
         maxQueued: spec.maxQueued,
         name: `gateway:${name}`,
         clock,
+        ...(spec.fleet && fleetStore !== undefined ? { store: fleetStore } : {}),
         key: (request) => (spec.perTenant ? `t:${request.tenant ?? ''}` : 'route'),
       });
       closers.push(() => limiter.close());
