@@ -139,6 +139,8 @@ const routeSchema = z.strictObject({
   path: z.string().startsWith('/'),
   /** The name of an entry of `upstreams`. */
   upstream: z.string().min(1),
+  /** Only these tenants may use the route; anyone else gets 403 (also in a `/batch` slot). */
+  allowTenants: z.array(z.string()).optional(),
   /**
    * Ordered policies, the first sees the request first. With `batch`, the policies before it
    * apply to each item, the ones after it to the bulk call.

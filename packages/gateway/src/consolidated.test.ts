@@ -144,6 +144,37 @@ describe('POST /batch', () => {
   });
 });
 
+describe('access', () => {
+  it('answers 403 in its own slot for a route the caller may not use', async () => {
+    const s = (current = await setup(
+      [
+        { method: 'GET', path: '/admin', allowTenants: ['ops'], policies: [] },
+        { method: 'GET', path: '/orders', policies: [] },
+      ],
+      (_received, response) => {
+        json(response, 200, {});
+      },
+    ));
+    const result = await post(
+      s,
+      {
+        requests: [
+          { id: 'admin', method: 'GET', url: '/admin' },
+          { id: 'orders', method: 'GET', url: '/orders' },
+        ],
+      },
+      { 'x-tenant-id': 'acme' },
+    );
+    const responses = (result.body as { responses: SubResponse[] }).responses;
+    expect(responses.map((r) => [r.id, r.status])).toEqual([
+      ['admin', 403],
+      ['orders', 200],
+    ]);
+    expect((await call(s.base, '/admin', { headers: { 'x-tenant-id': 'ops' } })).status).toBe(200);
+    expect(s.upstream.received.map((r) => r.url)).toEqual(['/orders', '/admin']);
+  });
+});
+
 describe('composite routes', () => {
   it('answers GET /startup with its parts in parallel, a failed part in its own slot', async () => {
     const s = (current = await setup(

@@ -188,6 +188,15 @@ export function createGateway(
         `header ${tenantHeader}: got ${JSON.stringify(rawTenant.slice(0, 80))}; expected a value matching ${config.tenant.pattern}`,
       );
     }
+    const allowed = route.config.allowTenants;
+    if (allowed !== undefined && (rawTenant === undefined || !allowed.includes(rawTenant))) {
+      return jsonResponse(403, {
+        error: {
+          reason: 'forbidden',
+          message: `tenant ${JSON.stringify(rawTenant ?? null)} may not use ${route.name}`,
+        },
+      });
+    }
     const scope = scopeOf(rawTenant, request.headers, config.credentials);
     const params: Record<string, string> = {};
     for (const [name, value] of Object.entries(found.params)) {
