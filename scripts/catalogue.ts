@@ -262,7 +262,7 @@ function mapEntryOf(
     ts.isAsExpression(map.parent) ||
     ts.isSatisfiesExpression(map.parent) ||
     ts.isParenthesizedExpression(map.parent) ||
-    (ts.isCallExpression(map.parent) && map.parent.getText().startsWith('Object.freeze('))
+    (ts.isCallExpression(map.parent) && map.parent.expression.getText() === 'Object.freeze')
   ) {
     map = map.parent;
   }
@@ -333,8 +333,7 @@ export function collectCatalogue(root: string = ROOT): Section[] {
       if (
         ts.isCallExpression(node) &&
         ts.isIdentifier(node.expression) &&
-        node.expression.text === 'eventChannel' &&
-        !repoPath(root, file).endsWith('core/channels.ts')
+        node.expression.text === 'eventChannel'
       ) {
         const capability = stringValue(checker, node.arguments[0]);
         const event = stringValue(checker, node.arguments[1]);
