@@ -136,6 +136,32 @@ describe('dedupe', () => {
     expect(calls[1]).toEqual([{ id: 7, v: 1 }]);
   });
 
+  it('rejects a key the key encoder refuses (never a synchronous throw), naming the key', async () => {
+    class Id {
+      readonly #id: number;
+      constructor(id: number) {
+        this.#id = id;
+      }
+      get id(): number {
+        return this.#id;
+      }
+    }
+    const { calls, load } = recorder<unknown>(() => 'v');
+    const users = batch({ load, maxPending: 1 });
+    for (const key of [new Id(1), Promise.resolve(1), new Error('boom')]) {
+      let loaded: Promise<unknown> | undefined;
+      expect(() => (loaded = users.load(key))).not.toThrow();
+      await expect(loaded).rejects.toThrow(TypeError);
+      await expect(loaded).rejects.toThrow(/Cannot build a key: key is /);
+    }
+    const many = await users.loadMany([new Id(2), { id: 3 }]);
+    expect(many[0]).toBeInstanceOf(TypeError);
+    expect(many[1]).toBe('v');
+    // The refused keys took no room: maxPending 1 still admits a load.
+    await expect(users.load({ id: 4 })).resolves.toBe('v');
+    expect(calls).toEqual([[{ id: 3 }], [{ id: 4 }]]);
+  });
+
   it('never lets 1 and "1" share a slot', async () => {
     const { calls, load } = recorder<number | string>((k) => typeof k);
     const any = batch({ load });

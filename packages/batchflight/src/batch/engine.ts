@@ -221,7 +221,15 @@ export class BatcherImpl<K, V> implements Batcher<K, V>, EngineCore<K> {
       return promise as Promise<V>;
     }
     const index = scope === undefined ? this.#defaultIndex : this.#indexFor(scope);
-    const id = this.#identity(key);
+    let id: unknown;
+    try {
+      id = this.#identity(key);
+    } catch (error) {
+      // A key the encoder refuses (a Promise, an Error, a class instance without toJSON()) or a
+      // throwing key option fails this call alone, as a rejection like every other load() failure.
+      if (reserved) this.#release();
+      return Promise.reject(toError(error));
+    }
     let slot = index.get(id);
     if (slot !== undefined && !(slot.state === SENT && slot.batch?.aborted === true)) {
       if (reserved) this.#release();

@@ -69,10 +69,14 @@ const KNOWN = [
   'eventKeys',
 ] as const;
 
-/** Key identity without a `key` option: primitives by value, objects structurally. */
+/**
+ * Key identity without a `key` option: primitives by value, objects structurally.
+ *
+ * @throws TypeError naming `key` when the key encoder refuses the key (see stableKey).
+ */
 export function defaultIdentity(key: unknown): unknown {
   // Objects are keyed structurally; the NUL prefix keeps them apart from ordinary string keys.
-  return typeof key === 'object' && key !== null ? `\u0000${stableKey(key)}` : key;
+  return typeof key === 'object' && key !== null ? `\u0000${stableKey(key, 'key')}` : key;
 }
 
 function defaultRetryOn(error: unknown): boolean {
