@@ -1,10 +1,12 @@
 /**
  * batchflight: take pressure off the systems your application calls.
  *
- * The root entry re-exports every capability; import a subpath
- * (`batchflight/singleflight`, `batchflight/batch`, …) to load only one.
+ * The root entry re-exports every capability's public API; import a subpath
+ * (`batchflight/singleflight`, `batchflight/batch`, …) to load only one. The
+ * helpers the adapter packages share (option validation, deadline lists,
+ * store kits) are not here but in `batchflight/kit`.
  */
-export * from './core/index.js';
+export * from './core/public.js';
 export * from './singleflight/index.js';
 export * from './cache/index.js';
 export * from './rate-limit/index.js';

@@ -8,15 +8,15 @@ import { createReadStream, statSync, appendFileSync, writeFileSync } from 'node:
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
+import { InvalidOptionError } from 'batchflight/core';
 import {
   booleanOption,
   describe,
   integerOption,
-  InvalidOptionError,
   knownOptions,
   oneOfOption,
   signalOption,
-} from 'batchflight/core';
+} from 'batchflight/kit';
 import { type Column, type Converted, convert, ConvertError } from './convert.js';
 import { ImportError, RowRejectedError } from './errors.js';
 import { Ledger } from './ledger.js';

@@ -15,7 +15,7 @@ import type {
   JobsSettledMessage,
   SettledJob,
 } from 'batchflight';
-import { booleanOption, functionOption, knownOptions } from 'batchflight';
+import { booleanOption, functionOption, knownOptions } from 'batchflight/kit';
 import { subscribeChannels } from './channels.js';
 import { errorType } from './recorder.js';
 

@@ -3,7 +3,7 @@
  * OpenTelemetry metrics.
  */
 import { metrics, type MeterProvider } from '@opentelemetry/api';
-import { booleanOption, functionOption, knownOptions, oneOfOption } from 'batchflight';
+import { booleanOption, functionOption, knownOptions, oneOfOption } from 'batchflight/kit';
 import { subscribeChannels, type ChannelHandlers } from './channels.js';
 import { batchHandlers, cacheHandlers, singleFlightHandlers } from './metrics/batching.js';
 import { configHandlers } from './metrics/config.js';

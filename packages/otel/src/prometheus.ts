@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { integerOption, knownOptions } from 'batchflight';
+import { integerOption, knownOptions } from 'batchflight/kit';
 import { instrument, type InstrumentOptions, type Instrumentation } from './instrument.js';
 
 /** Options of {@link servePrometheus}. */

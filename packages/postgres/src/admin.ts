@@ -3,11 +3,6 @@
  * attempt log; dead-letter, cancel, requeue, replay, purge (`sql/admin.sql`).
  */
 import {
-  checkId,
-  checkPurge,
-  checkReplay,
-  storableText,
-  zeroCounts,
   type AttemptOutcome,
   type AttemptQuery,
   type AttemptRecord,
@@ -19,6 +14,7 @@ import {
   type ReplayOptions,
   type RequeueOptions,
 } from 'batchflight/jobs';
+import { checkId, checkPurge, checkReplay, storableText, zeroCounts } from 'batchflight/kit';
 import { toRecord, toSeq, type JobRow, type StoreContext } from './context.js';
 import {
   ATTEMPTS,

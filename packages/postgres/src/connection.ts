@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { InvalidOptionError, describe, integerOption } from 'batchflight/core';
+import { InvalidOptionError } from 'batchflight/core';
+import { describe, integerOption } from 'batchflight/kit';
 import { PostgresTimeoutError } from './errors.js';
 import { SCHEMA_PLACEHOLDER } from './sql/generated.js';
 

@@ -15,14 +15,8 @@
  */
 import type pg from 'pg';
 import {
-  DEPENDENCY_FAILED_STATES,
   JobConflictError,
   JobDependencyError,
-  checkClaim,
-  dependencyEndedError,
-  newJobRecord,
-  normalizeEnqueue,
-  storableText,
   type ClaimOptions,
   type CompleteInput,
   type CompletedJob,
@@ -33,10 +27,18 @@ import {
   type JobRecord,
   type JobState,
   type LeaseRef,
-  type NormalizedEnqueue,
   type Refusal,
   type SettleResult,
 } from 'batchflight/jobs';
+import {
+  DEPENDENCY_FAILED_STATES,
+  checkClaim,
+  dependencyEndedError,
+  newJobRecord,
+  normalizeEnqueue,
+  storableText,
+  type NormalizedEnqueue,
+} from 'batchflight/kit';
 import type { Queryable } from './connection.js';
 import {
   json,

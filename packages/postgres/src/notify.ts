@@ -8,8 +8,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { Listeners, type Clock, type Subscription } from 'batchflight/core';
-import { enqueuedEvents, type EnqueuedEvent } from 'batchflight/jobs';
+import { type Clock, type Subscription } from 'batchflight/core';
+import { Listeners } from 'batchflight/kit';
+import { type EnqueuedEvent } from 'batchflight/jobs';
+import { enqueuedEvents } from 'batchflight/kit';
 
 /** The LISTEN side of one store, and the tags its NOTIFYs carry. */
 export class Notifier {

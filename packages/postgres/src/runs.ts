@@ -6,11 +6,6 @@
 import type pg from 'pg';
 import {
   JobConflictError,
-  checkClaim,
-  checkId,
-  normalizeRun,
-  runFingerprint,
-  storableText,
   type CheckpointInput,
   type ChunkLease,
   type ChunkRef,
@@ -20,6 +15,7 @@ import {
   type RunRecord,
   type RunState,
 } from 'batchflight/jobs';
+import { checkClaim, checkId, normalizeRun, runFingerprint, storableText } from 'batchflight/kit';
 import type { Queryable } from './connection.js';
 import { num, toSeq, type StoreContext } from './context.js';
 import {

@@ -22,14 +22,11 @@ import type pg from 'pg';
 import {
   ClosedError,
   InvalidOptionError,
-  booleanOption,
-  describe,
-  integerOption,
-  knownOptions,
   systemClock,
   type Clock,
   type Subscription,
 } from 'batchflight/core';
+import { booleanOption, describe, integerOption, knownOptions } from 'batchflight/kit';
 import type {
   AttemptQuery,
   AttemptRecord,

@@ -20,12 +20,10 @@ import {
   type CacheStore,
   type Clock,
   ClosedError,
-  Listeners,
   type Subscription,
-  describe,
-  knownOptions,
   systemClock,
 } from 'batchflight';
+import { Listeners, describe, knownOptions } from 'batchflight/kit';
 import { type Codec, errorFromShape, errorShape, jsonCodec } from './codec.js';
 import { CommandDeadline, commandTimeoutOption } from './deadline.js';
 import { type RedisClient, clientOption, isReady, prefixOption } from './options.js';

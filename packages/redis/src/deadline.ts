@@ -22,7 +22,8 @@
  * blocked past a deadline, timers run before the sockets are read, so a
  * reply that had arrived in time would otherwise lose to its own deadline.
  */
-import { type Clock, type Timer, numberOption } from 'batchflight';
+import { type Clock, type Timer } from 'batchflight';
+import { numberOption } from 'batchflight/kit';
 import { RedisUnavailableError } from './errors.js';
 import { type RedisClient, isReady, isUnavailable } from './options.js';
 

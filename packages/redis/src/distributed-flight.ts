@@ -37,17 +37,13 @@ import {
   type FlightLease,
   type FlightStore,
   type FlightWatch,
-  Listeners,
   SingleFlight,
   type Subscription,
   type Timer,
-  describe,
   eventChannel,
-  knownOptions,
-  numberOption,
-  oneOfOption,
   systemClock,
 } from 'batchflight';
+import { Listeners, describe, knownOptions, numberOption, oneOfOption } from 'batchflight/kit';
 import { type Codec, errorFromShape, errorShape, jsonCodec } from './codec.js';
 import { RedisUnavailableError } from './errors.js';
 import { isUnavailable } from './options.js';

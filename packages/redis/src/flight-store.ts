@@ -25,10 +25,9 @@ import {
   type FlightLease,
   type FlightStore,
   type FlightWatch,
-  describe,
-  knownOptions,
   systemClock,
 } from 'batchflight';
+import { describe, knownOptions } from 'batchflight/kit';
 import type { Cluster, Redis } from 'ioredis';
 import { CommandDeadline, commandTimeoutOption } from './deadline.js';
 import {

@@ -1,5 +1,6 @@
 /** Option helpers shared by the stores of this package. */
-import { InvalidOptionError, describe } from 'batchflight';
+import { InvalidOptionError } from 'batchflight';
+import { describe } from 'batchflight/kit';
 import type { Cluster, Redis } from 'ioredis';
 
 /** An ioredis client: a single node (`Redis`) or a `Cluster`. */

@@ -26,22 +26,24 @@ import type { Redis } from 'ioredis';
 import {
   type Clock,
   InvalidOptionError,
-  Listeners,
   MemoryRateLimitStore,
   type RateLimitDecision,
   type RateLimitRequest,
   type RateLimitRule,
   type RateLimitStore,
   type Subscription,
-  describe,
   eventChannel,
+  systemClock,
+} from 'batchflight';
+import {
+  Listeners,
+  describe,
   gcra,
   integerOption,
   knownOptions,
   numberOption,
   oneOfOption,
-  systemClock,
-} from 'batchflight';
+} from 'batchflight/kit';
 import { CommandDeadline, commandTimeoutOption } from './deadline.js';
 import { RedisUnavailableError } from './errors.js';
 import { type RedisClient, clientOption, isReady, isUnavailable, prefixOption } from './options.js';

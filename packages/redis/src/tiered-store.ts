@@ -15,12 +15,9 @@ import {
   type MaybePromise,
   type Subscription,
   type Timer,
-  getManyOf,
-  isPromiseLike,
-  knownOptions,
-  numberOption,
   systemClock,
 } from 'batchflight';
+import { getManyOf, isPromiseLike, knownOptions, numberOption } from 'batchflight/kit';
 import type { CacheInvalidation } from './cache-store.js';
 
 /** An L2 that broadcasts invalidations (a `RedisCacheStore`). */

@@ -5,10 +5,6 @@
  */
 import {
   TERMINAL_STATES,
-  checkId,
-  checkPurge,
-  checkReplay,
-  zeroCounts,
   type AttemptOutcome,
   type AttemptQuery,
   type AttemptRecord,
@@ -18,9 +14,15 @@ import {
   type JobState,
   type PurgeOptions,
   type ReplayOptions,
+} from 'batchflight/jobs';
+import {
+  checkId,
+  checkPurge,
+  checkReplay,
+  zeroCounts,
   resetJob,
   type JobMachine,
-} from 'batchflight/jobs';
+} from 'batchflight/kit';
 import { rejected, type SqliteConnection } from './connection.js';
 import { jobRow, toRecord, toSeq, type JobKey, type JobRow } from './rows.js';
 import { jobMachine } from './transitions.js';

@@ -9,14 +9,11 @@ import Database from 'better-sqlite3';
 import {
   ClosedError,
   InvalidOptionError,
-  booleanOption,
-  describe,
-  functionOption,
-  knownOptions,
   systemClock,
   type Clock,
   type Subscription,
 } from 'batchflight/core';
+import { booleanOption, describe, functionOption, knownOptions } from 'batchflight/kit';
 import type {
   AcceptedCheckpoint,
   CompletedJob,

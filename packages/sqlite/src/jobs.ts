@@ -8,10 +8,6 @@
 import {
   JobConflictError,
   JobDependencyError,
-  checkClaim,
-  newJobRecord,
-  normalizeEnqueue,
-  storableText,
   type ClaimOptions,
   type CompleteInput,
   type CompletedJob,
@@ -22,10 +18,16 @@ import {
   type JobRecord,
   type JobState,
   type LeaseRef,
-  type NormalizedEnqueue,
   type Refusal,
   type RequeueOptions,
   type SettleResult,
+} from 'batchflight/jobs';
+import {
+  checkClaim,
+  newJobRecord,
+  normalizeEnqueue,
+  storableText,
+  type NormalizedEnqueue,
   cancelDependent,
   expireExhausted,
   failLeased,
@@ -34,7 +36,7 @@ import {
   terminate,
   type JobMachine,
   type LeaseState,
-} from 'batchflight/jobs';
+} from 'batchflight/kit';
 import { rejected, type SqliteConnection } from './connection.js';
 import {
   JOB_COLUMNS,

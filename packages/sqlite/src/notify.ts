@@ -4,8 +4,10 @@
  * of at their next poll. (Other processes on the file poll: SQLite has no
  * notifications across connections.)
  */
-import { Listeners, type Subscription } from 'batchflight/core';
-import { enqueuedEvents, type EnqueuedEvent } from 'batchflight/jobs';
+import { type Subscription } from 'batchflight/core';
+import { Listeners } from 'batchflight/kit';
+import { type EnqueuedEvent } from 'batchflight/jobs';
+import { enqueuedEvents } from 'batchflight/kit';
 
 /** The listeners of one store and the events of one committed write. */
 export class EnqueueNotifier {

@@ -3,13 +3,8 @@
  * a job row turned into a `JobRecord`, and the SQL pieces several parts of
  * the store share.
  */
-import {
-  DEPENDENCY_FAILED_STATES,
-  type BackoffSpec,
-  type JobRecord,
-  type JobState,
-  type RunState,
-} from 'batchflight/jobs';
+import { type BackoffSpec, type JobRecord, type JobState, type RunState } from 'batchflight/jobs';
+import { DEPENDENCY_FAILED_STATES } from 'batchflight/kit';
 import type { SqliteConnection } from './connection.js';
 import { DEPS_SELECT_JOB_DEPS, JOB_ROW_SELECT_JOBS } from './sql/generated.js';
 

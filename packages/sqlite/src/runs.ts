@@ -6,11 +6,6 @@
  */
 import {
   JobConflictError,
-  checkClaim,
-  checkId,
-  normalizeRun,
-  runFingerprint,
-  storableText,
   type CheckpointInput,
   type ChunkLease,
   type ChunkRef,
@@ -19,11 +14,18 @@ import {
   type FailChunkInput,
   type RunRecord,
   type RunState,
+} from 'batchflight/jobs';
+import {
+  checkClaim,
+  checkId,
+  normalizeRun,
+  runFingerprint,
+  storableText,
   RUN_TRANSITIONS,
   chunkFailed,
   transitionRun,
   type RunMachine,
-} from 'batchflight/jobs';
+} from 'batchflight/kit';
 import { rejected, type SqliteConnection } from './connection.js';
 import { toSeq, type ChunkRow, type RunRow } from './rows.js';
 import { runMachine } from './transitions.js';

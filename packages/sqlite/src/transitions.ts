@@ -4,13 +4,8 @@
  * key columns, a run by its seq, a chunk by its index, every change one
  * statement inside the caller's transaction.
  */
-import {
-  type AttemptOutcome,
-  type JobState,
-  type JobChange,
-  type JobMachine,
-  type RunMachine,
-} from 'batchflight/jobs';
+import { type AttemptOutcome, type JobState } from 'batchflight/jobs';
+import { type JobChange, type JobMachine, type RunMachine } from 'batchflight/kit';
 import type { SqliteConnection } from './connection.js';
 import { toSeq, type JobKey } from './rows.js';
 import {

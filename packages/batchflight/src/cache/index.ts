@@ -5,13 +5,7 @@
  * keys are versioned and taggable, and entries live in a pluggable
  * {@link CacheStore} (memory here, Redis in `@batchflight/redis`).
  */
-export {
-  type CacheEntry,
-  type CacheStore,
-  type MaybePromise,
-  getManyOf,
-  isPromiseLike,
-} from './store.js';
+export { type CacheEntry, type CacheStore, type MaybePromise } from './store.js';
 export {
   MemoryCacheStore,
   type MemoryCacheStoreOptions,

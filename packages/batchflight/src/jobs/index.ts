@@ -1,8 +1,10 @@
 /**
  * `batchflight/jobs`: durable jobs and runs. The `JobStore`, `StepStore` and
  * `RunStore` contracts (with fencing epochs, an idempotency ledger,
- * partitions, steps, runs and an append-only attempt log), the shared store
- * helpers, and the memory store.
+ * partitions, steps, runs and an append-only attempt log), the queue, the
+ * workers and the memory store. The helpers a store implementation shares
+ * (normalization, fingerprints, the job and run state machines) are in
+ * `batchflight/kit`.
  */
 export type {
   AcceptedCheckpoint,
@@ -48,54 +50,6 @@ export type {
   StepValue,
 } from './store.js';
 export { JOB_STATES, TERMINAL_STATES } from './store.js';
-export {
-  PARTITION_COUNT,
-  DEFAULT_MAX_ATTEMPTS,
-  DEFAULT_AGING_MS,
-  DEFAULT_QUEUE,
-  DEFAULT_MAX_CHUNK_ATTEMPTS,
-  DEPENDENCY_FAILED_STATES,
-  backoffFromSpec,
-  checkPurge,
-  checkReplay,
-  dependencyEndedError,
-  normalizeRun,
-  type NormalizedRun,
-  runFingerprint,
-  partitionOf,
-  canonicalJson,
-  fingerprintOf,
-  newJobRecord,
-  normalizeEnqueue,
-  enqueuedEvents,
-  type NormalizedEnqueue,
-  zeroCounts,
-  checkClaim,
-  chunkCount,
-  MAX_RUN_CHUNKS,
-  checkId,
-  errorText,
-} from './store-kit.js';
-export { storableJson, storableText } from './store-json.js';
-export {
-  RUN_TRANSITIONS,
-  cancelDependent,
-  cascade,
-  chunkFailed,
-  expireExhausted,
-  failLeased,
-  leaseRefusal,
-  requeueJobs,
-  resetJob,
-  retryDelay,
-  terminate,
-  transitionRun,
-  type EndedDependency,
-  type JobChange,
-  type JobMachine,
-  type LeaseState,
-  type RunMachine,
-} from './transitions.js';
 export { MemoryJobStore, type MemoryJobStoreOptions } from './memory-store.js';
 export { Queue, type QueueOptions, type JobOptions, type AddManyItem } from './queue.js';
 export {

@@ -8,8 +8,6 @@ export {
   type RateLimitRequest,
   type RateLimitDecision,
   type RateLimitStore,
-  gcra,
-  GCRA_TOLERANCE_MS,
 } from './store.js';
 export { MemoryRateLimitStore, type MemoryRateLimitStoreOptions } from './memory-store.js';
 export {

@@ -13,8 +13,8 @@ import {
   toContext,
   type Handler,
 } from '../core/index.js';
+import { GCRA_TOLERANCE_MS } from './store.js';
 import {
-  GCRA_TOLERANCE_MS,
   MemoryRateLimitStore,
   type RateLimitDecision,
   type RateLimitStore,

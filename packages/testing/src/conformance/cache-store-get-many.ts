@@ -5,7 +5,8 @@
  * one call; `getManyOf` must give the same answers for a store with or
  * without it. It goes through the contract only.
  */
-import { type CacheEntry, type CacheStore, getManyOf } from 'batchflight/cache';
+import { type CacheEntry, type CacheStore } from 'batchflight/cache';
+import { getManyOf } from 'batchflight/kit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CacheStoreHarness } from './cache-store.js';
 

@@ -13,10 +13,10 @@ import { describe, expect, it } from 'vitest';
 import {
   JobConflictError,
   JobDependencyError,
-  partitionOf,
   type JobRecord,
   type JobStore,
 } from 'batchflight/jobs';
+import { partitionOf } from 'batchflight/kit';
 import { jobLifecycleConformance } from './job-store-lifecycle.js';
 import { jobStoreHardeningConformance } from './job-store-hardening.js';
 import { jobPayloadConformance } from './job-store-payloads.js';

@@ -8,7 +8,8 @@
  * clock is a server's. One test omits `now` to check that the store's own
  * clock is used, with assertions that hold whatever that clock says.
  */
-import { type RateLimitRule, type RateLimitStore, gcra } from 'batchflight/rate-limit';
+import { type RateLimitRule, type RateLimitStore } from 'batchflight/rate-limit';
+import { gcra } from 'batchflight/kit';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 

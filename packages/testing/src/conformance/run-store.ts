@@ -9,7 +9,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError } from 'batchflight/core';
 import {
-  MAX_RUN_CHUNKS,
   RunWorker,
   UnstorableValueError,
   type AcceptedCheckpoint,
@@ -17,6 +16,7 @@ import {
   type RunSlice,
   type RunStore,
 } from 'batchflight/jobs';
+import { MAX_RUN_CHUNKS } from 'batchflight/kit';
 import { rejection } from '../deferred.js';
 import { runLifecycleConformance } from './run-store-lifecycle.js';
 import { SUITE_LEASE_MS as LEASE, storeSuiteContext, type JobStoreFactory } from './harness.js';
