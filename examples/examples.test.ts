@@ -208,3 +208,13 @@ describe.skipIf(noRedis !== null)('Redis samples run to exit', () => {
     });
   }
 });
+
+describe('stream page', () => {
+  it('a stream into SQLite: a redelivered event is one row, every delivery acked after commit', async () => {
+    const { results } = await import('./stream.js');
+    expect(results.rows).toBe(1000);
+    expect(results.acked).toBe(1001);
+    expect(results.report).toEqual({ forced: false, unwritten: [] });
+    expect(results.stats).toMatchObject({ itemsIn: 1001, written: 1001, dead: 0, buffered: 0 });
+  });
+});
