@@ -18,6 +18,7 @@ export * from './bulkhead/index.js';
 export * from './fallback/index.js';
 export * from './hedge/index.js';
 export * from './batch/index.js';
+export * from './stream/index.js';
 export {
   DataLoader,
   TtlCacheMap,
