@@ -114,11 +114,13 @@ export interface StreamCloseReport<T> {
 
 /** Payload of the `batchflight:stream:write` channel: one settled call of `writeMany`. */
 export interface StreamWriteEvent {
+  /** The sink's `name`. */
   readonly name: string;
   /** Items in the write. */
   readonly size: number;
   /** Their bytes by `sizeOf` (0 without it). */
   readonly bytes: number;
+  /** 1 for the first write of these items, more for a retry. */
   readonly attempt: number;
   /** How long the oldest item waited in the sink before this write, in milliseconds. */
   readonly waitMs: number;
@@ -130,7 +132,9 @@ export interface StreamWriteEvent {
 
 /** Payload of the `batchflight:stream:dead-letter` channel (no item: it may be personal data). */
 export interface StreamDeadLetterEvent {
+  /** The sink's `name`. */
   readonly name: string;
+  /** Writes the item took part in (0: its `orderBy` or `sizeOf` threw). */
   readonly attempts: number;
   /** The `name` of the error, or its type. */
   readonly errorName: string;
@@ -138,7 +142,9 @@ export interface StreamDeadLetterEvent {
 
 /** Payload of the `batchflight:stream:closed` channel. */
 export interface StreamClosedEvent {
+  /** The sink's `name`. */
   readonly name: string;
+  /** The close turned forced (signal or `timeoutMs`). */
   readonly forced: boolean;
   /** Items not written (see {@link StreamCloseReport.unwritten}). */
   readonly unwritten: number;
@@ -146,8 +152,11 @@ export interface StreamClosedEvent {
 
 /** Payload of the `batchflight:stream:callback-error` channel: a user callback threw. */
 export interface StreamCallbackErrorEvent {
+  /** The sink's `name`. */
   readonly name: string;
+  /** Which callback threw. */
   readonly callback: 'onCommitted' | 'ack' | 'onDeadLetter' | 'isRetryable';
+  /** What it threw. */
   readonly error: unknown;
 }
 
