@@ -155,7 +155,9 @@ export function resolveStreamOptions<T>(options: StreamOptions<T>): StreamConfig
     isRetryable:
       optionalFunction<(error: unknown) => boolean>(where, 'isRetryable', options.isRetryable) ??
       (() => false),
-    maxAttempts: integerOption(where, 'retry.maxAttempts', retry.maxAttempts ?? 5),
+    maxAttempts: integerOption(where, 'retry.maxAttempts', retry.maxAttempts ?? 5, {
+      allowInfinity: true,
+    }),
     backoff: toBackoff(
       where,
       retry.backoff ?? exponentialBackoff({ initialDelayMs: 100, jitter: 'full' }),

@@ -398,3 +398,104 @@ describe('stream(): adaptive window, options, observability', () => {
     }
   });
 });
+
+describe('stream(): more', () => {
+  it('adaptive: writes grow while writes are in flight and items keep coming', async () => {
+    const clock = new TestClock();
+    const sizes: number[] = [];
+    const sink = stream<number>({
+      writeMany: async (items) => {
+        sizes.push(items.length);
+        await new Promise<void>((resolve) => clock.setTimer(resolve, 2));
+      },
+      window: 'adaptive',
+      latencyTargetMs: 100,
+      maxBuffered: 100_000,
+      clock,
+    });
+    for (let round = 0; round < 40; round++) {
+      for (let i = 0; i < 50; i++) void sink.push(round * 50 + i);
+      await clock.advance(1);
+    }
+    const closing = sink.close();
+    await clock.runAll();
+    await closing;
+    // Starts small (an idle writer is not kept waiting), then follows arrivals × write cost.
+    expect(sizes[0]).toBe(8);
+    expect(Math.max(...sizes)).toBeGreaterThanOrEqual(64);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(2000);
+    expect(sink.stats().sizeLimit).toBeGreaterThan(8);
+  });
+
+  it('consume() rejects with the error of the source; what it gave is still written', async () => {
+    const written: number[] = [];
+    const sink = stream<number>({
+      writeMany: (items) => {
+        written.push(...items);
+      },
+      lingerMs: 0,
+      clock: new TestClock(),
+    });
+    const broken = new Error('connection lost');
+    async function* source(): AsyncGenerator<number> {
+      yield 1;
+      yield 2;
+      await Promise.resolve();
+      throw broken;
+    }
+    await expect(sink.consume(source())).rejects.toBe(broken);
+    await sink.close();
+    expect(written).toEqual([1, 2]);
+    expect(sink.stats()).toMatchObject({ itemsIn: 2, buffered: 0 });
+  });
+
+  it('an item whose sizeOf throws is dead-lettered at once; the sink goes on', async () => {
+    const dead: unknown[] = [];
+    const written: string[] = [];
+    const sink = stream<string>({
+      writeMany: (items) => {
+        written.push(...items);
+      },
+      maxBytes: 100,
+      sizeOf: (item) => {
+        if (item === 'bad') throw new Error('unmeasurable');
+        return item.length;
+      },
+      onDeadLetter: ({ item, attempts }) => dead.push({ item, attempts }),
+      lingerMs: 0,
+      clock: new TestClock(),
+    });
+    await sink.push('a');
+    await sink.push('bad');
+    await sink.push('b');
+    await sink.close();
+    expect(dead).toEqual([{ item: 'bad', attempts: 0 }]);
+    expect(written).toEqual(['a', 'b']);
+    expect(sink.stats()).toMatchObject({ dead: 1, written: 2, buffered: 0 });
+  });
+
+  it('retry.maxAttempts Infinity holds the items through an outage instead of dead-lettering', async () => {
+    const clock = new TestClock();
+    let failures = 10;
+    const dead: number[] = [];
+    const acks: number[] = [];
+    const sink = stream<number>({
+      writeMany: () => {
+        if (failures-- > 0) throw new Error('database down');
+      },
+      isRetryable: () => true,
+      retry: { maxAttempts: Infinity, backoff: 50 },
+      onDeadLetter: ({ item }) => dead.push(item),
+      ack: (item) => acks.push(item),
+      lingerMs: 0,
+      clock,
+    });
+    await sink.push(1);
+    await sink.push(2);
+    await clock.advance(50 * 10);
+    expect(acks).toEqual([1, 2]);
+    expect(dead).toEqual([]);
+    await sink.close();
+    expect(sink.stats()).toMatchObject({ retries: 10, written: 2, splits: 0 });
+  });
+});
