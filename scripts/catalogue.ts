@@ -39,6 +39,7 @@ const CORE_CAPABILITIES = [
   'singleflight',
   'batch',
   'dataloader',
+  'stream',
   'cache',
   'retry',
   'circuit-breaker',
@@ -168,7 +169,14 @@ function sectionOf(
 
 /** The first sentence of a symbol's TSDoc, on one line (the sources have the rest). */
 function docOf(checker: ts.TypeChecker, symbol: ts.Symbol): string {
-  const text = ts.displayPartsToString(symbol.getDocumentationComment(checker));
+  const text = ts
+    .displayPartsToString(symbol.getDocumentationComment(checker))
+    // {@link Target} and {@link Target | text} read as code and as text.
+    .replace(
+      /\{@link(?:code|plain)?\s+([^\s|}]+)\s*(?:\|\s*([^}]*))?\}/g,
+      (_, target: string, label?: string) =>
+        label === undefined || label.trim() === '' ? `\`${target}\`` : label.trim(),
+    );
   const paragraph = (text.split(/\n\s*\n/)[0] ?? '').replace(/\s+/g, ' ').trim();
   // A sentence ends at '. ' before a capital, a backtick or a parenthesis (so `a.b` and
   // 'e.g.' do not end one).
@@ -398,9 +406,11 @@ export function collectCatalogue(root: string = ROOT): Section[] {
     }
   }
 
+  // The core's folders in the docs' order (a new one after them), then the adapter packages.
   const order = (key: string): number => {
     const i = CORE_CAPABILITIES.indexOf(key);
-    return i === -1 ? CORE_CAPABILITIES.length : i;
+    if (i !== -1) return i;
+    return key.startsWith('@') ? CORE_CAPABILITIES.length + 1 : CORE_CAPABILITIES.length;
   };
   return [...sections.entries()]
     .filter(([, s]) => s.channels.length + s.hooks.length + s.stats.length > 0)
