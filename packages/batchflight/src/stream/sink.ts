@@ -55,6 +55,10 @@ export class StreamSinkImpl<T> implements StreamSink<T> {
   #closed = false;
   #forced = false;
   #closing: Promise<StreamCloseReport<T>> | undefined;
+  /** Sources asked for their next item and not answered yet. */
+  #pulling = 0;
+  /** A close waits for the pulls in progress: what they bring is still written. */
+  #pullsDone: (() => void) | undefined;
 
   constructor(options: StreamOptions<T>) {
     const config = resolveStreamOptions(options);
@@ -141,20 +145,24 @@ export class StreamSinkImpl<T> implements StreamSink<T> {
         )
           break;
         let next: IteratorResult<T>;
+        this.#pulling++;
         try {
           next = await iterator.next();
         } catch (error) {
+          this.#pulled();
           this.#release();
           finished = true;
           throw error;
         }
         if (next.done === true) {
+          this.#pulled();
           this.#release();
           finished = true;
           break;
         }
-        // Taken from the source during a graceful close: still written (or reported unwritten).
+        // Taken from the source during a graceful close: still written.
         this.#accept(next.value, undefined);
+        this.#pulled();
       }
     } finally {
       this.#iterators.delete(iterator);
@@ -215,22 +223,32 @@ export class StreamSinkImpl<T> implements StreamSink<T> {
     for (const iterator of this.#iterators) {
       Promise.resolve(iterator.return?.()).catch(noop);
     }
-    this.#closing = this.#engine.close().then(() => {
-      disarm();
-      const report: StreamCloseReport<T> = {
-        forced: this.#forced,
-        unwritten: [...this.#unwritten],
-      };
-      const channel = streamChannels.closed;
-      if (channel.hasSubscribers) {
-        channel.publish({
-          name: this.name,
-          forced: report.forced,
-          unwritten: report.unwritten.length,
-        });
-      }
-      return report;
-    });
+    // What lingers leaves now; the engine closes once the pulls in progress brought their items.
+    this.#engine.flush();
+    const pulls =
+      this.#pulling === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            this.#pullsDone = resolve;
+          });
+    this.#closing = pulls
+      .then(() => this.#engine.close())
+      .then(() => {
+        disarm();
+        const report: StreamCloseReport<T> = {
+          forced: this.#forced,
+          unwritten: [...this.#unwritten],
+        };
+        const channel = streamChannels.closed;
+        if (channel.hasSubscribers) {
+          channel.publish({
+            name: this.name,
+            forced: report.forced,
+            unwritten: report.unwritten.length,
+          });
+        }
+        return report;
+      });
     return this.#closing;
   }
 
@@ -242,6 +260,9 @@ export class StreamSinkImpl<T> implements StreamSink<T> {
     if (this.#forced) return;
     this.#forced = true;
     this.#closed = true;
+    // No more waiting for sources: an item they bring from now on is reported unwritten.
+    this.#pullsDone?.();
+    this.#pullsDone = undefined;
     const error = new ClosedError(
       `${this.#config.where}: close() was forced; the item was not written.`,
       { cause: reason },
@@ -250,6 +271,15 @@ export class StreamSinkImpl<T> implements StreamSink<T> {
     // distinct keys (they are in no index), and it checks for the drain only once, at its end.
     this.#protocol.force(error);
     this.#engine.close({ signal: AbortSignal.abort(reason) }).then(noop, noop);
+  }
+
+  /** A pull of a source was answered; a close waiting for the pulls may go on. */
+  #pulled(): void {
+    if (--this.#pulling === 0 && this.#pullsDone !== undefined) {
+      const done = this.#pullsDone;
+      this.#pullsDone = undefined;
+      done();
+    }
   }
 
   /** A source may give one more item (the sink is open and the consumer's signal not aborted). */
@@ -291,6 +321,7 @@ export class StreamSinkImpl<T> implements StreamSink<T> {
       return;
     }
     const entry: Entry<T> = { item, ack, key, bytes, at: config.clock.now() };
+    // During a graceful close the engine may be closed already: the item is then reported unwritten.
     this.#engine.load(entry).then(
       () => {
         this.#release();
@@ -301,7 +332,8 @@ export class StreamSinkImpl<T> implements StreamSink<T> {
         this.#release();
       },
     );
-    if (config.maxBytes !== Infinity) {
+    if (this.#closed) this.flush();
+    else if (config.maxBytes !== Infinity) {
       this.#openBytes += bytes;
       if (this.#openBytes >= config.maxBytes) this.flush();
     }

@@ -498,4 +498,33 @@ describe('stream(): more', () => {
     await sink.close();
     expect(sink.stats()).toMatchObject({ retries: 10, written: 2, splits: 0 });
   });
+
+  it('a graceful close waits for a pull in progress: the item it brings is written', async () => {
+    const clock = new TestClock();
+    const written: number[] = [];
+    const sink = stream<number>({
+      writeMany: (items) => {
+        written.push(...items);
+      },
+      lingerMs: 60_000,
+      clock,
+    });
+    const gate = deferred<undefined>();
+    async function* source(): AsyncGenerator<number> {
+      yield 1;
+      await gate.promise;
+      yield 2;
+    }
+    const consuming = sink.consume(source());
+    await flushMicrotasks();
+    let report: unknown;
+    void sink.close().then((r) => (report = r));
+    await flushMicrotasks();
+    expect(report).toBeUndefined();
+    gate.resolve(undefined);
+    await consuming;
+    await flushMicrotasks();
+    expect(written).toEqual([1, 2]);
+    expect(report).toEqual({ forced: false, unwritten: [] });
+  });
 });
