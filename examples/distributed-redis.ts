@@ -31,13 +31,14 @@ import {
   RedisCacheStore,
   RedisFlightStore,
   RedisRateLimitStore,
-  tieredStore,
 } from '@batchflight/redis';
-import { MemoryCacheStore, cache } from 'batchflight/cache';
+import { MemoryCacheStore, cache, tieredStore } from 'batchflight/cache';
 import { rateLimit } from 'batchflight/rate-limit';
 
 const redis = new Redis(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379');
-redis.on('error', (error) => log.warn('redis', error.message)); // ioredis reconnects by itself
+redis.on('error', (error) => {
+  log.warn('redis', error.message);
+}); // ioredis reconnects by itself
 
 // One flight per key across the fleet: 8 pods × 500 concurrent callers → 1 upstream call.
 const flightStore = new RedisFlightStore({ client: redis });
@@ -57,7 +58,9 @@ const store = tieredStore(new MemoryCacheStore({ maxEntries: 10_000 }), l2, {
   },
   // Redis down at start (or not answering): reads go on from L1 and L2 as they answer,
   // and the store listens again every resubscribeMs (default 1 s).
-  onError: (error) => log.warn('cache invalidations not received', error),
+  onError: (error) => {
+    log.warn('cache invalidations not received', error);
+  },
 });
 const users = cache({ ttlMs: 60_000, staleWhileRevalidateMs: 30_000, store });
 const user = await users.get(`user:${String(id)}`, (signal) =>

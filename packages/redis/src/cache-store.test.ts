@@ -1,4 +1,4 @@
-import { MemoryCacheStore, cache } from 'batchflight/cache';
+import { type CacheInvalidation, MemoryCacheStore, cache, tieredStore } from 'batchflight/cache';
 import {
   cacheStoreConformance,
   cacheStoreGetManyConformance,
@@ -16,8 +16,7 @@ import {
   redisUnavailable,
   uniquePrefix,
 } from './__fixtures__/redis.js';
-import { type CacheInvalidation, RedisCacheStore } from './cache-store.js';
-import { tieredStore } from './tiered-store.js';
+import { RedisCacheStore } from './cache-store.js';
 import { DistributedFlight } from './distributed-flight.js';
 import { RedisFlightStore } from './flight-store.js';
 

@@ -17,6 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   type CacheEntry,
+  type CacheInvalidation,
   type CacheStore,
   type Clock,
   ClosedError,
@@ -63,15 +64,6 @@ export interface RedisCacheStoreOptions {
   /** Clock of the command deadline. Default: the system clock. */
   readonly clock?: Clock | undefined;
 }
-
-/** A message on the invalidation channel, as {@link RedisCacheStore.onInvalidation} delivers it. */
-export type CacheInvalidation =
-  | { readonly kind: 'key'; readonly key: string }
-  | { readonly kind: 'tags'; readonly tags: readonly string[] }
-  | { readonly kind: 'clear' }
-  | { readonly kind: 'version'; readonly namespace: string; readonly version: string | number }
-  /** The subscription was interrupted (a reconnect): messages may have been missed. */
-  | { readonly kind: 'resync' };
 
 interface Wire {
   readonly o: string;

@@ -4,7 +4,7 @@
  * the keys' hash tags keep each script within one slot, scripts reach the
  * master of their keys (after `NOSCRIPT` too), and pub/sub crosses masters.
  */
-import { MemoryCacheStore } from 'batchflight/cache';
+import { MemoryCacheStore, tieredStore } from 'batchflight/cache';
 import {
   cacheStoreConformance,
   flightStoreConformance,
@@ -25,7 +25,6 @@ import { RedisCacheStore } from './cache-store.js';
 import { DistributedFlight } from './distributed-flight.js';
 import { RedisFlightStore } from './flight-store.js';
 import { RedisRateLimitStore } from './rate-limit-store.js';
-import { tieredStore } from './tiered-store.js';
 
 const skip = clusterUnavailable();
 

@@ -10,7 +10,7 @@
  * involved (reconnecting to a closed port), they check the outcome only.
  * No test may leave an unhandled rejection behind.
  */
-import { MemoryCacheStore, cache } from 'batchflight/cache';
+import { MemoryCacheStore, cache, tieredStore } from 'batchflight/cache';
 import { TestClock, deferred } from '@batchflight/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startProxy } from './__fixtures__/proxy.js';
@@ -34,7 +34,6 @@ import { DistributedFlight } from './distributed-flight.js';
 import { RedisUnavailableError } from './errors.js';
 import { RedisFlightStore } from './flight-store.js';
 import { RedisRateLimitStore } from './rate-limit-store.js';
-import { tieredStore } from './tiered-store.js';
 
 const TIMEOUT = 1000;
 const rule = { key: 'api', rate: 50, perMs: 1000, burst: 10 };

@@ -3,6 +3,9 @@
  * processes behaves like one: one rate limit (GCRA in Lua on the server's
  * clock), one cache (Redis L2 behind each process's memory L1, invalidations
  * broadcast), and one flight per key (a lease, pub/sub waiters, takeover).
+ *
+ * The two-tier cache store (`tieredStore`) lives in `batchflight/cache`; it is
+ * still exported here, deprecated, so existing imports keep working.
  */
 export {
   RedisRateLimitStore,
@@ -15,17 +18,19 @@ export { type Codec, jsonCodec, type ErrorShape, errorShape, errorFromShape } fr
 export { LuaScript, type RedisLike } from './script.js';
 export { type RedisClient } from './options.js';
 export { CodecError, RedisUnavailableError, RemoteError } from './errors.js';
+export { RedisCacheStore, type RedisCacheStoreOptions } from './cache-store.js';
 export {
-  RedisCacheStore,
-  type RedisCacheStoreOptions,
-  type CacheInvalidation,
-} from './cache-store.js';
-export {
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- the old names stay exported so nothing breaks
   tieredStore,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
   type TieredStoreOptions,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
   type TieredCacheStore,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
   type InvalidationSource,
-} from './tiered-store.js';
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
+  type CacheInvalidation,
+} from './deprecated.js';
 export { RedisFlightStore, type RedisFlightStoreOptions } from './flight-store.js';
 export {
   DistributedFlight,

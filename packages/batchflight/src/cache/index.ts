@@ -3,7 +3,8 @@
  * (one upstream call per cold key), stale values are served while one
  * background refresh runs, XFetch refreshes hot keys before they expire,
  * keys are versioned and taggable, and entries live in a pluggable
- * {@link CacheStore} (memory here, Redis in `@batchflight/redis`).
+ * {@link CacheStore} (memory here, Redis in `@batchflight/redis`), alone or
+ * as two tiers ({@link tieredStore}: a per-process L1 before a shared L2).
  */
 export { type CacheEntry, type CacheStore, type MaybePromise } from './store.js';
 export {
@@ -29,4 +30,11 @@ export {
   type CachedFunction,
   type EarlyRefreshOptions,
 } from './cache.js';
+export {
+  tieredStore,
+  type TieredStoreOptions,
+  type TieredCacheStore,
+  type InvalidationSource,
+  type CacheInvalidation,
+} from './tiered-store.js';
 export { CacheKeyError } from './errors.js';

@@ -1,26 +1,47 @@
 /**
  * A two-tier {@link CacheStore}: a fast per-process L1 (memory) in front of a
- * shared L2 (Redis). Reads try L1, then L2 (copying what L2 had into L1);
- * writes go to both; deletes, tag invalidations and clears go to both and,
- * through the L2's invalidation channel, reach every other process, which
- * drops its L1 copy. An L1 copy past its `expiresAt` is checked against L2
+ * shared L2 (`RedisCacheStore` of `@batchflight/redis`, or any store). Reads
+ * try L1, then L2 (copying what L2 had into L1); writes go to both; deletes,
+ * tag invalidations and clears go to both and, through the L2's invalidation
+ * channel, reach every other process, which drops its L1 copy. An L1 copy past its `expiresAt` is checked against L2
  * (another process may have refreshed it), so a refresh anywhere is seen
  * everywhere. When the subscription is interrupted (a reconnect), messages
  * may have been missed, so L1 is cleared: a correct, colder cache.
+ *
+ * Store-agnostic: it talks to two {@link CacheStore}s and, when the L2 has
+ * one, to its {@link InvalidationSource}; no driver is imported here.
  */
+import {
+  type Clock,
+  type Subscription,
+  type Timer,
+  knownOptions,
+  numberOption,
+  systemClock,
+} from '../core/index.js';
 import {
   type CacheEntry,
   type CacheStore,
-  type Clock,
   type MaybePromise,
-  type Subscription,
-  type Timer,
-  systemClock,
-} from 'batchflight';
-import { getManyOf, isPromiseLike, knownOptions, numberOption } from 'batchflight/kit';
-import type { CacheInvalidation } from './cache-store.js';
+  getManyOf,
+  isPromiseLike,
+} from './store.js';
 
-/** An L2 that broadcasts invalidations (a `RedisCacheStore`). */
+/**
+ * What an L2 that is shared by many processes tells each of them: an entry,
+ * a tag or everything was invalidated elsewhere, a namespace switched
+ * version, or (`resync`) the subscription was interrupted and messages may
+ * have been missed.
+ */
+export type CacheInvalidation =
+  | { readonly kind: 'key'; readonly key: string }
+  | { readonly kind: 'tags'; readonly tags: readonly string[] }
+  | { readonly kind: 'clear' }
+  | { readonly kind: 'version'; readonly namespace: string; readonly version: string | number }
+  /** The subscription was interrupted (a reconnect): messages may have been missed. */
+  | { readonly kind: 'resync' };
+
+/** An L2 that broadcasts invalidations (`RedisCacheStore` of `@batchflight/redis`). */
 export interface InvalidationSource {
   onInvalidation(listener: (event: CacheInvalidation) => void): Promise<Subscription>;
 }
@@ -30,12 +51,12 @@ export interface TieredStoreOptions {
   /** Clock of the L1 freshness check and of the subscription retries. Default: the system clock. */
   readonly clock?: Clock | undefined;
   /**
-   * Called when another process published a version switch
-   * (`RedisCacheStore#publishVersion`): pass it to `cache.setVersion`.
+   * Called when another process published a version switch (for Redis,
+   * `RedisCacheStore#publishVersion`): pass it to `cache.setVersion`.
    */
   readonly onVersion?: ((namespace: string, version: string | number) => void) | undefined;
   /**
-   * Called when listening to the L2's invalidations failed (Redis
+   * Called when listening to the L2's invalidations failed (the L2
    * unreachable at start, or not answering): the store keeps working on L1
    * and L2 as they answer and tries to listen again every
    * `resubscribeMs`. Default: none (the failure is only visible in `ready`).
@@ -49,7 +70,8 @@ export interface TieredStoreOptions {
 export interface TieredCacheStore extends CacheStore {
   /**
    * Resolves when the L2's invalidations are being listened to (at once
-   * when L2 has none). Rejects (a `RedisUnavailableError`) when the first
+   * when L2 has none). Rejects (with the L2's error: a
+   * `RedisUnavailableError` for Redis) when the first
    * attempt failed; that rejection is never unhandled, and the store keeps
    * trying in the background (`onError` reports each failure).
    */

@@ -7,14 +7,13 @@
  *
  * argv: the Redis URL, and a key prefix.
  */
-import { cache, MemoryCacheStore } from 'batchflight/cache';
+import { cache, MemoryCacheStore, tieredStore } from 'batchflight/cache';
 import { rateLimit } from 'batchflight/rate-limit';
 import { Redis } from 'ioredis';
 import { RedisCacheStore } from '../cache-store.js';
 import { DistributedFlight } from '../distributed-flight.js';
 import { RedisFlightStore } from '../flight-store.js';
 import { RedisRateLimitStore } from '../rate-limit-store.js';
-import { tieredStore } from '../tiered-store.js';
 
 const [url = 'redis://127.0.0.1:6379', prefix = 'bfclose:'] = process.argv.slice(2);
 const redis = new Redis(url);
