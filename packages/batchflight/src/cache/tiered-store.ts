@@ -43,6 +43,10 @@ export type CacheInvalidation =
 
 /** An L2 that broadcasts invalidations (`RedisCacheStore` of `@batchflight/redis`). */
 export interface InvalidationSource {
+  /**
+   * Calls `listener` with every invalidation another process published;
+   * resolves once the messages are being received, rejects when they cannot be.
+   */
   onInvalidation(listener: (event: CacheInvalidation) => void): Promise<Subscription>;
 }
 
