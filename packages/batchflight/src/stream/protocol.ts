@@ -325,21 +325,27 @@ export class StreamProtocol<T> implements CallProtocol<Entry<T>> {
     this.counters.retries++;
     const delay = this.config.backoff.delayMs(attempt, batch.lastDelayMs);
     batch.lastDelayMs = delay;
+    // What waits for this call (the next part of a split) waits for its retry too: else the
+    // next part would be written during the backoff, before these items (per-key order).
+    const onDone = call.onDone;
+    call.onDone = undefined;
     batch.outstanding++;
     this.engine.callDone(call);
+    const giveUp = (): void => {
+      batch.outstanding--;
+      onDone?.();
+      this.engine.maybeBatchDone(batch);
+    };
     sleep(delay, { clock: this.config.clock, signal: batch.signal() }).then(
       () => {
-        batch.outstanding--;
         const still = slots.filter(live);
         if (still.length > 0 && this.#forced === undefined) {
-          this.engine.call(batch, still, attempt + 1);
-        } else this.engine.maybeBatchDone(batch);
+          batch.outstanding--;
+          this.engine.call(batch, still, attempt + 1, onDone);
+        } else giveUp();
       },
-      () => {
-        // Aborted by a forced close, which already failed the items.
-        batch.outstanding--;
-        this.engine.maybeBatchDone(batch);
-      },
+      // Aborted by a forced close, which already failed the items.
+      giveUp,
     );
   }
 

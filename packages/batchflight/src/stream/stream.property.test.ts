@@ -85,7 +85,12 @@ describe('stream(): properties', () => {
           });
         },
       ),
-      { numRuns: 60 },
+      {
+        numRuns: 60,
+        // Found by this property: a retry inside a split let the next half write during its
+        // backoff, so key 3's items committed out of order.
+        examples: [[[0, 3, 0, 3, 0], [0], 5, 1, [0], true]],
+      },
     );
   });
 });
