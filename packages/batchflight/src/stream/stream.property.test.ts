@@ -9,7 +9,7 @@ interface Item {
 }
 
 describe('stream(): properties', () => {
-  it('each good item is written and acked exactly once, in order per key, never two writes of a key in flight; each poisoned item is dead-lettered', async () => {
+  it('each good item is written and acked exactly once, in order per key, never two writes of a key in flight, never more than maxBuffered held; each poisoned item is dead-lettered', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 60 }),
@@ -18,7 +18,8 @@ describe('stream(): properties', () => {
         fc.integer({ min: 1, max: 4 }),
         fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 1, maxLength: 10 }),
         fc.boolean(),
-        async (keys, poisonAt, maxItems, maxConcurrentWrites, durations, transient) => {
+        fc.constantFrom('static' as const, 'adaptive' as const),
+        async (keys, poisonAt, maxItems, maxConcurrentWrites, durations, transient, window) => {
           const clock = new TestClock();
           const items: Item[] = keys.map((key, n) => ({ key, n }));
           const poison = new Set(poisonAt.filter((n) => n < items.length));
@@ -28,8 +29,10 @@ describe('stream(): properties', () => {
           const inFlight = new Map<number, number>();
           let call = 0;
           let conflicts = 0;
+          let overBuffered = 0;
           const sink = stream<Item>({
             writeMany: async (batch) => {
+              if (sink.stats().buffered > 10) overBuffered++;
               const mine = new Set(batch.map((item) => item.key));
               for (const key of mine) {
                 if ((inFlight.get(key) ?? 0) > 0) conflicts++;
@@ -54,7 +57,9 @@ describe('stream(): properties', () => {
             maxItems,
             maxConcurrentWrites,
             maxBuffered: 10,
+            window,
             lingerMs: 2,
+            latencyTargetMs: 8,
             clock,
           });
           const consuming = sink.consume(items);
@@ -67,6 +72,7 @@ describe('stream(): properties', () => {
           for (let i = 0; i < 10_000 && !state.closed; i++) await clock.advance(1);
           expect(state.closed).toBe(true);
           expect(conflicts).toBe(0);
+          expect(overBuffered).toBe(0);
           expect(dead.sort((a, b) => a - b)).toEqual([...poison].sort((a, b) => a - b));
           const good = items.filter((item) => !poison.has(item.n));
           expect(committed.map((item) => item.n).sort((a, b) => a - b)).toEqual(
@@ -89,7 +95,7 @@ describe('stream(): properties', () => {
         numRuns: 60,
         // Found by this property: a retry inside a split let the next half write during its
         // backoff, so key 3's items committed out of order.
-        examples: [[[0, 3, 0, 3, 0], [0], 5, 1, [0], true]],
+        examples: [[[0, 3, 0, 3, 0], [0], 5, 1, [0], true, 'static']],
       },
     );
   });
