@@ -527,4 +527,31 @@ describe('stream(): more', () => {
     expect(written).toEqual([1, 2]);
     expect(report).toEqual({ forced: false, unwritten: [] });
   });
+
+  it('consume() stops when its signal aborts, telling the source; what it took is written', async () => {
+    const written: number[] = [];
+    const sink = stream<number>({
+      writeMany: (items) => {
+        written.push(...items);
+      },
+      lingerMs: 0,
+      clock: new TestClock(),
+    });
+    const controller = new AbortController();
+    let finished = false;
+    async function* source(): AsyncGenerator<number> {
+      try {
+        for (let i = 0; ; i++) {
+          if (i === 3) controller.abort();
+          yield i;
+        }
+      } finally {
+        finished = true;
+      }
+    }
+    await sink.consume(source(), { signal: controller.signal });
+    expect(finished).toBe(true);
+    await sink[Symbol.asyncDispose]();
+    expect(written).toEqual([0, 1, 2, 3]);
+  });
 });
