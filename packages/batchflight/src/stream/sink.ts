@@ -6,7 +6,17 @@
  * control loop on write cost, arrival rate and queue depth); `maxBytes` is
  * the sink's, since the engine's windows count keys, not bytes: the open
  * window is flushed once it holds `maxBytes`, and the protocol cuts a larger
- * batch into writes that fit.
+ * batch into writes that fit. (The bytes of a closed batch still queued
+ * behind `maxConcurrentWrites` count as open until it is sent, so under
+ * pressure a window may be flushed early, never late.)
+ *
+ * What the engine does not do for a stream, and where it is done instead:
+ * bytes (here); per-key ordering, bisection down to one item, the dead
+ * letter and acknowledgement (the protocol, `protocol.ts`); the forced close
+ * of writes in flight, whose distinct slots sit in no index the engine's
+ * forced close walks (the protocol's `force`, called before the engine's).
+ * Bounded buffering is here too, before the engine, so that room is counted
+ * from the moment a source is asked for an item, not once it arrives.
  */
 import {
   ClosedError,
