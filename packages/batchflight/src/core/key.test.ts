@@ -72,7 +72,10 @@ function sameValue(a: unknown, b: unknown): boolean {
     );
   }
   if (x instanceof Money) return sameValue(x.toJSON(), (y as Money).toJSON());
-  return sameValue((x as number).valueOf(), (y as number).valueOf());
+  return sameValue(
+    (x as { valueOf(): unknown }).valueOf(),
+    (y as { valueOf(): unknown }).valueOf(),
+  );
 }
 
 /** Same items in any order (greedy matching is exact: sameValue is an equivalence). */
@@ -110,7 +113,7 @@ function rebuild(value: unknown, nearMiss = false): unknown {
   }
   if (value instanceof Map)
     return new Map([...value].reverse().map(([k, v]) => [rebuild(k), rebuild(v)]));
-  if (value instanceof Set) return new Set([...value].reverse().map(rebuild));
+  if (value instanceof Set) return new Set([...value].reverse().map((item) => rebuild(item)));
   if (value instanceof Date) return new Date(value.getTime());
   if (value instanceof Uint8Array) return Uint8Array.from(value);
   if (value instanceof Money)
