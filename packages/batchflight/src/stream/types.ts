@@ -28,7 +28,11 @@ export interface StreamDeadLetter<T> {
 
 /** Options of `retry` in {@link StreamOptions}. */
 export interface StreamRetryOptions {
-  /** Writes of the same items per retryable error streak, the first included (>= 1). Default 5. */
+  /**
+   * Writes of the same items per retryable error streak, the first included
+   * (>= 1, or `Infinity` to hold the stream through an outage). Once they run
+   * out, the write is split like a non-retryable failure. Default 5.
+   */
   readonly maxAttempts?: number;
   /** Wait before each retry. Default: exponential with full jitter from 100 ms. */
   readonly backoff?: Backoff | ((attempt: number, previousDelayMs: number) => number) | number;
