@@ -146,8 +146,13 @@ export function callFlight<V>(flight: Flight<V>, calling: Calling): V | Promise<
       );
     default: {
       // The leader's context, with the execution's signal and the flight's mark (re-entry detection).
+      const leader = flight.thisArg as CallContext;
       const ctx: CallContext & { readonly [FLIGHT]: Flight<unknown> } = {
-        ...(flight.thisArg as CallContext),
+        ...leader,
+        // A class context (a timeout's, a hedge's) has scope and urgent as getters on its
+        // prototype, which a spread drops: read them. Own fields (a retry's attempt) are spread.
+        scope: leader.scope,
+        urgent: leader.urgent,
         signal,
         [FLIGHT]: flight as Flight<unknown>,
       };

@@ -21,6 +21,7 @@ import {
   type FlightCloseEvent,
   type FlightContext,
 } from './index.js';
+import { timeout } from '../timeout/index.js';
 
 describe('re-entry after an await (issue 18 finding 6)', () => {
   it('refuses a layer handler that comes back into its own flight through ctx', async () => {
@@ -148,6 +149,21 @@ describe('per-call options and arguments (issue 18 findings 22, 23)', () => {
     );
     const ctx = { ...toContext({ scope: 't', urgent: true }), attempt: 2 } as CallContext;
     await expect(handler(1, ctx)).resolves.toBe(101);
+  });
+
+  it("keeps a context's getters (a timeout layer's scope and urgent) in the handler's ctx", async () => {
+    const clock = new TestClock();
+    const flights = new SingleFlight<string>();
+    const seen: CallContext[] = [];
+    const handler = stack(timeout({ ms: 1000, clock }), flights.layer()).wrap(
+      (n: number, ctx: CallContext) => {
+        seen.push(ctx);
+        return Promise.resolve(`${String(n)}:${String(ctx.scope)}:${String(ctx.urgent)}`);
+      },
+    );
+    await expect(handler(1, toContext({ scope: 't', urgent: true }))).resolves.toBe('1:t:true');
+    // A layer inside may spread the context again: the fields are its own now.
+    expect({ ...seen[0] }).toMatchObject({ scope: 't', urgent: true });
   });
 
   it('names the argument of forget() that is not a string', () => {
