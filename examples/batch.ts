@@ -35,7 +35,7 @@ const users = batch({
 const ada = await users.load(42); // joins the next bulk call
 const both = await users.loadMany([1, 2]); // each entry a value or an Error
 await users.load(7, { scope: tenantId, signal, urgent: true });
-const guarded = stack(timeout<number, User>({ ms: 500 })).wrap(users.handler); // a Handler<number, User>
+const guarded = stack(timeout({ ms: 500 })).wrap(users.handler); // a Handler<number, User>
 await guarded(3, toContext());
 await users.ready(); // producers: wait for room under maxPending
 await users.close(); // drains; close({ signal }) forces when signal aborts

@@ -28,7 +28,7 @@ export function protectUsers(
 ) {
   const time = clock === undefined ? {} : { clock };
   const budget = retryBudget(); // share it between every policy in front of this upstream
-  const breaker = circuitBreaker<number, string>({
+  const breaker = circuitBreaker({
     policy: sampling({ threshold: 0.5, windowMs: 10_000, minimumCalls: 20 }),
     halfOpenAfterMs: 5_000,
     // A 4xx is the caller's mistake, not the upstream failing.
@@ -36,17 +36,17 @@ export function protectUsers(
     ...time,
   });
   const handler = stack(
-    fallback<number, string>({ compute: (_error, id) => stale(id) }),
-    retry<number, string>({
+    fallback({ compute: (_error, id: number) => stale(id) }),
+    retry({
       maxAttempts: 4,
       backoff: exponentialBackoff({ initialDelayMs: 50, maxDelayMs: 2_000 }),
       retryOn: (error) => (error as HttpishError).status !== 400,
       budget,
       ...time,
     }),
-    bulkhead<number, string>({ maxConcurrent: 10, maxQueued: 100 }),
+    bulkhead({ maxConcurrent: 10, maxQueued: 100 }),
     breaker,
-    timeout<number, string>({ ms: 500, ...time }),
+    timeout({ ms: 500, ...time }),
   ).wrap(fetchUser);
   return { handler, breaker, budget };
 }

@@ -44,7 +44,7 @@ const { value, shared } = await flights.runShared('user:1', () => db.findUser(1)
 
 // 3. As a Layer over a Handler<I, O>: coalesces within ctx.scope, callers leave through
 //    ctx.signal, and the handler receives the execution's signal.
-const loadUser = stack(flights.layer<number, User>({ key: (id) => `user:${String(id)}` })).wrap(
+const loadUser = stack(flights.layer({ key: (id: number) => `user:${String(id)}` })).wrap(
   (id, ctx) => db.findUser(id, { signal: ctx.signal }),
 );
 await loadUser(42, toContext({ scope: 'tenant-a', signal }));
