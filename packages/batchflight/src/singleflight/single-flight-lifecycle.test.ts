@@ -155,7 +155,7 @@ describe('per-call options and arguments (issue 18 findings 22, 23)', () => {
     const clock = new TestClock();
     const flights = new SingleFlight<string>();
     const seen: CallContext[] = [];
-    const handler = stack(timeout({ ms: 1000, clock }), flights.layer()).wrap(
+    const handler = stack(timeout({ ms: 1000, clock }), flights.layer<number, string>()).wrap(
       (n: number, ctx: CallContext) => {
         seen.push(ctx);
         return Promise.resolve(`${String(n)}:${String(ctx.scope)}:${String(ctx.urgent)}`);
