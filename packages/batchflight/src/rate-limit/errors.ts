@@ -13,13 +13,21 @@ export interface RateLimitedDetails {
   readonly remaining: number;
   /** Milliseconds until the limit is fully replenished. */
   readonly resetAfterMs: number;
-  /** `'limited'`: no room now and `whenLimited: 'reject'`; `'queue-full'`: `maxQueued` callers already wait. */
-  readonly reason: 'limited' | 'queue-full';
+  /**
+   * `'limited'`: no room now and `whenLimited: 'reject'`; `'queue-full'`: `maxQueued` callers
+   * already wait; `'stalled'`: the store kept refusing a waiter more than `maxStallMs` past the
+   * time it said it would pass (a fail-closed store while its server is down ends here).
+   */
+  readonly reason: RateLimitedReason;
 }
+
+/** Why a {@link RateLimitedError} refused a call; see {@link RateLimitedDetails.reason}. */
+export type RateLimitedReason = 'limited' | 'queue-full' | 'stalled';
 
 /**
  * A call was refused by a rate limit: with `whenLimited: 'reject'` when
- * there was no room, or with `'wait'` when the wait queue was full. Carries
+ * there was no room, or with `'wait'` when the wait queue was full or the store
+ * kept refusing a waiter past `maxStallMs`. Carries
  * what an HTTP 429 needs (`Retry-After`, `RateLimit-Limit`,
  * `RateLimit-Remaining`, `RateLimit-Reset`).
  *
@@ -36,7 +44,7 @@ export class RateLimitedError extends BatchflightError implements RateLimitedDet
   readonly perMs: number;
   readonly remaining: number;
   readonly resetAfterMs: number;
-  readonly reason: 'limited' | 'queue-full';
+  readonly reason: RateLimitedReason;
 
   constructor(message: string, details: RateLimitedDetails, options?: BatchflightErrorOptions) {
     super(message, options);

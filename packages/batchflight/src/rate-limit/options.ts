@@ -46,6 +46,14 @@ export interface RateLimitOptions<I = unknown> extends Partial<RateLimitSpec> {
   readonly whenLimited?: 'wait' | 'reject';
   /** Most callers waiting at once, over all keys; beyond it a call fails with `reason: 'queue-full'`. Default 10 000. */
   readonly maxQueued?: number;
+  /**
+   * With `whenLimited: 'wait'`: how long, in milliseconds, the store may keep refusing a waiter
+   * past the time it said the call would pass before the waiter rejects with
+   * `reason: 'stalled'`. A store that refuses every call (a fail-closed store while its server
+   * is down) would otherwise keep its waiters for ever. The first wait the limit asks for is
+   * never cut short, however long. Default 60 000; `Infinity` never gives up.
+   */
+  readonly maxStallMs?: number;
   /** Prefix of the store keys, to share one store between limiters. Default `'rl'`. */
   readonly name?: string;
   /** Drives the queue timers (and the default store). Default: the system clock. */
@@ -121,6 +129,7 @@ export const OPTIONS = [
   'cost',
   'whenLimited',
   'maxQueued',
+  'maxStallMs',
   'name',
   'clock',
 ] as const;

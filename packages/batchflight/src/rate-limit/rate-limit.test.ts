@@ -224,6 +224,46 @@ describe('rateLimit(): wait', () => {
     await Promise.all(waiting);
   });
 
+  it('bounds a stalled wait by maxStallMs: a store that refuses everything (fail-closed) ends it with stalled', async () => {
+    const clock = new TestClock();
+    // The store contract of a fail-closed store while its server is down: every call refused.
+    let asked = 0;
+    const failClosed: RateLimitStore = {
+      acquire: async (): Promise<RateLimitDecision> => {
+        asked++;
+        return {
+          allowed: false,
+          retryAfterMs: 1_000,
+          remaining: 0,
+          resetAfterMs: 1_000,
+          limitedBy: 0,
+        };
+      },
+      reset: () => undefined,
+    };
+    const limiter = rateLimit({ rate: 1, burst: 1, store: failClosed, maxStallMs: 5_000, clock });
+    const waits = [limiter.acquire(), limiter.acquire()].map((p) =>
+      p.then(
+        () => 'admitted',
+        (error: unknown) => error,
+      ),
+    );
+    await clock.advance(10_000);
+    const [first, second] = await Promise.all(waits);
+    for (const error of [first, second]) {
+      expect(error).toBeInstanceOf(RateLimitedError);
+      expect(error).toMatchObject({ reason: 'stalled', retryAfterMs: 1_000 });
+    }
+    expect((first as Error).message).toMatch(
+      /kept refusing this waiter more than maxStallMs \(5000 ms\)/,
+    );
+    // Nobody waits any more: no timer is left re-asking the store.
+    const before = asked;
+    await clock.advance(60_000);
+    expect(asked).toBe(before);
+    expect(limiter.stats()).toMatchObject({ queued: 0 });
+  });
+
   it('as a Layer in a stack: calls wait their turn, then reach the handler', async () => {
     const clock = new TestClock();
     const { times, handler } = recorder(clock);

@@ -46,7 +46,7 @@ import {
   oneOfOption,
   systemClock,
 } from '../core/index.js';
-import { RateLimitedError } from './errors.js';
+import { RateLimitedError, type RateLimitedReason } from './errors.js';
 import { MemoryRateLimitStore } from './memory-store.js';
 import {
   limitsOption,
@@ -66,6 +66,8 @@ interface Waiter {
   readonly rules: readonly RateLimitRule[];
   readonly cost: number;
   readonly enqueuedAt: number;
+  /** When the store first said this waiter would pass (its first refusal plus retryAfterMs). */
+  dueAt: number | undefined;
   readonly resolve: () => void;
   readonly reject: (reason: unknown) => void;
   readonly signal: AbortSignal | undefined;
@@ -101,6 +103,7 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
   readonly #costOf: ((input: I) => number) | undefined;
   readonly #reject: boolean;
   readonly #maxQueued: number;
+  readonly #maxStallMs: number;
   readonly #name: string;
   readonly #where: string;
   readonly #clock: Clock;
@@ -156,6 +159,10 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
       oneOfOption(WHERE, 'whenLimited', options.whenLimited ?? 'wait', ['wait', 'reject']) ===
       'reject';
     this.#maxQueued = integerOption(WHERE, 'maxQueued', options.maxQueued ?? 10_000, {
+      min: 0,
+      allowInfinity: true,
+    });
+    this.#maxStallMs = integerOption(WHERE, 'maxStallMs', options.maxStallMs ?? 60_000, {
       min: 0,
       allowInfinity: true,
     });
@@ -432,6 +439,7 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
         rules,
         cost,
         enqueuedAt: this.#clock.now(),
+        dueAt: decision === undefined ? undefined : this.#clock.now() + decision.retryAfterMs,
         resolve,
         reject,
         signal,
@@ -508,6 +516,16 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
     // The head may have left while an asynchronous decision was in flight.
     if (queue.waiters[0] !== head) return true;
     if (!decision.allowed) {
+      // A head refused again after the time the store said it would pass is stalled (a
+      // fail-closed store while its server is down, other processes taking the room): bounded,
+      // or a store that refuses every call would re-arm this timer for ever. A first refusal
+      // is never a stall, however long the limit makes it wait (1 per day is legitimate).
+      const now = this.#clock.now();
+      if (head.dueAt === undefined) head.dueAt = now + decision.retryAfterMs;
+      else if (now + decision.retryAfterMs - head.dueAt > this.#maxStallMs) {
+        this.#fail(head, this.#error(decision, 'stalled'));
+        return true;
+      }
       this.#arm(queue, decision.retryAfterMs);
       return false;
     }
@@ -586,10 +604,7 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
     }));
   }
 
-  #error(
-    decision: RateLimitDecision | undefined,
-    reason: 'limited' | 'queue-full',
-  ): RateLimitedError {
+  #error(decision: RateLimitDecision | undefined, reason: RateLimitedReason): RateLimitedError {
     const limit = this.#limits[
       decision === undefined ? 0 : Math.max(0, decision.limitedBy)
     ] as Limit;
@@ -597,7 +612,9 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
     return new RateLimitedError(
       reason === 'limited'
         ? `Rate limit of ${String(limit.rate)} per ${String(limit.perMs)} ms exceeded; retry after ${String(Math.ceil(retryAfterMs))} ms.`
-        : `Rate limit queue is full (${String(this.#maxQueued)} callers already wait).`,
+        : reason === 'queue-full'
+          ? `Rate limit queue is full (${String(this.#maxQueued)} callers already wait).`
+          : `${this.#where}: the store kept refusing this waiter more than maxStallMs (${String(this.#maxStallMs)} ms) past the time it said the call would pass (now retry after ${String(Math.ceil(retryAfterMs))} ms); a store that refuses every call (fail-closed while its server is down) ends here.`,
       {
         retryAfterMs,
         limit: limit.rate,
