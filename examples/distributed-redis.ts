@@ -43,9 +43,13 @@ redis.on('error', (error) => {
 // One flight per key across the fleet: 8 pods × 500 concurrent callers → 1 upstream call.
 const flightStore = new RedisFlightStore({ client: redis });
 const flights = new DistributedFlight({ store: flightStore, leaseMs: 5_000 });
-const report = await flights.run(`report:${day}`, (signal) => buildReport(day, { signal }), {
-  timeoutMs: 10_000,
-});
+const report = await flights.run(
+  `report:${day}`,
+  (ctx) => buildReport(day, { signal: ctx.signal }),
+  {
+    timeoutMs: 10_000,
+  },
+);
 
 // Two-tier cache: memory L1 per process, Redis L2, invalidations broadcast to every L1;
 // a miss anywhere is one upstream call fleet-wide when the computation goes through the flight.

@@ -105,6 +105,16 @@ describe.skipIf(skip !== null)('DistributedFlight on RedisFlightStore', () => {
     });
   });
 
+  it('hands fn the same ctx as SingleFlight#run: { signal, scope, key } (issue 11 item 3)', async () => {
+    const [a] = fleet(1) as [DistributedFlight];
+    const seen = await a.run('ctx', (ctx) => ({
+      key: ctx.key,
+      scoped: 'scope' in ctx,
+      signal: ctx.signal instanceof AbortSignal && !ctx.signal.aborted,
+    }));
+    expect(seen).toEqual({ key: 'ctx', scoped: true, signal: true });
+  });
+
   it('carries undefined (a void call) and takes a pluggable codec', async () => {
     const codec = {
       encode: (v: unknown) => String((v as Date).getTime()),
@@ -169,7 +179,7 @@ describe.skipIf(skip !== null)('DistributedFlight on RedisFlightStore', () => {
       let aborted = false;
       const leader = a.run(
         'handover',
-        (signal) => {
+        ({ signal }) => {
           signal.addEventListener('abort', () => {
             aborted = true;
             if (honours) stuck.reject(signal.reason);

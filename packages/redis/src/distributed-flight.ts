@@ -33,6 +33,7 @@
 import {
   type Clock,
   ClosedError,
+  type FlightContext,
   type FlightEvent,
   type FlightLease,
   type FlightStore,
@@ -129,7 +130,7 @@ export interface DistributedFlightStats {
  * const redis = new Redis(process.env.REDIS_URL);
  * const flights = new DistributedFlight({ store: new RedisFlightStore({ client: redis }), leaseMs: 5000 });
  * // 8 pods × 500 concurrent callers: one upstream call.
- * const report = await flights.run(`report:${day}`, (signal) => buildReport(day, { signal }));
+ * const report = await flights.run(`report:${day}`, (ctx) => buildReport(day, { signal: ctx.signal }));
  * ```
  */
 export class DistributedFlight implements AsyncDisposable {
@@ -201,19 +202,22 @@ export class DistributedFlight implements AsyncDisposable {
    * resolves to its value (or rejects with its error; from another process,
    * a {@link RemoteError} with the same name, message and code).
    *
-   * @param fn - receives a signal that aborts when every caller in this process has left.
+   * @param fn - receives the context every batchflight callback gets ({@link FlightContext}:
+   *   `signal`, which aborts when every caller in this process has left, `scope` and `key`),
+   *   the same as `SingleFlight#run` hands its function.
    */
   run<T>(
     key: string,
-    fn: (signal: AbortSignal) => Promise<T> | T,
+    fn: (ctx: FlightContext) => Promise<T> | T,
     options?: DistributedRunOptions,
   ): Promise<T> {
     if (this.#closed) {
       return Promise.reject(new ClosedError(`${WHERE}: run() after close().`));
     }
     this.#calls++;
-    const participate = ({ signal }: { readonly signal: AbortSignal }): Promise<T> =>
-      this.#participate(key, fn, signal);
+    // The local flight's context, handed on as it is: it also marks calls made through it
+    // (re-entry detection of the local group).
+    const participate = (ctx: FlightContext): Promise<T> => this.#participate(key, fn, ctx);
     return options === undefined
       ? this.#local.run<T>(key, participate)
       : this.#local.run<T>(key, participate, options);
@@ -253,9 +257,10 @@ export class DistributedFlight implements AsyncDisposable {
 
   async #participate<T>(
     key: string,
-    fn: (signal: AbortSignal) => Promise<T> | T,
-    signal: AbortSignal,
+    fn: (ctx: FlightContext) => Promise<T> | T,
+    ctx: FlightContext,
   ): Promise<T> {
+    const signal = ctx.signal;
     this.#participants++;
     let wake: ((event: FlightEvent | 'timer' | 'abort') => void) | undefined;
     let pending: FlightEvent | undefined;
@@ -267,7 +272,7 @@ export class DistributedFlight implements AsyncDisposable {
     try {
       watch = await this.#store.watch(key, listener);
     } catch (error) {
-      return this.#unavailable(key, fn, signal, error);
+      return this.#unavailable(key, fn, ctx, error);
     }
     let sawHolder = false;
     try {
@@ -277,12 +282,12 @@ export class DistributedFlight implements AsyncDisposable {
         try {
           claim = await this.#store.claim(key, this.#leaseMs);
         } catch (error) {
-          return await this.#unavailable(key, fn, signal, error);
+          return await this.#unavailable(key, fn, ctx, error);
         }
         if (claim.kind === 'done') return this.#received_(key, claim.outcome, 'done') as T;
         if (claim.kind === 'leader') {
           watch.dispose();
-          return await this.#lead(claim.lease, fn, signal, sawHolder);
+          return await this.#lead(claim.lease, fn, ctx, sawHolder);
         }
         sawHolder = true;
         if (pending !== undefined) {
@@ -330,10 +335,11 @@ export class DistributedFlight implements AsyncDisposable {
 
   async #lead<T>(
     lease: FlightLease,
-    fn: (signal: AbortSignal) => Promise<T> | T,
-    signal: AbortSignal,
+    fn: (ctx: FlightContext) => Promise<T> | T,
+    ctx: FlightContext,
     takeover: boolean,
   ): Promise<T> {
+    const signal = ctx.signal;
     this.#led++;
     if (takeover) this.#takeovers++;
     const role = takeover ? 'takeover' : 'leader';
@@ -375,7 +381,7 @@ export class DistributedFlight implements AsyncDisposable {
     };
     let value: T;
     try {
-      value = await fn(signal);
+      value = await fn(ctx);
     } catch (error) {
       await settle(() => `e${JSON.stringify(errorShape(error))}`);
       this.#emit(lease.key, role, false, lease.fence);
@@ -401,8 +407,8 @@ export class DistributedFlight implements AsyncDisposable {
 
   async #unavailable<T>(
     key: string,
-    fn: (signal: AbortSignal) => Promise<T> | T,
-    signal: AbortSignal,
+    fn: (ctx: FlightContext) => Promise<T> | T,
+    ctx: FlightContext,
     error: unknown,
   ): Promise<T> {
     // A server error, or a store closed under us, is the caller's to see, not an outage.
@@ -417,7 +423,7 @@ export class DistributedFlight implements AsyncDisposable {
     }
     this.#localRuns++;
     try {
-      const value = await fn(signal);
+      const value = await fn(ctx);
       this.#emit(key, 'local', true, undefined);
       return value;
     } catch (e) {
