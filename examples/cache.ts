@@ -37,7 +37,7 @@ const users = cache<number>({
 });
 
 // 1. explicit keys
-const user = await users.get('user:42', (signal) => db.findUser(42, { signal }), {
+const user = await users.get('user:42', ({ signal }) => db.findUser(42, { signal }), {
   scope: tenantId,
 });
 // 2. a Layer: in front of a batch source, hits never reach the bulk call

@@ -67,7 +67,7 @@ const store = tieredStore(new MemoryCacheStore({ maxEntries: 10_000 }), l2, {
   },
 });
 const users = cache({ ttlMs: 60_000, staleWhileRevalidateMs: 30_000, store });
-const user = await users.get(`user:${String(id)}`, (signal) =>
+const user = await users.get(`user:${String(id)}`, ({ signal }) =>
   flights.run(`user:${String(id)}`, () => db.findUser(id), { signal }),
 );
 await users.invalidate(`user:${String(id)}`); // every process drops its L1 copy

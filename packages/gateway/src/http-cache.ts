@@ -91,7 +91,7 @@ export function httpCache(config: CachePolicyConfig, name: string, clock: Clock)
     async (request: GatewayRequest, ctx: Parameters<typeof next>[1]): Promise<GatewayResponse> => {
       if (!methods.has(request.method)) return next(request, ctx);
       const key = requestKey(request, config.vary);
-      const compute = async (signal: AbortSignal): Promise<Stored> => {
+      const compute = async ({ signal }: { readonly signal: AbortSignal }): Promise<Stored> => {
         const response = await next(request, signal === ctx.signal ? ctx : { ...ctx, signal });
         const fresh = freshnessMs(response, config.ttlMs, config.vary);
         if (fresh === undefined) throw new Uncacheable(response);

@@ -316,7 +316,7 @@ describe.skipIf(skip !== null)('RedisCacheStore', () => {
     };
     const reads = processes.flatMap((p) =>
       Array.from({ length: 25 }, () =>
-        p.users.get('user:7', (signal) => p.flight.run('user:7', load, { signal })),
+        p.users.get('user:7', ({ signal }) => p.flight.run('user:7', load, { signal })),
       ),
     );
     await eventually(

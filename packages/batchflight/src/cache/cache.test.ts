@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { TestClock, flushMicrotasks, deferred } from '@batchflight/testing';
 import { InvalidOptionError, ClosedError, stack, toContext, type Handler } from '../core/index.js';
 import { batch } from '../batch/index.js';
+import type { FlightContext } from '../singleflight/index.js';
 import {
   type CacheEntry,
   type CacheLoadEvent,
@@ -418,13 +419,27 @@ describe('cache(): invalidation', () => {
   });
 });
 
+describe('cache(): compute context (issue 11 item 3)', () => {
+  it('hands compute the same ctx as SingleFlight#run: { signal, scope, key }', async () => {
+    const c = cache({ ttlMs: 1_000, clock: new TestClock() });
+    const seen: FlightContext[] = [];
+    const compute = (ctx: FlightContext): string => {
+      seen.push(ctx);
+      return `${ctx.key}@${String(ctx.scope)}`;
+    };
+    await expect(c.get('user:1', compute, { scope: 'tenant-a' })).resolves.toBe('user:1@tenant-a');
+    await expect(c.get('user:2', compute)).resolves.toBe('user:2@undefined');
+    expect(seen[0]?.signal).toBeInstanceOf(AbortSignal);
+  });
+});
+
 describe('cache(): abort', () => {
   it('a caller that aborts leaves alone with its reason; the others get the value', async () => {
     const c = cache({ ttlMs: 1_000, clock: new TestClock() });
     const gate = deferred<string>();
     const controller = new AbortController();
     let seen: AbortSignal | undefined;
-    const compute = (signal: AbortSignal): Promise<string> => {
+    const compute = ({ signal }: FlightContext): Promise<string> => {
       seen = signal;
       return gate.promise;
     };
@@ -442,7 +457,7 @@ describe('cache(): abort', () => {
     const c = cache({ ttlMs: 1_000, clock: new TestClock() });
     const controller = new AbortController();
     let seen: AbortSignal | undefined;
-    const compute = (signal: AbortSignal): Promise<string> => {
+    const compute = ({ signal }: FlightContext): Promise<string> => {
       seen = signal;
       return new Promise((_, reject) => {
         signal.addEventListener('abort', () => {

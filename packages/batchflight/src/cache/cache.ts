@@ -54,7 +54,7 @@ import {
   stableKey,
   systemClock,
 } from '../core/index.js';
-import { SingleFlight } from '../singleflight/index.js';
+import { type FlightContext, SingleFlight } from '../singleflight/index.js';
 import { CacheKeyError } from './errors.js';
 import { MemoryCacheStore, PEEK } from './memory-store.js';
 import {
@@ -343,13 +343,14 @@ export class Cache<I = unknown> implements AsyncDisposable {
    * configured windows), else from `compute`, run once for every concurrent
    * caller of the same key and scope.
    *
-   * `compute` receives the signal of the shared computation: it aborts when
-   * every waiting caller has left. A caller's own `signal` only lets that
-   * caller go.
+   * `compute` receives the context every batchflight callback gets
+   * ({@link FlightContext}): `signal`, the signal of the shared computation
+   * (it aborts when every waiting caller has left), `scope` and `key`. A
+   * caller's own `signal` only lets that caller go.
    *
    * @example
    * ```ts
-   * const user = await users.get(`user:${id}`, (signal) => db.findUser(id, { signal }), {
+   * const user = await users.get(`user:${id}`, ({ signal }) => db.findUser(id, { signal }), {
    *   scope: tenantId,
    *   signal: request.signal,
    * });
@@ -357,7 +358,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
    */
   get<T>(
     key: string,
-    compute: (signal: AbortSignal) => Promise<T> | T,
+    compute: (ctx: FlightContext) => Promise<T> | T,
     options?: CacheGetOptions,
   ): Promise<T> {
     if (this.#closed !== undefined) {
@@ -367,7 +368,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
     if (typeof compute !== 'function') {
       return rejectWith(
         new TypeError(
-          `${WHERE}.get(key, compute): compute must be a function (signal) => value or promise, called on a miss, got ${describe(compute)}.`,
+          `${WHERE}.get(key, compute): compute must be a function (ctx) => value or promise, called on a miss, got ${describe(compute)}.`,
         ),
       );
     }
@@ -383,7 +384,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
     const storeKey = scope === undefined ? this.#prefix + key : this.#scopedKey(scope, key);
     const memory = this.#memory;
     if (memory !== undefined)
-      return this.#answer(storeKey, memory[PEEK](storeKey), compute, options);
+      return this.#answer(storeKey, key, memory[PEEK](storeKey), compute, options);
     let found: MaybePromise<CacheEntry | undefined>;
     try {
       found = this.#batchReads ? this.#read(storeKey) : this.#store.get(storeKey);
@@ -393,14 +394,14 @@ export class Cache<I = unknown> implements AsyncDisposable {
     }
     if (isPromiseLike(found)) {
       return Promise.resolve(found).then(
-        (entry) => this.#answer(storeKey, entry, compute, options),
+        (entry) => this.#answer(storeKey, key, entry, compute, options),
         (error: unknown) => {
           this.#reportStoreError(storeKey, error);
-          return this.#answer(storeKey, undefined, compute, options);
+          return this.#answer(storeKey, key, undefined, compute, options);
         },
       );
     }
-    return this.#answer(storeKey, found, compute, options);
+    return this.#answer(storeKey, key, found, compute, options);
   }
 
   /**
@@ -426,7 +427,14 @@ export class Cache<I = unknown> implements AsyncDisposable {
       }
       return this.get(
         key,
-        (signal) => next(input, signal === ctx.signal ? ctx : { ...ctx, signal }),
+        (flight) =>
+          next(
+            input,
+            flight.signal === ctx.signal
+              ? ctx
+              : // scope and urgent read explicitly: a class context has them as getters a spread drops.
+                { ...ctx, scope: ctx.scope, urgent: ctx.urgent, signal: flight.signal },
+          ),
         ctx,
       );
     };
@@ -608,14 +616,15 @@ export class Cache<I = unknown> implements AsyncDisposable {
 
   #answer<T>(
     storeKey: string,
+    key: string,
     entry: CacheEntry | undefined,
-    compute: (signal: AbortSignal) => Promise<T> | T,
+    compute: (ctx: FlightContext) => Promise<T> | T,
     options: CacheGetOptions | undefined,
   ): Promise<T> {
-    if (entry === undefined) return this.#miss(storeKey, compute, options, undefined);
+    if (entry === undefined) return this.#miss(storeKey, key, compute, options, undefined);
     const now = this.#clock.now();
     // A store may hand back an entry past staleUntil (the memory store's PEEK does).
-    if (now >= entry.staleUntil) return this.#miss(storeKey, compute, options, undefined);
+    if (now >= entry.staleUntil) return this.#miss(storeKey, key, compute, options, undefined);
     const expiresAt = entry.expiresAt;
     if (now < expiresAt) {
       this.#hits++;
@@ -624,7 +633,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
         entry.error !== true &&
         now - entry.computeMs * this.#beta * Math.log(this.#random()) >= expiresAt
       ) {
-        this.#refresh(storeKey, compute, options, 'early');
+        this.#refresh(storeKey, key, compute, options, 'early');
       }
       return settledOf(entry) as Promise<T>;
     }
@@ -632,25 +641,26 @@ export class Cache<I = unknown> implements AsyncDisposable {
       if (now < expiresAt + this.#swrMs) {
         this.#stale++;
         this.#emitStale(storeKey, 'revalidate', now - expiresAt);
-        this.#refresh(storeKey, compute, options, 'stale');
+        this.#refresh(storeKey, key, compute, options, 'stale');
         return settledOf(entry) as Promise<T>;
       }
-      if (now < expiresAt + this.#sieMs) return this.#miss(storeKey, compute, options, entry);
+      if (now < expiresAt + this.#sieMs) return this.#miss(storeKey, key, compute, options, entry);
     }
-    return this.#miss(storeKey, compute, options, undefined);
+    return this.#miss(storeKey, key, compute, options, undefined);
   }
 
   #miss<T>(
     storeKey: string,
-    compute: (signal: AbortSignal) => Promise<T> | T,
+    key: string,
+    compute: (ctx: FlightContext) => Promise<T> | T,
     options: CacheGetOptions | undefined,
     fallback: CacheEntry | undefined,
   ): Promise<T> {
     this.#misses++;
     const epoch = this.#epoch;
     // With a stale value to fall back on, a failure must not replace it with a negative entry.
-    const run = ({ signal }: CallContext): Promise<T> =>
-      this.#load(storeKey, compute, signal, options, epoch, 'miss', fallback !== undefined);
+    const run = (ctx: CallContext): Promise<T> =>
+      this.#load(storeKey, key, compute, ctx, options, epoch, 'miss', fallback !== undefined);
     const signal = options?.signal;
     const flight =
       signal === undefined || signal === NEVER_ABORTED
@@ -668,7 +678,8 @@ export class Cache<I = unknown> implements AsyncDisposable {
 
   #refresh<T>(
     storeKey: string,
-    compute: (signal: AbortSignal) => Promise<T> | T,
+    key: string,
+    compute: (ctx: FlightContext) => Promise<T> | T,
     options: CacheGetOptions | undefined,
     reason: 'stale' | 'early',
   ): void {
@@ -680,9 +691,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
     // No caller waits on a refresh, so it runs unabortable (a pinned flight)
     // and a miss arriving meanwhile joins it instead of computing again.
     const done = this.#flights
-      .run(storeKey, ({ signal }) =>
-        this.#load(storeKey, compute, signal, options, epoch, reason, true),
-      )
+      .run(storeKey, (ctx) => this.#load(storeKey, key, compute, ctx, options, epoch, reason, true))
       .then(
         () => undefined,
         () => undefined, // reported by #load; the stale entry stays for stale-if-error
@@ -696,8 +705,9 @@ export class Cache<I = unknown> implements AsyncDisposable {
 
   async #load<T>(
     storeKey: string,
-    compute: (signal: AbortSignal) => Promise<T> | T,
-    signal: AbortSignal,
+    key: string,
+    compute: (ctx: FlightContext) => Promise<T> | T,
+    flight: CallContext,
     options: CacheGetOptions | undefined,
     epoch: number,
     reason: Reason,
@@ -707,7 +717,9 @@ export class Cache<I = unknown> implements AsyncDisposable {
     const started = this.#clock.now();
     let value: T;
     try {
-      value = await compute(signal);
+      // The context every batchflight callback gets, as SingleFlight#run hands it: the
+      // computation's signal (and the flight's re-entry mark), the caller's scope and key.
+      value = await compute({ ...flight, scope: options?.scope, key });
     } catch (error) {
       const now = this.#clock.now();
       this.#errors++;
@@ -717,7 +729,12 @@ export class Cache<I = unknown> implements AsyncDisposable {
         this.#onError.emit(event);
         if (cacheChannels.error.hasSubscribers) cacheChannels.error.publish(event);
       }
-      if (this.#negativeTtlMs > 0 && !keepStale && epoch === this.#epoch && !signal.aborted) {
+      if (
+        this.#negativeTtlMs > 0 &&
+        !keepStale &&
+        epoch === this.#epoch &&
+        !flight.signal.aborted
+      ) {
         const expiresAt = now + this.#negativeTtlMs;
         this.#write(storeKey, {
           value: error,

@@ -149,8 +149,8 @@ export const xfetchStampedeScenario: Scenario = {
 
     const readers: readonly (() => Promise<unknown>)[] = [
       () => plain(key),
-      () => coalesced.get(key, (signal) => coalescedDb.get(key, { signal })),
-      () => xfetch.get(key, (signal) => xfetchDb.get(key, { signal })),
+      () => coalesced.get(key, ({ signal }) => coalescedDb.get(key, { signal })),
+      () => xfetch.get(key, ({ signal }) => xfetchDb.get(key, { signal })),
     ];
     // Warm every cache first: the run measures expiry under load, not the cold start.
     await Promise.all(readers.map((read) => read()));
