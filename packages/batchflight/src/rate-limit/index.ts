@@ -26,4 +26,4 @@ export {
   type RateLimitedEvent,
   type RateLimitDequeuedEvent,
 } from './options.js';
-export { RateLimitedError, type RateLimitedDetails } from './errors.js';
+export { RateLimitedError, type RateLimitedDetails, type RateLimitedReason } from './errors.js';
