@@ -291,7 +291,7 @@ export class SingleFlight<V = unknown> {
    *
    * @example
    * ```ts
-   * const getUser = stack(flights.layer<number, User>({ key: (id) => `user:${id}` }), retry).wrap(loadUser);
+   * const getUser = stack(flights.layer({ key: (id: number) => `user:${id}` }), retry).wrap(loadUser);
    * await getUser(42, toContext({ scope: 'tenant-a' }));
    * ```
    */
