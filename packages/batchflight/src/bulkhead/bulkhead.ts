@@ -147,8 +147,8 @@ class WaiterList {
 /**
  * A bulkhead: a shared {@link Layer} with a plain-function form. See {@link bulkhead}.
  *
- * @typeParam I - the input of the handlers it may wrap (default: any).
- * @typeParam O - their output (default: any).
+ * @typeParam I - the input of the handlers it may wrap (default: unknown; `wrap` is generic, so any handler fits).
+ * @typeParam O - their output (default: unknown).
  */
 export class BulkheadPolicy<I = unknown, O = unknown> implements Layer<I, O>, AsyncDisposable {
   static {
