@@ -49,6 +49,46 @@ export interface BatchConfig<K, V> {
   readonly eventKeys: boolean;
 }
 
+/** What a façade with its own call protocol (DataLoader, stream) chooses of the engine's window. */
+export type ProtocolWindow = Pick<
+  BatchConfig<unknown, unknown>,
+  | 'where'
+  | 'name'
+  | 'adaptive'
+  | 'maxSize'
+  | 'maxWaitMs'
+  | 'latencyTargetMs'
+  | 'budgetMs'
+  | 'scheduler'
+  | 'clock'
+  | 'maxConcurrentBatches'
+>;
+
+/**
+ * The engine's configuration for a façade that calls upstream through its own protocol: the
+ * window is the façade's, and everything of batch()'s own call path is off — no load function
+ * (the protocol makes the call), no result routing, retry or split (the protocol's, if any),
+ * no pending bound (the façade bounds what it holds before the engine), no keys in events.
+ */
+export function protocolConfig<K, V>(window: ProtocolWindow): BatchConfig<K, V> {
+  return {
+    ...window,
+    load: () => {
+      throw new Error(`${window.where}: the engine calls upstream through its protocol.`);
+    },
+    identity: undefined,
+    resultKey: undefined,
+    onMissing: 'undefined',
+    maxAttempts: 1,
+    backoff: undefined,
+    retryOn: () => false,
+    splitOnFailure: false,
+    maxPending: Infinity,
+    rejectWhenFull: false,
+    eventKeys: false,
+  };
+}
+
 const KNOWN = [
   'load',
   'name',

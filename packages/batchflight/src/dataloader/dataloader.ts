@@ -34,6 +34,7 @@
  */
 import { booleanOption, integerOption, systemClock } from '../core/index.js';
 import { BatcherImpl } from '../batch/engine.js';
+import { protocolConfig } from '../batch/options.js';
 import { endOfTick } from '../batch/index.js';
 import type { Slot } from '../batch/slots.js';
 import { Hits, Primed, type Memo } from './hits.js';
@@ -50,10 +51,6 @@ import {
 } from './validate.js';
 
 export type { BatchLoadFn, CacheMap, DataLoaderOptions } from './types.js';
-
-function unused(): never {
-  throw new Error('DataLoader: the engine calls the batch function through its protocol.');
-}
 
 /**
  * A `DataLoader`: loads values by key through a batch function, batching the
@@ -114,10 +111,9 @@ export class DataLoader<K, V, C = K> {
           : new TtlCacheMap<C, Memo>({ ttlMs: choice.ttlMs, maxEntries: choice.maxEntries, clock });
     const name = this.name ?? 'dataloader';
     this.#engine = new BatcherImpl<K, V>(
-      {
+      protocolConfig<K, V>({
         where: `DataLoader(${name})`,
         name,
-        load: unused,
         adaptive: false,
         maxSize: maxBatchSize,
         maxWaitMs: 0,
@@ -125,18 +121,8 @@ export class DataLoader<K, V, C = K> {
         budgetMs: 50,
         scheduler: scheduleFn ?? endOfTick,
         clock,
-        identity: undefined,
-        resultKey: undefined,
-        onMissing: 'undefined',
-        maxAttempts: 1,
-        backoff: undefined,
-        retryOn: () => false,
-        splitOnFailure: false,
         maxConcurrentBatches,
-        maxPending: Infinity,
-        rejectWhenFull: false,
-        eventKeys: false,
-      },
+      }),
       {
         distinct: true,
         fullWaitsForSchedule: true,

@@ -17,7 +17,7 @@ import {
   type Backoff,
   type Clock,
 } from '../core/index.js';
-import type { BatchConfig } from '../batch/options.js';
+import { type BatchConfig, protocolConfig } from '../batch/options.js';
 import { endOfTick } from '../batch/index.js';
 import type { StreamDeadLetter, StreamOptions } from './types.js';
 
@@ -80,10 +80,6 @@ function optionalFunction<F extends (...args: never[]) => unknown>(
   value: F | undefined,
 ): F | undefined {
   return value === undefined ? undefined : functionOption<F>(where, option, value);
-}
-
-function unused(): never {
-  throw new Error('stream(): the engine writes through the stream protocol.');
 }
 
 /** Checks `options` and applies the defaults; throws `InvalidOptionError` / `TypeError` naming the option. */
@@ -164,10 +160,11 @@ export function resolveStreamOptions<T>(options: StreamOptions<T>): StreamConfig
     ),
     onDeadLetter: optionalFunction(where, 'onDeadLetter', options.onDeadLetter),
     clock,
-    engine: {
+    // Retries and splits are the stream protocol's; the sink bounds what it buffers itself
+    // (maxBuffered), before the engine.
+    engine: protocolConfig({
       where,
       name,
-      load: unused,
       adaptive,
       maxSize: maxItems,
       maxWaitMs: lingerMs,
@@ -175,19 +172,7 @@ export function resolveStreamOptions<T>(options: StreamOptions<T>): StreamConfig
       budgetMs: latencyTargetMs / 2,
       scheduler: endOfTick,
       clock,
-      identity: undefined,
-      resultKey: undefined,
-      onMissing: 'undefined',
-      // Retries and splits are the stream protocol's, not batch()'s routing.
-      maxAttempts: 1,
-      backoff: undefined,
-      retryOn: () => false,
-      splitOnFailure: false,
       maxConcurrentBatches: maxConcurrentWrites,
-      // The sink bounds what it buffers itself (maxBuffered), before the engine.
-      maxPending: Infinity,
-      rejectWhenFull: false,
-      eventKeys: false,
-    },
+    }),
   };
 }
