@@ -1,0 +1,5 @@
+/**
+ * @packageDocumentation
+ * amqp source for batchflight/stream (being built).
+ */
+export {};

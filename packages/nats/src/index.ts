@@ -1,0 +1,5 @@
+/**
+ * @packageDocumentation
+ * nats source for batchflight/stream (being built).
+ */
+export {};
