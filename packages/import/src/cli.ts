@@ -32,7 +32,7 @@ export const importOptions: readonly (readonly [flags: string, description: stri
   ['--key <columns>', 'key columns (comma-separated) for --upsert / --skip-existing'],
   ['--upsert', 'insert or update on the key (the default when --key is given)'],
   ['--skip-existing', 'keep rows whose key already exists'],
-  ['--chunk <rows>', 'records per transaction and checkpoint (default 5000)'],
+  ['--chunk <rows>', 'records per transaction and checkpoint (default 25000)'],
   ['--columns <names>', "the input's field names in order, instead of its header"],
   ['--max-errors <n>', 'rejected rows tolerated before stopping (default 0)'],
   ['--reject-file <path>', 'append rejected rows here (line, reason, record)'],

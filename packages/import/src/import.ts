@@ -23,7 +23,7 @@ import { Ledger } from './ledger.js';
 import { postgresTarget } from './postgres.js';
 import { sqliteTarget } from './sqlite.js';
 import { type RawChunk, rawCsvChunks, rawCsvSupported, recordFields } from './csv-chunks.js';
-import type { Applied, Checkpoint, Mode, Row, Target, TargetSpec } from './target.js';
+import type { Mode, Row, Staged, Target, TargetSpec } from './target.js';
 
 /** Progress after each committed chunk. */
 export interface ImportProgress {
@@ -63,7 +63,11 @@ export interface ImportOptions {
   key?: readonly string[];
   /** How rows meet existing ones; default `'insert'`, which is the only mode without `key`. */
   mode?: Mode;
-  /** Records per transaction; default 5000. */
+  /**
+   * Records per transaction and checkpoint; default 25,000 (pgloader's batch size too): a
+   * chunk's fixed cost (its transaction, COPY start and checkpoint) is spread over enough rows
+   * to stay near COPY's speed, while a crash redoes at most two chunks and memory holds three.
+   */
   chunkSize?: number;
   /** The input's field names in order (instead of the header row's). */
   columns?: readonly string[];
@@ -289,7 +293,7 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
       `${where}: option key must name the key columns when mode is '${mode}', got ${describe(options.key)}.`,
     );
   }
-  const chunkSize = integerOption(where, 'chunkSize', options.chunkSize ?? 5000);
+  const chunkSize = integerOption(where, 'chunkSize', options.chunkSize ?? 25_000);
   const maxErrors = integerOption(where, 'maxErrors', options.maxErrors ?? 0, { min: 0 });
   const header = booleanOption(where, 'header', options.header ?? true);
   const restart = booleanOption(where, 'restart', options.restart ?? false);
@@ -405,30 +409,75 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
     };
 
     let chunk: Row[] = [];
-    let inflight: Promise<void> = Promise.resolve();
-    inflightCommit = () => inflight;
     let records = 0;
     const raw = new Map<number, unknown>();
-    // One chunk commits while the next is parsed (PostgreSQL does its part of the work
-    // meanwhile; better-sqlite3 is synchronous, so there it changes nothing). Commits stay
-    // in order: a chunk's commit starts once the previous one finished.
+    // Rejected while parsing the chunk being read; its database rejects come when it is staged.
+    let parsedRejects = 0;
+    const rejectParsed = (line: number, reason: string, record: unknown): void => {
+      parsedRejects++;
+      reject(line, reason, record);
+    };
+
+    // Rejected in committed chunks: what a checkpoint counts before its own chunk.
+    let committedRejects = previous?.rejected ?? 0;
+    // The pipeline of chunks (see Target): a chunk is staged in its own transaction on lane
+    // `index % lanes` once the previous chunk's statements finished, and commits once the
+    // previous chunk committed. Meanwhile the next chunk is read, so PostgreSQL works on one
+    // chunk's COPY while the other's commit round trip and the input's parsing go on.
+    let index = 0;
+    let statements: Promise<unknown> = Promise.resolve();
+    let lastCommit: Promise<void> = Promise.resolve();
+    const laneCommits: Promise<void>[] = [];
+    inflightCommit = () => lastCommit;
     const flush = async (done: boolean, csvChunk?: RawChunk): Promise<void> => {
       const rows = chunk;
       const at = reached;
       const rowsAt = counts.rows;
-      const rejectedBefore = counts.rejected;
-      let rejectedHere = 0;
+      const parsedHere = parsedRejects;
       chunk = [];
       records = 0;
-      // At most one chunk commits while the next is parsed: memory stays at two chunks.
-      await inflight;
-      inflight = commitChunk();
-      // Handled here so a failure is not reported as unhandled before the next flush awaits it.
-      inflight.catch(() => undefined);
-      if (done) await inflight;
-
-      async function commitChunk(): Promise<void> {
-        const checkpoint = (a: Applied): Checkpoint => ({
+      parsedRejects = 0;
+      const lane = index++ % target.lanes;
+      // The lane's previous chunk must be over (memory stays at `lanes` chunks plus the one
+      // being read); its failure, or an earlier one it waited for, ends the import here.
+      await laneCommits[lane];
+      const previousStatements = statements;
+      const previousCommit = lastCommit;
+      let rejectedHere = 0;
+      const staging = (async () => {
+        // A chunk whose predecessor failed is not staged at all: its rows must not be applied
+        // and its rejects not reported.
+        await previousStatements;
+        return csvChunk === undefined || target.stageRawCsv === undefined
+          ? target.stage(lane, rows, (row, reason) => {
+              rejectedHere++;
+              reject(row.line, reason, raw.get(row.line));
+            })
+          : target.stageRawCsv(lane, csvChunk, csv, (record, reason) => {
+              rejectedHere++;
+              const bytes = csvChunk.data.subarray(record.start, record.end);
+              reject(record.line, reason, recordFields(bytes, delimiter, quote));
+            });
+      })();
+      statements = staging;
+      const commit = (async () => {
+        let staged: Staged;
+        try {
+          staged = await staging;
+        } catch (error) {
+          // An earlier chunk's failure wins: it is the one the import stopped at.
+          await previousCommit;
+          throw error;
+        }
+        try {
+          await previousCommit;
+        } catch (error) {
+          await staged.rollback().catch(() => undefined);
+          throw error;
+        }
+        const a = staged.applied;
+        const rejected = committedRejects + parsedHere + rejectedHere;
+        await staged.commit({
           id,
           size,
           sha256: ledger.digestAt(at.offset),
@@ -439,26 +488,22 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
           inserted: counts.inserted + a.inserted,
           updated: counts.updated + a.updated,
           skipped: counts.skipped + a.skipped,
-          rejected: rejectedBefore + rejectedHere,
+          rejected,
           done,
         });
-        const applied: Applied =
-          csvChunk === undefined || target.commitRawCsv === undefined
-            ? await target.commit(rows, checkpoint, (row, reason) => {
-                rejectedHere++;
-                reject(row.line, reason, raw.get(row.line));
-              })
-            : await target.commitRawCsv(csvChunk, csv, checkpoint, (record, reason) => {
-                rejectedHere++;
-                const bytes = csvChunk.data.subarray(record.start, record.end);
-                reject(record.line, reason, recordFields(bytes, delimiter, quote));
-              });
+        committedRejects = rejected;
         for (const row of rows) raw.delete(row.line);
-        counts.inserted += applied.inserted;
-        counts.updated += applied.updated;
-        counts.skipped += applied.skipped;
+        counts.inserted += a.inserted;
+        counts.updated += a.updated;
+        counts.skipped += a.skipped;
         options.onProgress?.(summary());
-      }
+      })();
+      // Handled here so a failure is not reported as unhandled before a later flush awaits it.
+      commit.catch(() => undefined);
+      statements.catch(() => undefined);
+      laneCommits[lane] = commit;
+      lastCommit = commit;
+      if (done) await commit;
     };
 
     function summary(): ImportProgress {
@@ -476,11 +521,7 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
 
     const csv = { delimiter, quote };
     let stopped = false;
-    if (
-      format === 'csv' &&
-      target.commitRawCsv !== undefined &&
-      rawCsvSupported(delimiter, quote)
-    ) {
+    if (format === 'csv' && target.stageRawCsv !== undefined && rawCsvSupported(delimiter, quote)) {
       // The fast path: the server parses and converts the input's own bytes.
       const chunks = rawCsvChunks(ledger, {
         base,
@@ -532,9 +573,9 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
         rowsThisRun++;
         records++;
         if (rec.error !== undefined) {
-          reject(rec.line, rec.error, rec.fields);
+          rejectParsed(rec.line, rec.error, rec.fields);
         } else if (format === 'csv' && (rec.fields as unknown[]).length !== expectedCount) {
-          reject(
+          rejectParsed(
             rec.line,
             `expected ${String(expectedCount)} fields, got ${String((rec.fields as unknown[]).length)}`,
             rec.fields,
@@ -548,7 +589,7 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
             if (maxErrors > 0) raw.set(rec.line, rec.fields);
           } catch (reason) {
             if (!(reason instanceof ConvertError)) throw reason;
-            reject(rec.line, reason.message, rec.fields);
+            rejectParsed(rec.line, reason.message, rec.fields);
           }
         }
         if (records >= chunkSize) {
@@ -562,7 +603,7 @@ export async function importFile(options: ImportOptions): Promise<ImportSummary>
       if (!stopped) await flush(true);
     }
     if (stopped) {
-      await inflight;
+      await lastCommit;
       ledger.destroy();
     }
     return { ...summary(), stopped, resumed, rowsThisRun };

@@ -90,6 +90,53 @@ describe.skipIf(unavailable !== undefined)('import into PostgreSQL', () => {
     expect(rows.map((r) => r.id)).toEqual([1, 2]);
   });
 
+  it('waits for the previous chunk on the other connection: a key it holds uncommitted is rejected, not a hang', async () => {
+    // Chunks of 2 on two connections: rows 3 and 6 repeat keys of the chunk just before theirs,
+    // which is still open on the other connection when they are copied.
+    const t = await setup('id,email\n1,a@x\n2,b@x\n3,b@x\n4,d@x\n5,e@x\n6,e@x\n7,g@x\n');
+    const s = await importFile({
+      input: t.file,
+      into: PG_URL,
+      table: t.table,
+      chunkSize: 2,
+      maxErrors: 5,
+    });
+    expect(s).toMatchObject({ rowsRead: 7, inserted: 5, rejected: 2 });
+    const { rows } = await client.query<{ id: number }>(`SELECT id FROM ${t.table} ORDER BY id`);
+    expect(rows.map((r) => r.id)).toEqual([1, 2, 4, 5, 7]);
+  });
+
+  it('counts the rejects of every chunk across a stop and a resume', async () => {
+    let csv = 'id,email,age\n';
+    for (let i = 1; i <= 12; i++)
+      csv += `${String(i)},u${String(i)}@x,${i === 2 || i === 11 ? 'x' : '1'}\n`;
+    const t = await setup(csv);
+    const controller = new AbortController();
+    const first = await importFile({
+      input: t.file,
+      into: PG_URL,
+      table: t.table,
+      chunkSize: 3,
+      maxErrors: 5,
+      signal: controller.signal,
+      onProgress: () => {
+        controller.abort();
+      },
+    });
+    expect(first.stopped).toBe(true);
+    expect(first.rejected).toBe(1);
+    const second = await importFile({
+      input: t.file,
+      into: PG_URL,
+      table: t.table,
+      chunkSize: 3,
+      maxErrors: 5,
+    });
+    expect(second).toMatchObject({ resumed: true, rowsRead: 12, inserted: 10, rejected: 2 });
+    const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${t.table}`);
+    expect(rows[0]?.n).toBe(10);
+  });
+
   it('upserts through a staging table: inserted vs updated, last row of a key wins', async () => {
     const t = await setup('id,email,name\n1,a@x,A\n2,b@x,B\n');
     await importFile({ input: t.file, into: PG_URL, table: t.table });

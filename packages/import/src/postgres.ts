@@ -16,6 +16,7 @@ import {
   ident,
   type Row,
   type Savepoint,
+  type Staged,
   splitName,
   type Target,
   type TargetSpec,
@@ -94,22 +95,25 @@ function copyText(rows: readonly Row[]): string {
   return out;
 }
 
-/** Connects to PostgreSQL as an import target. */
-export async function postgresTarget(url: string, spec: TargetSpec): Promise<Target> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  const { schema, table: bare } = splitName(spec.table);
-  const table = schema === undefined ? ident(bare) : `${ident(schema)}.${ident(bare)}`;
-  const checkpoints =
-    schema === undefined
-      ? 'batchflight_import_checkpoint'
-      : `${ident(schema)}.batchflight_import_checkpoint`;
-  await client.query(
-    `CREATE TABLE IF NOT EXISTS ${checkpoints} (id text PRIMARY KEY, state jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
-  );
+/** What the connections of one target share: the table, its checkpoint table and the spec. */
+interface Shared {
+  readonly spec: TargetSpec;
+  readonly table: string;
+  readonly checkpoints: string;
+  readonly cols: () => string;
+}
+
+/** The rows applied so far in a transaction, and how it commits with its checkpoint. */
+type Finish = (applied: Applied) => Staged;
+
+/**
+ * One connection of the target and the transaction state it carries: the
+ * session's staging table, its savepoint and its chunk's statements.
+ */
+function openLane(client: pg.Client, shared: Shared) {
+  const { spec, table, checkpoints, cols } = shared;
   let staged = false;
   let stageHasRows = false;
-  const cols = (): string => (spec.columns ?? []).map((c) => ident(c.name)).join(', ');
 
   // COPY in text format for rows converted in JavaScript, in CSV format for the input's own
   // bytes. FORCE_NULL makes a quoted empty field NULL too, as the JavaScript path does.
@@ -188,36 +192,43 @@ export async function postgresTarget(url: string, spec: TargetSpec): Promise<Tar
 
   // The checkpoint and the commit, in one round trip (a simple query of three statements: if
   // one fails, the rest do not run and the caller rolls back).
-  const finish = async (applied: Applied, checkpoint: (applied: Applied) => Checkpoint) => {
-    const cp = checkpoint(applied);
-    // A chunk's rows and its checkpoint commit together, so a commit the server loses in a
-    // crash loses both and the resume redoes that chunk: waiting for each chunk's WAL flush
-    // buys nothing. The last chunk commits synchronously, which flushes every earlier one:
-    // when the import returns, all of it is durable.
-    const asynchronous = cp.done ? '' : "SET LOCAL synchronous_commit = 'off'; ";
-    await client.query(
-      `${asynchronous}INSERT INTO ${checkpoints} (id, state)
-       VALUES (${client.escapeLiteral(cp.id)}, ${client.escapeLiteral(JSON.stringify(cp))})
-       ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, updated_at = now(); COMMIT`,
-    );
-  };
+  const finish: Finish = (applied) => ({
+    applied,
+    async commit(cp) {
+      // A chunk's rows and its checkpoint commit together, so a commit the server loses in a
+      // crash loses both and the resume redoes that chunk: waiting for each chunk's WAL flush
+      // buys nothing. The last chunk commits synchronously, which flushes every earlier one:
+      // when the import returns, all of it is durable.
+      const asynchronous = cp.done ? '' : "SET LOCAL synchronous_commit = 'off'; ";
+      try {
+        await client.query(
+          `${asynchronous}INSERT INTO ${checkpoints} (id, state)
+           VALUES (${client.escapeLiteral(cp.id)}, ${client.escapeLiteral(JSON.stringify(cp))})
+           ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, updated_at = now(); COMMIT`,
+        );
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    },
+    async rollback() {
+      await client.query('ROLLBACK');
+    },
+  });
 
   /**
-   * One transaction: the rows, then the checkpoint that counts them. `whole` applies the
-   * chunk in one statement without a savepoint (the transaction holds nothing else): when it
-   * fails, the transaction is rolled back and `apply` goes through it under savepoints.
+   * One transaction, left open: `whole` applies the chunk in one statement without a
+   * savepoint (the transaction holds nothing else): when it fails, the transaction is rolled
+   * back and `apply` goes through it under savepoints.
    */
   const transaction = async (
     whole: () => Promise<Applied>,
     apply: (total: Applied) => Promise<void>,
-    checkpoint: (applied: Applied) => Checkpoint,
-  ): Promise<Applied> => {
+  ): Promise<Staged> => {
     stageHasRows = false;
     await client.query('BEGIN');
     try {
-      const applied = await whole();
-      await finish(applied, checkpoint);
-      return applied;
+      return finish(await whole());
     } catch {
       // A refused row, most likely; a connection that is gone fails again below.
       await client.query('ROLLBACK').catch(() => undefined);
@@ -227,12 +238,11 @@ export async function postgresTarget(url: string, spec: TargetSpec): Promise<Tar
     await client.query('BEGIN');
     try {
       await apply(total);
-      await finish(total, checkpoint);
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     }
-    return total;
+    return finish(total);
   };
 
   /**
@@ -283,6 +293,64 @@ export async function postgresTarget(url: string, spec: TargetSpec): Promise<Tar
   };
 
   return {
+    client,
+    stage(rows: readonly Row[], reject: (row: Row, reason: string) => void): Promise<Staged> {
+      const one = (part: readonly Row[]): Promise<Applied> => attempt(copyText(part), part.length);
+      return transaction(
+        () => one(rows),
+        (total) => bisect(rows, one, savepoint, reject, total),
+      );
+    },
+    stageRawCsv(
+      chunk: RawChunk,
+      csv: CsvSyntax,
+      reject: (record: RawRecord, reason: string) => void,
+    ): Promise<Staged> {
+      const range = { from: 0, to: chunk.records.length };
+      return transaction(
+        () => attempt(chunk.data, chunk.records.length, csv),
+        (total) => applyRaw(chunk, range, csv, reject, total),
+      );
+    },
+  };
+}
+
+type Lane = ReturnType<typeof openLane>;
+
+// Two connections: while one commits a chunk (its checkpoint and COMMIT round trip), the other
+// already COPYs the next, so the server is not idle between chunks. A third would add no
+// overlap: a chunk's statements start only once the previous chunk's statements finished.
+const LANES = 2;
+
+/** Connects to PostgreSQL as an import target. */
+export async function postgresTarget(url: string, spec: TargetSpec): Promise<Target> {
+  const clients: pg.Client[] = [];
+  try {
+    for (let i = 0; i < LANES; i++) {
+      const client = new pg.Client({ connectionString: url });
+      clients.push(client);
+      await client.connect();
+    }
+  } catch (error) {
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+    throw error;
+  }
+  const [client] = clients as [pg.Client];
+  const { schema, table: bare } = splitName(spec.table);
+  const table = schema === undefined ? ident(bare) : `${ident(schema)}.${ident(bare)}`;
+  const checkpoints =
+    schema === undefined
+      ? 'batchflight_import_checkpoint'
+      : `${ident(schema)}.batchflight_import_checkpoint`;
+  await client.query(
+    `CREATE TABLE IF NOT EXISTS ${checkpoints} (id text PRIMARY KEY, state jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
+  );
+  const cols = (): string => (spec.columns ?? []).map((c) => ident(c.name)).join(', ');
+  const lanes = clients.map((c) => openLane(c, { spec, table, checkpoints, cols }));
+  const lane = (i: number): Lane => lanes[i % lanes.length] as Lane;
+
+  return {
+    lanes: lanes.length,
     async columns() {
       const reg = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::oid AS oid', [
         table,
@@ -307,24 +375,10 @@ export async function postgresTarget(url: string, spec: TargetSpec): Promise<Tar
       );
       return res.rows[0]?.state;
     },
-    commit(rows, checkpoint, reject) {
-      const one = (part: readonly Row[]): Promise<Applied> => attempt(copyText(part), part.length);
-      return transaction(
-        () => one(rows),
-        (total) => bisect(rows, one, savepoint, reject, total),
-        checkpoint,
-      );
-    },
-    commitRawCsv(chunk, csv, checkpoint, reject) {
-      const range = { from: 0, to: chunk.records.length };
-      return transaction(
-        () => attempt(chunk.data, chunk.records.length, csv),
-        (total) => applyRaw(chunk, range, csv, reject, total),
-        checkpoint,
-      );
-    },
+    stage: (i, rows, reject) => lane(i).stage(rows, reject),
+    stageRawCsv: (i, chunk, csv, reject) => lane(i).stageRawCsv(chunk, csv, reject),
     async close() {
-      await client.end();
+      await Promise.all(clients.map((c) => c.end()));
     },
   };
 }

@@ -134,7 +134,8 @@ export function sqliteTarget(file: string, spec: TargetSpec): Target {
         { state: string } | undefined;
       return Promise.resolve(row === undefined ? undefined : (JSON.parse(row.state) as Checkpoint));
     },
-    async commit(rows, checkpoint, reject) {
+    lanes: 1,
+    async stage(_lane, rows, reject) {
       const total: Applied = { inserted: 0, updated: 0, skipped: 0 };
       let depth = 0;
       db.exec('BEGIN IMMEDIATE');
@@ -157,14 +158,27 @@ export function sqliteTarget(file: string, spec: TargetSpec): Target {
           reject,
           total,
         );
-        const cp = checkpoint(total);
-        saveCheckpoint.run(cp.id, JSON.stringify(cp));
-        db.exec('COMMIT');
       } catch (error) {
         if (db.inTransaction) db.exec('ROLLBACK');
         throw error;
       }
-      return total;
+      return {
+        applied: total,
+        commit(cp) {
+          try {
+            saveCheckpoint.run(cp.id, JSON.stringify(cp));
+            db.exec('COMMIT');
+          } catch (error) {
+            if (db.inTransaction) db.exec('ROLLBACK');
+            throw error;
+          }
+          return Promise.resolve();
+        },
+        rollback() {
+          if (db.inTransaction) db.exec('ROLLBACK');
+          return Promise.resolve();
+        },
+      };
     },
     close() {
       db.close();

@@ -42,31 +42,53 @@ export interface Applied {
 }
 
 /**
- * A database the importer writes to. `commit` applies the rows and writes the
- * checkpoint in one transaction; a row the database refuses is isolated by
+ * A chunk applied inside its own open transaction, waiting for its turn to
+ * commit: chunks commit in input order, so a checkpoint never covers a chunk
+ * that is not committed.
+ */
+export interface Staged {
+  /** What applying the chunk did (rows refused and rejected are not counted). */
+  readonly applied: Applied;
+  /** Writes the checkpoint in the chunk's transaction and commits it. */
+  commit(checkpoint: Checkpoint): Promise<void>;
+  /** Rolls the chunk back: a chunk before it failed, so it must not commit. */
+  rollback(): Promise<void>;
+}
+
+/**
+ * A database the importer writes to, in two phases per chunk: `stage` applies
+ * the rows in a new transaction (a row the database refuses is isolated by
  * bisection under savepoints and handed to `reject`, which throws to abort the
- * whole chunk (the transaction is then rolled back).
+ * chunk: the transaction is then rolled back and `stage` rejects), and the
+ * returned {@link Staged} commits it with its checkpoint. Up to `lanes` chunks
+ * are open at once, each on its own connection; the importer starts a chunk's
+ * statements only after the previous chunk's statements finished, so a lane
+ * never waits on a lock of a later chunk (the earlier chunk's commit never
+ * waits for anything, which rules out a deadlock no server would see).
  */
 export interface Target {
+  /** Chunks that may be staged, uncommitted, at once: one per connection. */
+  readonly lanes: number;
   columns(): Promise<readonly Column[]>;
   readCheckpoint(id: string): Promise<Checkpoint | undefined>;
-  commit(
+  /** Applies converted rows in lane `lane`'s new transaction. */
+  stage(
+    lane: number,
     rows: readonly Row[],
-    checkpoint: (applied: Applied) => Checkpoint,
     reject: (row: Row, reason: string) => void,
-  ): Promise<Applied>;
+  ): Promise<Staged>;
   /**
    * Applies a chunk of CSV records as the input's own bytes, which the database parses and
-   * converts (PostgreSQL's `COPY … (FORMAT csv)`), with the checkpoint, in one transaction;
-   * a record it refuses goes to `reject` as in {@link Target.commit}. Absent on targets that
+   * converts (PostgreSQL's `COPY … (FORMAT csv)`), in lane `lane`'s new transaction; a
+   * record it refuses goes to `reject` as in {@link Target.stage}. Absent on targets that
    * cannot parse CSV themselves: the importer then parses and converts in JavaScript.
    */
-  commitRawCsv?(
+  stageRawCsv?(
+    lane: number,
     chunk: RawChunk,
     csv: { readonly delimiter: string; readonly quote: string },
-    checkpoint: (applied: Applied) => Checkpoint,
     reject: (record: RawRecord, reason: string) => void,
-  ): Promise<Applied>;
+  ): Promise<Staged>;
   close(): Promise<void>;
 }
 
