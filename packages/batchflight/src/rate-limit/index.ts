@@ -25,5 +25,9 @@ export {
   type RateLimitStats,
   type RateLimitedEvent,
   type RateLimitDequeuedEvent,
+  type RateLimitAdmittedEvent,
+  type RateLimitRejectedEvent,
+  type RateLimitConfiguredEvent,
+  type RateLimitSettings,
 } from './options.js';
 export { RateLimitedError, type RateLimitedDetails, type RateLimitedReason } from './errors.js';

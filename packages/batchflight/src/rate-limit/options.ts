@@ -12,6 +12,7 @@ import {
   type CallOptions,
   type Clock,
 } from '../core/index.js';
+import type { RateLimitedReason } from './errors.js';
 import type { RateLimitStore } from './store.js';
 
 /** A period: milliseconds, or a unit name. */
@@ -104,10 +105,63 @@ export interface RateLimitDequeuedEvent {
   readonly waitedMs: number;
 }
 
-/** The diagnostics channels of every limiter (`batchflight:rate-limit:<event>`). */
+/** Payload of the `admitted` channel: a call was granted its units (at once or after waiting). */
+export interface RateLimitAdmittedEvent {
+  readonly name: string;
+  readonly key: string;
+  readonly scope: string | undefined;
+  readonly cost: number;
+  /** How long it waited in the key's queue, in ms of the limiter's clock (0: admitted at once). */
+  readonly waitedMs: number;
+}
+
+/** Payload of the `rejected` channel: a call failed with {@link RateLimitedError}. */
+export interface RateLimitRejectedEvent {
+  readonly name: string;
+  readonly key: string;
+  readonly scope: string | undefined;
+  readonly cost: number;
+  /** Why: over the limit with `whenLimited: 'reject'`, the queue full, or the store stalled. */
+  readonly reason: RateLimitedReason;
+  readonly retryAfterMs: number;
+}
+
+/**
+ * The settings {@link RateLimitPolicy.configure} changes while the limiter runs (and
+ * {@link RateLimitPolicy.settings} shows): one limit (`rate`, `per`, `burst`) or several
+ * (`limits`), and the queue bounds. A key left out keeps its value; a key given as
+ * `undefined` goes back to the constructor's default.
+ */
+export interface RateLimitSettings {
+  readonly rate?: number | undefined;
+  readonly per?: RatePeriod | undefined;
+  readonly burst?: number | undefined;
+  readonly limits?: readonly RateLimitSpec[] | undefined;
+  readonly maxQueued?: number | undefined;
+  readonly maxStallMs?: number | undefined;
+}
+
+/** Payload of the `configured` channel: {@link RateLimitPolicy.configure} changed the settings. */
+export interface RateLimitConfiguredEvent {
+  readonly name: string;
+  /** The settings before the change. */
+  readonly previous: RateLimitSettings;
+  /** The settings from now on. */
+  readonly current: RateLimitSettings;
+}
+
+/**
+ * The diagnostics channels of every limiter (`batchflight:rate-limit:<event>`): `limited`, a
+ * call found no room; `dequeued`, a waiting call was admitted; `admitted`, every admission
+ * (at once or after waiting); `rejected`, a call failed with RateLimitedError (its reason);
+ * `configured`, the settings changed while running.
+ */
 export const rateLimitChannels = {
   limited: eventChannel<RateLimitedEvent>('rate-limit', 'limited'),
   dequeued: eventChannel<RateLimitDequeuedEvent>('rate-limit', 'dequeued'),
+  admitted: eventChannel<RateLimitAdmittedEvent>('rate-limit', 'admitted'),
+  rejected: eventChannel<RateLimitRejectedEvent>('rate-limit', 'rejected'),
+  configured: eventChannel<RateLimitConfiguredEvent>('rate-limit', 'configured'),
 } as const;
 
 /** One parsed limit. */
@@ -118,6 +172,9 @@ export interface Limit {
 }
 
 const PERIODS = { second: 1_000, minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
+/** The names {@link RateLimitPolicy.configure} accepts. */
+export const SETTINGS = ['rate', 'per', 'burst', 'limits', 'maxQueued', 'maxStallMs'] as const;
+
 /** The option names of {@link RateLimitOptions}. */
 export const OPTIONS = [
   'rate',

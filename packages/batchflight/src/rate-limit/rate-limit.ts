@@ -57,13 +57,14 @@ import {
   type RateLimitDequeuedEvent,
   type RateLimitedEvent,
   type RateLimitOptions,
+  type RateLimitSettings,
   type RateLimitStats,
+  SETTINGS,
 } from './options.js';
 import type { RateLimitDecision, RateLimitRule, RateLimitStore } from './store.js';
 
 interface Waiter {
   readonly queue: KeyQueue;
-  readonly rules: readonly RateLimitRule[];
   readonly cost: number;
   readonly enqueuedAt: number;
   /** When the store first said this waiter would pass (its first refusal plus retryAfterMs). */
@@ -79,12 +80,65 @@ interface KeyQueue {
   readonly key: string;
   readonly scope: string | undefined;
   readonly waiters: Waiter[];
+  /** The store rules of this key under the limits in force (replaced by configure()). */
+  rules: readonly RateLimitRule[];
   timer: Timer | undefined;
   /** An asynchronous store decision for the head is in flight. */
   busy: boolean;
 }
 
 const WHERE = 'rateLimit()';
+
+/**
+ * The settings in force, swapped as one object by configure(): a call reads them once, so a
+ * change is atomic (no call sees the new rate with the old burst).
+ */
+interface Settings {
+  /** What was given (for the next configure() to merge over), without the queue bounds. */
+  readonly given: Pick<RateLimitSettings, 'rate' | 'per' | 'burst' | 'limits'>;
+  readonly limits: readonly Limit[];
+  readonly minBurst: number;
+  readonly maxQueued: number;
+  readonly maxStallMs: number;
+}
+
+/** Validates settings with the constructor's messages (`where` is the constructor's). */
+function parseSettings(where: string, given: RateLimitSettings): Settings {
+  const spec = {
+    ...(given.rate !== undefined && { rate: given.rate }),
+    ...(given.per !== undefined && { per: given.per }),
+    ...(given.burst !== undefined && { burst: given.burst }),
+    ...(given.limits !== undefined && { limits: given.limits }),
+  };
+  const limits = limitsOption(where, spec);
+  return {
+    given: spec,
+    limits,
+    minBurst: Math.min(...limits.map((l) => l.burst)),
+    maxQueued: integerOption(where, 'maxQueued', given.maxQueued ?? 10_000, {
+      min: 0,
+      allowInfinity: true,
+    }),
+    maxStallMs: integerOption(where, 'maxStallMs', given.maxStallMs ?? 60_000, {
+      min: 0,
+      allowInfinity: true,
+    }),
+  };
+}
+
+/** The public view of settings: what runs, with the limits as given (one limit, or `limits`). */
+function publicSettings(settings: Settings): RateLimitSettings {
+  const { limits, maxQueued, maxStallMs } = settings;
+  if (settings.given.limits !== undefined) {
+    return {
+      limits: limits.map((l) => ({ rate: l.rate, per: l.perMs, burst: l.burst })),
+      maxQueued,
+      maxStallMs,
+    };
+  }
+  const l = limits[0] as Limit;
+  return { rate: l.rate, per: l.perMs, burst: l.burst, maxQueued, maxStallMs };
+}
 /** The names `acquire`, `schedule` and `tryAcquire` accept. */
 const ACQUIRE_OPTIONS: readonly string[] = [...CALL_OPTIONS, 'key', 'cost'];
 
@@ -95,15 +149,12 @@ const ACQUIRE_OPTIONS: readonly string[] = [...CALL_OPTIONS, 'key', 'cost'];
  * @typeParam I - the input of the handlers it wraps (for `key` and `cost`).
  */
 export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDisposable {
-  readonly #limits: readonly Limit[];
-  readonly #minBurst: number;
+  #settings: Settings;
   readonly #store: RateLimitStore;
   readonly #ownsStore: boolean;
   readonly #keyOf: ((input: I) => string) | undefined;
   readonly #costOf: ((input: I) => number) | undefined;
   readonly #reject: boolean;
-  readonly #maxQueued: number;
-  readonly #maxStallMs: number;
   readonly #name: string;
   readonly #where: string;
   readonly #clock: Clock;
@@ -125,8 +176,7 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
       );
     }
     knownOptions(WHERE, options, OPTIONS);
-    this.#limits = limitsOption(WHERE, options);
-    this.#minBurst = Math.min(...this.#limits.map((l) => l.burst));
+    this.#settings = parseSettings(WHERE, options);
     this.#clock = options.clock ?? systemClock;
     if (options.store === undefined) {
       this.#store = new MemoryRateLimitStore({ clock: this.#clock });
@@ -158,14 +208,6 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
     this.#reject =
       oneOfOption(WHERE, 'whenLimited', options.whenLimited ?? 'wait', ['wait', 'reject']) ===
       'reject';
-    this.#maxQueued = integerOption(WHERE, 'maxQueued', options.maxQueued ?? 10_000, {
-      min: 0,
-      allowInfinity: true,
-    });
-    this.#maxStallMs = integerOption(WHERE, 'maxStallMs', options.maxStallMs ?? 60_000, {
-      min: 0,
-      allowInfinity: true,
-    });
     this.#name = nameOption(WHERE, options.name, 'rl');
     this.#where = `rateLimit(${this.#name})`;
   }
@@ -173,6 +215,59 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
   /** The limiter's name: events carry it and it prefixes the store keys. */
   get name(): string {
     return this.#name;
+  }
+
+  /** The settings in force: the limit(s) with their burst and period in ms, and the queue bounds. */
+  get settings(): RateLimitSettings {
+    return publicSettings(this.#settings);
+  }
+
+  /**
+   * Changes the limits and queue bounds while the limiter runs, all at once: every call from
+   * now on is charged against the new limits, and every waiting call is asked again at once
+   * under them (a raised rate admits waiters without waiting for the timer armed under the
+   * old one; a lowered one makes them wait longer). The state of each key (its GCRA arrival
+   * time) is kept: the limits are parameters of the store, not state. Calls already admitted
+   * are not touched; a lowered `maxQueued` refuses new waiters, never the ones queued. A
+   * waiter whose cost exceeds the new smallest burst could never pass and is rejected with
+   * the error an acquire of that cost gets.
+   *
+   * `settings` merge over the ones in force: a key left out keeps its value, a key given as
+   * `undefined` goes back to its default; `rate`/`per`/`burst` merge into a single limit
+   * (`burst` left to its default follows the rate). Invalid settings throw the constructor's
+   * error and change nothing. With `dryRun` they are only checked. Publishes `configured`.
+   *
+   * @example
+   * ```ts
+   * api.configure({ rate: 50 }); // the upstream raised our quota
+   * ```
+   */
+  configure(settings: RateLimitSettings, options?: { readonly dryRun?: boolean }): void {
+    if (typeof settings !== 'object' || (settings as unknown) === null) {
+      throw new TypeError(
+        `${this.#where}.configure(): settings must be an object of ${SETTINGS.join(', ')}, got ${describe(settings)}.`,
+      );
+    }
+    knownOptions(WHERE, settings, SETTINGS);
+    const previous = this.#settings;
+    const { maxQueued, maxStallMs } = previous;
+    // `limits` alone replaces a single limit (and the other way round): no mix is left behind.
+    const switching =
+      'limits' in settings && !('rate' in settings || 'per' in settings || 'burst' in settings);
+    const base = switching
+      ? { maxQueued, maxStallMs }
+      : { maxQueued, maxStallMs, ...previous.given };
+    const next = parseSettings(WHERE, { ...base, ...settings });
+    if (options?.dryRun === true) return;
+    this.#settings = next;
+    for (const queue of [...this.#queues.values()]) this.#retune(queue);
+    if (rateLimitChannels.configured.hasSubscribers) {
+      rateLimitChannels.configured.publish({
+        name: this.#name,
+        previous: publicSettings(previous),
+        current: publicSettings(next),
+      });
+    }
   }
 
   /**
@@ -364,6 +459,29 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
 
   // --- internals -----------------------------------------------------------
 
+  /** Re-asks the store for the head of `queue` under the new limits (configure()). */
+  #retune(queue: KeyQueue): void {
+    queue.rules = this.#rules(queue.id);
+    const minBurst = this.#settings.minBurst;
+    for (const waiter of [...queue.waiters]) {
+      // The time the store promised was under the old limits: the stall bound starts again.
+      waiter.dueAt = undefined;
+      if (waiter.cost > minBurst) {
+        try {
+          this.#checkCost(waiter.cost);
+        } catch (error) {
+          this.#fail(waiter, error);
+        }
+      }
+    }
+    if (!this.#queues.has(queue.id)) return;
+    // A decision in flight was asked under the old limits: #drain asks again when it returns.
+    if (queue.busy) return;
+    queue.timer?.cancel();
+    queue.timer = undefined;
+    this.#drain(queue);
+  }
+
   /** Undefined when admitted synchronously; a promise when waiting or asking an async store. Throws when refused. */
   #admit(key: string, cost: number, ctx: CallOptions): Promise<void> | undefined {
     if (this.#closed !== undefined) throw new ClosedError(`${this.#where}: call after close().`);
@@ -375,12 +493,18 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
     const queue = this.#queues.get(id);
     // FIFO: a newcomer never overtakes the waiters of its key.
     if (queue !== undefined && queue.waiters.length > 0 && ctx.urgent !== true) {
-      return this.#enqueue(queue, this.#rules(id), cost, ctx, undefined);
+      return this.#enqueue(queue, cost, ctx, undefined);
     }
-    const rules = this.#rules(id);
+    const rules = queue?.rules ?? this.#rules(id);
     const decision = this.#store.acquire({ rules, cost });
     if (isThenable(decision)) {
-      return Promise.resolve(decision).then((d) => this.#decided(d, id, key, rules, cost, ctx));
+      const asked = this.#settings;
+      return Promise.resolve(decision).then((d) =>
+        // Refused under limits configure() has replaced since: admit again under the new ones.
+        d.allowed || asked === this.#settings
+          ? this.#decided(d, id, key, rules, cost, ctx)
+          : this.#admit(key, cost, ctx),
+      );
     }
     return this.#decided(decision, id, key, rules, cost, ctx);
   }
@@ -395,30 +519,38 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
   ): Promise<void> | undefined {
     if (decision.allowed) {
       this.#admitted++;
+      if (rateLimitChannels.admitted.hasSubscribers) {
+        rateLimitChannels.admitted.publish({
+          name: this.#name,
+          key,
+          scope: ctx.scope,
+          cost,
+          waitedMs: 0,
+        });
+      }
       return undefined;
     }
     this.#limited++;
     if (this.#reject) {
       this.#rejected++;
       this.#emitLimited(key, ctx.scope, cost, decision.retryAfterMs, 'reject');
-      throw this.#error(decision, 'limited');
+      throw this.#refuse(key, ctx.scope, cost, decision, 'limited');
     }
     let queue = this.#queues.get(id);
     if (queue === undefined) {
-      queue = { id, key, scope: ctx.scope, waiters: [], timer: undefined, busy: false };
+      queue = { id, key, scope: ctx.scope, waiters: [], rules, timer: undefined, busy: false };
       this.#queues.set(id, queue);
     }
-    return this.#enqueue(queue, rules, cost, ctx, decision);
+    return this.#enqueue(queue, cost, ctx, decision);
   }
 
   #enqueue(
     queue: KeyQueue,
-    rules: readonly RateLimitRule[],
     cost: number,
     ctx: CallOptions,
     decision: RateLimitDecision | undefined,
   ): Promise<void> {
-    if (this.#queued >= this.#maxQueued) {
+    if (this.#queued >= this.#settings.maxQueued) {
       this.#rejected++;
       this.#emitLimited(
         queue.key,
@@ -428,7 +560,7 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
         'queue-full',
       );
       if (queue.waiters.length === 0 && queue.timer === undefined) this.#queues.delete(queue.id);
-      throw this.#error(decision, 'queue-full');
+      throw this.#refuse(queue.key, ctx.scope, cost, decision, 'queue-full');
     }
     if (decision === undefined) this.#limited++;
     this.#emitLimited(queue.key, ctx.scope, cost, decision?.retryAfterMs ?? Infinity, 'wait');
@@ -436,7 +568,6 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
       const signal = ctx.signal;
       const waiter: Waiter = {
         queue,
-        rules,
         cost,
         enqueuedAt: this.#clock.now(),
         dueAt: decision === undefined ? undefined : this.#clock.now() + decision.retryAfterMs,
@@ -486,18 +617,21 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
       }
       let decision: RateLimitDecision | PromiseLike<RateLimitDecision>;
       try {
-        decision = this.#store.acquire({ rules: head.rules, cost: head.cost });
+        decision = this.#store.acquire({ rules: queue.rules, cost: head.cost });
       } catch (error) {
         this.#fail(head, error);
         continue;
       }
       if (isThenable(decision)) {
         queue.busy = true;
+        const asked = this.#settings;
         Promise.resolve(decision).then(
           (d) => {
             queue.busy = false;
             if (this.#closed !== undefined) return;
-            if (this.#settleHead(queue, head, d)) this.#drain(queue);
+            // Refused under limits configure() has replaced since: ask again under the new ones.
+            if (!d.allowed && asked !== this.#settings) this.#drain(queue);
+            else if (this.#settleHead(queue, head, d)) this.#drain(queue);
           },
           (error: unknown) => {
             queue.busy = false;
@@ -522,8 +656,8 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
       // is never a stall, however long the limit makes it wait (1 per day is legitimate).
       const now = this.#clock.now();
       if (head.dueAt === undefined) head.dueAt = now + decision.retryAfterMs;
-      else if (now + decision.retryAfterMs - head.dueAt > this.#maxStallMs) {
-        this.#fail(head, this.#error(decision, 'stalled'));
+      else if (now + decision.retryAfterMs - head.dueAt > this.#settings.maxStallMs) {
+        this.#fail(head, this.#refuse(queue.key, queue.scope, head.cost, decision, 'stalled'));
         return true;
       }
       this.#arm(queue, decision.retryAfterMs);
@@ -541,6 +675,15 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
       };
       this.#onDequeued.emit(event);
       if (rateLimitChannels.dequeued.hasSubscribers) rateLimitChannels.dequeued.publish(event);
+    }
+    if (rateLimitChannels.admitted.hasSubscribers) {
+      rateLimitChannels.admitted.publish({
+        name: this.#name,
+        key: queue.key,
+        scope: queue.scope,
+        cost: head.cost,
+        waitedMs: this.#clock.now() - head.enqueuedAt,
+      });
     }
     head.resolve();
     return true;
@@ -574,10 +717,11 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
   }
 
   #checkCost(cost: unknown): number {
-    if (typeof cost !== 'number' || !(cost >= 0) || cost > this.#minBurst) {
+    const minBurst = this.#settings.minBurst;
+    if (typeof cost !== 'number' || !(cost >= 0) || cost > minBurst) {
       throw new InvalidOptionError(
         'cost',
-        `${this.#where}: a call's cost must be a number >= 0 and <= the smallest burst (${String(this.#minBurst)}), or it could never be admitted; got ${describe(cost)}.`,
+        `${this.#where}: a call's cost must be a number >= 0 and <= the smallest burst (${String(minBurst)}), or it could never be admitted; got ${describe(cost)}.`,
       );
     }
     return cost;
@@ -591,7 +735,7 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
   }
 
   #rules(id: string): RateLimitRule[] {
-    const limits = this.#limits;
+    const limits = this.#settings.limits;
     if (limits.length === 1) {
       const l = limits[0] as Limit;
       return [{ key: id, rate: l.rate, perMs: l.perMs, burst: l.burst }];
@@ -604,8 +748,31 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
     }));
   }
 
+  /** The error of a refused call, published on the `rejected` channel. */
+  #refuse(
+    key: string,
+    scope: string | undefined,
+    cost: number,
+    decision: RateLimitDecision | undefined,
+    reason: RateLimitedReason,
+  ): RateLimitedError {
+    const error = this.#error(decision, reason);
+    if (rateLimitChannels.rejected.hasSubscribers) {
+      rateLimitChannels.rejected.publish({
+        name: this.#name,
+        key,
+        scope,
+        cost,
+        reason,
+        retryAfterMs: error.retryAfterMs,
+      });
+    }
+    return error;
+  }
+
   #error(decision: RateLimitDecision | undefined, reason: RateLimitedReason): RateLimitedError {
-    const limit = this.#limits[
+    const { maxQueued, maxStallMs } = this.#settings;
+    const limit = this.#settings.limits[
       decision === undefined ? 0 : Math.max(0, decision.limitedBy)
     ] as Limit;
     const retryAfterMs = decision?.retryAfterMs ?? Infinity;
@@ -613,8 +780,8 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
       reason === 'limited'
         ? `Rate limit of ${String(limit.rate)} per ${String(limit.perMs)} ms exceeded; retry after ${String(Math.ceil(retryAfterMs))} ms.`
         : reason === 'queue-full'
-          ? `Rate limit queue is full (${String(this.#maxQueued)} callers already wait).`
-          : `${this.#where}: the store kept refusing this waiter more than maxStallMs (${String(this.#maxStallMs)} ms) past the time it said the call would pass (now retry after ${String(Math.ceil(retryAfterMs))} ms); a store that refuses every call (fail-closed while its server is down) ends here.`,
+          ? `Rate limit queue is full (${String(maxQueued)} callers already wait).`
+          : `${this.#where}: the store kept refusing this waiter more than maxStallMs (${String(maxStallMs)} ms) past the time it said the call would pass (now retry after ${String(Math.ceil(retryAfterMs))} ms); a store that refuses every call (fail-closed while its server is down) ends here.`,
       {
         retryAfterMs,
         limit: limit.rate,
