@@ -78,13 +78,46 @@ export interface BulkheadStats {
 }
 
 /**
+ * Payload of the `queued` and `dequeued` channels: a call joined the queue (every slot was
+ * busy), or left it to run; `queued` is the depth after the move.
+ */
+export interface BulkheadQueueEvent {
+  /** The bulkhead's name. */
+  readonly name: string;
+  readonly active: number;
+  readonly queued: number;
+}
+
+/** The settings {@link BulkheadPolicy.configure} changes while the bulkhead runs. */
+export interface BulkheadSettings {
+  /** Calls running at once. */
+  readonly maxConcurrent: number;
+  /** Calls waiting for a slot (`Infinity` allowed). */
+  readonly maxQueued: number;
+}
+
+/** Payload of the `configured` channel: {@link BulkheadPolicy.configure} changed the settings. */
+export interface BulkheadConfiguredEvent {
+  readonly name: string;
+  readonly previous: BulkheadSettings;
+  readonly current: BulkheadSettings;
+}
+
+/**
  * The diagnostics channels of every bulkhead (`batchflight:bulkhead:<event>`):
- * `rejected`, a call was refused with `BulkheadFullError`.
+ * `rejected`, a call was refused with `BulkheadFullError`; `queued` and `dequeued`, a call
+ * joined the queue or left it for a slot (the queue depth); `configured`, the settings
+ * changed while running.
  */
 export const bulkheadChannels = {
   rejected: eventChannel<BulkheadRejectedEvent>('bulkhead', 'rejected'),
+  queued: eventChannel<BulkheadQueueEvent>('bulkhead', 'queued'),
+  dequeued: eventChannel<BulkheadQueueEvent>('bulkhead', 'dequeued'),
+  configured: eventChannel<BulkheadConfiguredEvent>('bulkhead', 'configured'),
 } as const;
 const rejectedChannel = bulkheadChannels.rejected;
+const queuedChannel = bulkheadChannels.queued;
+const dequeuedChannel = bulkheadChannels.dequeued;
 const WHERE = 'bulkhead()';
 
 /** Reaches the private #waiterAborted of the owner from the helper class (set by a static block). */
@@ -158,8 +191,8 @@ export class BulkheadPolicy<I = unknown, O = unknown> implements Layer<I, O>, As
   }
 
   readonly name: string;
-  readonly maxConcurrent: number;
-  readonly maxQueued: number;
+  #maxConcurrent: number;
+  #maxQueued: number;
   readonly #where: string;
   readonly #clock: Clock;
   readonly #queue = new WaiterList();
@@ -182,11 +215,64 @@ export class BulkheadPolicy<I = unknown, O = unknown> implements Layer<I, O>, As
     this.name = nameOption(WHERE, options.name, 'bulkhead');
     this.#where = `bulkhead(${this.name})`;
     this.#clock = options.clock ?? systemClock;
-    this.maxConcurrent = integerOption(WHERE, 'maxConcurrent', options.maxConcurrent);
-    this.maxQueued = integerOption(WHERE, 'maxQueued', options.maxQueued ?? 0, {
-      min: 0,
-      allowInfinity: true,
-    });
+    this.#maxConcurrent = integerOption(WHERE, 'maxConcurrent', options.maxConcurrent);
+    this.#maxQueued = maxQueuedOption(options.maxQueued ?? 0);
+  }
+
+  /** Calls running at once (see {@link configure}). */
+  get maxConcurrent(): number {
+    return this.#maxConcurrent;
+  }
+
+  /** Calls waiting for a slot (see {@link configure}). */
+  get maxQueued(): number {
+    return this.#maxQueued;
+  }
+
+  /** The settings in force. */
+  get settings(): BulkheadSettings {
+    return { maxConcurrent: this.#maxConcurrent, maxQueued: this.#maxQueued };
+  }
+
+  /**
+   * Changes the limits while the bulkhead runs. A raised `maxConcurrent` starts queued
+   * callers at once, oldest first, into the new slots; a lowered one never aborts a running
+   * call: slots are given back as calls finish until the running ones fit (queued callers
+   * wait meanwhile). A lowered `maxQueued` refuses new waiters while the queue is longer,
+   * never the ones in it. Settings left out keep their value; invalid ones throw the
+   * constructor's error and change nothing (`dryRun` only checks). Publishes `configured`.
+   *
+   * @example
+   * ```ts
+   * pool.configure({ maxConcurrent: 20 }); // the database got more connections
+   * ```
+   */
+  configure(settings: Partial<BulkheadSettings>, options?: { readonly dryRun?: boolean }): void {
+    if (typeof settings !== 'object' || (settings as unknown) === null) {
+      throw new TypeError(
+        `${this.#where}.configure(): settings must be an object { maxConcurrent, maxQueued }, got ${typeof settings}.`,
+      );
+    }
+    knownOptions(WHERE, settings, ['maxConcurrent', 'maxQueued']);
+    const maxConcurrent =
+      settings.maxConcurrent === undefined
+        ? this.#maxConcurrent
+        : integerOption(WHERE, 'maxConcurrent', settings.maxConcurrent);
+    const maxQueued =
+      settings.maxQueued === undefined ? this.#maxQueued : maxQueuedOption(settings.maxQueued);
+    if (options?.dryRun === true) return;
+    const previous = this.settings;
+    this.#maxConcurrent = maxConcurrent;
+    this.#maxQueued = maxQueued;
+    // New slots go to the queue first, in order, as a freed slot would.
+    while (this.#active < this.#maxConcurrent && this.#queue.head !== undefined) {
+      this.#active++;
+      this.#startQueued(this.#queue.head);
+    }
+    if (this.#ready.size > 0) this.#wakeReady(this.#room());
+    if (bulkheadChannels.configured.hasSubscribers) {
+      bulkheadChannels.configured.publish({ name: this.name, previous, current: this.settings });
+    }
   }
 
   /**
@@ -198,7 +284,7 @@ export class BulkheadPolicy<I = unknown, O = unknown> implements Layer<I, O>, As
     return ((input: I, ctx: CallContext) => {
       const refused = refuseIfAborted(ctx);
       if (refused !== undefined) return refused;
-      if (this.#active < this.maxConcurrent && this.#queue.size === 0 && !this.#closing) {
+      if (this.#active < this.#maxConcurrent && this.#queue.size === 0 && !this.#closing) {
         return this.#run(inner, input, ctx);
       }
       return this.#admitSlow(inner, input, ctx);
@@ -319,7 +405,7 @@ export class BulkheadPolicy<I = unknown, O = unknown> implements Layer<I, O>, As
   }
 
   #room(): number {
-    return this.maxConcurrent - this.#active + (this.maxQueued - this.#queue.size);
+    return this.#maxConcurrent - this.#active + (this.#maxQueued - this.#queue.size);
   }
 
   #run(next: Handler<I, O>, input: I, ctx: CallContext): Promise<O> {
@@ -352,14 +438,23 @@ export class BulkheadPolicy<I = unknown, O = unknown> implements Layer<I, O>, As
 
   #release(): void {
     const head = this.#queue.head;
-    if (head === undefined) this.#active--;
+    // Above the limit (configure() lowered it) a freed slot is given back, not handed on.
+    if (head === undefined || this.#active > this.#maxConcurrent) this.#active--;
     else {
       // Hand the slot over without freeing it, so no newcomer can jump the queue.
-      this.#leave(this.#queue, head);
-      head.resolve();
+      this.#startQueued(head);
     }
     if (this.#ready.size > 0) this.#wakeReady(this.#room());
     if (this.#closing) this.#checkDrained();
+  }
+
+  /** Takes the head of the queue out and lets it run in a slot already counted. */
+  #startQueued(head: Waiter): void {
+    this.#leave(this.#queue, head);
+    if (dequeuedChannel.hasSubscribers) {
+      dequeuedChannel.publish({ name: this.name, active: this.#active, queued: this.#queue.size });
+    }
+    head.resolve();
   }
 
   #admitSlow(next: Handler<I, O>, input: I, ctx: CallContext): Promise<O> {
@@ -370,7 +465,7 @@ export class BulkheadPolicy<I = unknown, O = unknown> implements Layer<I, O>, As
     }
     const signal = ctx.signal;
     const urgent = ctx.urgent === true;
-    if (this.#queue.size >= this.maxQueued && !urgent) {
+    if (this.#queue.size >= this.#maxQueued && !urgent) {
       this.#rejected++;
       if (this.#onRejected.active || rejectedChannel.hasSubscribers) {
         const event = { name: this.name, active: this.#active, queued: this.#queue.size };
@@ -379,13 +474,17 @@ export class BulkheadPolicy<I = unknown, O = unknown> implements Layer<I, O>, As
       }
       return rejectWith(
         new BulkheadFullError(
-          `${this.#where}: all ${String(this.maxConcurrent)} slots and ${String(this.maxQueued)} queue places are taken; the call was refused. Wait with ready() or raise maxQueued.`,
-          this.maxConcurrent,
-          this.maxQueued,
+          `${this.#where}: all ${String(this.#maxConcurrent)} slots and ${String(this.#maxQueued)} queue places are taken; the call was refused. Wait with ready() or raise maxQueued.`,
+          this.#maxConcurrent,
+          this.#maxQueued,
         ),
       );
     }
-    return this.#wait(this.#queue, signal, urgent).then(() => this.#runInSlot(next, input, ctx));
+    const waiting = this.#wait(this.#queue, signal, urgent);
+    if (queuedChannel.hasSubscribers) {
+      queuedChannel.publish({ name: this.name, active: this.#active, queued: this.#queue.size });
+    }
+    return waiting.then(() => this.#runInSlot(next, input, ctx));
   }
 
   #wait(list: WaiterList, signal: AbortSignal, front: boolean): Promise<void> {
@@ -428,6 +527,10 @@ export class BulkheadPolicy<I = unknown, O = unknown> implements Layer<I, O>, As
   #checkDrained(): void {
     if (this.#active === 0 && this.#queue.size === 0) this.#drained?.();
   }
+}
+
+function maxQueuedOption(value: unknown): number {
+  return integerOption(WHERE, 'maxQueued', value, { min: 0, allowInfinity: true });
 }
 
 /**

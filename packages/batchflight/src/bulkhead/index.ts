@@ -11,5 +11,8 @@ export {
   type BulkheadOptions,
   type BulkheadRejectedEvent,
   type BulkheadStats,
+  type BulkheadQueueEvent,
+  type BulkheadSettings,
+  type BulkheadConfiguredEvent,
 } from './bulkhead.js';
 export { BulkheadFullError } from './errors.js';
