@@ -21,12 +21,8 @@
 import { bench, do_not_optimize, group, summary } from 'mitata';
 import { runMedians } from './lib/mitata.js';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
-import {
-  DistributedFlight,
-  Redis,
-  RedisFlightStore,
-  RedisRateLimitStore,
-} from '@batchflight/redis';
+import { Redis, RedisFlightStore, RedisRateLimitStore } from '@batchflight/redis';
+import { DistributedFlight } from 'batchflight/singleflight';
 
 const URL = process.env.BATCHFLIGHT_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = `bfbench:${String(process.pid)}:`;

@@ -25,14 +25,9 @@ const day = '2026-12-02';
 const id = 7;
 
 // #region usage
-import {
-  DistributedFlight,
-  Redis,
-  RedisCacheStore,
-  RedisFlightStore,
-  RedisRateLimitStore,
-} from '@batchflight/redis';
+import { Redis, RedisCacheStore, RedisFlightStore, RedisRateLimitStore } from '@batchflight/redis';
 import { MemoryCacheStore, cache, tieredStore } from 'batchflight/cache';
+import { DistributedFlight } from 'batchflight/singleflight';
 import { rateLimit } from 'batchflight/rate-limit';
 
 const redis = new Redis(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379');
@@ -42,7 +37,7 @@ redis.on('error', (error) => {
 
 // One flight per key across the fleet: 8 pods × 500 concurrent callers → 1 upstream call.
 const flightStore = new RedisFlightStore({ client: redis });
-const flights = new DistributedFlight({ store: flightStore, leaseMs: 5_000 });
+const flights = new DistributedFlight({ store: flightStore, leaseMs: 5_000, name: 'reports' });
 const report = await flights.run(
   `report:${day}`,
   (ctx) => buildReport(day, { signal: ctx.signal }),

@@ -8,7 +8,8 @@ const buildReport = async (day: string) => {
 };
 
 // #region usage
-import { DistributedFlight, Redis, RedisFlightStore } from '@batchflight/redis';
+import { Redis, RedisFlightStore } from '@batchflight/redis';
+import { DistributedFlight } from 'batchflight/singleflight';
 
 const redis = new Redis(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379');
 const store = new RedisFlightStore({ client: redis });

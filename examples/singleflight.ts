@@ -1,4 +1,7 @@
-/** docs/singleflight.md: the three ways to use a single flight, on an in-memory stand-in database. */
+/**
+ * docs/singleflight.md: the three ways to use a single flight, on an in-memory stand-in database,
+ * and a distributed flight on the in-process store.
+ */
 import { stack, toContext } from 'batchflight/core';
 
 interface User {
@@ -58,6 +61,30 @@ const daily = reports.run('daily', () => Promise.resolve('report of the day'));
 await reports.close({ timeoutMs: 5_000 });
 // #endregion
 
+/** Stand-in for an expensive build: counts its runs. */
+export const builds = { count: 0 };
+const buildExport = async (day: string, _options: { signal: AbortSignal }) => {
+  builds.count++;
+  await Promise.resolve();
+  return `export of ${day}`;
+};
+
+// #region distributed
+// One execution per key across every DistributedFlight sharing a FlightStore: a
+// RedisFlightStore (@batchflight/redis) for a fleet, the MemoryFlightStore for one process
+// (flights with options of their own) and for tests.
+import { DistributedFlight, MemoryFlightStore } from 'batchflight/singleflight';
+
+const flightStore = new MemoryFlightStore();
+const nightly = new DistributedFlight({ store: flightStore, name: 'nightly', leaseMs: 60_000 });
+const adHoc = new DistributedFlight({ store: flightStore, name: 'ad-hoc', timeoutMs: 2_000 });
+const [a, b] = await Promise.all([
+  nightly.run('export:2026-12-03', ({ signal }) => buildExport('2026-12-03', { signal })),
+  adHoc.run('export:2026-12-03', ({ signal }) => buildExport('2026-12-03', { signal })),
+]); // one build; both get its value
+await Promise.all([nightly.close(), adHoc.close()]);
+// #endregion
+
 export const results = {
   stats: getUser.flight.stats(),
   doc: await getDoc('t', 'd'),
@@ -65,4 +92,5 @@ export const results = {
   value,
   shared,
   daily: await daily,
+  exports: [a, b],
 };

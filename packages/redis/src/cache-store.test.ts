@@ -5,7 +5,7 @@ import {
 } from '@batchflight/testing/conformance';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CodecError, RemoteError } from './errors.js';
+import { CodecError, RemoteError } from 'batchflight';
 import { readmeClient } from './__fixtures__/faults.js';
 import { resyncOnlyOnceSubscribed } from './__fixtures__/proxy.js';
 import {
@@ -17,7 +17,7 @@ import {
   uniquePrefix,
 } from './__fixtures__/redis.js';
 import { RedisCacheStore } from './cache-store.js';
-import { DistributedFlight } from './distributed-flight.js';
+import { DistributedFlight } from 'batchflight/singleflight';
 import { RedisFlightStore } from './flight-store.js';
 
 const skip = await redisUnavailable();

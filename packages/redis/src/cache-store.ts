@@ -7,7 +7,7 @@
  * default: a value JSON cannot carry exactly makes `set` throw a
  * `CodecError`, which the cache layer reports through `onError` without
  * failing the read). A negative entry's error is carried as its `name`,
- * `message` and `code` and read back as a {@link RemoteError}.
+ * `message` and `code` and read back as a `RemoteError`.
  *
  * Every delete, tag invalidation and clear is also published on the store's
  * invalidation channel (in the same script as the delete, so no process can
@@ -21,11 +21,12 @@ import {
   type CacheStore,
   type Clock,
   ClosedError,
+  type Codec,
   type Subscription,
+  jsonCodec,
   systemClock,
 } from 'batchflight';
-import { Listeners, describe, knownOptions } from 'batchflight/kit';
-import { type Codec, errorFromShape, errorShape, jsonCodec } from './codec.js';
+import { Listeners, describe, errorFromShape, errorShape, knownOptions } from 'batchflight/kit';
 import { CommandDeadline, commandTimeoutOption } from './deadline.js';
 import { type RedisClient, clientOption, isReady, prefixOption } from './options.js';
 import { LuaScript } from './script.js';

@@ -22,7 +22,7 @@ import {
   until,
 } from './__fixtures__/scenarios.js';
 import { RedisCacheStore } from './cache-store.js';
-import { DistributedFlight } from './distributed-flight.js';
+import { DistributedFlight } from 'batchflight/singleflight';
 import { RedisFlightStore } from './flight-store.js';
 import { RedisRateLimitStore } from './rate-limit-store.js';
 

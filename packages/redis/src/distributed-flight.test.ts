@@ -16,8 +16,9 @@ import {
   type DistributedFlightOptions,
   type DistributedSettledEvent,
   distributedFlightChannels,
-} from './distributed-flight.js';
-import { CodecError, RedisUnavailableError } from './errors.js';
+} from 'batchflight/singleflight';
+import { CodecError } from 'batchflight';
+import { RedisUnavailableError } from './errors.js';
 import { RedisFlightStore } from './flight-store.js';
 
 const skip = await redisUnavailable();

@@ -12,8 +12,9 @@
  *
  * Every call to Redis is bounded by `commandTimeoutMs` (default 1000 ms) and
  * refused at once while the client is not connected, as a
- * `RedisUnavailableError`: a `DistributedFlight` then runs locally (or
- * fails, with `onUnavailable: 'fail'`) within that bound. {@link close}
+ * `RedisUnavailableError`, which {@link RedisFlightStore.unavailable} reports
+ * as an outage: a `DistributedFlight` (`batchflight/singleflight`) then runs
+ * locally (or fails, with `onUnavailable: 'fail'`) within that bound. {@link close}
  * closes the subscriber connection, and none is opened after it.
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -27,13 +28,14 @@ import {
   type FlightWatch,
   systemClock,
 } from 'batchflight';
-import { describe, knownOptions } from 'batchflight/kit';
+import { FlightWatchers, describe, knownOptions } from 'batchflight/kit';
 import type { Cluster, Redis } from 'ioredis';
 import { CommandDeadline, commandTimeoutOption } from './deadline.js';
 import {
   type RedisClient,
   clientOption,
   isReady,
+  isUnavailable,
   onResubscribed,
   prefixOption,
 } from './options.js';
@@ -73,6 +75,7 @@ type Listener = (event: FlightEvent) => void;
  *
  * @example
  * ```ts
+ * import { DistributedFlight } from 'batchflight/singleflight';
  * const flights = new DistributedFlight({ store: new RedisFlightStore({ client: redis }) });
  * const config = await flights.run('config', () => fetchConfig());
  * ```
@@ -83,7 +86,7 @@ export class RedisFlightStore implements FlightStore, AsyncDisposable {
   readonly #channel: string;
   readonly #nonce = randomUUID();
   readonly #subscriberName: string | undefined;
-  readonly #watchers = new Map<string, Set<Listener>>();
+  readonly #watchers = new FlightWatchers();
   #subscriber: RedisClient | undefined;
   #subscribing: Promise<void> | undefined;
   readonly #deadline: CommandDeadline;
@@ -119,19 +122,7 @@ export class RedisFlightStore implements FlightStore, AsyncDisposable {
    */
   async watch(key: string, listener: Listener): Promise<FlightWatch> {
     if (this.#closed) throw new ClosedError(`${WHERE}.watch(): the store is closed.`);
-    let set = this.#watchers.get(key);
-    if (set === undefined) {
-      set = new Set();
-      this.#watchers.set(key, set);
-    }
-    const own = set;
-    own.add(listener);
-    const watch: FlightWatch = {
-      dispose: () => {
-        own.delete(listener);
-        if (own.size === 0 && this.#watchers.get(key) === own) this.#watchers.delete(key);
-      },
-    };
+    const watch = this.#watchers.add(key, listener);
     try {
       await this.#subscribe();
     } catch (error) {
@@ -189,6 +180,20 @@ export class RedisFlightStore implements FlightStore, AsyncDisposable {
   }
 
   /**
+   * How this store reports that Redis could not be reached: every call
+   * rejects with a `RedisUnavailableError` then (past `commandTimeoutMs`, or
+   * at once while the client is not connected), which is the outage; an
+   * error reply of the server (a `ReplyError`) is not one and reaches the
+   * caller as it is.
+   */
+  unavailable(error: unknown): Error | undefined {
+    // Every outage of the calls above arrives as a RedisUnavailableError already (the deadline
+    // wraps them); anything else but a server's reply, such as a subscriber connection that could
+    // not be opened, is one too, and is reported the same way.
+    return isUnavailable(error) ? (this.#deadline.wrap('watch', error) as Error) : undefined;
+  }
+
+  /**
    * Closes the subscriber connection (not the client, which stays the
    * caller's) and opens none after: `watch` then rejects with a
    * `ClosedError`. Claims, extensions and completions still go through the
@@ -227,7 +232,7 @@ export class RedisFlightStore implements FlightStore, AsyncDisposable {
     this.#subscriber = subscriber;
     subscriber.on('error', () => undefined); // ioredis reconnects; watchers get 'resync'
     onResubscribed(subscriber, this.#channel, () => {
-      this.#broadcast({ kind: 'resync' });
+      this.#watchers.broadcast({ kind: 'resync' });
     });
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.#channel) this.#dispatch(message);
@@ -253,18 +258,11 @@ export class RedisFlightStore implements FlightStore, AsyncDisposable {
     const colon = message.indexOf(':');
     const length = Number(message.slice(1, colon));
     const key = message.slice(colon + 1, colon + 1 + length);
-    const set = this.#watchers.get(key);
-    if (set === undefined) return;
     const event: FlightEvent =
       message[0] === 'd'
         ? { kind: 'done', outcome: message.slice(colon + 1 + length) }
         : { kind: 'released' };
-    for (const listener of [...set]) listener(event);
-  }
-
-  #broadcast(event: FlightEvent): void {
-    for (const set of [...this.#watchers.values()])
-      for (const listener of [...set]) listener(event);
+    this.#watchers.notify(key, event);
   }
 }
 

@@ -1,11 +1,15 @@
 /**
- * `@batchflight/redis`: distributed mode on Redis (ioredis). A fleet of
- * processes behaves like one: one rate limit (GCRA in Lua on the server's
- * clock), one cache (Redis L2 behind each process's memory L1, invalidations
- * broadcast), and one flight per key (a lease, pub/sub waiters, takeover).
+ * `@batchflight/redis`: the Redis stores of distributed mode (ioredis). A
+ * fleet of processes behaves like one: one rate limit (`RedisRateLimitStore`,
+ * GCRA in Lua on the server's clock), one cache (`RedisCacheStore`, the L2
+ * behind each process's memory L1, invalidations broadcast), and one flight
+ * per key (`RedisFlightStore`: a lease, pub/sub waiters, takeover).
  *
- * The two-tier cache store (`tieredStore`) lives in `batchflight/cache`; it is
- * still exported here, deprecated, so existing imports keep working.
+ * The engines those stores serve live in the core package beside their
+ * capability: `DistributedFlight` in `batchflight/singleflight`, the two-tier
+ * cache store (`tieredStore`) in `batchflight/cache`, the codec and its errors
+ * in `batchflight`. They are still exported here, deprecated, so existing
+ * imports keep working.
  */
 export {
   RedisRateLimitStore,
@@ -14,10 +18,9 @@ export {
   type RedisRateLimitStoreStats,
   type RateLimitUnavailableEvent,
 } from './rate-limit-store.js';
-export { type Codec, jsonCodec, type ErrorShape, errorShape, errorFromShape } from './codec.js';
 export { LuaScript, type RedisLike } from './script.js';
 export { type RedisClient } from './options.js';
-export { CodecError, RedisUnavailableError, RemoteError } from './errors.js';
+export { RedisUnavailableError } from './errors.js';
 export { RedisCacheStore, type RedisCacheStoreOptions } from './cache-store.js';
 export {
   // eslint-disable-next-line @typescript-eslint/no-deprecated -- the old names stay exported so nothing breaks
@@ -30,16 +33,35 @@ export {
   type InvalidationSource,
   // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
   type CacheInvalidation,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
+  DistributedFlight,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
+  distributedFlightChannels,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
+  type DistributedFlightOptions,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
+  type DistributedRunOptions,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
+  type DistributedRole,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
+  type DistributedSettledEvent,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
+  type DistributedFlightStats,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
+  type Codec,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
+  jsonCodec,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
+  type ErrorShape,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
+  errorShape,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
+  errorFromShape,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
+  CodecError,
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- as above
+  RemoteError,
 } from './deprecated.js';
 export { RedisFlightStore, type RedisFlightStoreOptions } from './flight-store.js';
-export {
-  DistributedFlight,
-  distributedFlightChannels,
-  type DistributedFlightOptions,
-  type DistributedRunOptions,
-  type DistributedRole,
-  type DistributedSettledEvent,
-  type DistributedFlightStats,
-} from './distributed-flight.js';
 // Re-exported so an application needs no direct dependency on ioredis to connect.
 export { Redis, Cluster } from 'ioredis';

@@ -2,7 +2,8 @@
  * The helpers of `core/` that the capabilities and the adapter packages build
  * with: option validation (messages that echo the value and state the
  * contract), `describe` for those messages, a deadline list, forced close at
- * a deadline and listener sets. Published as part of `batchflight/kit`, not
+ * a deadline, listener sets and the error shape that carries an error
+ * between processes. Published as part of `batchflight/kit`, not
  * in the root entry.
  */
 export {
@@ -22,3 +23,4 @@ export { describe } from './describe.js';
 export { type DeadlineEntry, DeadlineList } from './deadline-list.js';
 export { forceCloseWhen } from './close.js';
 export { Listeners } from './listeners.js';
+export { type ErrorShape, errorShape, errorFromShape } from './codec.js';

@@ -33,8 +33,11 @@ export {
   InvalidOptionError,
   TimeoutError,
   ClosedError,
+  CodecError,
+  RemoteError,
   isFailFast,
 } from './errors.js';
+export { type Codec, jsonCodec } from './codec.js';
 export { type EventChannel, eventChannel } from './channels.js';
 export { type Listener, type Subscription } from './listeners.js';
 export { type GracefulCloseOptions } from './validate.js';

@@ -25,6 +25,13 @@
  *   reconnect); a `complete` before the claim makes the claim answer `done`.
  * - **Expiry.** An un-extended lease expires after `leaseMs`; a stored
  *   outcome after `resultTtlMs`.
+ *
+ * A store that can be unreachable (a server down, a call past its deadline)
+ * says which of its errors mean that through {@link FlightStore.unavailable}:
+ * the flight then runs the call in its own process, or fails, as its
+ * `onUnavailable` option says, instead of handing the caller a network error.
+ * Stores: `MemoryFlightStore` (here, one process) and `RedisFlightStore`
+ * (`@batchflight/redis`, a fleet).
  */
 
 /** A held lease: proof of leadership of `key`. */
@@ -79,6 +86,19 @@ export interface FlightStore {
   complete(lease: FlightLease, outcome: string, resultTtlMs: number): Promise<boolean>;
   /** Frees the lease without an outcome and notifies the watchers; false when not current. */
   release(lease: FlightLease): Promise<boolean>;
+  /**
+   * How this store reports that it could not be reached. Given an error one
+   * of its calls rejected with, returns the error that stands for the outage
+   * (the store is unreachable or did not answer in time: `RedisFlightStore`
+   * answers a `RedisUnavailableError`), or `undefined` when `error` is an
+   * answer of the store (a server's error reply) that the caller sees as it
+   * is. On an outage a `DistributedFlight` runs the call in its own process
+   * (`onUnavailable: 'local'`) or rejects with the returned error (`'fail'`).
+   *
+   * Without this method every error of the store is an outage, reported as it
+   * is. A `ClosedError` (the store was closed) is never one, whatever this says.
+   */
+  unavailable?(error: unknown): Error | undefined;
   /** Releases connections and timers. Idempotent. */
   close?(): void | PromiseLike<void>;
 }

@@ -11,7 +11,7 @@ import { cache, MemoryCacheStore, tieredStore } from 'batchflight/cache';
 import { rateLimit } from 'batchflight/rate-limit';
 import { Redis } from 'ioredis';
 import { RedisCacheStore } from '../cache-store.js';
-import { DistributedFlight } from '../distributed-flight.js';
+import { DistributedFlight } from 'batchflight/singleflight';
 import { RedisFlightStore } from '../flight-store.js';
 import { RedisRateLimitStore } from '../rate-limit-store.js';
 

@@ -6,7 +6,7 @@
  */
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
-import { DistributedFlight } from '../distributed-flight.js';
+import { DistributedFlight } from 'batchflight/singleflight';
 import { RedisFlightStore } from '../flight-store.js';
 import { RedisRateLimitStore } from '../rate-limit-store.js';
 

@@ -5,8 +5,8 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
 import { deferred } from '@batchflight/testing';
-import type { DistributedFlight } from '../distributed-flight.js';
-import { RemoteError } from '../errors.js';
+import type { DistributedFlight } from 'batchflight/singleflight';
+import { RemoteError } from 'batchflight';
 import type { RedisRateLimitStore } from '../rate-limit-store.js';
 
 // A promise and its resolve/reject, to hold a call until the test lets it go.

@@ -5,6 +5,7 @@
  * (a store whose leases expire on a server's clock cannot be driven by a
  * TestClock, and waiting out a real lease would make the suite slow).
  */
+import { ClosedError } from 'batchflight';
 import type { FlightEvent, FlightStore } from 'batchflight/singleflight';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -18,6 +19,13 @@ export interface FlightStoreHarness {
   expireLease(key: string): Promise<void>;
   /** Releases both stores and whatever they created (keys, connections). */
   cleanup(): Promise<void>;
+  /**
+   * Moves the store's clock forward (a `TestClock`'s `advance`), for a store
+   * whose leases and outcomes expire on a clock the test can drive (the
+   * memory store). With it the suite also checks expiry; without it (a
+   * server's clock), that part is left to the store's own tests.
+   */
+  readonly advance?: ((ms: number) => Promise<void>) | undefined;
 }
 
 /** Resolves when `events` has `count` entries (pub/sub delivery is asynchronous). */
@@ -27,11 +35,18 @@ async function until(events: readonly unknown[], count: number): Promise<void> {
   }
 }
 
+/** Options of {@link flightStoreConformance}. */
+export interface FlightStoreConformanceOptions {
+  /** Every harness has `advance`: register the expiry tests too. Default false. */
+  readonly drivesClock?: boolean | undefined;
+}
+
 /**
  * Registers the vitest `describe`/`it` blocks of the contract.
  *
  * @param name - shown in the test names, e.g. `'RedisFlightStore'`.
  * @param makeStore - called before every test for fresh, empty stores.
+ * @param options - `drivesClock` when the harness can move the store's clock.
  *
  * @example
  * ```ts
@@ -46,6 +61,7 @@ async function until(events: readonly unknown[], count: number): Promise<void> {
 export function flightStoreConformance(
   name: string,
   makeStore: () => Promise<FlightStoreHarness>,
+  options: FlightStoreConformanceOptions = {},
 ): void {
   describe(`FlightStore conformance: ${name}`, () => {
     let harness: FlightStoreHarness;
@@ -159,5 +175,42 @@ export function flightStoreConformance(
       expect(seen).toHaveLength(0);
       other.dispose();
     });
+
+    it('after close, watch rejects with a ClosedError (never taken for an outage)', async () => {
+      await store.close?.();
+      const error: unknown = await store
+        .watch('k', () => undefined)
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(ClosedError.is(error)).toBe(true);
+    });
+
+    it.skipIf(options.drivesClock !== true)(
+      'an un-extended lease expires after leaseMs, an outcome after resultTtlMs',
+      async () => {
+        const advance = harness.advance;
+        if (advance === undefined) throw new Error('drivesClock needs harness.advance');
+        const first = await store.claim('k', 1000);
+        if (first.kind !== 'leader') throw new Error('expected leader');
+        await advance(999);
+        expect(await peer.claim('k', 1000)).toEqual({ kind: 'held', leaseRemainingMs: 1 });
+        expect(await store.extend(first.lease, 1000)).toBe(true);
+        await advance(999);
+        expect((await peer.claim('k', 1000)).kind).toBe('held');
+        await advance(1);
+        const second = await peer.claim('k', 1000);
+        if (second.kind !== 'leader') throw new Error('expected a takeover once the lease expired');
+        expect(await store.extend(first.lease, 1000)).toBe(false);
+        expect(await peer.complete(second.lease, 'kept briefly', 500)).toBe(true);
+        await advance(499);
+        expect(await store.claim('k', 1000)).toEqual({ kind: 'done', outcome: 'kept briefly' });
+        await advance(1);
+        const third = await store.claim('k', 1000);
+        expect(third.kind).toBe('leader');
+        if (third.kind === 'leader') expect(third.lease.fence).toBeGreaterThan(second.lease.fence);
+      },
+    );
   });
 }

@@ -14,7 +14,11 @@ import { stepStoreConformance } from './step-store.js';
 export { cacheStoreConformance, type CacheStoreHarness } from './cache-store.js';
 export { cacheStoreGetManyConformance } from './cache-store-get-many.js';
 export { rateLimitStoreConformance, type RateLimitStoreHarness } from './rate-limit-store.js';
-export { flightStoreConformance, type FlightStoreHarness } from './flight-store.js';
+export {
+  flightStoreConformance,
+  type FlightStoreHarness,
+  type FlightStoreConformanceOptions,
+} from './flight-store.js';
 export { jobStoreConformance, runStoreConformance, stepStoreConformance };
 export {
   releasedMigrationsConformance,

@@ -1,9 +1,11 @@
 /**
- * How values cross the wire. A {@link Codec} turns a value into a string and
- * back; the default {@link jsonCodec} is strict: it refuses, at encode time,
- * every value JSON would silently change (`undefined` properties dropped,
- * `NaN` turned into `null`, a Date turned into a string, a Map into `{}`), so
- * a writer fails loudly instead of readers getting garbage.
+ * How values and errors cross between processes (through a shared store such
+ * as Redis). A {@link Codec} turns a value into a string and back; the
+ * default {@link jsonCodec} is strict: it refuses, at encode time, every
+ * value JSON would silently change (`undefined` properties dropped, `NaN`
+ * turned into `null`, a Date turned into a string, a Map into `{}`), so a
+ * writer fails loudly instead of readers getting garbage. An error crosses
+ * as its {@link ErrorShape} and arrives as a `RemoteError`.
  */
 import { CodecError, RemoteError } from './errors.js';
 

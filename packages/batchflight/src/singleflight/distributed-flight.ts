@@ -1,6 +1,8 @@
 /**
  * `DistributedFlight`: one execution per key across every process that
- * shares a {@link FlightStore}.
+ * shares a {@link FlightStore} (Redis for a fleet, `MemoryFlightStore` in one
+ * process). The engine knows its store through the contract only, so an
+ * adapter package (`@batchflight/redis`) supplies a store and no engine.
  *
  * A call first joins the in-process `SingleFlight` of its key, so a process
  * sends at most one participant per key to the store however many local
@@ -11,10 +13,10 @@
  *   message, code) and completes the flight: every waiting process gets it.
  *   A value the codec cannot carry fails the leader's callers with the
  *   `CodecError` and reaches the waiters as that error, never as garbage.
- * - **held**: waits for the completion message (pub/sub, no polling). A
- *   timer at the end of the lease (at most `pollMs`) claims again, as a
- *   safety net: if the leader died, its lease has expired and this claim
- *   takes over (one waiter wins, the others keep waiting for it).
+ * - **held**: waits for the completion event (the store's watch, no
+ *   polling). A timer at the end of the lease (at most `pollMs`) claims
+ *   again, as a safety net: if the leader died, its lease has expired and
+ *   this claim takes over (one waiter wins, the others keep waiting for it).
  * - **done**: a leader finished moments ago; its outcome is used.
  *
  * Waiter timeouts and AbortSignals are the in-process ones: a caller that
@@ -22,38 +24,49 @@
  * stops waiting, or (as leader) aborts the call and releases the lease so
  * another process takes over at once.
  *
- * When the store fails (Redis unreachable), `onUnavailable: 'local'` (the
- * default) runs the call in this process (coalesced in-process only);
- * `'fail'` rejects with `RedisUnavailableError`. How soon that happens is the
+ * When the store is unreachable (its `unavailable(error)` says so: for
+ * Redis, a `RedisUnavailableError`), `onUnavailable: 'local'` (the default)
+ * runs the call in this process (coalesced in-process only); `'fail'`
+ * rejects with the store's outage error. How soon that happens is the
  * store's bound: a `RedisFlightStore` answers every call within its
  * `commandTimeoutMs` (default 1000 ms), at once while the client is not
  * connected. A store that was closed is not an outage: `run` rejects with
  * its `ClosedError`.
+ *
+ * This class lived in `@batchflight/redis` before; that package still
+ * exports it, deprecated, as an alias of this one.
  */
 import {
   type Clock,
   ClosedError,
-  type FlightContext,
-  type FlightEvent,
-  type FlightLease,
-  type FlightStore,
-  type FlightWatch,
-  SingleFlight,
+  type Codec,
+  type EventChannel,
+  Listeners,
   type Subscription,
   type Timer,
+  describe,
+  errorFromShape,
+  errorShape,
   eventChannel,
-  systemClock,
-} from 'batchflight';
-import { Listeners, describe, knownOptions, numberOption, oneOfOption } from 'batchflight/kit';
-import { type Codec, errorFromShape, errorShape, jsonCodec } from './codec.js';
-import { RedisUnavailableError } from './errors.js';
-import { isUnavailable } from './options.js';
+  jsonCodec,
+  knownOptions,
+  numberOption,
+  oneOfOption,
+} from '../core/index.js';
+import type { FlightEvent, FlightLease, FlightStore, FlightWatch } from './flight-store.js';
+import {
+  type FlightContext,
+  type SingleFlightCloseOptions,
+  clockOption,
+  stringOption,
+} from './options.js';
+import { SingleFlight } from './single-flight.js';
 
 const WHERE = 'DistributedFlight';
 
 /** Options of {@link DistributedFlight}. */
 export interface DistributedFlightOptions {
-  /** Where leases and outcomes live (a `RedisFlightStore`). */
+  /** Where leases and outcomes live: a `RedisFlightStore` for a fleet, a `MemoryFlightStore` in one process. */
   readonly store: FlightStore;
   /**
    * Lease of a leader, in milliseconds: if it dies, a waiter takes over this
@@ -72,7 +85,11 @@ export interface DistributedFlightOptions {
   readonly onUnavailable?: 'local' | 'fail' | undefined;
   /** Time source of the lease and poll timers. Default: the system clock. */
   readonly clock?: Clock | undefined;
-  /** A name carried by events. */
+  /**
+   * A name carried by every event (this flight's and those of the in-process
+   * `SingleFlight` it coalesces with, which has the same name) and by which
+   * central configuration addresses the instance.
+   */
   readonly name?: string | undefined;
 }
 
@@ -89,20 +106,52 @@ export type DistributedRole = 'leader' | 'waiter' | 'done' | 'takeover' | 'local
 
 /** Payload of {@link DistributedFlight.onSettled}. */
 export interface DistributedSettledEvent {
+  /** The flight's `name` option. */
   readonly name: string | undefined;
+  /** The flight key. */
   readonly key: string;
   /** `leader`: ran the call; `takeover`: ran it after a dead leader's lease expired; `waiter`/`done`: got another process's outcome; `local`: store unreachable. */
   readonly role: DistributedRole;
+  /** True when the participant's callers got a value, false for an error. */
   readonly ok: boolean;
   /** The fencing number of the lease when this process led. */
   readonly fence: number | undefined;
 }
 
-/** The diagnostics channels of every distributed flight (`batchflight:redis:<event>`). */
-export const distributedFlightChannels = {
-  /** A participant of this process settled: {@link DistributedSettledEvent}. */
-  settled: eventChannel<DistributedSettledEvent>('redis', 'flight-settled'),
-} as const;
+/**
+ * The diagnostics channels of distributed flight, by event; see
+ * {@link distributedFlightChannels}. The in-process side of a distributed
+ * flight (callers coalescing in one process, its close) publishes on the
+ * `singleflight` channels, under the same `name`.
+ */
+export interface DistributedFlightChannels {
+  /** A participant of this process settled. */
+  readonly settled: EventChannel<DistributedSettledEvent>;
+}
+
+/**
+ * Diagnostics channels, `batchflight:singleflight:distributed-<event>`, one
+ * per field of {@link DistributedFlightChannels}.
+ *
+ * @example
+ * ```ts
+ * import diagnosticsChannel from 'node:diagnostics_channel';
+ * diagnosticsChannel.subscribe(distributedFlightChannels.settled.name, (event) => {
+ *   const { key, role, ok } = event as DistributedSettledEvent;
+ * });
+ * ```
+ */
+export const distributedFlightChannels: DistributedFlightChannels = {
+  settled: eventChannel<DistributedSettledEvent>('singleflight', 'distributed-settled'),
+};
+
+/**
+ * The name the `settled` channel had while the engine lived in
+ * `@batchflight/redis`, `batchflight:redis:flight-settled`: published as well,
+ * with the same payload, so existing subscribers keep receiving. New code
+ * subscribes to `distributedFlightChannels.settled`.
+ */
+const legacySettled = eventChannel<DistributedSettledEvent>('redis', 'flight-settled');
 
 /** Counters of {@link DistributedFlight.stats}. */
 export interface DistributedFlightStats {
@@ -128,7 +177,11 @@ export interface DistributedFlightStats {
  * @example
  * ```ts
  * const redis = new Redis(process.env.REDIS_URL);
- * const flights = new DistributedFlight({ store: new RedisFlightStore({ client: redis }), leaseMs: 5000 });
+ * const flights = new DistributedFlight({
+ *   store: new RedisFlightStore({ client: redis }),
+ *   leaseMs: 5000,
+ *   name: 'reports',
+ * });
  * // 8 pods × 500 concurrent callers: one upstream call.
  * const report = await flights.run(`report:${day}`, (ctx) => buildReport(day, { signal: ctx.signal }));
  * ```
@@ -168,15 +221,17 @@ export class DistributedFlight implements AsyncDisposable {
       'clock',
       'name',
     ]);
-    const store = options.store as Partial<FlightStore> | undefined;
+    const store = options.store as Partial<FlightStore> | null | undefined;
     if (
       typeof store !== 'object' ||
+      store === null ||
       typeof store.claim !== 'function' ||
       typeof store.watch !== 'function' ||
-      typeof store.complete !== 'function'
+      typeof store.complete !== 'function' ||
+      (store.unavailable !== undefined && typeof store.unavailable !== 'function')
     ) {
       throw new TypeError(
-        `${WHERE}: option store must be a FlightStore (watch, claim, extend, complete, release), got ${describe(options.store)}.`,
+        `${WHERE}: option store must be a FlightStore (watch, claim, extend, complete, release, and optionally unavailable), got ${describe(options.store)}.`,
       );
     }
     this.#store = options.store;
@@ -188,19 +243,24 @@ export class DistributedFlight implements AsyncDisposable {
       'local',
       'fail',
     ]);
-    this.#clock = options.clock ?? systemClock;
-    this.#name = options.name;
+    this.#clock = clockOption(WHERE, options.clock);
+    this.#name = stringOption(WHERE, 'name', options.name);
     this.#local = new SingleFlight({
       clock: this.#clock,
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-      ...(options.name === undefined ? {} : { name: options.name }),
+      ...(this.#name === undefined ? {} : { name: this.#name }),
     });
+  }
+
+  /** The `name` option, if one was given. */
+  get name(): string | undefined {
+    return this.#name;
   }
 
   /**
    * Runs `fn` for `key` once across every process sharing the store, and
    * resolves to its value (or rejects with its error; from another process,
-   * a {@link RemoteError} with the same name, message and code).
+   * a `RemoteError` with the same name, message and code).
    *
    * @param fn - receives the context every batchflight callback gets ({@link FlightContext}:
    *   `signal`, which aborts when every caller in this process has left, `scope` and `key`),
@@ -224,15 +284,25 @@ export class DistributedFlight implements AsyncDisposable {
   }
 
   /**
-   * Refuses new calls (`ClosedError`); calls already made run to their end.
-   * The store is the caller's: close it yourself. Idempotent.
+   * Refuses new calls (`ClosedError`) and resolves once the calls already
+   * made have settled, as `SingleFlight#close` does (it is the in-process
+   * flight's close): at the deadline (`timeoutMs`, or `signal` aborting) it
+   * turns forced, the callers still waiting reject with a `ClosedError` and
+   * the executions' signals abort (a leader then releases its lease, so
+   * another process takes over at once). The store is the caller's: close it
+   * yourself. Idempotent.
+   *
+   * @example
+   * ```ts
+   * process.once('SIGTERM', () => void flights.close({ timeoutMs: 5_000 }));
+   * ```
    */
-  close(): Promise<void> {
+  close(options: SingleFlightCloseOptions = {}): Promise<void> {
     this.#closed = true;
-    return Promise.resolve();
+    return this.#local.close(options);
   }
 
-  /** Same as {@link close}. */
+  /** Same as {@link close}: a graceful close without a deadline. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
@@ -411,16 +481,14 @@ export class DistributedFlight implements AsyncDisposable {
     ctx: FlightContext,
     error: unknown,
   ): Promise<T> {
-    // A server error, or a store closed under us, is the caller's to see, not an outage.
-    if (!isUnavailable(error) || ClosedError.is(error)) throw error;
-    if (this.#mode === 'fail') {
-      throw new RedisUnavailableError(
-        `${WHERE}: the flight store is unreachable for ${JSON.stringify(key)}.`,
-        {
-          cause: error,
-        },
-      );
-    }
+    // A store closed under us, or an answer of the store (a server error), is the caller's to
+    // see, not an outage.
+    if (ClosedError.is(error)) throw error;
+    const outage = this.#store.unavailable === undefined ? error : this.#store.unavailable(error);
+    if (outage === undefined) throw error;
+    // The store's report of the outage (an Error when the store has the hook, else what it threw).
+    // eslint-disable-next-line @typescript-eslint/only-throw-error
+    if (this.#mode === 'fail') throw outage;
     this.#localRuns++;
     try {
       const value = await fn(ctx);
@@ -433,11 +501,11 @@ export class DistributedFlight implements AsyncDisposable {
   }
 
   #emit(key: string, role: DistributedRole, ok: boolean, fence: number | undefined): void {
-    if (!this.#onSettled.active && !distributedFlightChannels.settled.hasSubscribers) return;
+    const channel = distributedFlightChannels.settled;
+    if (!this.#onSettled.active && !channel.hasSubscribers && !legacySettled.hasSubscribers) return;
     const event: DistributedSettledEvent = { name: this.#name, key, role, ok, fence };
     this.#onSettled.emit(event);
-    if (distributedFlightChannels.settled.hasSubscribers) {
-      distributedFlightChannels.settled.publish(event);
-    }
+    if (channel.hasSubscribers) channel.publish(event);
+    if (legacySettled.hasSubscribers) legacySettled.publish(event);
   }
 }
