@@ -9,5 +9,7 @@ export {
   type TimeoutOptions,
   type TimeoutEvent,
   type TimeoutStats,
+  type TimeoutSettings,
+  type TimeoutConfiguredEvent,
 } from './timeout.js';
 export { TimeoutError } from './errors.js';

@@ -161,8 +161,11 @@ describe('timeout', () => {
     const caught = result.catch((e: unknown) => e);
     await clock.advance(50);
     expect(await caught).toBeInstanceOf(TimeoutError);
-    const handler = async (): Promise<number> => 1;
-    expect(timeout({ ms: Infinity }).wrap(handler)).toBe(handler);
+    // No deadline: the call passes straight through (no timer, not counted).
+    const none = timeout<unknown, number>({ ms: Infinity, clock });
+    expect(await none.wrap(async () => 1)(undefined, toContext())).toBe(1);
+    expect(none.stats()).toEqual({ calls: 0, timeouts: 0, inFlight: 0 });
+    expect(clock.pendingTimers).toBe(0);
   });
 
   it('validates its options', () => {

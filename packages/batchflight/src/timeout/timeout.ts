@@ -70,18 +70,42 @@ export interface TimeoutStats {
   readonly inFlight: number;
 }
 
+/** The settings {@link TimeoutPolicy.configure} changes while the policy runs. */
+export interface TimeoutSettings {
+  /** The deadline of each call started from now on, in milliseconds (> 0; `Infinity`: none). */
+  readonly ms: number;
+}
+
+/** Payload of the `configured` channel: {@link TimeoutPolicy.configure} changed the deadline. */
+export interface TimeoutConfiguredEvent {
+  readonly name: string;
+  readonly previous: TimeoutSettings;
+  readonly current: TimeoutSettings;
+}
+
 /**
  * The diagnostics channels of every timeout policy (`batchflight:timeout:<event>`):
- * `timeout`, a call missed its deadline.
+ * `timeout`, a call missed its deadline; `configured`, the deadline changed.
  */
 export const timeoutChannels = {
   timeout: eventChannel<TimeoutEvent>('timeout', 'timeout'),
+  configured: eventChannel<TimeoutConfiguredEvent>('timeout', 'configured'),
 } as const;
 const timeoutChannel = timeoutChannels.timeout;
 const WHERE = 'timeout()';
 
 /** Reaches the private #callerAborted of the owner from the helper class (set by a static block). */
 let callerAbortedHook: (owner: TimeoutPolicy<never, never>, arg: TimedCall) => void;
+
+/**
+ * The calls started under one deadline: every call of a generation waits the same `ms`, so
+ * its list stays in deadline order. configure() starts a new generation; the calls of the
+ * old one keep their deadline and their list (and its timer) until they settle.
+ */
+interface Generation {
+  readonly ms: number;
+  readonly deadlines: DeadlineList<TimedCall>;
+}
 
 /** One call in flight: the context handed to the inner handler and a node of the deadline list. */
 class TimedCall implements LazySignalContext, DeadlineEntry<TimedCall> {
@@ -99,6 +123,7 @@ class TimedCall implements LazySignalContext, DeadlineEntry<TimedCall> {
     readonly parent: CallContext,
     readonly deadline: number,
     readonly owner: TimeoutPolicy<never, never>,
+    readonly generation: Generation,
   ) {}
 
   get signal(): AbortSignal {
@@ -138,11 +163,10 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
   }
 
   readonly name: string;
-  readonly ms: number;
   readonly #clock: Clock;
   readonly #onTimeout = new Listeners<TimeoutEvent>();
-  // Calls in flight: every one has the same delay, so one timer serves them all.
-  readonly #deadlines: DeadlineList<TimedCall>;
+  // Calls started under the current deadline: the same delay for all, so one timer serves them.
+  #generation: Generation;
   #calls = 0;
   #timeouts = 0;
   #inFlight = 0;
@@ -153,11 +177,45 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
     }
     knownOptions(WHERE, options, ['ms', 'name', 'clock']);
     this.name = nameOption(WHERE, options.name, 'timeout');
-    this.ms = numberOption(WHERE, 'ms', options.ms, { exclusive: true, allowInfinity: true });
     this.#clock = options.clock ?? systemClock;
-    this.#deadlines = new DeadlineList<TimedCall>(this.#clock, (call) => {
-      this.#expire(call);
-    });
+    this.#generation = this.#newGeneration(msOption(options.ms));
+  }
+
+  /** The deadline of the calls starting now, in milliseconds. */
+  get ms(): number {
+    return this.#generation.ms;
+  }
+
+  /** The settings in force. */
+  get settings(): TimeoutSettings {
+    return { ms: this.#generation.ms };
+  }
+
+  /**
+   * Changes the deadline of the calls that start from now on; calls in flight keep the one
+   * they started with. Invalid settings throw the constructor's error and change nothing
+   * (`dryRun` only checks). Publishes `configured`.
+   *
+   * @example
+   * ```ts
+   * t.configure({ ms: 2_000 }); // the upstream got slower; give it more room
+   * ```
+   */
+  configure(settings: Partial<TimeoutSettings>, options?: { readonly dryRun?: boolean }): void {
+    if (typeof settings !== 'object' || (settings as unknown) === null) {
+      throw new TypeError(
+        `timeout(${this.name}).configure(): settings must be an object { ms }, got ${typeof settings}.`,
+      );
+    }
+    knownOptions(WHERE, settings, ['ms']);
+    if (settings.ms === undefined) return;
+    const ms = msOption(settings.ms);
+    if (options?.dryRun === true || ms === this.#generation.ms) return;
+    const previous = this.settings;
+    this.#generation = this.#newGeneration(ms);
+    if (timeoutChannels.configured.hasSubscribers) {
+      timeoutChannels.configured.publish({ name: this.name, previous, current: { ms } });
+    }
   }
 
   /**
@@ -165,7 +223,6 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
    * handler's types: one policy guards handlers of any input and output.
    */
   wrap<In extends I, Out extends O>(next: Handler<In, Out>): Handler<In, Out> {
-    if (this.ms === Infinity) return next;
     return (input, ctx) => this.#start(next, input, ctx);
   }
 
@@ -196,17 +253,29 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
     return { calls: this.#calls, timeouts: this.#timeouts, inFlight: this.#inFlight };
   }
 
+  #newGeneration(ms: number): Generation {
+    return {
+      ms,
+      deadlines: new DeadlineList<TimedCall>(this.#clock, (call) => {
+        this.#expire(call);
+      }),
+    };
+  }
+
   #start<In, Out>(next: Handler<In, Out>, input: In, ctx: CallContext): Promise<Out> {
+    const generation = this.#generation;
+    // No deadline (ms: Infinity): the call passes through as if the layer were not there.
+    if (generation.ms === Infinity) return next(input, ctx);
     this.#calls++;
     const parentSignal = ctx.signal;
     if (parentSignal.aborted) return rejectWith(parentSignal.reason);
-    const call = new TimedCall(ctx, this.#clock.now() + this.ms, this);
+    const call = new TimedCall(ctx, this.#clock.now() + generation.ms, this, generation);
     const outer = new Promise<Out>((resolve, reject) => {
       call.resolve = resolve as (value: unknown) => void;
       call.reject = reject;
     });
     this.#inFlight++;
-    this.#deadlines.add(call);
+    generation.deadlines.add(call);
     if (parentSignal !== NEVER_ABORTED) parentSignal.addEventListener('abort', call);
     let inner: Promise<Out>;
     try {
@@ -243,16 +312,17 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
   }
 
   #expire(call: TimedCall): void {
+    const ms = call.generation.ms;
     const error = new TimeoutError(
-      `timeout(${this.name}): the call did not settle within ${String(this.ms)} ms.`,
-      this.ms,
+      `timeout(${this.name}): the call did not settle within ${String(ms)} ms.`,
+      ms,
     );
     call.reason = error;
     this.#timeouts++;
     this.#finish(call);
     call.controller?.abort(error);
     if (this.#onTimeout.active || timeoutChannel.hasSubscribers) {
-      const event = { name: this.name, timeoutMs: this.ms };
+      const event = { name: this.name, timeoutMs: ms };
       this.#onTimeout.emit(event);
       if (timeoutChannel.hasSubscribers) timeoutChannel.publish(event);
     }
@@ -262,10 +332,14 @@ export class TimeoutPolicy<I = unknown, O = unknown> implements Layer<I, O> {
   #finish(call: TimedCall): void {
     call.done = true;
     this.#inFlight--;
-    this.#deadlines.delete(call);
+    call.generation.deadlines.delete(call);
     const signal = call.parent.signal;
     if (signal !== NEVER_ABORTED) signal.removeEventListener('abort', call);
   }
+}
+
+function msOption(value: unknown): number {
+  return numberOption(WHERE, 'ms', value, { exclusive: true, allowInfinity: true });
 }
 
 /**
