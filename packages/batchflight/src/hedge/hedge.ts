@@ -68,12 +68,28 @@ export interface HedgeStats {
   readonly hedgeWins: number;
 }
 
+/** The settings {@link HedgePolicy.configure} changes while the policy runs. */
+export interface HedgeSettings {
+  /** Wait before each hedge, in milliseconds. */
+  readonly afterMs: number;
+  /** Extra attempts at most. */
+  readonly maxHedges: number;
+}
+
+/** Payload of the `configured` channel: {@link HedgePolicy.configure} changed the settings. */
+export interface HedgeConfiguredEvent {
+  readonly name: string;
+  readonly previous: HedgeSettings;
+  readonly current: HedgeSettings;
+}
+
 /**
  * The diagnostics channels of every hedge policy (`batchflight:hedge:<event>`):
- * `hedge`, another attempt started.
+ * `hedge`, another attempt started; `configured`, the settings changed.
  */
 export const hedgeChannels = {
   hedge: eventChannel<HedgeEvent>('hedge', 'hedge'),
+  configured: eventChannel<HedgeConfiguredEvent>('hedge', 'configured'),
 } as const;
 const hedgeChannel = hedgeChannels.hedge;
 const WHERE = 'hedge()';
@@ -114,6 +130,15 @@ class Attempt implements LazySignalContext {
   }
 }
 
+/**
+ * The races started under one setting: every race of a generation waits the same `afterMs`,
+ * so its list stays in deadline order. configure() starts a new generation; the races of the
+ * old one finish under the settings they started with.
+ */
+interface Generation extends HedgeSettings {
+  readonly waiting: DeadlineList<Race>;
+}
+
 /** Reaches the private #dequeue of the owner from the helper class (set by a static block). */
 let dequeueHook: (owner: HedgePolicy<never, never>, arg: Race) => void;
 
@@ -135,6 +160,7 @@ class Race implements DeadlineEntry<Race> {
     readonly handler: Handler<unknown, unknown>,
     readonly input: unknown,
     readonly owner: HedgePolicy<never, never>,
+    readonly generation: Generation,
   ) {}
 
   /** The caller's signal aborted (this object is its listener). */
@@ -163,12 +189,10 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
   }
 
   readonly name: string;
-  readonly afterMs: number;
-  readonly maxHedges: number;
   readonly #clock: Clock;
   readonly #onHedge = new Listeners<HedgeEvent>();
   // Races waiting for their next hedge: afterMs is the same for all, so one timer serves them.
-  readonly #waiting: DeadlineList<Race>;
+  #generation: Generation;
   #calls = 0;
   #hedges = 0;
   #hedgeWins = 0;
@@ -181,12 +205,60 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
     }
     knownOptions(WHERE, options, ['afterMs', 'maxHedges', 'name', 'clock']);
     this.name = nameOption(WHERE, options.name, 'hedge');
-    this.afterMs = numberOption(WHERE, 'afterMs', options.afterMs);
-    this.maxHedges = integerOption(WHERE, 'maxHedges', options.maxHedges ?? 1, { min: 0 });
     this.#clock = options.clock ?? systemClock;
-    this.#waiting = new DeadlineList<Race>(this.#clock, (race) => {
-      this.#launch(race, 'slow');
-    });
+    this.#generation = this.#newGeneration(
+      numberOption(WHERE, 'afterMs', options.afterMs),
+      maxHedgesOption(options.maxHedges ?? 1),
+    );
+  }
+
+  /** Wait before each hedge of the calls starting now, in milliseconds. */
+  get afterMs(): number {
+    return this.#generation.afterMs;
+  }
+
+  /** Extra attempts at most, for the calls starting now. */
+  get maxHedges(): number {
+    return this.#generation.maxHedges;
+  }
+
+  /** The settings in force. */
+  get settings(): HedgeSettings {
+    const { afterMs, maxHedges } = this.#generation;
+    return { afterMs, maxHedges };
+  }
+
+  /**
+   * Changes the delay and the number of hedges for the calls that start from now on; a call
+   * in flight finishes under the settings it started with. Settings left out keep their
+   * value; invalid ones throw the constructor's error and change nothing (`dryRun` only
+   * checks). Publishes `configured`.
+   *
+   * @example
+   * ```ts
+   * hedged.configure({ afterMs: 80 }); // the upstream's p95 moved
+   * ```
+   */
+  configure(settings: Partial<HedgeSettings>, options?: { readonly dryRun?: boolean }): void {
+    if (typeof settings !== 'object' || (settings as unknown) === null) {
+      throw new TypeError(
+        `hedge(${this.name}).configure(): settings must be an object { afterMs, maxHedges }, got ${typeof settings}.`,
+      );
+    }
+    knownOptions(WHERE, settings, ['afterMs', 'maxHedges']);
+    const previous = this.settings;
+    const afterMs =
+      settings.afterMs === undefined
+        ? previous.afterMs
+        : numberOption(WHERE, 'afterMs', settings.afterMs);
+    const maxHedges =
+      settings.maxHedges === undefined ? previous.maxHedges : maxHedgesOption(settings.maxHedges);
+    if (options?.dryRun === true) return;
+    if (afterMs === previous.afterMs && maxHedges === previous.maxHedges) return;
+    this.#generation = this.#newGeneration(afterMs, maxHedges);
+    if (hedgeChannels.configured.hasSubscribers) {
+      hedgeChannels.configured.publish({ name: this.name, previous, current: this.settings });
+    }
   }
 
   /**
@@ -198,7 +270,7 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
       this.#calls++;
       const signal = ctx.signal;
       if (signal.aborted) return rejectWith(signal.reason);
-      const race = new Race(ctx, next as Handler<unknown, unknown>, input, this);
+      const race = new Race(ctx, next as Handler<unknown, unknown>, input, this, this.#generation);
       const outer = new Promise<Out>((resolve, reject) => {
         race.resolve = resolve as (value: unknown) => void;
         race.reject = reject;
@@ -235,14 +307,24 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
     return { calls: this.#calls, hedges: this.#hedges, hedgeWins: this.#hedgeWins };
   }
 
-  #enqueue(race: Race): void {
-    race.deadline = this.#clock.now() + this.afterMs;
-    this.#waiting.add(race);
+  #newGeneration(afterMs: number, maxHedges: number): Generation {
+    return {
+      afterMs,
+      maxHedges,
+      waiting: new DeadlineList<Race>(this.#clock, (race) => {
+        this.#launch(race, 'slow');
+      }),
+    };
   }
 
-  /** Takes a race out of the deadline list (no-op when not listed). */
+  #enqueue(race: Race): void {
+    race.deadline = this.#clock.now() + race.generation.afterMs;
+    race.generation.waiting.add(race);
+  }
+
+  /** Takes a race out of its deadline list (no-op when not listed). */
   #dequeue(race: Race): void {
-    this.#waiting.delete(race);
+    race.generation.waiting.delete(race);
   }
 
   #launch(race: Race, reason: 'slow' | 'failed'): void {
@@ -258,7 +340,7 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
       }
     }
     this.#dequeue(race);
-    if (index <= this.maxHedges) this.#enqueue(race);
+    if (index <= race.generation.maxHedges) this.#enqueue(race);
     let call: Promise<unknown>;
     try {
       call = race.handler(race.input, attempt);
@@ -282,7 +364,7 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
       (error: unknown) => {
         race.inFlight--;
         if (race.done) return;
-        if (race.attempts.length <= this.maxHedges) this.#launch(race, 'failed');
+        if (race.attempts.length <= race.generation.maxHedges) this.#launch(race, 'failed');
         else if (race.inFlight === 0) {
           race.finish(error);
           race.reject(error);
@@ -290,6 +372,10 @@ export class HedgePolicy<I = unknown, O = unknown> implements Layer<I, O> {
       },
     );
   }
+}
+
+function maxHedgesOption(value: unknown): number {
+  return integerOption(WHERE, 'maxHedges', value, { min: 0 });
 }
 
 /**

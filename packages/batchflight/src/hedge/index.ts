@@ -6,5 +6,7 @@ export {
   type HedgeOptions,
   type HedgeEvent,
   type HedgeStats,
+  type HedgeSettings,
+  type HedgeConfiguredEvent,
 } from './hedge.js';
 export { HedgeCancelledError } from './errors.js';
