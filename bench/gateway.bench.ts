@@ -4,24 +4,28 @@
  * one, nginx (Debian's package, when installed) in its own with a generated config.
  *
  * 1. Hot keys: 200 connections over 50 hot URLs, upstream 50 ms: straight, gateway
- *    (`coalesce`; and `coalesce` + `cache` 1 s), nginx (`proxy_cache` 1 s + `proxy_cache_lock`).
- *    Upstream calls per 1,000 client requests, requests/s, client p50/p99.
+ *    (`coalesce`; and `coalesce` + `cache` 1 s), `@fastify/http-proxy` (no coalescing), nginx
+ *    (`proxy_cache` 1 s + `proxy_cache_lock`). Upstream calls per 1,000 client requests,
+ *    requests/s, client p50/p99.
  * 2. The same with an upstream that takes 6 s: past nginx's `proxy_cache_lock_timeout` (5 s).
- * 3. Pass-through on a fast upstream: gateway without policies and nginx `proxy_pass` against
- *    straight calls: requests/s and p99 ratios.
+ * 3. Pass-through on a fast upstream: gateway without policies, `@fastify/http-proxy` and nginx
+ *    `proxy_pass`, in `BENCH_ROUNDS` rounds (default 3) whose order rotates, so that a burst of
+ *    load from elsewhere on the machine does not land on one target only: requests/s and p99
+ *    ratios against `@fastify/http-proxy` per round, with the load average.
  * 4. Batching: 1,000 distinct single-item GETs per second for 3 s, straight vs gateway `batch`
  *    into `GET /users?ids=`: upstream calls per second, added p99.
  *
- * Run: `npm run bench -- gateway` (BENCH_QUICK=1 for shorter runs). `@fastify/http-proxy` is not
- * a devDependency yet, so it is not among the peers.
+ * Every proxy (gateway, `@fastify/http-proxy`, nginx), the upstream and the load generator run
+ * in processes of their own. Run: `npm run bench -- gateway` (BENCH_QUICK=1 for shorter runs;
+ * BENCH_GATEWAY=pass-through,batching to run only some parts).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdtemp, rm, writeFile, mkdir, readdir, readFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
-import { createGateway, type GatewayConfigInput } from '@batchflight/gateway';
+import type { GatewayConfigInput } from '@batchflight/gateway';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.env.BENCH_QUICK === '1';
@@ -86,7 +90,7 @@ const hasNginx = spawnSync('nginx', ['-v']).status === 0;
 async function startNginx(
   upstream: string,
   cache: boolean,
-): Promise<{ origin: string; stop(): Promise<void> }> {
+): Promise<{ origin: string; pid: number; stop(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-nginx-'));
   // nginx's workers run as an unprivileged user when started by root: they must reach the cache.
   await chmod(dir, 0o755);
@@ -129,6 +133,7 @@ http {
   }
   return {
     origin: `http://127.0.0.1:${String(port)}`,
+    pid: proc.pid ?? 0,
     async stop() {
       proc.kill('SIGQUIT');
       await new Promise((resolve) => proc.once('exit', resolve));
@@ -137,27 +142,80 @@ http {
   };
 }
 
-async function withGateway<T>(
-  upstream: string,
-  routes: GatewayConfigInput['routes'],
-  run: (origin: string) => Promise<T>,
+async function withProxy<T>(
+  kind: 'gateway' | 'http-proxy',
+  arg: string,
+  run: (origin: string, pid: number) => Promise<T>,
 ): Promise<T> {
-  const gateway = createGateway({
-    listen: { host: '127.0.0.1', port: 0 },
-    upstreams: { api: { url: upstream, connections: 256 } },
-    routes,
-  });
+  const proc = child('proxy.ts', [kind, arg]);
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
   try {
-    return await run(await gateway.listen());
+    return await run(`http://127.0.0.1:${await firstLine(proc)}`, proc.pid ?? 0);
   } finally {
-    await gateway.close();
+    proc.kill('SIGTERM');
+    await exited;
   }
 }
+
+function withGateway<T>(
+  upstream: string,
+  routes: GatewayConfigInput['routes'],
+  run: (origin: string, pid: number) => Promise<T>,
+): Promise<T> {
+  const config: GatewayConfigInput = {
+    listen: { host: '127.0.0.1', port: 0 },
+    upstreams: { api: { url: upstream, connections: 128 } },
+    routes,
+  };
+  return withProxy('gateway', JSON.stringify(config), run);
+}
+
+const withFastifyProxy = <T>(
+  upstream: string,
+  run: (origin: string, pid: number) => Promise<T>,
+): Promise<T> => withProxy('http-proxy', upstream, run);
+
+async function withNginx<T>(
+  upstream: string,
+  cache: boolean,
+  run: (origin: string, pid: number) => Promise<T>,
+): Promise<T> {
+  const nginx = await startNginx(upstream, cache);
+  try {
+    return await run(nginx.origin, nginx.pid);
+  } finally {
+    await nginx.stop();
+  }
+}
+
+const TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString()) || 100;
+
+/**
+ * CPU time, in ms, used so far by a process and its direct children (nginx's workers), from
+ * /proc: a figure that other load on the machine disturbs far less than requests/s.
+ */
+async function cpuMs(pid: number): Promise<number> {
+  let ticks = 0;
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // Fields after the command name (which may hold spaces): state ppid ... utime(14) stime(15).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(entry) === pid || Number(fields[1]) === pid) {
+      ticks += Number(fields[11]) + Number(fields[12]);
+    }
+  }
+  return (ticks * 1000) / TICKS_PER_SECOND;
+}
+
+const load1 = (): string => loadavg()[0]?.toFixed(2) ?? '?';
 
 interface Row {
   target: string;
   load: Load;
   calls: number;
+  /** CPU time of the proxy's process(es) per request, in µs, when measured. */
+  cpuUsPerRequest?: number;
 }
 
 function print(title: string, rows: readonly Row[], baseline?: Row): void {
@@ -171,7 +229,8 @@ function print(title: string, rows: readonly Row[], baseline?: Row): void {
       'p99 ms'.padStart(9) +
       'upstream'.padStart(10) +
       '/1k req'.padStart(9) +
-      (baseline ? '  rps×   p99×' : ''),
+      'cpu µs/req'.padStart(11) +
+      (baseline ? '  rps×   p99×   cpu×' : ''),
   );
   for (const row of rows) {
     const per1k = row.load.requests === 0 ? 0 : (1000 * row.calls) / row.load.requests;
@@ -184,8 +243,9 @@ function print(title: string, rows: readonly Row[], baseline?: Row): void {
         row.load.p99.toFixed(1).padStart(9) +
         String(row.calls).padStart(10) +
         per1k.toFixed(1).padStart(9) +
+        (row.cpuUsPerRequest?.toFixed(0) ?? '-').padStart(11) +
         (baseline
-          ? `  ${(row.load.rps / baseline.load.rps).toFixed(2).padStart(5)}  ${(row.load.p99 / baseline.load.p99).toFixed(2).padStart(5)}`
+          ? `  ${(row.load.rps / baseline.load.rps).toFixed(2).padStart(5)}  ${(row.load.p99 / baseline.load.p99).toFixed(2).padStart(5)}  ${row.cpuUsPerRequest === undefined || baseline.cpuUsPerRequest === undefined ? '    -' : (row.cpuUsPerRequest / baseline.cpuUsPerRequest).toFixed(2).padStart(5)}`
           : ''),
     );
   }
@@ -195,11 +255,31 @@ async function measure(
   target: string,
   upstream: string,
   origin: string,
-  spec: { paths: readonly string[]; connections: number; durationMs: number; rate?: number },
+  spec: {
+    paths: readonly string[];
+    connections: number;
+    durationMs: number;
+    rate?: number;
+    /** Untimed load first, so that every target is measured with its code already compiled. */
+    warmupMs?: number;
+  },
+  /** The proxy's process, whose CPU time per request is measured. */
+  pid?: number,
 ): Promise<Row> {
+  const { warmupMs, ...timed } = spec;
+  if (warmupMs !== undefined) await load({ origin, ...timed, durationMs: warmupMs });
   await upstreamCalls(upstream); // reset
-  const result = await load({ origin, ...spec });
-  return { target, load: result, calls: await upstreamCalls(upstream) };
+  const cpuBefore = pid === undefined ? 0 : await cpuMs(pid);
+  const result = await load({ origin, ...timed });
+  const cpu = pid === undefined ? undefined : (await cpuMs(pid)) - cpuBefore;
+  return {
+    target,
+    load: result,
+    calls: await upstreamCalls(upstream),
+    ...(cpu === undefined || result.requests === 0
+      ? {}
+      : { cpuUsPerRequest: (cpu * 1000) / result.requests }),
+  };
 }
 
 const hot = Array.from({ length: 50 }, (_, i) => `/items/${String(i)}`);
@@ -225,13 +305,17 @@ async function hotKeys(latencyMs: number, durationMs: number): Promise<void> {
         (origin) => measure('gateway coalesce + cache 1 s', up.origin, origin, spec),
       ),
     );
+    rows.push(
+      await withFastifyProxy(up.origin, (origin) =>
+        measure('@fastify/http-proxy', up.origin, origin, spec),
+      ),
+    );
     if (hasNginx) {
-      const nginx = await startNginx(up.origin, true);
-      try {
-        rows.push(await measure('nginx proxy_cache 1 s + lock', up.origin, nginx.origin, spec));
-      } finally {
-        await nginx.stop();
-      }
+      rows.push(
+        await withNginx(up.origin, true, (origin) =>
+          measure('nginx proxy_cache 1 s + lock', up.origin, origin, spec),
+        ),
+      );
     }
   } finally {
     up.stop();
@@ -244,27 +328,75 @@ async function hotKeys(latencyMs: number, durationMs: number): Promise<void> {
 
 async function passThrough(): Promise<void> {
   const up = await startUpstream(0);
-  const spec = { paths: ['/items/1'], connections: 50, durationMs: DURATION_MS };
-  const rows: Row[] = [];
+  const spec = {
+    paths: ['/items/1'],
+    connections: 50,
+    durationMs: DURATION_MS,
+    warmupMs: quick ? 1_000 : 2_000,
+  };
+  const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? '2' : '3'));
+  const targets: [name: string, run: () => Promise<Row>][] = [
+    [
+      'gateway, no policies',
+      () =>
+        withGateway(up.origin, itemRoute([]), (origin, pid) =>
+          measure('gateway, no policies', up.origin, origin, spec, pid),
+        ),
+    ],
+    [
+      '@fastify/http-proxy',
+      () =>
+        withFastifyProxy(up.origin, (origin, pid) =>
+          measure('@fastify/http-proxy', up.origin, origin, spec, pid),
+        ),
+    ],
+    [
+      'straight to the upstream',
+      () => measure('straight to the upstream', up.origin, up.origin, spec),
+    ],
+  ];
+  if (hasNginx) {
+    targets.push([
+      'nginx proxy_pass',
+      () =>
+        withNginx(up.origin, false, (origin, pid) =>
+          measure('nginx proxy_pass', up.origin, origin, spec, pid),
+        ),
+    ]);
+  }
+  const ratios: { rps: number; p99: number; cpu: number }[] = [];
   try {
-    rows.push(await measure('straight to the upstream', up.origin, up.origin, spec));
-    rows.push(
-      await withGateway(up.origin, itemRoute([]), (origin) =>
-        measure('gateway, no policies', up.origin, origin, spec),
-      ),
-    );
-    if (hasNginx) {
-      const nginx = await startNginx(up.origin, false);
-      try {
-        rows.push(await measure('nginx proxy_pass', up.origin, nginx.origin, spec));
-      } finally {
-        await nginx.stop();
+    for (let round = 0; round < rounds; round++) {
+      const rows = new Map<string, Row>();
+      const before = load1();
+      // Rotated so that no target always runs first (or right after nginx, or on a warm upstream).
+      for (let i = 0; i < targets.length; i++) {
+        const target = targets[(round + i) % targets.length];
+        if (target !== undefined) rows.set(target[0], await target[1]());
+      }
+      const baseline = rows.get('@fastify/http-proxy');
+      const gateway = rows.get('gateway, no policies');
+      print(
+        `pass-through round ${String(round + 1)}/${String(rounds)}: 50 connections, fast upstream, load ${before} -> ${load1()} (ratios against @fastify/http-proxy)`,
+        targets.map(([name]) => rows.get(name)).filter((row) => row !== undefined),
+        baseline,
+      );
+      if (baseline !== undefined && gateway !== undefined) {
+        ratios.push({
+          rps: gateway.load.rps / baseline.load.rps,
+          p99: gateway.load.p99 / baseline.load.p99,
+          cpu: (gateway.cpuUsPerRequest ?? NaN) / (baseline.cpuUsPerRequest ?? NaN),
+        });
       }
     }
   } finally {
     up.stop();
   }
-  print('pass-through: 50 connections, fast upstream (ratios against straight)', rows, rows[0]);
+  const range = (values: number[]): string =>
+    `${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)}`;
+  console.log(
+    `gateway / @fastify/http-proxy over ${String(ratios.length)} rounds: req/s ${range(ratios.map((r) => r.rps))}x (target >= 0.8), p99 ${range(ratios.map((r) => r.p99))}x (target <= 1.2), CPU per request ${range(ratios.map((r) => r.cpu))}x`,
+  );
 }
 
 async function batching(): Promise<void> {
@@ -310,10 +442,15 @@ async function batching(): Promise<void> {
   }
 }
 
-console.log(
-  `gateway bench, ${new Date().toISOString()}, nginx ${hasNginx ? 'found' : 'not installed'}`,
+const parts = new Set(
+  (process.env.BENCH_GATEWAY ?? 'hot-keys,slow-keys,pass-through,batching').split(','),
 );
-await hotKeys(50, DURATION_MS);
-await hotKeys(6_000, quick ? 7_000 : 13_000);
-await passThrough();
-await batching();
+console.log(
+  `gateway bench, ${new Date().toISOString()}, nginx ${hasNginx ? 'found' : 'not installed'}, load ${loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' ')}`,
+);
+if (parts.has('hot-keys')) await hotKeys(50, DURATION_MS);
+if (parts.has('slow-keys')) await hotKeys(6_000, quick ? 7_000 : 13_000);
+if (parts.has('pass-through')) await passThrough();
+if (parts.has('batching')) await batching();

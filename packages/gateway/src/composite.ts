@@ -11,6 +11,7 @@
  * A failed part is reported in its own slot (`partial: true`), never a failure of the whole;
  * the composite itself answers 200 unless every part failed (then 502).
  */
+import { setMaxListeners } from 'node:events';
 import type { CallContext } from 'batchflight/core';
 import type { CompositeConfig, RouteConfig } from './config.js';
 import type { DispatchRequest } from './http.js';
@@ -41,6 +42,8 @@ export function compositeRoute(
     config: routeConfig,
     async handle(request: GatewayRequest, ctx: CallContext): Promise<GatewayResponse> {
       requests++;
+      // Every part listens to the caller's one signal: many listeners is normal here.
+      setMaxListeners(0, ctx.signal);
       const answers = await Promise.all(
         parts.map(async ([part, url]) => {
           const response = await dispatch({

@@ -25,6 +25,12 @@ const upstreamSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/ }),
   /** Connections of the pool. Default 64. */
   connections: positiveInt.default(64),
+  /**
+   * Requests sent on one connection before the first has been answered (HTTP/1.1 pipelining).
+   * Default 1: a slow answer then holds up only its own request. Raise it only for an upstream
+   * known to pipeline well.
+   */
+  pipelining: positiveInt.default(1),
   /** Longest wait for a TCP/TLS connection, in ms. Default 5 000. */
   connectTimeoutMs: durationMs.default(5_000),
   /** Longest wait for the response headers, in ms. Default 60 000. */

@@ -16,12 +16,17 @@ import { validateGatewayConfig, type GatewayConfig, type GatewayConfigInput } fr
 import { compositeRoute } from './composite.js';
 import { consolidated } from './consolidated.js';
 import {
+  buffered,
   forwardable,
   headerValue,
+  isStreamed,
   jsonResponse,
   type DispatchRequest,
+  type GatewayRequest,
   type GatewayResponse,
+  type ProxiedResponse,
 } from './http.js';
+import type { CallContext } from 'batchflight/core';
 import { scopeOf } from './keys.js';
 import { metricsText } from './metrics.js';
 import { buildRoute, type Route, type RouteStats } from './route.js';
@@ -94,6 +99,15 @@ function buildTable(
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
+/** A request matched to its route, checked and scoped: what the route's handler receives. */
+interface Prepared {
+  readonly route: Route;
+  readonly input: GatewayRequest;
+  readonly ctx: CallContext;
+}
+
+const URGENT = /^(?:1|true|yes)$/i;
+
 /**
  * Builds a gateway from a configuration (validated here too, so one built in code gets the same
  * errors as a file).
@@ -161,13 +175,15 @@ export function createGateway(
     },
   );
 
-  const dispatch = async (request: DispatchRequest): Promise<GatewayResponse> => {
+  // Matches, checks and scopes a request. Everything the gateway answers by itself (closing,
+  // no route, a bad tenant header, a tenant the route refuses) comes back as that answer.
+  const prepare = (request: DispatchRequest, stream: boolean): Prepared | GatewayResponse => {
     if (closing !== undefined) {
       return jsonResponse(503, { error: { reason: 'closing', message: 'the gateway is closing' } });
     }
-    const [path, query] = splitUrl(request.url);
-    const { router } = table;
-    const found = router.find(request.method as 'GET', path);
+    const at = request.url.indexOf('?');
+    const path = at === -1 ? request.url : request.url.slice(0, at);
+    const found = table.router.find(request.method as 'GET', path);
     if (found === null) {
       return jsonResponse(404, {
         error: { reason: 'no-route', message: `no route for ${request.method} ${path}` },
@@ -199,22 +215,36 @@ export function createGateway(
     }
     const scope = scopeOf(rawTenant, request.headers, config.credentials);
     const params: Record<string, string> = {};
-    for (const [name, value] of Object.entries(found.params)) {
+    for (const name in found.params) {
+      const value = found.params[name];
       if (value !== undefined) params[name] = value;
     }
-    const urgent = /^(1|true|yes)$/i.test(headerValue(request.headers, config.urgentHeader) ?? '');
-    return route.handle(
-      {
-        method: request.method,
-        url: query === undefined ? path : `${path}?${query}`,
-        params,
-        headers: forwardable(request.headers),
-        body: request.body,
-        scope,
-        tenant: rawTenant,
-      },
-      { signal: request.signal, scope, urgent },
-    );
+    const urgentValue = headerValue(request.headers, config.urgentHeader);
+    const input: GatewayRequest = {
+      method: request.method,
+      url: request.url,
+      params,
+      headers: forwardable(request.headers),
+      body: request.body,
+      scope,
+      tenant: rawTenant,
+      stream,
+    };
+    const urgent = urgentValue !== undefined && URGENT.test(urgentValue);
+    return { route, input, ctx: { signal: request.signal, scope, urgent } };
+  };
+
+  const dispatch = async (request: DispatchRequest): Promise<GatewayResponse> => {
+    const prepared = prepare(request, false);
+    if (!('route' in prepared)) return prepared;
+    return buffered(await prepared.route.handle(prepared.input, prepared.ctx));
+  };
+
+  // An HTTP request on a route: the answer may stream through.
+  const forward = async (request: DispatchRequest): Promise<ProxiedResponse> => {
+    const prepared = prepare(request, true);
+    if (!('route' in prepared)) return prepared;
+    return prepared.route.handle(prepared.input, prepared.ctx);
   };
 
   server.get('/healthz', async (_request, reply) =>
@@ -235,8 +265,6 @@ export function createGateway(
 
   const answer = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     const controller = new AbortController();
-    // Every sub-request of a /batch call listens to this one signal: many listeners is normal.
-    setMaxListeners(0, controller.signal);
     inFlight.add(controller);
     // The client went away before its answer: its share of any shared work is released.
     const onClose = (): void => {
@@ -245,18 +273,25 @@ export function createGateway(
     reply.raw.once('close', onClose);
     try {
       const body = Buffer.isBuffer(request.body) ? request.body : undefined;
-      const base = { method: request.method, headers: request.headers, signal: controller.signal };
-      const response =
+      const base = {
+        method: request.method,
+        url: request.url,
+        headers: request.headers,
+        body,
+        signal: controller.signal,
+      };
+      let response: ProxiedResponse;
+      if (
         config.consolidated !== false &&
         request.method === 'POST' &&
         splitUrl(request.url)[0] === config.consolidated.path
-          ? await consolidated(
-              config.consolidated,
-              { ...base, url: request.url, body },
-              config,
-              dispatch,
-            )
-          : await dispatch({ ...base, url: request.url, body });
+      ) {
+        // Every sub-request of a /batch call listens to this one signal: many listeners is normal.
+        setMaxListeners(0, controller.signal);
+        response = await consolidated(config.consolidated, base, config, dispatch);
+      } else {
+        response = await forward(base);
+      }
       // While closing, a keep-alive connection would outlive its last answer by the keep-alive
       // timeout: ask the client to close it instead.
       if (closing !== undefined) reply.header('connection', 'close');
@@ -336,8 +371,13 @@ function badRequest(reason: string, message: string): GatewayResponse {
   return jsonResponse(400, { error: { reason, message } });
 }
 
-function send(reply: FastifyReply, response: GatewayResponse, head = false): FastifyReply {
+function send(reply: FastifyReply, response: ProxiedResponse, head = false): FastifyReply {
   reply.code(response.status);
-  for (const [name, value] of Object.entries(response.headers)) reply.header(name, value);
-  return reply.send(head ? undefined : response.body);
+  const headers = response.headers;
+  for (const name in headers) reply.header(name, headers[name]);
+  if (!isStreamed(response)) return reply.send(head ? undefined : response.body);
+  if (!head) return reply.send(response.stream);
+  // A HEAD answer has no body; reading the empty one to its end frees the upstream connection.
+  response.stream.resume();
+  return reply.send(undefined);
 }

@@ -2,6 +2,7 @@
  * The request and response shapes that travel through a route's policy stack, and the header
  * rules of a proxy: which headers never cross it (hop-by-hop, RFC 9110 §7.6.1).
  */
+import type { Readable } from 'node:stream';
 
 /** Header values as Node and undici give them. */
 export type HeaderMap = Record<string, string | string[] | undefined>;
@@ -23,6 +24,12 @@ export interface GatewayRequest {
   readonly scope: string;
   /** The tenant named by the request's tenant header, if any. */
   readonly tenant: string | undefined;
+  /**
+   * The caller takes the upstream's body as a stream (an HTTP request on a route): the answer
+   * may then be a {@link StreamedResponse}. `/batch` sub-requests and composite parts, which
+   * embed bodies in JSON, leave it unset and always receive complete answers.
+   */
+  readonly stream?: boolean;
 }
 
 /** One request as the gateway dispatches it (from HTTP or from a `/batch` sub-request). */
@@ -43,36 +50,88 @@ export interface GatewayResponse {
   readonly body: Buffer;
 }
 
-// Connection-level headers a proxy must not forward (RFC 9110 §7.6.1), plus the ones the
-// gateway recomputes (host, content-length).
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'content-length',
-]);
+/**
+ * An upstream answer whose body is still arriving, piped to the client as it comes: what a route
+ * whose policies neither share nor keep answers (no `coalesce`, `cache` or `batch`) gives an
+ * HTTP caller. Its headers keep the upstream's `content-length`.
+ */
+export interface StreamedResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | string[]>>;
+  /** The body; destroying it cancels the upstream request. */
+  readonly stream: Readable & { arrayBuffer(): Promise<ArrayBuffer> };
+}
 
-/** The headers of `headers` a proxy forwards, with lower-case names and no empty values. */
-export function forwardable(headers: HeaderMap): Record<string, string | string[]> {
-  const named = new Set<string>();
+/** What a route answers: complete, or streamed when the request allowed it. */
+export type ProxiedResponse = GatewayResponse | StreamedResponse;
+
+/** True for an answer whose body is still a stream. */
+export function isStreamed(response: ProxiedResponse): response is StreamedResponse {
+  return 'stream' in response;
+}
+
+/** The complete form of an answer: a streamed body is read to its end. */
+export async function buffered(response: ProxiedResponse): Promise<GatewayResponse> {
+  if (!isStreamed(response)) return response;
+  const body = Buffer.from(await response.stream.arrayBuffer());
+  const { 'content-length': _length, ...headers } = response.headers;
+  return { status: response.status, headers, body };
+}
+
+// Connection-level headers a proxy must not forward (RFC 9110 §7.6.1), plus the ones the
+// gateway recomputes (host, content-length). An object, not a Set: `in` on a small literal is
+// the cheapest test on the path every header of every request takes.
+const HOP_BY_HOP: Readonly<Record<string, true>> = {
+  connection: true,
+  'keep-alive': true,
+  'proxy-authenticate': true,
+  'proxy-authorization': true,
+  'proxy-connection': true,
+  te: true,
+  trailer: true,
+  'transfer-encoding': true,
+  upgrade: true,
+  host: true,
+  'content-length': true,
+};
+Object.setPrototypeOf(HOP_BY_HOP, null);
+
+// `Connection: keep-alive` and `Connection: close` name no other header: the common values skip
+// the parse.
+const PLAIN_CONNECTION = /^\s*(?:keep-alive|close)\s*$/i;
+
+/**
+ * The headers of `headers` a proxy forwards, with lower-case names and no empty values.
+ *
+ * @param keepLength - keep `content-length` (a body streamed through unchanged).
+ */
+export function forwardable(
+  headers: HeaderMap,
+  keepLength = false,
+): Record<string, string | string[]> {
   const connection = headers.connection;
+  let named: Set<string> | undefined;
   // `Connection: x-foo` makes x-foo hop-by-hop too.
-  for (const value of [connection ?? []].flat()) {
-    for (const part of value.split(',')) named.add(part.trim().toLowerCase());
+  if (
+    connection !== undefined &&
+    !(typeof connection === 'string' && PLAIN_CONNECTION.test(connection))
+  ) {
+    named = new Set();
+    for (const value of typeof connection === 'string' ? [connection] : connection) {
+      for (const part of value.split(',')) named.add(part.trim().toLowerCase());
+    }
   }
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    // Node and undici hand over lower-case names already; a header map built in code may not.
     const lower = name.toLowerCase();
-    if (value === undefined || HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    if (lower in HOP_BY_HOP && !(keepLength && lower === 'content-length')) continue;
+    if (named?.has(lower) === true) continue;
     out[lower] = value;
   }
+  if (keepLength && 'transfer-encoding' in headers) delete out['content-length'];
   return out;
 }
 

@@ -5,6 +5,13 @@
  *
  * Order is request order: the first policy sees the request first. With `batch`, the policies
  * listed before it wrap each item's call, the ones after it wrap the bulk call.
+ *
+ * Answers stream through unless a policy shares or keeps them: `coalesce`, `cache` and `batch`
+ * see complete answers (their layer reads the body first); the protection policies (rate limit,
+ * breaker, retry, timeout, bulkhead) see the answer once its headers are in, so on a route with
+ * only those a timeout bounds the wait for the headers (undici's `bodyTimeoutMs` the silences of
+ * the body after them) and a bulkhead slot is held until the headers. A failure status (5xx,
+ * 429) is always read in full: it becomes the `UpstreamStatusError` that breaker and retry see.
  */
 import {
   stack,
@@ -25,14 +32,26 @@ import type { BatchStats } from 'batchflight/batch';
 import type { CacheStats } from 'batchflight/cache';
 import type { PolicyConfig, RouteConfig } from './config.js';
 import { errorResponse, isFailureStatus, UpstreamStatusError } from './errors.js';
-import { IDEMPOTENT_METHODS, type GatewayRequest, type GatewayResponse } from './http.js';
+import {
+  buffered,
+  IDEMPOTENT_METHODS,
+  type GatewayRequest,
+  type GatewayResponse,
+  type ProxiedResponse,
+} from './http.js';
 import { requestKey } from './keys.js';
 import { httpCache } from './http-cache.js';
 import { bulkSource } from './bulk.js';
 import type { Upstream } from './upstream.js';
 
-type RouteHandler = Handler<GatewayRequest, GatewayResponse>;
-type RouteLayer = Layer<GatewayRequest, GatewayResponse>;
+type RouteHandler = Handler<GatewayRequest, ProxiedResponse>;
+type RouteLayer = Layer<GatewayRequest, ProxiedResponse>;
+
+/** The handler below a layer that needs complete answers (it shares or keeps them). */
+const complete =
+  (next: RouteHandler): Handler<GatewayRequest, GatewayResponse> =>
+  async (request, ctx) =>
+    buffered(await next(request, ctx));
 
 /** What a route did, for `stats()` and `/metrics`. */
 export interface RouteStats {
@@ -52,8 +71,11 @@ export interface RouteStats {
 export interface Route {
   readonly name: string;
   readonly config: RouteConfig;
-  /** Answers a request: never rejects, every failure becomes its HTTP answer. */
-  handle(request: GatewayRequest, ctx: CallContext): Promise<GatewayResponse>;
+  /**
+   * Answers a request: never rejects, every failure becomes its HTTP answer. The answer is
+   * complete unless `request.stream` is set.
+   */
+  handle(request: GatewayRequest, ctx: CallContext): Promise<ProxiedResponse>;
   stats(): RouteStats;
   /** Drains the route's batcher and closes its cache and limiter. */
   close(): Promise<void>;
@@ -87,23 +109,24 @@ export function buildRoute(
   const toUpstream: RouteHandler = async (request, ctx) => {
     upstreamCalls++;
     const response = await upstream.send(request, ctx);
-    if (isFailureStatus(response.status)) throw new UpstreamStatusError(response);
+    if (isFailureStatus(response.status)) throw new UpstreamStatusError(await buffered(response));
     return response;
   };
 
   const layerOf = (policy: PolicyConfig): RouteLayer | undefined => {
     if (policy.coalesce !== undefined) {
       const headers = policy.coalesce.headers;
-      return new SingleFlight<GatewayResponse>({ clock, name }).layer<
+      const layer = new SingleFlight<GatewayResponse>({ clock, name }).layer<
         GatewayRequest,
         GatewayResponse
       >({ key: (request) => requestKey(request, headers) });
+      return { wrap: (next) => layer.wrap(complete(next)) };
     }
     if (policy.cache !== undefined) {
       const built = httpCache(policy.cache, name, clock);
       closers.push(() => built.close());
       cacheStats = () => built.cache.stats();
-      return built.layer;
+      return { wrap: (next) => built.layer.wrap(complete(next)) };
     }
     if (policy.rateLimit !== undefined) {
       const spec = policy.rateLimit;
@@ -133,7 +156,7 @@ export function buildRoute(
       };
     }
     if (policy.breaker !== undefined) {
-      return circuitBreaker<GatewayRequest, GatewayResponse>({
+      return circuitBreaker<GatewayRequest, ProxiedResponse>({
         name,
         clock,
         policy: consecutive(policy.breaker.failures),
@@ -144,7 +167,7 @@ export function buildRoute(
     if (policy.retry !== undefined) {
       const spec = policy.retry;
       const methodMayRepeat = spec.nonIdempotent || IDEMPOTENT_METHODS.has(config.method);
-      return retry<GatewayRequest, GatewayResponse>({
+      return retry<GatewayRequest, ProxiedResponse>({
         maxAttempts: spec.maxAttempts,
         backoff: exponentialBackoff({ initialDelayMs: spec.backoffMs }),
         clock,
@@ -152,11 +175,11 @@ export function buildRoute(
       });
     }
     if (policy.timeout !== undefined) {
-      return timeout<GatewayRequest, GatewayResponse>({ ms: policy.timeout.ms, clock });
+      return timeout<GatewayRequest, ProxiedResponse>({ ms: policy.timeout.ms, clock });
     }
     if (policy.bulkhead !== undefined) {
       bulkheadRetryAfter = policy.bulkhead.retryAfterSeconds;
-      return bulkhead<GatewayRequest, GatewayResponse>({
+      return bulkhead<GatewayRequest, ProxiedResponse>({
         maxConcurrent: policy.bulkhead.maxConcurrent,
         maxQueued: policy.bulkhead.maxQueued,
       });
@@ -174,13 +197,14 @@ export function buildRoute(
       .slice(batchAt + 1)
       .map(layerOf)
       .filter(isLayer);
-    const bulk = stack(...bulkLayers).wrap(toUpstream);
+    const bulk = complete(stack(...bulkLayers).wrap(toUpstream));
     const batchConfig = config.policies[batchAt]?.batch;
     if (batchConfig === undefined) throw new Error('unreachable: batchAt points at a batch policy');
     const source = bulkSource(batchConfig, name, bulk, clock);
     closers.push(() => source.batcher.close());
     batchStats = () => source.batcher.stats();
-    handler = stack(...itemLayers).wrap(source.handler);
+    const items: RouteHandler = source.handler;
+    handler = stack(...itemLayers).wrap(items);
   }
 
   return {
