@@ -11,6 +11,7 @@ import { InvalidOptionError } from 'batchflight/core';
 import { importOptions, runImportCommand, type ImportFlags } from '@batchflight/import';
 import { runDemo, scenarioNames, selectScenarios, type DemoOptions } from './demo/run.js';
 import { scenarios } from './demo/scenarios.js';
+import { registerConfigCommand } from './config-command.js';
 import { runGatewayCommand, type GatewayFlags } from './gateway-command.js';
 
 /** Where {@link main} reads and writes; the bin passes the process's own. */
@@ -153,6 +154,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .action(async (flags: GatewayFlags) => {
       exitCode = await runGatewayCommand(flags, io);
     });
+
+  registerConfigCommand(program, io, (code) => (exitCode = code));
 
   if (argv.length === 0) {
     io.writeOut(program.helpInformation());

@@ -1,8 +1,9 @@
 /**
  * Configuration files for batchflight packages: YAML or JSON, validated by a zod schema, with
  * errors that name the file, the line, the path inside the document, the value and the contract;
- * and the fleet configuration that retunes running primitives by name (the Redis coordinator
- * is the `@batchflight/config/redis` subpath).
+ * and the fleet configuration that retunes running primitives by name, with numbered revisions
+ * distributed to a fleet (the stores are the `@batchflight/config/redis` and
+ * `@batchflight/config/postgres` subpaths; `openConfigChannel(url)` opens either).
  *
  * @packageDocumentation
  */
@@ -42,4 +43,30 @@ export {
 export { breakerTunable, cacheTunable, retunableBatch, type RetunableBatch } from './tunables.js';
 export { diffConfigs, type ConfigChange } from './diff.js';
 export { watchConfigFile, type ConfigWatcher, type WatchConfigOptions } from './watch.js';
+export {
+  ConfigChannel,
+  defaultAuthor,
+  STALE_HEARTBEATS,
+  type ConfigChannelOptions,
+  type ConfigRevision,
+  type FleetStore,
+  type FleetSubscription,
+  type FollowerStatus,
+  type ProcessStatus,
+  type PublishOptions,
+  type RevisionRecord,
+} from './revisions.js';
+export {
+  configChannels,
+  type ConfigFollower,
+  type ConfigRevisionEvent,
+  type FollowerHealth,
+  type FollowOptions,
+} from './follower.js';
+export {
+  openConfigChannel,
+  STORE_SCHEMES,
+  type OpenConfigChannelOptions,
+  type OpenedConfigChannel,
+} from './open.js';
 export { z } from 'zod';

@@ -136,6 +136,7 @@ describe.skipIf(skip !== null)('RedisConfigChannel', () => {
       refused: bad,
       reachable: true,
       error: expect.stringContaining('got -3; expected an integer >= 1') as unknown,
+      lastContactAt: expect.any(Number) as unknown,
     });
     const status = await coordinator.status();
     for (const id of ['a', 'b', 'c']) {

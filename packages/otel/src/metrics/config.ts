@@ -1,5 +1,5 @@
 /**
- * Metrics of the fleet configuration follower (`@batchflight/config/redis`): the revision a
+ * Metrics of the fleet configuration follower (`@batchflight/config`, Redis or PostgreSQL): the revision a
  * process runs, whether its coordinator answers, and its refusals. Declared locally so this
  * package does not depend on `@batchflight/config` to observe it.
  */
@@ -9,7 +9,7 @@ import { base, type Recorder } from '../recorder.js';
 
 /** The fields of `batchflight:config:revision` read here. */
 interface RevisionEvent {
-  readonly outcome: 'applied' | 'refused' | 'unreachable';
+  readonly outcome: 'applied' | 'refused' | 'unreachable' | 'reachable';
   readonly revision: number;
   readonly reachable: boolean;
 }
@@ -27,7 +27,8 @@ export function configHandlers(r: Recorder): ChannelHandlers {
   return {
     'batchflight:config:revision': (e: RevisionEvent) => {
       last = e;
-      if (e.outcome !== 'applied') {
+      // An outage counts once, when it starts; its end ('reachable') is no refusal.
+      if (e.outcome === 'refused' || e.outcome === 'unreachable') {
         r.add('batchflight.config.refusals', 1, { ...attrs, [ATTR.reason]: e.outcome });
       }
     },
