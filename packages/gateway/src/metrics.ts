@@ -20,6 +20,11 @@ export function metricsText(routes: readonly RouteStats[]): string {
       'Requests answered without an upstream call of their own (coalescing, cache, batching).',
       (s) => s.saved,
     ],
+    [
+      'batchflight_gateway_cache_revalidated_total',
+      'Stale cached answers made fresh again by a 304 Not Modified, without a body transfer.',
+      (s) => s.revalidated ?? 0,
+    ],
   ];
   const lines: string[] = [];
   for (const [name, help, value] of families) {

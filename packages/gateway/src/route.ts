@@ -64,6 +64,8 @@ export interface RouteStats {
   /** `requests - upstreamCalls`: what coalescing, caching and batching saved. */
   readonly saved: number;
   readonly cache?: CacheStats;
+  /** Stale cached answers made fresh again by a `304 Not Modified`, without a body transfer. */
+  readonly revalidated?: number;
   readonly batch?: BatchStats;
 }
 
@@ -104,6 +106,7 @@ export function buildRoute(
   let bulkheadRetryAfter = 1;
   const closers: (() => Promise<void>)[] = [];
   let cacheStats: (() => CacheStats) | undefined;
+  let revalidated: (() => number) | undefined;
   let batchStats: (() => BatchStats) | undefined;
 
   const toUpstream: RouteHandler = async (request, ctx) => {
@@ -126,6 +129,7 @@ export function buildRoute(
       const built = httpCache(policy.cache, name, clock);
       closers.push(() => built.close());
       cacheStats = () => built.cache.stats();
+      revalidated = () => built.revalidated();
       return { wrap: (next) => built.layer.wrap(complete(next)) };
     }
     if (policy.rateLimit !== undefined) {
@@ -225,6 +229,7 @@ export function buildRoute(
         upstreamCalls,
         saved: Math.max(0, requests - upstreamCalls),
         ...(cacheStats === undefined ? {} : { cache: cacheStats() }),
+        ...(revalidated === undefined ? {} : { revalidated: revalidated() }),
         ...(batchStats === undefined ? {} : { batch: batchStats() }),
       };
     },
