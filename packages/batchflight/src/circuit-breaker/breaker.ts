@@ -105,6 +105,23 @@ export interface CircuitBreakerStats {
   readonly opens: number;
 }
 
+/** The settings {@link CircuitBreakerPolicy.configure} changes while the breaker runs. */
+export interface CircuitBreakerSettings {
+  /** When to open: {@link consecutive} or {@link sampling}. */
+  readonly policy: BreakerPolicy;
+  /** How long the circuit stays open before probing, in milliseconds. */
+  readonly halfOpenAfterMs: number;
+  /** Probe calls admitted while half-open; all must succeed to close. */
+  readonly halfOpenProbes: number;
+}
+
+/** Payload of the `configured` channel: {@link CircuitBreakerPolicy.configure} changed the settings. */
+export interface BreakerConfiguredEvent {
+  readonly name: string;
+  readonly previous: CircuitBreakerSettings;
+  readonly current: CircuitBreakerSettings;
+}
+
 /** A handle from {@link CircuitBreakerPolicy.isolate}: dispose it to release the hold. */
 export interface IsolationHandle {
   dispose(): void;
@@ -119,19 +136,38 @@ const NAMES: readonly CircuitState[] = ['closed', 'open', 'half-open'];
 
 /**
  * The diagnostics channels of every breaker (`batchflight:circuit-breaker:<event>`):
- * `stateChange`, `rejected` (a call refused with `CircuitOpenError`) and
- * `failure` (an admitted call failed).
+ * `stateChange`, `rejected` (a call refused with `CircuitOpenError`),
+ * `failure` (an admitted call failed) and `configured` (the settings changed).
  */
 export const circuitBreakerChannels = {
   stateChange: eventChannel<StateChangeEvent>('circuit-breaker', 'state-change'),
   rejected: eventChannel<BreakerRejectedEvent>('circuit-breaker', 'rejected'),
   failure: eventChannel<BreakerFailureEvent>('circuit-breaker', 'failure'),
+  configured: eventChannel<BreakerConfiguredEvent>('circuit-breaker', 'configured'),
 } as const;
 const stateChannel = circuitBreakerChannels.stateChange;
 const rejectedChannel = circuitBreakerChannels.rejected;
 const failureChannel = circuitBreakerChannels.failure;
 
 const WHERE = 'circuitBreaker()';
+
+function policyOption(value: unknown): BreakerPolicy {
+  if (typeof (value as Partial<BreakerPolicy> | null)?.create !== 'function') {
+    throw new InvalidOptionError(
+      'policy',
+      `${WHERE}: option policy must be a breaker policy from consecutive(n) or sampling({...}), got ${typeof value}.`,
+    );
+  }
+  return value as BreakerPolicy;
+}
+
+function halfOpenAfterOption(value: unknown): number {
+  return numberOption(WHERE, 'halfOpenAfterMs', value);
+}
+
+function halfOpenProbesOption(value: unknown): number {
+  return integerOption(WHERE, 'halfOpenProbes', value);
+}
 
 /**
  * A circuit breaker: a shared {@link Layer} with a plain-function form. See
@@ -140,9 +176,10 @@ const WHERE = 'circuitBreaker()';
  */
 export class CircuitBreakerPolicy<I = unknown, O = unknown> implements Layer<I, O> {
   readonly name: string;
-  readonly halfOpenAfterMs: number;
-  readonly halfOpenProbes: number;
-  readonly #policy: PolicyState;
+  #halfOpenAfterMs: number;
+  #halfOpenProbes: number;
+  #policyKind: BreakerPolicy;
+  #policy: PolicyState;
   readonly #failureOn: ((error: unknown) => boolean) | undefined;
   readonly #clock: Clock;
   readonly #onStateChange = new Listeners<StateChangeEvent>();
@@ -169,19 +206,10 @@ export class CircuitBreakerPolicy<I = unknown, O = unknown> implements Layer<I, 
       'name',
       'clock',
     ]);
-    const policy = options.policy ?? consecutive(5);
-    if (typeof (policy as Partial<BreakerPolicy> | null)?.create !== 'function') {
-      throw new InvalidOptionError(
-        'policy',
-        `${WHERE}: option policy must be a breaker policy from consecutive(n) or sampling({...}), got ${typeof policy}.`,
-      );
-    }
-    this.halfOpenAfterMs = numberOption(
-      WHERE,
-      'halfOpenAfterMs',
-      options.halfOpenAfterMs ?? 10_000,
-    );
-    this.halfOpenProbes = integerOption(WHERE, 'halfOpenProbes', options.halfOpenProbes ?? 1);
+    const policy = policyOption(options.policy ?? consecutive(5));
+    this.#policyKind = policy;
+    this.#halfOpenAfterMs = halfOpenAfterOption(options.halfOpenAfterMs ?? 10_000);
+    this.#halfOpenProbes = halfOpenProbesOption(options.halfOpenProbes ?? 1);
     this.#failureOn =
       options.failureOn === undefined
         ? undefined
@@ -210,6 +238,81 @@ export class CircuitBreakerPolicy<I = unknown, O = unknown> implements Layer<I, 
   get state(): CircuitState {
     if (this.#state === OPEN) this.#maybeHalfOpen(this.#clock.now());
     return NAMES[this.#state] as CircuitState;
+  }
+
+  /** How long the circuit stays open before probing, in milliseconds. */
+  get halfOpenAfterMs(): number {
+    return this.#halfOpenAfterMs;
+  }
+
+  /** Probe calls admitted while half-open. */
+  get halfOpenProbes(): number {
+    return this.#halfOpenProbes;
+  }
+
+  /** The settings in force. */
+  get settings(): CircuitBreakerSettings {
+    return {
+      policy: this.#policyKind,
+      halfOpenAfterMs: this.#halfOpenAfterMs,
+      halfOpenProbes: this.#halfOpenProbes,
+    };
+  }
+
+  /**
+   * Changes the thresholds while the breaker runs; the state (closed, open, half-open) is
+   * kept and calls in flight are not touched. A new `policy` takes over the counts the old
+   * one kept where they mean the same (consecutive failures stay counted; a sampling window
+   * with the same number of buckets keeps its buckets), else it starts empty. A new
+   * `halfOpenAfterMs` moves the end of the current open period too (it is measured from
+   * when the circuit opened); a new `halfOpenProbes` applies from the next probe. Settings
+   * left out keep their value; invalid ones throw the constructor's error and change
+   * nothing (`dryRun` only checks). Publishes `configured`.
+   *
+   * @example
+   * ```ts
+   * breaker.configure({ policy: consecutive(3), halfOpenAfterMs: 30_000 });
+   * ```
+   */
+  configure(
+    settings: Partial<CircuitBreakerSettings>,
+    options?: { readonly dryRun?: boolean },
+  ): void {
+    if (typeof settings !== 'object' || (settings as unknown) === null) {
+      throw new TypeError(
+        `circuitBreaker(${this.name}).configure(): settings must be an object of policy, halfOpenAfterMs, halfOpenProbes, got ${typeof settings}.`,
+      );
+    }
+    knownOptions(WHERE, settings, ['policy', 'halfOpenAfterMs', 'halfOpenProbes']);
+    const policy = settings.policy === undefined ? undefined : policyOption(settings.policy);
+    const halfOpenAfterMs =
+      settings.halfOpenAfterMs === undefined
+        ? this.#halfOpenAfterMs
+        : halfOpenAfterOption(settings.halfOpenAfterMs);
+    const halfOpenProbes =
+      settings.halfOpenProbes === undefined
+        ? this.#halfOpenProbes
+        : halfOpenProbesOption(settings.halfOpenProbes);
+    // Created before anything changes: a policy whose create() throws leaves the breaker as it was.
+    const state =
+      policy === undefined || policy === this.#policyKind
+        ? undefined
+        : policy.create(this.#policy.toJSON());
+    if (options?.dryRun === true) return;
+    const previous = this.settings;
+    if (policy !== undefined && state !== undefined) {
+      this.#policyKind = policy;
+      this.#policy = state;
+    }
+    this.#halfOpenAfterMs = halfOpenAfterMs;
+    this.#halfOpenProbes = halfOpenProbes;
+    if (circuitBreakerChannels.configured.hasSubscribers) {
+      circuitBreakerChannels.configured.publish({
+        name: this.name,
+        previous,
+        current: this.settings,
+      });
+    }
   }
 
   /** True while held open by {@link isolate}. */
@@ -341,7 +444,7 @@ export class CircuitBreakerPolicy<I = unknown, O = unknown> implements Layer<I, 
   #admitSlow(next: Handler<I, O>, input: I, ctx: CallContext): Promise<O> {
     const now = this.#clock.now();
     if (this.#state === OPEN) this.#maybeHalfOpen(now);
-    if (this.#state === HALF_OPEN && this.#probesStarted < this.halfOpenProbes) {
+    if (this.#state === HALF_OPEN && this.#probesStarted < this.#halfOpenProbes) {
       this.#probesStarted++;
       this.#calls++;
       let call: Promise<O>;
@@ -372,7 +475,7 @@ export class CircuitBreakerPolicy<I = unknown, O = unknown> implements Layer<I, 
     }
     if (kind === 'success') {
       this.#successes++;
-      if (this.#state === HALF_OPEN && ++this.#probeSuccesses >= this.halfOpenProbes) {
+      if (this.#state === HALF_OPEN && ++this.#probeSuccesses >= this.#halfOpenProbes) {
         this.#close();
       }
       return;
@@ -388,8 +491,8 @@ export class CircuitBreakerPolicy<I = unknown, O = unknown> implements Layer<I, 
     const retryAfterMs = isolated
       ? Infinity
       : this.#state === OPEN
-        ? Math.max(0, (this.#openedAt ?? now) + this.halfOpenAfterMs - now)
-        : this.halfOpenAfterMs;
+        ? Math.max(0, (this.#openedAt ?? now) + this.#halfOpenAfterMs - now)
+        : this.#halfOpenAfterMs;
     const state = NAMES[this.#state] as CircuitState;
     if (this.#onRejected.active || rejectedChannel.hasSubscribers) {
       const event = { name: this.name, state, retryAfterMs, isolated };
@@ -408,7 +511,7 @@ export class CircuitBreakerPolicy<I = unknown, O = unknown> implements Layer<I, 
 
   #maybeHalfOpen(now: number): void {
     if (this.#isolations > 0) return;
-    if (now < (this.#openedAt ?? now) + this.halfOpenAfterMs) return;
+    if (now < (this.#openedAt ?? now) + this.#halfOpenAfterMs) return;
     this.#state = HALF_OPEN;
     this.#probesStarted = 0;
     this.#probeSuccesses = 0;

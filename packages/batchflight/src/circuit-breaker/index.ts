@@ -16,6 +16,8 @@ export {
   type BreakerRejectedEvent,
   type BreakerFailureEvent,
   type IsolationHandle,
+  type CircuitBreakerSettings,
+  type BreakerConfiguredEvent,
 } from './breaker.js';
 export {
   consecutive,

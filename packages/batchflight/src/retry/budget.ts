@@ -31,21 +31,73 @@ export interface RetryBudgetStats {
 }
 
 const WHERE = 'retryBudget()';
+const OPTIONS = ['capacity', 'retryCost', 'successRefill'];
 
 /** A token bucket of retries; share one instance between policies to share the budget. */
 export class RetryBudget {
-  readonly capacity: number;
-  readonly retryCost: number;
-  readonly successRefill: number;
+  #capacity: number;
+  #retryCost: number;
+  #successRefill: number;
   #tokens: number;
   #exhausted = 0;
 
   constructor(options: RetryBudgetOptions = {}) {
-    knownOptions(WHERE, options, ['capacity', 'retryCost', 'successRefill']);
-    this.capacity = numberOption(WHERE, 'capacity', options.capacity ?? 500);
-    this.retryCost = numberOption(WHERE, 'retryCost', options.retryCost ?? 5);
-    this.successRefill = numberOption(WHERE, 'successRefill', options.successRefill ?? 1);
-    this.#tokens = this.capacity;
+    knownOptions(WHERE, options, OPTIONS);
+    this.#capacity = numberOption(WHERE, 'capacity', options.capacity ?? 500);
+    this.#retryCost = numberOption(WHERE, 'retryCost', options.retryCost ?? 5);
+    this.#successRefill = numberOption(WHERE, 'successRefill', options.successRefill ?? 1);
+    this.#tokens = this.#capacity;
+  }
+
+  /** Tokens when full. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /** Tokens one retry costs. */
+  get retryCost(): number {
+    return this.#retryCost;
+  }
+
+  /** Tokens a call that succeeds on its first attempt puts back. */
+  get successRefill(): number {
+    return this.#successRefill;
+  }
+
+  /** The settings in force. */
+  get settings(): Required<RetryBudgetOptions> {
+    return {
+      capacity: this.#capacity,
+      retryCost: this.#retryCost,
+      successRefill: this.#successRefill,
+    };
+  }
+
+  /**
+   * Resizes the bucket while it runs, for every policy that shares it. The tokens left are
+   * kept (cut to a smaller capacity; a larger one fills as successes come back, as after an
+   * outage). Settings left out keep their value; invalid ones throw the constructor's error
+   * and change nothing (`dryRun` only checks).
+   *
+   * @example
+   * ```ts
+   * budget.configure({ capacity: 100 }); // at most 20 retries in a burst from now on
+   * ```
+   */
+  configure(settings: RetryBudgetOptions, options?: { readonly dryRun?: boolean }): void {
+    knownOptions(WHERE, settings, OPTIONS);
+    const capacity = numberOption(WHERE, 'capacity', settings.capacity ?? this.#capacity);
+    const retryCost = numberOption(WHERE, 'retryCost', settings.retryCost ?? this.#retryCost);
+    const successRefill = numberOption(
+      WHERE,
+      'successRefill',
+      settings.successRefill ?? this.#successRefill,
+    );
+    if (options?.dryRun === true) return;
+    this.#capacity = capacity;
+    this.#retryCost = retryCost;
+    this.#successRefill = successRefill;
+    this.#tokens = Math.min(this.#tokens, capacity);
   }
 
   /** Tokens left. */
@@ -55,22 +107,24 @@ export class RetryBudget {
 
   /** Takes the cost of one retry; false (and nothing taken) when the bucket cannot pay. */
   tryAcquire(): boolean {
-    if (this.#tokens < this.retryCost) {
+    if (this.#tokens < this.#retryCost) {
       this.#exhausted++;
       return false;
     }
-    this.#tokens -= this.retryCost;
+    this.#tokens -= this.#retryCost;
     return true;
   }
 
   /** Records a success: `retried` says whether the call needed retries. */
   recordSuccess(retried: boolean): void {
-    const refill = retried ? this.retryCost : this.successRefill;
-    if (this.#tokens < this.capacity) this.#tokens = Math.min(this.capacity, this.#tokens + refill);
+    const refill = retried ? this.#retryCost : this.#successRefill;
+    if (this.#tokens < this.#capacity) {
+      this.#tokens = Math.min(this.#capacity, this.#tokens + refill);
+    }
   }
 
   stats(): RetryBudgetStats {
-    return { tokens: this.#tokens, capacity: this.capacity, exhausted: this.#exhausted };
+    return { tokens: this.#tokens, capacity: this.#capacity, exhausted: this.#exhausted };
   }
 }
 

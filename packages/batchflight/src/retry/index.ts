@@ -13,6 +13,8 @@ export {
   type GiveUpReason,
   type RetryStats,
   type RetryContext,
+  type RetrySettings,
+  type RetryConfiguredEvent,
 } from './retry.js';
 export {
   retryBudget,

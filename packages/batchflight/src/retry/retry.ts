@@ -138,12 +138,36 @@ export interface RetryContext extends CallContext {
 }
 
 /**
+ * The settings {@link RetryPolicy.configure} changes while the policy runs (and
+ * {@link RetryPolicy.settings} shows, the backoff as a {@link Backoff}).
+ */
+export interface RetrySettings {
+  /** Attempts in total, the first included. `Infinity` allowed. */
+  readonly maxAttempts: number;
+  /** Delay before each retry, as {@link RetryOptions.backoff} takes it. */
+  readonly backoff: Backoff | ((attempt: number, previousDelayMs: number) => number) | number;
+  /** Longest `Retry-After` wait honoured, in milliseconds. */
+  readonly maxRetryAfterMs: number;
+  /** The {@link RetryBudget} retries draw from, or `false` for none. */
+  readonly budget: RetryBudget | false;
+}
+
+/** Payload of the `configured` channel: {@link RetryPolicy.configure} changed the settings. */
+export interface RetryConfiguredEvent {
+  readonly name: string;
+  readonly previous: RetrySettings;
+  readonly current: RetrySettings;
+}
+
+/**
  * The diagnostics channels of every retry policy (`batchflight:retry:<event>`):
- * `retry`, a failed attempt will be retried; `give-up`, a call ended in an error.
+ * `retry`, a failed attempt will be retried; `give-up`, a call ended in an error;
+ * `configured`, the settings changed.
  */
 export const retryChannels = {
   retry: eventChannel<RetryEvent>('retry', 'retry'),
   giveUp: eventChannel<GiveUpEvent>('retry', 'give-up'),
+  configured: eventChannel<RetryConfiguredEvent>('retry', 'configured'),
 } as const;
 const retryChannel = retryChannels.retry;
 const giveUpChannel = retryChannels.giveUp;
@@ -169,15 +193,41 @@ function attemptContext(ctx: CallContext, attempt: number): RetryContext {
 }
 const NOT_GIVEN = Symbol('not given');
 
+/**
+ * The settings in force, swapped as one object by configure(). A call reads them once when
+ * it starts and keeps them to its end: its attempts, delays and budget do not change under it.
+ */
+interface Settings {
+  readonly maxAttempts: number;
+  readonly backoff: Backoff;
+  readonly maxRetryAfterMs: number;
+  readonly budget: RetryBudget | undefined;
+}
+
+function maxAttemptsOption(value: unknown): number {
+  return integerOption(WHERE, 'maxAttempts', value, { allowInfinity: true });
+}
+
+function maxRetryAfterOption(value: unknown): number {
+  return numberOption(WHERE, 'maxRetryAfterMs', value, { allowInfinity: true });
+}
+
+function budgetOption(value: unknown): RetryBudget | undefined {
+  if (value !== false && !(value instanceof RetryBudget)) {
+    throw new InvalidOptionError(
+      'budget',
+      `${WHERE}: option budget must be a RetryBudget from retryBudget() or false, got ${describe(value)}.`,
+    );
+  }
+  return value === false ? undefined : value;
+}
+
 /** A retry policy: a shared {@link Layer} with a plain-function form. See {@link retry}. */
 export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
   readonly name: string;
-  readonly maxAttempts: number;
-  readonly #backoff: Backoff;
+  #settings: Settings;
   readonly #isRetryable: (error: unknown, attempt: number) => boolean;
   readonly #retryOn: ((error: unknown, attempt: number) => boolean) | undefined;
-  readonly #budget: RetryBudget | undefined;
-  readonly #maxRetryAfterMs: number;
   readonly #clock: Clock;
   readonly #onRetry = new Listeners<RetryEvent>();
   readonly #onGiveUp = new Listeners<GiveUpEvent>();
@@ -200,10 +250,8 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
       'clock',
     ]);
     this.name = nameOption(WHERE, options.name, 'retry');
-    this.maxAttempts = integerOption(WHERE, 'maxAttempts', options.maxAttempts ?? 3, {
-      allowInfinity: true,
-    });
-    this.#backoff =
+    const maxAttempts = maxAttemptsOption(options.maxAttempts ?? 3);
+    const backoff =
       options.backoff === undefined ? exponentialBackoff() : toBackoff(WHERE, options.backoff);
     this.#retryOn =
       options.retryOn === undefined
@@ -213,20 +261,9 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
             'retryOn',
             options.retryOn,
           );
-    const budget = options.budget ?? new RetryBudget();
-    if (budget !== false && !(budget instanceof RetryBudget)) {
-      throw new InvalidOptionError(
-        'budget',
-        `${WHERE}: option budget must be a RetryBudget from retryBudget() or false, got ${describe(budget)}.`,
-      );
-    }
-    this.#budget = budget === false ? undefined : budget;
-    this.#maxRetryAfterMs = numberOption(
-      WHERE,
-      'maxRetryAfterMs',
-      options.maxRetryAfterMs ?? 60_000,
-      { allowInfinity: true },
-    );
+    const budget = budgetOption(options.budget ?? new RetryBudget());
+    const maxRetryAfterMs = maxRetryAfterOption(options.maxRetryAfterMs ?? 60_000);
+    this.#settings = { maxAttempts, backoff, maxRetryAfterMs, budget };
     const retryCircuitOpen = booleanOption(
       WHERE,
       'retryCircuitOpen',
@@ -243,6 +280,58 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
     this.#clock = options.clock ?? systemClock;
   }
 
+  /** Attempts in total for the calls starting now (see {@link configure}). */
+  get maxAttempts(): number {
+    return this.#settings.maxAttempts;
+  }
+
+  /** The settings in force. */
+  get settings(): RetrySettings {
+    const { maxAttempts, backoff, maxRetryAfterMs, budget } = this.#settings;
+    return { maxAttempts, backoff, maxRetryAfterMs, budget: budget ?? false };
+  }
+
+  /**
+   * Changes attempts, backoff, the `Retry-After` cap and the budget for the calls that start
+   * from now on; a call in flight keeps the settings it started with to its last attempt. To
+   * resize a budget itself (for every policy sharing it) use {@link RetryBudget.configure}.
+   * Settings left out keep their value; invalid ones throw the constructor's error and
+   * change nothing (`dryRun` only checks). Publishes `configured`.
+   *
+   * @example
+   * ```ts
+   * policy.configure({ maxAttempts: 1 }); // the upstream is drowning: stop retrying for now
+   * ```
+   */
+  configure(settings: Partial<RetrySettings>, options?: { readonly dryRun?: boolean }): void {
+    if (typeof settings !== 'object' || (settings as unknown) === null) {
+      throw new TypeError(
+        `retry(${this.name}).configure(): settings must be an object of maxAttempts, backoff, maxRetryAfterMs, budget, got ${describe(settings)}.`,
+      );
+    }
+    knownOptions(WHERE, settings, ['maxAttempts', 'backoff', 'maxRetryAfterMs', 'budget']);
+    const current = this.#settings;
+    const next: Settings = {
+      maxAttempts:
+        settings.maxAttempts === undefined
+          ? current.maxAttempts
+          : maxAttemptsOption(settings.maxAttempts),
+      backoff:
+        settings.backoff === undefined ? current.backoff : toBackoff(WHERE, settings.backoff),
+      maxRetryAfterMs:
+        settings.maxRetryAfterMs === undefined
+          ? current.maxRetryAfterMs
+          : maxRetryAfterOption(settings.maxRetryAfterMs),
+      budget: settings.budget === undefined ? current.budget : budgetOption(settings.budget),
+    };
+    if (options?.dryRun === true) return;
+    const previous = this.settings;
+    this.#settings = next;
+    if (retryChannels.configured.hasSubscribers) {
+      retryChannels.configured.publish({ name: this.name, previous, current: this.settings });
+    }
+  }
+
   /**
    * Wraps `next` so that failed calls are retried. Generic over the
    * handler's types: one policy retries handlers of any input and output.
@@ -253,14 +342,16 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
       const refused = refuseIfAborted(ctx);
       if (refused !== undefined) return refused;
       this.#calls++;
+      const settings = this.#settings;
       let first: Promise<O>;
       try {
         first = inner(input, ctx);
       } catch (error) {
         first = rejectWith(error);
       }
-      return first.then(this.#firstSucceeded, (error: unknown) =>
-        this.#afterFailure(inner, input, ctx, error),
+      return first.then(
+        (value) => this.#firstSucceeded(value, settings),
+        (error: unknown) => this.#afterFailure(inner, input, ctx, error, settings),
       );
     }) as unknown as Handler<In, Out>;
   }
@@ -304,37 +395,45 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
       retries: this.#retries,
       failures: this.#failures,
       budgetRefusals: this.#budgetRefusals,
-      budgetTokens: this.#budget?.tokens ?? Infinity,
+      budgetTokens: this.#settings.budget?.tokens ?? Infinity,
     };
   }
 
-  readonly #firstSucceeded = (value: O): O => {
+  #firstSucceeded(value: O, settings: Settings): O {
     this.#successes++;
-    this.#budget?.recordSuccess(false);
+    settings.budget?.recordSuccess(false);
     return value;
-  };
+  }
 
-  #afterFailure(next: Handler<I, O>, input: I, ctx: CallContext, error: unknown): Promise<O> {
-    const delay = this.#decide(error, 1, 0, ctx.signal);
+  #afterFailure(
+    next: Handler<I, O>,
+    input: I,
+    ctx: CallContext,
+    error: unknown,
+    settings: Settings,
+  ): Promise<O> {
+    const delay = this.#decide(settings, error, 1, 0, ctx.signal);
     if (typeof delay !== 'number') return rejectWith(error);
-    return this.#loop(next, input, ctx, false, error, delay);
+    return this.#loop(settings, next, input, ctx, false, error, delay);
   }
 
   async #run(next: Handler<I, O>, input: I, ctx: CallContext, withAttempt: boolean): Promise<O> {
     this.#calls++;
+    const settings = this.#settings;
     try {
       const value = await next(input, withAttempt ? attemptContext(ctx, 1) : ctx);
-      this.#firstSucceeded(value);
+      this.#firstSucceeded(value, settings);
       return value;
     } catch (error) {
-      const delay = this.#decide(error, 1, 0, ctx.signal);
+      const delay = this.#decide(settings, error, 1, 0, ctx.signal);
       if (typeof delay !== 'number') throw error;
-      return this.#loop(next, input, ctx, withAttempt, error, delay);
+      return this.#loop(settings, next, input, ctx, withAttempt, error, delay);
     }
   }
 
   /** Attempts 2 and later; entered after attempt 1 failed and a retry was granted. */
   async #loop(
+    settings: Settings,
     next: Handler<I, O>,
     input: I,
     ctx: CallContext,
@@ -366,11 +465,11 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
       try {
         const value = await next(input, withAttempt ? attemptContext(ctx, attempt) : ctx);
         this.#successes++;
-        this.#budget?.recordSuccess(true);
+        settings.budget?.recordSuccess(true);
         return value;
       } catch (failure) {
         error = failure;
-        const decided = this.#decide(error, attempt, delay, ctx.signal);
+        const decided = this.#decide(settings, error, attempt, delay, ctx.signal);
         if (typeof decided !== 'number') throw error;
         delay = decided;
       }
@@ -379,6 +478,7 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
 
   /** The delay before the next attempt, or the reason to stop (after recording it). */
   #decide(
+    settings: Settings,
     error: unknown,
     attempt: number,
     previousDelayMs: number,
@@ -390,8 +490,8 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
       reason = isAbortError(error) ? 'aborted' : 'not-retryable';
     } else if (this.#retryOn !== undefined && !this.#retryOn(error, attempt)) {
       reason = 'not-retryable';
-    } else if (attempt >= this.maxAttempts) reason = 'max-attempts';
-    else if (this.#budget !== undefined && !this.#budget.tryAcquire()) {
+    } else if (attempt >= settings.maxAttempts) reason = 'max-attempts';
+    else if (settings.budget !== undefined && !settings.budget.tryAcquire()) {
       this.#budgetRefusals++;
       reason = 'budget';
     }
@@ -400,8 +500,8 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
       return reason;
     }
     const hinted = retryAfterFromError(error, this.#clock.now());
-    if (hinted !== undefined) return Math.min(hinted, this.#maxRetryAfterMs);
-    const delay = this.#backoff.delayMs(attempt, previousDelayMs);
+    if (hinted !== undefined) return Math.min(hinted, settings.maxRetryAfterMs);
+    const delay = settings.backoff.delayMs(attempt, previousDelayMs);
     return Number.isFinite(delay) && delay > 0 ? delay : 0;
   }
 
