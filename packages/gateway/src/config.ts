@@ -53,6 +53,12 @@ const cacheSchema = z.strictObject({
   methods: z.array(methodName).default(['GET', 'HEAD']),
   /** Request headers that are part of the key (the upstream's `Vary` must name no other). */
   vary: z.array(headerName).default([]),
+  /**
+   * Where answers are kept: `memory` (this process, default), `redis` (shared by every gateway
+   * on the top-level `redis`), or `tiered` (a memory tier in front of Redis; a Redis delete
+   * drops every process's memory copy).
+   */
+  store: z.enum(['memory', 'redis', 'tiered']).default('memory'),
 });
 
 const rateLimitSchema = z.strictObject({
@@ -203,7 +209,10 @@ export const gatewayConfigSchema = z
     bodyLimitBytes: positiveInt.default(1_048_576),
     /** Structured access log (pino) on standard output. Default false. */
     accessLog: z.boolean().default(false),
-    /** Redis for fleet-wide rate limits: every gateway on it shares the same budgets. */
+    /**
+     * Redis for fleet-wide rate limits (`rateLimit.fleet`) and shared caches (`cache.store`):
+     * every gateway on it shares the same budgets and answers.
+     */
     redis: z
       .strictObject({
         url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
@@ -238,6 +247,15 @@ export const gatewayConfigSchema = z
             path: ['routes', index, 'policies', at, 'rateLimit', 'fleet'],
             input: true,
             message: 'a redis section at the top level for a fleet-wide limit',
+          });
+        }
+        const store = policy.cache?.store;
+        if (store !== undefined && store !== 'memory' && config.redis === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['routes', index, 'policies', at, 'cache', 'store'],
+            input: store,
+            message: `a redis section at the top level for a ${store} cache store`,
           });
         }
       }

@@ -29,10 +29,11 @@ import {
 import type { CallContext } from 'batchflight/core';
 import { scopeOf } from './keys.js';
 import { metricsText } from './metrics.js';
-import { buildRoute, type Route, type RouteStats } from './route.js';
+import { buildRoute, type Route, type RouteStats, type SharedStores } from './route.js';
+import { storedCodec } from './http-cache.js';
 import { Upstream } from './upstream.js';
-import { Redis, RedisRateLimitStore } from '@batchflight/redis';
-import type { RateLimitStore } from 'batchflight/rate-limit';
+import { Redis, RedisCacheStore, RedisRateLimitStore } from '@batchflight/redis';
+import { MemoryCacheStore, tieredStore } from 'batchflight/cache';
 
 // The request shape lives in http.ts beside the response (consolidated.ts needs it without a
 // cycle back to this file); the package index re-exports it from here.
@@ -77,7 +78,7 @@ function buildTable(
   config: GatewayConfig,
   clock: Clock,
   dispatch: (request: DispatchRequest) => Promise<GatewayResponse>,
-  fleetStore: RateLimitStore | undefined,
+  shared: SharedStores,
 ): RouteTable {
   const upstreams = new Map<string, Upstream>();
   for (const [name, upstream] of Object.entries(config.upstreams)) {
@@ -85,7 +86,7 @@ function buildTable(
   }
   const router = FindMyWay({ ignoreTrailingSlash: false });
   const routes = config.routes.map((route) => {
-    const built = buildRoute(route, upstreams.get(route.upstream) as Upstream, clock, fleetStore);
+    const built = buildRoute(route, upstreams.get(route.upstream) as Upstream, clock, shared);
     router.on(route.method, route.path, () => undefined, built);
     return built;
   });
@@ -127,17 +128,27 @@ export function createGateway(
   const clock = options.clock ?? systemClock;
   // Composite routes call back into dispatch, which is defined below.
   const dispatchLater = (request: DispatchRequest): Promise<GatewayResponse> => dispatch(request);
-  // One Redis connection for the fleet-wide limits, kept across reloads (a reload that changes
-  // the redis section applies at the next start).
+  // One Redis connection for the fleet-wide limits and the shared caches, kept across reloads
+  // (a reload that changes the redis section applies at the next start).
   const redis =
     config.redis === undefined
       ? undefined
       : new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
-  const fleetStore =
-    redis === undefined || config.redis === undefined
-      ? undefined
-      : new RedisRateLimitStore({ client: redis, prefix: config.redis.prefix, clock });
-  let table = buildTable(config, clock, dispatchLater, fleetStore);
+  let shared: SharedStores = {};
+  if (redis !== undefined && config.redis !== undefined) {
+    const { prefix } = config.redis;
+    const l2 = new RedisCacheStore({
+      client: redis,
+      prefix: `${prefix}cache:`,
+      codec: storedCodec,
+      clock,
+    });
+    shared = {
+      limits: new RedisRateLimitStore({ client: redis, prefix, clock }),
+      caches: { redis: l2, tiered: tieredStore(new MemoryCacheStore({ clock }), l2, { clock }) },
+    };
+  }
+  let table = buildTable(config, clock, dispatchLater, shared);
   let tenantPattern = new RegExp(config.tenant.pattern);
   const { bodyLimitBytes, accessLog } = config;
   const inFlight = new Set<AbortController>();
@@ -320,7 +331,7 @@ export function createGateway(
     async reload(next) {
       if (closing !== undefined) throw new ClosedError('reload() after close()');
       const nextConfig = validateGatewayConfig(next);
-      const nextTable = buildTable(nextConfig, clock, dispatchLater, fleetStore);
+      const nextTable = buildTable(nextConfig, clock, dispatchLater, shared);
       const previous = table;
       config = nextConfig;
       tenantPattern = new RegExp(nextConfig.tenant.pattern);
@@ -345,6 +356,12 @@ export function createGateway(
         await drained;
         const results = await Promise.allSettled([...table.routes.map((route) => route.close())]);
         await Promise.allSettled(table.upstreams.map((upstream) => upstream.close()));
+        const caches = shared.caches;
+        if (caches !== undefined) {
+          // The tier first: it unsubscribes from the store below it.
+          await Promise.allSettled([caches.tiered.close?.()]);
+          await Promise.allSettled([caches.redis.close?.()]);
+        }
         if (redis !== undefined) {
           await redis.quit().catch(() => {
             redis.disconnect();

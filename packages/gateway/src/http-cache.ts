@@ -117,10 +117,39 @@ export interface HttpCachePolicy {
 }
 
 /**
+ * Encodes stored answers for a networked store (Redis): JSON with the body in base64, so that
+ * any bytes survive, not only UTF-8 text.
+ */
+export const storedCodec = {
+  encode(value: unknown): string {
+    const { response, expiresAt } = value as Stored;
+    return JSON.stringify({
+      s: response.status,
+      h: response.headers,
+      b: response.body.toString('base64'),
+      e: expiresAt ?? null,
+    });
+  },
+  decode(text: string): Stored {
+    const raw = JSON.parse(text) as {
+      s: number;
+      h: Record<string, string | string[]>;
+      b: string;
+      e: number | null;
+    };
+    return {
+      response: { status: raw.s, headers: raw.h, body: Buffer.from(raw.b, 'base64') },
+      expiresAt: raw.e ?? undefined,
+    };
+  },
+};
+
+/**
  * Builds the cache policy of a route.
  *
  * @param store - where entries live; default a memory store of the route's own (closed with
- *   it). A store passed in is shared and left open.
+ *   it). A store passed in is shared between routes (their keys start with the route's name)
+ *   and left open.
  */
 export function httpCache(
   config: CachePolicyConfig,
@@ -144,6 +173,8 @@ export function httpCache(
   const refreshes = new SingleFlight<Stored>({ clock });
   const methods = new Set<string>(config.methods);
   let revalidated = 0;
+  // A shared store holds every route's answers: the route's name keeps them apart.
+  const keyPrefix = store === undefined ? '' : `${name}\u0001`;
 
   const previousOf = async (key: string): Promise<Stored | undefined> => {
     try {
@@ -159,7 +190,7 @@ export function httpCache(
     (next: Handler<GatewayRequest, GatewayResponse>) =>
     async (request: GatewayRequest, ctx: Parameters<typeof next>[1]): Promise<GatewayResponse> => {
       if (!methods.has(request.method)) return next(request, ctx);
-      const key = `${request.scope}\u0001${requestKey(request, config.vary)}`;
+      const key = `${keyPrefix}${request.scope}\u0001${requestKey(request, config.vary)}`;
       const compute = async (
         { signal }: { readonly signal: AbortSignal },
         known?: Stored,

@@ -29,7 +29,7 @@ import { retry, exponentialBackoff } from 'batchflight/retry';
 import { timeout } from 'batchflight/timeout';
 import { bulkhead } from 'batchflight/bulkhead';
 import type { BatchStats } from 'batchflight/batch';
-import type { CacheStats } from 'batchflight/cache';
+import type { CacheStats, CacheStore } from 'batchflight/cache';
 import type { PolicyConfig, RouteConfig } from './config.js';
 import { errorResponse, isFailureStatus, UpstreamStatusError } from './errors.js';
 import {
@@ -92,14 +92,22 @@ function upstreamFailure(error: unknown): boolean {
   return !BatchflightError.is(error);
 }
 
+/** The stores a gateway shares between its routes (and keeps across reloads). */
+export interface SharedStores {
+  /** Fleet-wide rate limits, when the gateway has Redis. */
+  readonly limits?: RateLimitStore | undefined;
+  /** Cached answers for `cache.store` `redis` and `tiered`, when the gateway has Redis. */
+  readonly caches?: Readonly<Record<'redis' | 'tiered', CacheStore>> | undefined;
+}
+
 /** Builds a route from its config. */
 export function buildRoute(
   config: RouteConfig,
   upstream: Upstream,
   clock: Clock,
-  /** The store of fleet-wide limits, when the gateway has Redis. */
-  fleetStore?: RateLimitStore,
+  shared: SharedStores = {},
 ): Route {
+  const fleetStore = shared.limits;
   const name = `${config.method} ${config.path}`;
   let requests = 0;
   let upstreamCalls = 0;
@@ -126,7 +134,13 @@ export function buildRoute(
       return { wrap: (next) => layer.wrap(complete(next)) };
     }
     if (policy.cache !== undefined) {
-      const built = httpCache(policy.cache, name, clock);
+      const where = policy.cache.store;
+      const built = httpCache(
+        policy.cache,
+        name,
+        clock,
+        where === 'memory' ? undefined : shared.caches?.[where],
+      );
       closers.push(() => built.close());
       cacheStats = () => built.cache.stats();
       revalidated = () => built.revalidated();
