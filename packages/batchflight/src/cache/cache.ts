@@ -36,155 +36,41 @@
  */
 import {
   type CallContext,
-  type CallOptions,
   type Clock,
   ClosedError,
   type Handler,
-  Listeners,
   NEVER_ABORTED,
   type Subscription,
-  argumentsKey,
-  booleanOption,
   describe,
-  eventChannel,
   functionOption,
   InvalidOptionError,
   knownOptions,
-  numberOption,
+  rejectWith,
   stableKey,
   systemClock,
 } from '../core/index.js';
 import { type FlightContext, SingleFlight } from '../singleflight/index.js';
-import { CacheKeyError } from './errors.js';
+import { CacheEvents } from './events.js';
+import { keyError, scopedKey, versionPrefix } from './keys.js';
 import { MemoryCacheStore, PEEK } from './memory-store.js';
 import {
-  type CacheEntry,
-  type CacheStore,
-  type MaybePromise,
-  getManyOf,
-  isPromiseLike,
-} from './store.js';
-
-/** XFetch early refresh settings; `true` means `{ beta: 1 }`. */
-export interface EarlyRefreshOptions {
-  /**
-   * How eagerly to refresh (> 0): 1 is the paper's optimum, > 1 refreshes
-   * earlier, < 1 later. Default 1.
-   */
-  readonly beta?: number;
-  /** Source of randomness in (0, 1); inject a fixed one in tests. Default `Math.random`. */
-  readonly random?: () => number;
-}
-
-/** Options of {@link cache}. */
-export interface CacheOptions<I = unknown> {
-  /** How long a computed value is fresh, in milliseconds (> 0). Required. */
-  readonly ttlMs: number;
-  /** Where entries live. Default: a new {@link MemoryCacheStore} (closed with the cache). */
-  readonly store?: CacheStore;
-  /**
-   * The key of an input, for {@link Cache.wrap}. Default: the tagged stable
-   * encoding of the input (`stableKey`), so `1` and `"1"` never collide.
-   */
-  readonly key?: (input: I) => string;
-  /** Prefix of every store key, to share one store between caches. Default `''`. */
-  readonly namespace?: string;
-  /**
-   * Part of every store key: changing it (here or with
-   * {@link Cache.setVersion}) invalidates every entry at once. Default: none.
-   */
-  readonly version?: string | number;
-  /** After expiry, serve the stale value while one background refresh runs, for this long (ms). Default 0. */
-  readonly staleWhileRevalidateMs?: number;
-  /** After expiry, serve the stale value when recomputing fails, for this long (ms). Default 0. */
-  readonly staleIfErrorMs?: number;
-  /** XFetch probabilistic early refresh. Default `false`. */
-  readonly earlyRefresh?: boolean | EarlyRefreshOptions;
-  /** Cache errors for this long (ms) so a failing key is not hammered. Default 0: errors are never cached. */
-  readonly negativeTtlMs?: number;
-  /** Tags of a computed value, for {@link Cache.invalidateTags}. Default: none. */
-  readonly tags?: (value: unknown, key: string) => readonly string[];
-  /** Time source of expiry and compute-time measurement. Default: the system clock. */
-  readonly clock?: Clock;
-  /** A name carried by events, to tell caches apart. */
-  readonly name?: string;
-}
-
-/** Per-call options of {@link Cache.get}. */
-export interface CacheGetOptions extends CallOptions {
-  /** Freshness of a value computed by this call, in ms; overrides the cache's `ttlMs`. */
-  readonly ttlMs?: number | undefined;
-  /** Tags of a value computed by this call (added to the cache's `tags`). */
-  readonly tags?: readonly string[] | undefined;
-}
-
-/** Counters of a {@link Cache}; see {@link Cache.stats}. */
-export interface CacheStats {
-  /** Reads answered with a fresh value (negative entries included). */
-  readonly hits: number;
-  /** Reads that found nothing usable and waited for a computation. */
-  readonly misses: number;
-  /** Reads answered with a stale value (while revalidating, or because a refresh failed). */
-  readonly staleServed: number;
-  /** Background refreshes started (stale-while-revalidate and early refresh). */
-  readonly refreshes: number;
-  /** Background refreshes started early by XFetch, among `refreshes`. */
-  readonly earlyRefreshes: number;
-  /** Computations run (each a call upstream); `misses - loads` were coalesced. */
-  readonly loads: number;
-  /** Computations that failed. */
-  readonly errors: number;
-  /** `(hits + staleServed) / (hits + staleServed + misses)`, 0 before the first read. */
-  readonly hitRate: number;
-}
-
-/** Payload of {@link Cache.onLoad}: a computation settled. */
-export interface CacheLoadEvent {
-  readonly name: string | undefined;
-  /** The store key (namespace, version and scope included). */
-  readonly key: string;
-  /** Why it ran: a miss, a stale-while-revalidate refresh or an early refresh. */
-  readonly reason: 'miss' | 'stale' | 'early';
-  readonly ok: boolean;
-  /** How long it took, in ms of the cache's clock. */
-  readonly durationMs: number;
-  readonly error?: unknown;
-}
-
-/** Payload of {@link Cache.onStale}: a stale value was served. */
-export interface CacheStaleEvent {
-  readonly name: string | undefined;
-  readonly key: string;
-  /** `'revalidate'`: served while refreshing; `'error'`: served because the computation failed. */
-  readonly reason: 'revalidate' | 'error';
-  /** How long past its expiry the value was, in ms. */
-  readonly ageMs: number;
-}
-
-/** Payload of {@link Cache.onError}: a computation or the store failed. */
-export interface CacheErrorEvent {
-  readonly name: string | undefined;
-  readonly key: string;
-  /** `'compute'`: the computation threw; `'store'`: reading or writing the store failed. */
-  readonly phase: 'compute' | 'store';
-  readonly error: unknown;
-}
-
-/** Payload of the `batchflight:cache:invalidate` channel. */
-export interface CacheInvalidateEvent {
-  readonly name: string | undefined;
-  readonly keys?: readonly string[];
-  readonly tags?: readonly string[];
-  readonly all?: boolean;
-}
-
-/** The diagnostics channels of every cache (`batchflight:cache:<event>`). */
-export const cacheChannels = {
-  load: eventChannel<CacheLoadEvent>('cache', 'load'),
-  stale: eventChannel<CacheStaleEvent>('cache', 'stale'),
-  error: eventChannel<CacheErrorEvent>('cache', 'error'),
-  invalidate: eventChannel<CacheInvalidateEvent>('cache', 'invalidate'),
-} as const;
+  cacheChannels,
+  OPTIONS,
+  SETTINGS,
+  WHERE,
+  windowsOption,
+  definedOnly,
+  type CacheGetOptions,
+  type CacheErrorEvent,
+  type CacheLoadEvent,
+  type CacheOptions,
+  type CacheSettings,
+  type CacheStaleEvent,
+  type CacheStats,
+  type Windows,
+} from './options.js';
+import { ReadBatch } from './read-batch.js';
+import { type CacheEntry, type CacheStore, type MaybePromise, isPromiseLike } from './store.js';
 
 /**
  * The resolved promise of an entry this cache wrote. A symbol key is ignored
@@ -197,22 +83,6 @@ interface OwnEntry extends CacheEntry {
 }
 
 type Reason = 'miss' | 'stale' | 'early';
-const WHERE = 'cache()';
-const OPTIONS = [
-  'ttlMs',
-  'store',
-  'key',
-  'namespace',
-  'version',
-  'staleWhileRevalidateMs',
-  'staleIfErrorMs',
-  'earlyRefresh',
-  'negativeTtlMs',
-  'tags',
-  'clock',
-  'name',
-] as const;
-
 /**
  * A cache: `get(key, compute)`, a `Layer` for handlers, and
  * invalidation. Create it with {@link cache}.
@@ -225,12 +95,9 @@ export class Cache<I = unknown> implements AsyncDisposable {
   /** The store when it is a MemoryCacheStore: read with PEEK, expiry checked here. */
   readonly #memory: MemoryCacheStore | undefined;
   readonly #clock: Clock;
-  readonly #ttlMs: number;
-  readonly #swrMs: number;
-  readonly #sieMs: number;
-  readonly #negativeTtlMs: number;
-  readonly #beta: number;
-  readonly #random: () => number;
+  /** TTLs and windows, swapped as one object by configure(). */
+  #windows: Windows;
+  #version: string | number | undefined;
   readonly #keyOf: (input: I) => string;
   readonly #tagsOf: ((value: unknown, key: string) => readonly string[]) | undefined;
   readonly #namespace: string;
@@ -238,13 +105,9 @@ export class Cache<I = unknown> implements AsyncDisposable {
   readonly #flights: SingleFlight;
   readonly #refreshing = new Set<string>();
   readonly #background = new Set<Promise<void>>();
-  /** True when store reads of one tick go to the store's getMany together. */
-  readonly #batchReads: boolean;
-  /** The store keys read in this tick (when #batchReads), each with its waiting reads. */
-  #reads: Map<string, ((entry: Promise<CacheEntry | undefined>) => void)[]> | undefined;
-  readonly #onLoad = new Listeners<CacheLoadEvent>();
-  readonly #onStale = new Listeners<CacheStaleEvent>();
-  readonly #onError = new Listeners<CacheErrorEvent>();
+  /** Set when store reads of one tick go to the store's getMany together. */
+  readonly #reads: ReadBatch | undefined;
+  readonly #events: CacheEvents;
   #prefix: string;
   #epoch = 0;
   #closed: Promise<void> | undefined;
@@ -263,7 +126,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
       );
     }
     knownOptions(WHERE, options, OPTIONS);
-    this.#ttlMs = numberOption(WHERE, 'ttlMs', options.ttlMs, { exclusive: true });
+    this.#windows = windowsOption(options);
     this.#clock = options.clock ?? systemClock;
     if (options.store === undefined) {
       this.#store = new MemoryCacheStore({ clock: this.#clock });
@@ -288,7 +151,10 @@ export class Cache<I = unknown> implements AsyncDisposable {
       this.#ownsStore = false;
     }
     this.#memory = this.#store instanceof MemoryCacheStore ? this.#store : undefined;
-    this.#batchReads = this.#memory === undefined && typeof this.#store.getMany === 'function';
+    this.#reads =
+      this.#memory === undefined && typeof this.#store.getMany === 'function'
+        ? new ReadBatch(this.#store)
+        : undefined;
     this.#keyOf =
       options.key === undefined
         ? (input: I) => stableKey(input, 'input')
@@ -299,25 +165,6 @@ export class Cache<I = unknown> implements AsyncDisposable {
         'namespace',
         `${WHERE}: option namespace must be a string, got ${describe(options.namespace)}.`,
       );
-    }
-    this.#swrMs = numberOption(
-      WHERE,
-      'staleWhileRevalidateMs',
-      options.staleWhileRevalidateMs ?? 0,
-    );
-    this.#sieMs = numberOption(WHERE, 'staleIfErrorMs', options.staleIfErrorMs ?? 0);
-    this.#negativeTtlMs = numberOption(WHERE, 'negativeTtlMs', options.negativeTtlMs ?? 0);
-    const early = options.earlyRefresh ?? false;
-    if (typeof early === 'object') {
-      knownOptions(`${WHERE} earlyRefresh`, early, ['beta', 'random']);
-      this.#beta = numberOption(WHERE, 'earlyRefresh.beta', early.beta ?? 1, { exclusive: true });
-      this.#random =
-        early.random === undefined
-          ? Math.random
-          : functionOption<() => number>(WHERE, 'earlyRefresh.random', early.random);
-    } else {
-      this.#beta = booleanOption(WHERE, 'earlyRefresh', early) ? 1 : 0;
-      this.#random = Math.random;
     }
     this.#tagsOf =
       options.tags === undefined
@@ -334,7 +181,9 @@ export class Cache<I = unknown> implements AsyncDisposable {
       );
     }
     this.#name = options.name;
-    this.#prefix = this.#makePrefix(options.version);
+    this.#events = new CacheEvents(options.name);
+    this.#prefix = versionPrefix(this.#namespace, options.version);
+    this.#version = options.version;
     this.#flights = new SingleFlight({ clock: this.#clock });
   }
 
@@ -381,22 +230,22 @@ export class Cache<I = unknown> implements AsyncDisposable {
         ),
       );
     }
-    const storeKey = scope === undefined ? this.#prefix + key : this.#scopedKey(scope, key);
+    const storeKey = scope === undefined ? this.#prefix + key : scopedKey(this.#prefix, scope, key);
     const memory = this.#memory;
     if (memory !== undefined)
       return this.#answer(storeKey, key, memory[PEEK](storeKey), compute, options);
     let found: MaybePromise<CacheEntry | undefined>;
     try {
-      found = this.#batchReads ? this.#read(storeKey) : this.#store.get(storeKey);
+      found = this.#reads === undefined ? this.#store.get(storeKey) : this.#reads.read(storeKey);
     } catch (error) {
-      this.#reportStoreError(storeKey, error);
+      this.#events.failed(storeKey, 'store', error);
       found = undefined;
     }
     if (isPromiseLike(found)) {
       return Promise.resolve(found).then(
         (entry) => this.#answer(storeKey, key, entry, compute, options),
         (error: unknown) => {
-          this.#reportStoreError(storeKey, error);
+          this.#events.failed(storeKey, 'store', error);
           return this.#answer(storeKey, key, undefined, compute, options);
         },
       );
@@ -451,7 +300,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
   ): Promise<boolean> {
     if (typeof key !== 'string' || key.charCodeAt(0) === 0) throw keyError(key);
     const scope = options?.scope;
-    const storeKey = scope === undefined ? this.#prefix + key : this.#scopedKey(scope, key);
+    const storeKey = scope === undefined ? this.#prefix + key : scopedKey(this.#prefix, scope, key);
     this.#epoch++;
     this.#flights.forget(storeKey);
     if (cacheChannels.invalidate.hasSubscribers) {
@@ -502,8 +351,66 @@ export class Cache<I = unknown> implements AsyncDisposable {
    * ```
    */
   setVersion(version: string | number): void {
-    this.#prefix = this.#makePrefix(version);
+    this.#prefix = versionPrefix(this.#namespace, version);
+    this.#version = version;
     this.#epoch++;
+  }
+
+  /** The settings in force. */
+  get settings(): CacheSettings {
+    const w = this.#windows;
+    return {
+      ttlMs: w.ttlMs,
+      staleWhileRevalidateMs: w.swrMs,
+      staleIfErrorMs: w.sieMs,
+      negativeTtlMs: w.negativeTtlMs,
+      earlyRefresh: w.earlyRefresh,
+      version: this.#version,
+    };
+  }
+
+  /**
+   * Changes TTLs, stale windows, early refresh and the key version while the cache runs.
+   *
+   * - `ttlMs` and `negativeTtlMs` apply to entries written from now on (a computation that
+   *   finishes after the change included); an entry already stored keeps the expiry it was
+   *   written with.
+   * - `staleWhileRevalidateMs` and `staleIfErrorMs` are read when an entry is read, so they
+   *   apply to stored entries at once, measured from each entry's expiry. A longer window
+   *   reaches an old entry only while its store still holds it: a store may drop an entry
+   *   once the windows it was written with are over.
+   * - `version` is {@link setVersion}: every entry of the old version becomes a miss.
+   *
+   * Settings left out keep their value; invalid ones throw the constructor's error and
+   * change nothing (`dryRun` only checks). Publishes `configured`.
+   *
+   * @example
+   * ```ts
+   * users.configure({ ttlMs: 5_000, staleWhileRevalidateMs: 60_000 });
+   * ```
+   */
+  configure(settings: Partial<CacheSettings>, options?: { readonly dryRun?: boolean }): void {
+    if (typeof settings !== 'object' || (settings as unknown) === null) {
+      throw new TypeError(
+        `${WHERE}.configure(): settings must be an object of ${SETTINGS.join(', ')}, got ${describe(settings)}.`,
+      );
+    }
+    knownOptions(WHERE, settings, SETTINGS);
+    const previous = this.settings;
+    const windows = windowsOption({ ...previous, ...definedOnly(settings) });
+    const version = settings.version;
+    // The prefix is built (and its version checked) before anything changes.
+    const prefix = version === undefined ? undefined : versionPrefix(this.#namespace, version);
+    if (options?.dryRun === true) return;
+    this.#windows = windows;
+    if (prefix !== undefined && version !== this.#version) {
+      this.#prefix = prefix;
+      this.#version = version;
+      this.#epoch++;
+    }
+    if (cacheChannels.configured.hasSubscribers) {
+      cacheChannels.configured.publish({ name: this.#name, previous, current: this.settings });
+    }
   }
 
   /** The counters since construction; see {@link CacheStats}. */
@@ -531,7 +438,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
    * ```
    */
   onLoad(listener: (event: CacheLoadEvent) => void): Subscription {
-    return this.#onLoad.add(listener);
+    return this.#events.load.add(listener);
   }
 
   /**
@@ -543,7 +450,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
    * ```
    */
   onStale(listener: (event: CacheStaleEvent) => void): Subscription {
-    return this.#onStale.add(listener);
+    return this.#events.stale.add(listener);
   }
 
   /**
@@ -555,7 +462,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
    * ```
    */
   onError(listener: (event: CacheErrorEvent) => void): Subscription {
-    return this.#onError.add(listener);
+    return this.#events.error.add(listener);
   }
 
   /**
@@ -581,39 +488,6 @@ export class Cache<I = unknown> implements AsyncDisposable {
 
   // --- internals -----------------------------------------------------------
 
-  /** Reads `storeKey` together with the other reads of this tick (one getMany). */
-  #read(storeKey: string): Promise<CacheEntry | undefined> {
-    let reads = this.#reads;
-    if (reads === undefined) {
-      reads = new Map();
-      this.#reads = reads;
-      queueMicrotask(this.#flushReads);
-    }
-    const waiting = reads.get(storeKey);
-    return new Promise<CacheEntry | undefined>((resolve) => {
-      if (waiting === undefined) reads.set(storeKey, [resolve]);
-      else waiting.push(resolve);
-    });
-  }
-
-  readonly #flushReads = (): void => {
-    const reads = this.#reads;
-    this.#reads = undefined;
-    if (reads === undefined) return;
-    const keys = [...reads.keys()];
-    let all: Promise<readonly (CacheEntry | undefined)[]>;
-    if (keys.length === 1) {
-      // One key: the store's own get, no getMany for a batch of one.
-      all = (async () => [await this.#store.get(keys[0] as string)])();
-    } else {
-      all = getManyOf(this.#store, keys);
-    }
-    keys.forEach((key, i) => {
-      const entry = all.then((entries) => entries[i]);
-      for (const resolve of reads.get(key) ?? []) resolve(entry);
-    });
-  };
-
   #answer<T>(
     storeKey: string,
     key: string,
@@ -626,25 +500,27 @@ export class Cache<I = unknown> implements AsyncDisposable {
     // A store may hand back an entry past staleUntil (the memory store's PEEK does).
     if (now >= entry.staleUntil) return this.#miss(storeKey, key, compute, options, undefined);
     const expiresAt = entry.expiresAt;
+    const windows = this.#windows;
     if (now < expiresAt) {
       this.#hits++;
       if (
-        this.#beta > 0 &&
+        windows.beta > 0 &&
         entry.error !== true &&
-        now - entry.computeMs * this.#beta * Math.log(this.#random()) >= expiresAt
+        now - entry.computeMs * windows.beta * Math.log(windows.random()) >= expiresAt
       ) {
         this.#refresh(storeKey, key, compute, options, 'early');
       }
       return settledOf(entry) as Promise<T>;
     }
     if (entry.error !== true) {
-      if (now < expiresAt + this.#swrMs) {
+      if (now < expiresAt + windows.swrMs) {
         this.#stale++;
-        this.#emitStale(storeKey, 'revalidate', now - expiresAt);
+        this.#events.served(storeKey, 'revalidate', now - expiresAt);
         this.#refresh(storeKey, key, compute, options, 'stale');
         return settledOf(entry) as Promise<T>;
       }
-      if (now < expiresAt + this.#sieMs) return this.#miss(storeKey, key, compute, options, entry);
+      if (now < expiresAt + windows.sieMs)
+        return this.#miss(storeKey, key, compute, options, entry);
     }
     return this.#miss(storeKey, key, compute, options, undefined);
   }
@@ -671,7 +547,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
       // A caller that left gets its own abort reason, never a stale value.
       if (signal?.aborted === true) throw error;
       this.#stale++;
-      this.#emitStale(storeKey, 'error', this.#clock.now() - fallback.expiresAt);
+      this.#events.served(storeKey, 'error', this.#clock.now() - fallback.expiresAt);
       return fallback.value as T;
     });
   }
@@ -723,19 +599,11 @@ export class Cache<I = unknown> implements AsyncDisposable {
     } catch (error) {
       const now = this.#clock.now();
       this.#errors++;
-      this.#emitLoad(storeKey, reason, false, now - started, error);
-      if (this.#onError.active || cacheChannels.error.hasSubscribers) {
-        const event: CacheErrorEvent = { name: this.#name, key: storeKey, phase: 'compute', error };
-        this.#onError.emit(event);
-        if (cacheChannels.error.hasSubscribers) cacheChannels.error.publish(event);
-      }
-      if (
-        this.#negativeTtlMs > 0 &&
-        !keepStale &&
-        epoch === this.#epoch &&
-        !flight.signal.aborted
-      ) {
-        const expiresAt = now + this.#negativeTtlMs;
+      this.#events.loaded(storeKey, reason, false, now - started, error);
+      this.#events.failed(storeKey, 'compute', error);
+      const negativeTtlMs = this.#windows.negativeTtlMs;
+      if (negativeTtlMs > 0 && !keepStale && epoch === this.#epoch && !flight.signal.aborted) {
+        const expiresAt = now + negativeTtlMs;
         this.#write(storeKey, {
           value: error,
           error: true,
@@ -748,16 +616,17 @@ export class Cache<I = unknown> implements AsyncDisposable {
     }
     const now = this.#clock.now();
     const computeMs = now - started;
-    this.#emitLoad(storeKey, reason, true, computeMs, undefined);
+    this.#events.loaded(storeKey, reason, true, computeMs, undefined);
     if (epoch === this.#epoch) {
-      const ttlMs = options?.ttlMs ?? this.#ttlMs;
+      const windows = this.#windows;
+      const ttlMs = options?.ttlMs ?? windows.ttlMs;
       const expiresAt = now + ttlMs;
       let tags: readonly string[] | undefined;
       try {
         tags = this.#tagsOf?.(value, storeKey);
       } catch (error) {
         // The value is good; a failing tags() only means it cannot be cached.
-        this.#reportStoreError(storeKey, error);
+        this.#events.failed(storeKey, 'store', error);
         return value;
       }
       const extra = options?.tags;
@@ -766,7 +635,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
       const entry: OwnEntry = {
         value,
         expiresAt,
-        staleUntil: expiresAt + Math.max(this.#swrMs, this.#sieMs),
+        staleUntil: expiresAt + Math.max(windows.swrMs, windows.sieMs),
         computeMs,
         tags: tags !== undefined && tags.length > 0 ? tags : undefined,
         [SETTLED]: Promise.resolve(value),
@@ -787,7 +656,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
     try {
       done = this.#store.set(storeKey, entry);
     } catch (error) {
-      this.#reportStoreError(storeKey, error);
+      this.#events.failed(storeKey, 'store', error);
       return;
     }
     if (!isPromiseLike(done)) return;
@@ -795,7 +664,7 @@ export class Cache<I = unknown> implements AsyncDisposable {
       .then(
         () => undefined,
         (error: unknown) => {
-          this.#reportStoreError(storeKey, error);
+          this.#events.failed(storeKey, 'store', error);
         },
       )
       .finally(() => {
@@ -803,66 +672,11 @@ export class Cache<I = unknown> implements AsyncDisposable {
       });
     this.#background.add(written);
   }
-
-  #reportStoreError(storeKey: string, error: unknown): void {
-    if (!this.#onError.active && !cacheChannels.error.hasSubscribers) return;
-    const event: CacheErrorEvent = { name: this.#name, key: storeKey, phase: 'store', error };
-    this.#onError.emit(event);
-    if (cacheChannels.error.hasSubscribers) cacheChannels.error.publish(event);
-  }
-
-  #emitLoad(key: string, reason: Reason, ok: boolean, durationMs: number, error: unknown): void {
-    if (!this.#onLoad.active && !cacheChannels.load.hasSubscribers) return;
-    const event: CacheLoadEvent = ok
-      ? { name: this.#name, key, reason, ok, durationMs }
-      : { name: this.#name, key, reason, ok, durationMs, error };
-    this.#onLoad.emit(event);
-    if (cacheChannels.load.hasSubscribers) cacheChannels.load.publish(event);
-  }
-
-  #emitStale(key: string, reason: 'revalidate' | 'error', ageMs: number): void {
-    if (!this.#onStale.active && !cacheChannels.stale.hasSubscribers) return;
-    const event: CacheStaleEvent = { name: this.#name, key, reason, ageMs };
-    this.#onStale.emit(event);
-    if (cacheChannels.stale.hasSubscribers) cacheChannels.stale.publish(event);
-  }
-
-  #makePrefix(version: unknown): string {
-    if (version === undefined) return this.#namespace;
-    if (typeof version !== 'string' && (typeof version !== 'number' || !Number.isFinite(version))) {
-      throw new InvalidOptionError(
-        'version',
-        `${WHERE}: option version must be a string or a finite number, got ${describe(version)}.`,
-      );
-    }
-    // The length prefix keeps versions "1" + key "2x" and "12" + key "x" apart.
-    const v = String(version);
-    return `${this.#namespace}v${String(v.length)}:${v}:`;
-  }
-
-  #scopedKey(scope: string, key: string): string {
-    if (typeof scope !== 'string') throw keyError(scope, 'scope');
-    // NUL never starts an unscoped key (rejected by get), and the length
-    // prefix keeps scope "a:b" + key "c" apart from scope "a" + key "b:c".
-    return `${this.#prefix}\u0000${String(scope.length)}:${scope}\u0000${key}`;
-  }
 }
 
 function settledOf(entry: CacheEntry): Promise<unknown> {
   if (entry.error === true) return rejectWith(entry.value);
   return (entry as OwnEntry)[SETTLED] ?? Promise.resolve(entry.value);
-}
-
-/** Rejects with the value thrown, unchanged (it need not be an Error: it is the caller's own). */
-function rejectWith(reason: unknown): Promise<never> {
-  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-  return Promise.reject(reason);
-}
-
-function keyError(key: unknown, what = 'key'): CacheKeyError {
-  return new CacheKeyError(
-    `cache: a ${what} must be a string that does not start with NUL, got ${describe(key)}.`,
-  );
 }
 
 /**
@@ -881,58 +695,4 @@ function keyError(key: unknown, what = 'key'): CacheKeyError {
  */
 export function cache<I = unknown>(options: CacheOptions<I>): Cache<I> {
   return new Cache(options);
-}
-
-/** Options of {@link cached}: a {@link CacheOptions} whose `key` reads the arguments. */
-export interface CachedOptions<A extends readonly unknown[]> extends Omit<CacheOptions, 'key'> {
-  /** The key of a call. Default: the tagged stable encoding of the arguments (`argumentsKey`). */
-  readonly key?: (...args: A) => string;
-}
-
-/** A function wrapped by {@link cached}: same signature, plus its cache. */
-export type CachedFunction<A extends readonly unknown[], R> = ((...args: A) => Promise<R>) & {
-  /** The cache behind the function (stats, hooks, invalidateTags, close). */
-  readonly cache: Cache;
-  /** Removes the cached result of these arguments. */
-  invalidate(...args: A): Promise<boolean>;
-};
-
-/**
- * Wraps an async function in a cache keyed by its arguments.
- *
- * @example
- * ```ts
- * const getUser = cached((id: number) => db.findUser(id), { ttlMs: 30_000 });
- * await getUser(1); // computes
- * await getUser(1); // cached
- * await getUser.invalidate(1);
- * ```
- */
-export function cached<A extends readonly unknown[], R>(
-  fn: (...args: A) => Promise<R> | R,
-  options: CachedOptions<A>,
-): CachedFunction<A, R> {
-  functionOption('cached()', 'fn', fn);
-  if (typeof options !== 'object' || (options as unknown) === null) {
-    throw new TypeError(
-      `cached(fn, options): options must be an object with at least ttlMs (how long a result stays fresh, in ms), got ${describe(options)}.`,
-    );
-  }
-  const { key, ...rest } = options;
-  const keyOf = key === undefined ? (args: A) => argumentsKey(args) : (args: A) => key(...args);
-  if (key !== undefined) functionOption('cached()', 'key', key);
-  const instance = new Cache(rest);
-  const wrapped = (...args: A): Promise<R> => {
-    let k: string;
-    try {
-      k = keyOf(args);
-    } catch (error) {
-      return rejectWith(error);
-    }
-    return instance.get(k, () => fn(...args));
-  };
-  return Object.assign(wrapped, {
-    cache: instance,
-    invalidate: (...args: A) => instance.invalidate(keyOf(args)),
-  });
 }

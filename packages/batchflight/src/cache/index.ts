@@ -14,22 +14,21 @@ export {
   estimateEntryBytes,
   estimateValueBytes,
 } from './memory-store.js';
+export { Cache, cache } from './cache.js';
+export { cached, type CachedOptions, type CachedFunction } from './cached.js';
 export {
-  Cache,
-  cache,
-  cached,
   cacheChannels,
   type CacheOptions,
   type CacheGetOptions,
+  type CacheSettings,
   type CacheStats,
   type CacheLoadEvent,
   type CacheStaleEvent,
   type CacheErrorEvent,
   type CacheInvalidateEvent,
-  type CachedOptions,
-  type CachedFunction,
+  type CacheConfiguredEvent,
   type EarlyRefreshOptions,
-} from './cache.js';
+} from './options.js';
 export {
   tieredStore,
   type TieredStoreOptions,
