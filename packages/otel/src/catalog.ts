@@ -57,6 +57,10 @@ export interface MetricSpec {
 
 /** Bucket bounds of the size histograms: keys per bulk call. */
 export const SIZE_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000] as const;
+/** Bucket bounds of the byte histograms (256 B to 16 MiB). */
+export const BYTE_BUCKETS = [
+  256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216,
+] as const;
 /** Bucket bounds of the duration histograms, in seconds (1 ms to 1 min). */
 export const DURATION_BUCKETS = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
@@ -312,7 +316,79 @@ export const METRICS = [
     '{revision}',
     ['config:revision'],
     [ATTR.reason],
-    'Revisions refused (reason `refused`) and failed reads of the coordinator (`unreachable`).',
+    'Revisions refused (reason `refused`) and outages of the configuration store (`unreachable`, once per outage).',
+  ),
+  spec(
+    'batchflight.stream.write.size',
+    'histogram',
+    '{item}',
+    ['stream:write'],
+    [ATTR.outcome, ATTR.attempt],
+    'Items per `writeMany` of a stream sink.',
+  ),
+  spec(
+    'batchflight.stream.write.bytes',
+    'histogram',
+    'By',
+    ['stream:write'],
+    [ATTR.outcome, ATTR.attempt],
+    "Bytes per write by the sink's `sizeOf` (not recorded without it).",
+  ),
+  spec(
+    'batchflight.stream.write.duration',
+    'histogram',
+    's',
+    ['stream:write'],
+    [ATTR.outcome, ATTR.attempt],
+    'Duration of `writeMany`.',
+  ),
+  spec(
+    'batchflight.stream.wait.duration',
+    'histogram',
+    's',
+    ['stream:write'],
+    [ATTR.outcome, ATTR.attempt],
+    'How long the oldest item of a write waited in the sink before it.',
+  ),
+  spec(
+    'batchflight.stream.writes',
+    'counter',
+    '{write}',
+    ['stream:write'],
+    [ATTR.outcome, ATTR.attempt],
+    'Writes, `committed` or `failed` (then retried, split or dead-lettered).',
+  ),
+  spec(
+    'batchflight.stream.items.written',
+    'counter',
+    '{item}',
+    ['stream:write'],
+    [],
+    'Items committed.',
+  ),
+  spec(
+    'batchflight.stream.dead_letters',
+    'counter',
+    '{item}',
+    ['stream:dead-letter'],
+    [ATTR.errorType],
+    'Items given up (the `name` of the last error).',
+  ),
+  spec(
+    'batchflight.stream.callback_errors',
+    'counter',
+    '{error}',
+    ['stream:callback-error'],
+    [ATTR.reason],
+    'User callbacks that threw (reason: `onCommitted`, `ack`, `onDeadLetter`, `isRetryable`); the sink went on.',
+  ),
+  spec(
+    'batchflight.stream.unwritten',
+    'counter',
+    '{item}',
+    ['stream:closed'],
+    [ATTR.reason],
+    'Items a close left unwritten (reason `forced` or `graceful`).',
   ),
   spec(
     'batchflight.jobs.enqueued',

@@ -14,6 +14,7 @@ export {
 } from './instrument.js';
 export {
   ATTR,
+  BYTE_BUCKETS,
   DURATION_BUCKETS,
   METRICS,
   SIZE_BUCKETS,
@@ -21,6 +22,7 @@ export {
   type MetricName,
   type MetricSpec,
 } from './catalog.js';
+export { traceCallers, MAX_CALLER_LINKS, SPAN_ATTR } from './traces.js';
 export {
   logBatches,
   type BatchLogRecord,

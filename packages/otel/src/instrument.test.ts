@@ -228,7 +228,7 @@ describe('instrument()', () => {
       'instrument(): unknown option "meterprovider"',
     );
     expect(() => instrument({ capabilities: ['batches'] } as never)).toThrow(
-      `instrument(): option capabilities must be one of 'batch', 'singleflight', 'cache', 'circuit-breaker', 'rate-limit', 'policies', 'jobs', 'config', got "batches".`,
+      `instrument(): option capabilities must be one of 'batch', 'singleflight', 'cache', 'circuit-breaker', 'rate-limit', 'policies', 'jobs', 'stream', 'config', got "batches".`,
     );
   });
 
@@ -249,7 +249,8 @@ describe('instrument()', () => {
     expect(new Set(names).size).toBe(names.length);
     for (const name of names) expect(name).toMatch(/^batchflight(\.[a-z][a-z0-9_]*)+$/);
     for (const m of METRICS)
-      if (m.kind === 'histogram' && m.unit !== 's') expect(m.unit).toMatch(/^\{/);
+      if (m.kind === 'histogram' && m.unit !== 's' && m.unit !== 'By')
+        expect(m.unit).toMatch(/^\{/);
   });
 });
 

@@ -2,14 +2,16 @@
  * `instrument()`: one call that turns the diagnostics channels of every primitive into
  * OpenTelemetry metrics.
  */
-import { metrics, type MeterProvider } from '@opentelemetry/api';
+import { metrics, type MeterProvider, type TracerProvider } from '@opentelemetry/api';
 import { booleanOption, functionOption, knownOptions, oneOfOption } from 'batchflight/kit';
 import { subscribeChannels, type ChannelHandlers } from './channels.js';
 import { batchHandlers, cacheHandlers, singleFlightHandlers } from './metrics/batching.js';
 import { configHandlers } from './metrics/config.js';
 import { jobsHandlers } from './metrics/jobs.js';
 import { breakerHandlers, policyHandlers, rateLimitHandlers } from './metrics/protection.js';
+import { streamHandlers } from './metrics/stream.js';
 import { Recorder } from './recorder.js';
+import { traceHandlers } from './traces.js';
 
 /** The instrumentation scope name every instrument is created under. */
 export const METER_NAME = '@batchflight/otel';
@@ -23,6 +25,7 @@ export type InstrumentedCapability =
   | 'rate-limit'
   | 'policies'
   | 'jobs'
+  | 'stream'
   | 'config';
 
 const GROUPS: Readonly<Record<InstrumentedCapability, (r: Recorder) => ChannelHandlers>> = {
@@ -33,6 +36,7 @@ const GROUPS: Readonly<Record<InstrumentedCapability, (r: Recorder) => ChannelHa
   'rate-limit': rateLimitHandlers,
   policies: policyHandlers,
   jobs: jobsHandlers,
+  stream: streamHandlers,
   config: configHandlers,
 };
 
@@ -40,6 +44,13 @@ const GROUPS: Readonly<Record<InstrumentedCapability, (r: Recorder) => ChannelHa
 export interface InstrumentOptions {
   /** Where the instruments are created. Default: the global provider of `@opentelemetry/api`. */
   readonly meterProvider?: MeterProvider;
+  /**
+   * Where the spans go: with it, every bulk call of a batcher is a span linked to the
+   * spans of the callers it served (see `traceCallers`), and every single flight a span
+   * of its leader linked to the waiters, each waiter's wait a span linked to the leader.
+   * Default: no spans (metrics only).
+   */
+  readonly tracerProvider?: TracerProvider;
   /** Which groups to observe. Default: every one. */
   readonly capabilities?: readonly InstrumentedCapability[];
   /**
@@ -68,12 +79,20 @@ export interface Instrumentation extends Disposable {
   close(): void;
 }
 
-const OPTIONS = ['meterProvider', 'capabilities', 'scopes', 'callDurations', 'onError'];
+const OPTIONS = [
+  'meterProvider',
+  'tracerProvider',
+  'capabilities',
+  'scopes',
+  'callDurations',
+  'onError',
+];
 const WHERE = 'instrument()';
 
 /**
  * Subscribes to the `batchflight:<capability>:<event>` diagnostics channels and records the
- * instruments listed in {@link METRICS} (see the observability docs for the table).
+ * instruments listed in {@link METRICS} (see the observability docs for the table), and,
+ * with a `tracerProvider`, the spans of batches and single flights.
  * Primitives publish only while someone listens, so an uninstrumented process pays nothing.
  *
  * @example
@@ -101,12 +120,30 @@ export function instrument(options: InstrumentOptions = {}): Instrumentation {
   const handlers: Record<string, ChannelHandlers[string]> = {};
   for (const group of new Set(groups)) Object.assign(handlers, GROUPS[group](recorder));
   const unsubscribe = subscribeChannels(handlers, onError);
+  // Spans subscribe on their own: a channel has a metrics handler and a span handler.
+  let traces: { unsubscribe(): void; close(): void } | undefined;
+  if (options.tracerProvider !== undefined) {
+    const spans = traceHandlers(options.tracerProvider.getTracer(METER_NAME), scopes);
+    const wanted = Object.fromEntries(
+      Object.entries(spans.handlers).filter(([name]) =>
+        groups.includes(name.split(':')[1] as InstrumentedCapability),
+      ),
+    );
+    traces = {
+      unsubscribe: subscribeChannels(wanted, onError),
+      close: () => {
+        spans.close();
+      },
+    };
+  }
   let closed = false;
   const close = (): void => {
     if (closed) return;
     closed = true;
     unsubscribe();
     recorder.close();
+    traces?.unsubscribe();
+    traces?.close(); // spans still open end now, not never
   };
   return { close, [Symbol.dispose]: close };
 }

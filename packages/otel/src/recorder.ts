@@ -12,7 +12,14 @@ import type {
   ObservableGauge,
   ObservableResult,
 } from '@opentelemetry/api';
-import { ATTR, DURATION_BUCKETS, METRICS, SIZE_BUCKETS, type MetricName } from './catalog.js';
+import {
+  ATTR,
+  BYTE_BUCKETS,
+  DURATION_BUCKETS,
+  METRICS,
+  SIZE_BUCKETS,
+  type MetricName,
+} from './catalog.js';
 
 /** Options the handlers read. */
 export interface RecorderOptions {
@@ -66,7 +73,12 @@ export class Recorder {
         this.#counters.set(metric.name, meter.createObservableCounter(metric.name, common));
         this.#sums.set(metric.name, new Map());
       } else if (metric.kind === 'histogram') {
-        const buckets = metric.unit === 's' ? DURATION_BUCKETS : SIZE_BUCKETS;
+        const buckets =
+          metric.unit === 's'
+            ? DURATION_BUCKETS
+            : metric.unit === 'By'
+              ? BYTE_BUCKETS
+              : SIZE_BUCKETS;
         this.#histograms.set(
           metric.name,
           meter.createHistogram(metric.name, {
