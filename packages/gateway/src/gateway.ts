@@ -31,6 +31,7 @@ import { scopeOf } from './keys.js';
 import { metricsText } from './metrics.js';
 import { buildRoute, type Route, type RouteStats, type SharedStores } from './route.js';
 import { storedCodec } from './http-cache.js';
+import { observeGateway, type MeterProviderLike } from './telemetry.js';
 import { Upstream } from './upstream.js';
 import { Redis, RedisCacheStore, RedisRateLimitStore } from '@batchflight/redis';
 import { MemoryCacheStore, tieredStore } from 'batchflight/cache';
@@ -43,6 +44,12 @@ export type { DispatchRequest } from './http.js';
 export interface GatewayOptions {
   /** Time source of every policy (windows, TTLs, timeouts, limits). Default: the system clock. */
   readonly clock?: Clock;
+  /**
+   * An OpenTelemetry `MeterProvider`: the gateway's counters per route (requests, upstream
+   * calls, calls saved, revalidations) become observable counters of the meter
+   * `@batchflight/gateway`, read from `stats()` at each collection. Default: none.
+   */
+  readonly meterProvider?: MeterProviderLike;
 }
 
 /** A running gateway. */
@@ -314,6 +321,11 @@ export function createGateway(
   server.route({ method: [...METHODS], url: '/*', handler: answer });
   server.route({ method: [...METHODS], url: '/', handler: answer });
 
+  const unobserve =
+    options.meterProvider === undefined
+      ? undefined
+      : observeGateway(options.meterProvider, () => table.routes.map((route) => route.stats()));
+
   const gateway: Gateway = {
     server,
     get url() {
@@ -342,6 +354,7 @@ export function createGateway(
     },
     close() {
       closing ??= (async () => {
+        unobserve?.();
         let timer: NodeJS.Timeout | undefined;
         const drained = server.close();
         const overdue = new Promise<void>((resolve) => {

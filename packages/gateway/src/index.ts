@@ -30,3 +30,13 @@ export type { RouteStats } from './route.js';
 export type { SubResponse } from './consolidated.js';
 export { GatewayError, UpstreamStatusError } from './errors.js';
 export { freshnessMs } from './http-cache.js';
+export {
+  gatewayChannels,
+  GATEWAY_METER,
+  type GatewayRequestEvent,
+  type GatewayUpstreamEvent,
+  type MeterProviderLike,
+  type MeterLike,
+  type ObservableCounterLike,
+  type ObservationSink,
+} from './telemetry.js';

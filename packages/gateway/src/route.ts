@@ -34,6 +34,7 @@ import type { PolicyConfig, RouteConfig } from './config.js';
 import { errorResponse, isFailureStatus, UpstreamStatusError } from './errors.js';
 import {
   buffered,
+  isStreamed,
   IDEMPOTENT_METHODS,
   type GatewayRequest,
   type GatewayResponse,
@@ -43,6 +44,7 @@ import { requestKey } from './keys.js';
 import { httpCache } from './http-cache.js';
 import { bulkSource } from './bulk.js';
 import type { Upstream } from './upstream.js';
+import { gatewayChannels } from './telemetry.js';
 
 type RouteHandler = Handler<GatewayRequest, ProxiedResponse>;
 type RouteLayer = Layer<GatewayRequest, ProxiedResponse>;
@@ -119,9 +121,26 @@ export function buildRoute(
 
   const toUpstream: RouteHandler = async (request, ctx) => {
     upstreamCalls++;
-    const response = await upstream.send(request, ctx);
-    if (isFailureStatus(response.status)) throw new UpstreamStatusError(await buffered(response));
-    return response;
+    if (!gatewayChannels.upstream.hasSubscribers) {
+      const response = await upstream.send(request, ctx);
+      if (isFailureStatus(response.status)) throw new UpstreamStatusError(await buffered(response));
+      return response;
+    }
+    const started = clock.now();
+    let status: number | undefined;
+    try {
+      const response = await upstream.send(request, ctx);
+      status = response.status;
+      if (isFailureStatus(status)) throw new UpstreamStatusError(await buffered(response));
+      return response;
+    } finally {
+      gatewayChannels.upstream.publish({
+        name,
+        upstream: upstream.name,
+        status,
+        durationMs: clock.now() - started,
+      });
+    }
   };
 
   const layerOf = (policy: PolicyConfig): RouteLayer | undefined => {
@@ -230,11 +249,24 @@ export function buildRoute(
     config,
     async handle(request, ctx) {
       requests++;
+      const observed = gatewayChannels.request.hasSubscribers;
+      const started = observed ? clock.now() : 0;
+      let response: ProxiedResponse;
       try {
-        return await handler(request, ctx);
+        response = await handler(request, ctx);
       } catch (error) {
-        return errorResponse(error, bulkheadRetryAfter);
+        response = errorResponse(error, bulkheadRetryAfter);
       }
+      if (observed) {
+        gatewayChannels.request.publish({
+          name,
+          method: request.method,
+          status: response.status,
+          durationMs: clock.now() - started,
+          streamed: isStreamed(response),
+        });
+      }
+      return response;
     },
     stats() {
       return {
