@@ -12,6 +12,9 @@
  *   payments:              # circuitBreaker({ name: 'payments', … })
  *     circuitBreaker: { isolated: true }
  * ```
+ *
+ * Every setting here is live (applied to a running primitive by its `configure()`) except
+ * the worker's; see docs/configuration.md for what each change does to work in flight.
  */
 import { z } from 'zod';
 
@@ -53,6 +56,20 @@ export const rateLimitSettingsSchema = z.strictObject({
     .optional(),
   burst: z.number('a number').min(1, 'a number >= 1').optional(),
   maxQueued: int(0).optional(),
+  /** How long the store may keep refusing a waiter past its due time before it is `stalled`. */
+  maxStallMs: int(0).optional(),
+});
+
+/** Tunables of `bulkhead()`. */
+export const bulkheadSettingsSchema = z.strictObject({
+  maxConcurrent: int(1).optional(),
+  maxQueued: int(0).optional(),
+});
+
+/** Tunables of `hedge()`. */
+export const hedgeSettingsSchema = z.strictObject({
+  afterMs: nonNegative().optional(),
+  maxHedges: int(0).optional(),
 });
 
 /** Tunables of `circuitBreaker()`. */
@@ -61,6 +78,18 @@ export const circuitBreakerSettingsSchema = z.strictObject({
   isolated: z.boolean('true or false').optional(),
   /** Consecutive failures that open the circuit (the `consecutive` policy). */
   threshold: int(1).optional(),
+  /** A rolling failure rate that opens the circuit (the `sampling` policy), instead of `threshold`. */
+  sampling: z
+    .strictObject({
+      threshold: z
+        .number('a number')
+        .gt(0, 'a number > 0 and <= 1')
+        .max(1, 'a number > 0 and <= 1'),
+      windowMs: positive().optional(),
+      buckets: int(1).optional(),
+      minimumCalls: int(1).optional(),
+    })
+    .optional(),
   halfOpenAfterMs: nonNegative().optional(),
   halfOpenProbes: int(1).optional(),
 });
@@ -72,6 +101,34 @@ export const timeoutSettingsSchema = z.strictObject({ ms: positive().optional() 
 export const retrySettingsSchema = z.strictObject({
   maxAttempts: int(1).optional(),
   maxRetryAfterMs: nonNegative().optional(),
+  /** An exponential backoff (`exponentialBackoff()`'s options). */
+  backoff: z
+    .strictObject({
+      initialDelayMs: nonNegative().optional(),
+      factor: z.number('a number').min(1, 'a number >= 1').optional(),
+      maxDelayMs: nonNegative().optional(),
+      jitter: z
+        .enum(
+          ['none', 'full', 'equal', 'decorrelated'],
+          "'none', 'full', 'equal' or 'decorrelated'",
+        )
+        .optional(),
+    })
+    .optional(),
+  /** The retry budget's size (`retryBudget()`'s options), or false for none. */
+  budget: z
+    .union(
+      [
+        z.literal(false),
+        z.strictObject({
+          capacity: nonNegative().optional(),
+          retryCost: nonNegative().optional(),
+          successRefill: nonNegative().optional(),
+        }),
+      ],
+      'false or { capacity, retryCost, successRefill }',
+    )
+    .optional(),
 });
 
 /** Tunables of `cache()`. */
@@ -81,6 +138,14 @@ export const cacheSettingsSchema = z.strictObject({
   ttlMs: positive().optional(),
   staleWhileRevalidateMs: nonNegative().optional(),
   staleIfErrorMs: nonNegative().optional(),
+  negativeTtlMs: nonNegative().optional(),
+  /** XFetch early refresh: true, false or `{ beta }`. */
+  earlyRefresh: z
+    .union(
+      [z.boolean(), z.strictObject({ beta: positive().optional() })],
+      'true, false or { beta }',
+    )
+    .optional(),
 });
 
 /** Tunables of a jobs `Worker`. */
@@ -99,6 +164,8 @@ export const capabilitySchemas = {
   retry: retrySettingsSchema,
   cache: cacheSettingsSchema,
   worker: workerSettingsSchema,
+  bulkhead: bulkheadSettingsSchema,
+  hedge: hedgeSettingsSchema,
 } as const;
 
 /** A capability a fleet configuration entry may name. */

@@ -58,7 +58,7 @@ describe('fleet configuration schema', () => {
       ].join('\n'),
     );
     expect(() => parse('primitives:\n  users:\n    batch: {}\n    timeout: { ms: 5 }\n')).toThrow(
-      'primitives.users: got {"batch":{},"timeout":{"ms":5}}; expected exactly one of batch, rateLimit, circuitBreaker, timeout, retry, cache, worker',
+      'primitives.users: got {"batch":{},"timeout":{"ms":5}}; expected exactly one of batch, rateLimit, circuitBreaker, timeout, retry, cache, worker, bulkhead, hedge',
     );
     expect(() => parse('primitives:\n  users:\n    batch: { maxsize: 5 }\n')).toThrow(
       'expected no unknown key (found "maxsize"); the keys are window, maxSize, maxWaitMs, latencyTargetMs, maxConcurrentBatches, maxPending',
@@ -151,16 +151,25 @@ describe('ConfigRegistry', () => {
     );
     const breaker = circuitBreaker({ name: 'payments' });
     registry.register('payments', breakerTunable(breaker));
+    const pollOnly: Tunable<'worker'> = {
+      capability: 'worker',
+      live: ['pollMs'],
+      prepare: () => ({ commit() {}, abandon() {} }),
+    };
+    registry.register('mail', pollOnly);
     const report = registry.apply(
       parse(
-        'primitives:\n  payments:\n    circuitBreaker: { threshold: 3, isolated: true }\n  github:\n    rateLimit: { rate: 10 }\n',
+        'primitives:\n  payments:\n    circuitBreaker: { threshold: 3, isolated: true }\n  github:\n    rateLimit: { rate: 10 }\n  mail:\n    worker: { concurrency: 4 }\n',
       ),
     );
     expect(report).toEqual<ApplyReport>({
-      applied: [{ name: 'payments', capability: 'circuitBreaker', keys: ['isolated'] }],
-      restartRequired: [{ name: 'payments', capability: 'circuitBreaker', keys: ['threshold'] }],
+      applied: [
+        { name: 'payments', capability: 'circuitBreaker', keys: ['threshold', 'isolated'] },
+      ],
+      restartRequired: [{ name: 'mail', capability: 'worker', keys: ['concurrency'] }],
       unregistered: ['github'],
     });
+    expect(breaker.settings.policy.kind).toBe('consecutive');
     expect(breaker.state).toBe('open');
     return expect(breaker.execute(() => Promise.resolve(1)))
       .rejects.toSatisfy((e: unknown) => CircuitOpenError.is(e))

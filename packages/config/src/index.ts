@@ -18,11 +18,13 @@ export {
 } from './load.js';
 export {
   batchSettingsSchema,
+  bulkheadSettingsSchema,
   cacheSettingsSchema,
   capabilityOf,
   capabilitySchemas,
   circuitBreakerSettingsSchema,
   fleetConfigSchema,
+  hedgeSettingsSchema,
   primitiveEntrySchema,
   rateLimitSettingsSchema,
   retrySettingsSchema,
@@ -40,7 +42,18 @@ export {
   type PreparedChange,
   type Tunable,
 } from './registry.js';
-export { breakerTunable, cacheTunable, retunableBatch, type RetunableBatch } from './tunables.js';
+export {
+  breakerTunable,
+  bulkheadTunable,
+  cacheTunable,
+  hedgeTunable,
+  rateLimitTunable,
+  retryTunable,
+  retunableBatch,
+  timeoutTunable,
+  type Configurable,
+  type RetunableBatch,
+} from './tunables.js';
 export { diffConfigs, type ConfigChange } from './diff.js';
 export { watchConfigFile, type ConfigWatcher, type WatchConfigOptions } from './watch.js';
 export {
