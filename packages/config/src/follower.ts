@@ -14,10 +14,10 @@ import type { FleetConfig } from './fleet-schema.js';
 import type { ApplyReport, ConfigRegistry } from './registry.js';
 import {
   parseRevision,
-  type ConfigChannel,
+  type FleetStore,
   type FleetSubscription,
   type FollowerStatus,
-} from './revisions.js';
+} from './fleet-store.js';
 
 /** Options of `follow()`. */
 export interface FollowOptions {
@@ -106,13 +106,12 @@ function period(name: string, value: number | undefined, fallback: number): numb
   return value;
 }
 
-/** The follower of `channel`'s revisions; see `ConfigChannel#follow`. */
+/** The follower of `store`'s revisions; see `ConfigChannel#follow`. */
 export function followRevisions(
-  channel: ConfigChannel,
+  store: FleetStore,
   registry: ConfigRegistry,
   options: FollowOptions,
 ): ConfigFollower {
-  const store = channel.store;
   const clock = options.clock ?? systemClock;
   const processId = options.processId ?? `${hostname()}:${String(process.pid)}`;
   const pollMs = period('pollMs', options.pollMs, 1_000);

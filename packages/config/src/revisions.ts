@@ -9,50 +9,25 @@
  */
 import { hostname, userInfo } from 'node:os';
 import { systemClock, type Clock } from 'batchflight/core';
-import { diffConfigs, type ConfigChange } from './diff.js';
-import { fleetConfigSchema, type FleetConfig } from './fleet-schema.js';
+import { diffConfigs } from './diff.js';
+import type { FleetConfig } from './fleet-schema.js';
+import {
+  parseRevision,
+  type ConfigRevision,
+  type FleetStore,
+  type FollowerStatus,
+} from './fleet-store.js';
 import { followRevisions, type ConfigFollower, type FollowOptions } from './follower.js';
-import { parseConfigText, type ConfigFormat } from './load.js';
+import type { ConfigFormat } from './load.js';
 import type { ConfigRegistry } from './registry.js';
 
-/** One stored revision. */
-export interface ConfigRevision {
-  readonly revision: number;
-  /** The configuration text as published (YAML or JSON). */
-  readonly text: string;
-  /** The syntax of `text`, when the publisher said (taken from the file's extension). */
-  readonly format?: ConfigFormat;
-  /** Who published it: `--author`, else `user@host` of the publisher. */
-  readonly author: string;
-  /** When, in epoch ms of the publisher's clock. */
-  readonly at: number;
-  /** The revision it restored, for a rollback. */
-  readonly rollbackOf?: number;
-  /** What it changed against the revision before it (every setting for the first, or after an invalid one). */
-  readonly diff: readonly ConfigChange[];
-}
-
-/** A revision as the store keeps it (its number is the store's key). */
-export type RevisionRecord = Omit<ConfigRevision, 'revision'>;
-
-/** What a follower last reported (a heartbeat, or the report of an apply or refusal). */
-export interface FollowerStatus {
-  /** The revision the process runs (0: none applied yet). */
-  readonly revision: number;
-  /** The last revision it refused, when that is newer than the one it runs. */
-  readonly refused?: number;
-  /** Why it refused it, or why it last failed to read the coordinator. */
-  readonly error?: string;
-  /** When it reported, epoch ms of the process's clock. */
-  readonly at: number;
-  /** The host and process id of the follower (absent in reports of older versions). */
-  readonly host?: string;
-  readonly pid?: number;
-  /** When the follower started, epoch ms. */
-  readonly startedAt?: number;
-  /** Its heartbeat period, ms: a report older than 3 of them is stale. */
-  readonly heartbeatMs?: number;
-}
+export type {
+  ConfigRevision,
+  FleetStore,
+  FleetSubscription,
+  FollowerStatus,
+  RevisionRecord,
+} from './fleet-store.js';
 
 /** One process in {@link ConfigChannel.processes}. */
 export interface ProcessStatus extends FollowerStatus {
@@ -61,47 +36,6 @@ export interface ProcessStatus extends FollowerStatus {
   readonly ageMs: number;
   /** No report for 3 heartbeat periods: the process is probably gone (or cut off). */
   readonly stale: boolean;
-}
-
-/** Stops a {@link FleetStore.listen}. */
-export interface FleetSubscription {
-  /**
-   * Called on every poll: re-establishes a notification connection that was lost. A store
-   * whose driver reconnects by itself (ioredis resubscribes) leaves it out.
-   */
-  ensure?(): Promise<void>;
-  close(): Promise<void>;
-}
-
-/**
- * What a store does for fleet distribution: keep numbered revisions and process reports,
- * and notify listeners of each new revision. Numbering must be atomic across publishers
- * (two concurrent appends get two distinct, increasing numbers). Notifications may be
- * lost; followers poll {@link FleetStore.latest} as well.
- */
-export interface FleetStore {
-  /** A label for messages (`redis batchflight:config`, `postgres batchflight_config`). */
-  readonly label: string;
-  /** Stores `record` as the next revision and notifies the listeners; resolves to its number. */
-  append(record: RevisionRecord): Promise<number>;
-  /** The last revision number, 0 when none. */
-  latest(): Promise<number>;
-  read(revision: number): Promise<RevisionRecord | undefined>;
-  /** Every revision, oldest first. */
-  readAll(): Promise<ConfigRevision[]>;
-  /** Stores what process `processId` reports (replaces its previous report). */
-  report(processId: string, status: FollowerStatus): Promise<void>;
-  /** Every process's last report. */
-  reports(): Promise<Record<string, FollowerStatus>>;
-  /**
-   * Calls `onPublished` with the number of each revision appended from now on. Resolves
-   * once listening; rejects when the store cannot be reached (the follower polls anyway).
-   * `onError` gets the errors of the notification connection afterwards.
-   */
-  listen(
-    onPublished: (revision: number) => void,
-    onError: (error: unknown) => void,
-  ): Promise<FleetSubscription>;
 }
 
 /** Options of {@link ConfigChannel}. */
@@ -135,19 +69,6 @@ export function defaultAuthor(): string {
     user = process.env['USER'] ?? process.env['USERNAME'];
   }
   return `${user ?? 'unknown'}@${hostname()}`;
-}
-
-/** The validated configuration of a revision's text; throws ConfigError naming `source`. */
-export function parseRevision(
-  text: string,
-  source: string,
-  format: ConfigFormat | undefined,
-): FleetConfig {
-  return parseConfigText(
-    text,
-    format === undefined ? { source } : { source, format },
-    fleetConfigSchema,
-  );
 }
 
 /**
@@ -273,6 +194,6 @@ export class ConfigChannel {
    * the process keeps the revision it runs, as it does while the store is unreachable.
    */
   follow(registry: ConfigRegistry, options: FollowOptions = {}): ConfigFollower {
-    return followRevisions(this, registry, { clock: this.#clock, ...options });
+    return followRevisions(this.#store, registry, { clock: this.#clock, ...options });
   }
 }
