@@ -53,7 +53,7 @@ const payments = circuitBreaker({ name: 'payments', policy: consecutive(threshol
 import { breakerTunable, watchConfigFile } from '@batchflight/config';
 
 registry.register('users', users.tunable); // window, sizes, concurrency: live
-registry.register('payments', breakerTunable(payments)); // isolated: live; thresholds: restart
+registry.register('payments', breakerTunable(payments)); // isolated, thresholds, probes: live
 const watcher = watchConfigFile(path, registry, {
   reloadOn: 'SIGHUP',
   onApplied: (report) => reports.push(report), // { applied, restartRequired, unregistered }
