@@ -119,10 +119,11 @@ async function withChannel<T>(
   }
   let opened;
   try {
-    opened = await openConfigChannel(
-      url,
-      flags.namespace === undefined ? {} : { namespace: flags.namespace },
-    );
+    // A command must end: no endless reconnecting to a store that is down.
+    opened = await openConfigChannel(url, {
+      reconnect: false,
+      ...(flags.namespace === undefined ? {} : { namespace: flags.namespace }),
+    });
   } catch (error) {
     if (ConfigError.is(error)) throw usage(error.message);
     throw new CommandFailure(`error: cannot reach ${url}: ${(error as Error).message}`, 1);

@@ -17,6 +17,11 @@ export interface OpenConfigChannelOptions {
   readonly namespace?: string;
   /** Time of revisions, reports and staleness. Default the system clock. */
   readonly clock?: Clock;
+  /**
+   * Keep reconnecting to Redis after the connection is lost (a following service wants
+   * that). False gives up after a few attempts (a command line that must exit). Default true.
+   */
+  readonly reconnect?: boolean;
 }
 
 /** An open channel and the connection it holds. */
@@ -57,12 +62,15 @@ export async function openConfigChannel(
       import('ioredis'),
       import('./redis.js'),
     ]);
-    // Fail fast while the server is down: a command neither queues nor retries for long.
+    // A command fails fast while the server is down (the follower polls again); the
+    // connection comes back by itself unless asked not to.
+    const reconnect = options.reconnect ?? true;
     const redis = new Redis(url, {
       lazyConnect: true,
       maxRetriesPerRequest: 1,
       connectTimeout: 2_000,
-      retryStrategy: (attempt) => (attempt > 3 ? null : 200 * attempt),
+      retryStrategy: (attempt) =>
+        reconnect ? Math.min(200 * attempt, 2_000) : attempt > 3 ? null : 200 * attempt,
     });
     redis.on('error', () => undefined); // each failed command says why
     let closed = false;
@@ -73,7 +81,17 @@ export async function openConfigChannel(
       }
       return Promise.resolve();
     };
-    await redis.connect();
+    if (reconnect) {
+      // A service may start while the store is down: it follows once the store is back.
+      redis.connect().catch(() => undefined);
+    } else {
+      try {
+        await redis.connect();
+      } catch (error) {
+        redis.disconnect();
+        throw error;
+      }
+    }
     const channel = new RedisConfigChannel({
       redis,
       ...(options.namespace === undefined ? {} : { prefix: options.namespace }),
