@@ -72,7 +72,8 @@ const stores: {
 describe.each(stores)('a follower of a $name that never answers', (store) => {
   it('is unreachable after timeoutMs on its clock, once, and ready does not hang', async () => {
     const clock = new TestClock();
-    const { channel, close } = store.open(clock);
+    const opened = store.open(clock);
+    const channel = opened.channel;
     const events: ConfigRevisionEvent[] = [];
     const listener = (event: unknown) => events.push(event as ConfigRevisionEvent);
     diagnosticsChannel.subscribe(configChannels.revision.name, listener);
@@ -82,11 +83,11 @@ describe.each(stores)('a follower of a $name that never answers', (store) => {
       pollMs: 60_000,
       heartbeatMs: 60_000,
     });
-    let ready = false;
-    void follower.ready.then(() => (ready = true));
+    const state = { ready: false };
+    void follower.ready.then(() => (state.ready = true));
     // Nothing answers: time alone moves the follower on (the listen wait, then the read).
-    for (let i = 0; i < 10 && !ready; i++) await clock.advance(2_000);
-    expect(ready).toBe(true);
+    for (let i = 0; i < 10 && !state.ready; i++) await clock.advance(2_000);
+    expect(state.ready).toBe(true);
     expect(follower.health()).toMatchObject({ revision: 0, reachable: false });
     expect(follower.health().error).toContain('did not answer within 2000 ms');
     // Another poll that times out is the same outage: no second event.
@@ -98,6 +99,6 @@ describe.each(stores)('a follower of a $name that never answers', (store) => {
     const closing = follower.close();
     for (let i = 0; i < 5; i++) await clock.advance(2_000);
     await closing;
-    await close();
+    await opened.close();
   });
 });
