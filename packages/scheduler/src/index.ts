@@ -1,0 +1,5 @@
+/**
+ * @packageDocumentation
+ * Recurring schedules for batchflight jobs (being built).
+ */
+export {};
