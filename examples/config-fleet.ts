@@ -1,5 +1,6 @@
 /** docs/configuration.md: a coordinator publishes a revision, every process applies it. */
-import { ConfigRegistry, retunableBatch } from '@batchflight/config';
+import { ConfigRegistry, rateLimitTunable, retunableBatch } from '@batchflight/config';
+import { rateLimit } from 'batchflight/rate-limit';
 
 const prefix = `bf-example-config-fleet:${String(process.pid)}`;
 const registry = new ConfigRegistry();
@@ -8,8 +9,16 @@ const users = retunableBatch({
   load: (ids: number[]) => Promise.resolve(ids.map((id) => ({ id }))),
 });
 registry.register('users', users.tunable);
-const fleetYaml = 'primitives:\n  users:\n    batch: { maxSize: 25, maxWaitMs: 5 }\n';
+const github = rateLimit({ name: 'github', rate: 10, per: 'second' });
+registry.register('github', rateLimitTunable(github));
+const fleetYaml =
+  'primitives:\n  users:\n    batch: { maxSize: 25, maxWaitMs: 5 }\n  github:\n    rateLimit: { rate: 100, burst: 10 }\n';
+// Built with two limits: a single `rate` is valid for the schema and refused by the limiter.
+const search = rateLimit({ name: 'search', limits: [{ rate: 5 }, { rate: 100, per: 'minute' }] });
+registry.register('search', rateLimitTunable(search));
+const refusedYaml = 'primitives:\n  search:\n    rateLimit: { rate: 50 }\n';
 export const applied: number[] = [];
+export const refused: string[] = [];
 
 // #region fleet
 import { RedisConfigChannel } from '@batchflight/config/redis';
@@ -22,7 +31,7 @@ const fleet = new RedisConfigChannel({ redis, prefix }); // prefix: default 'bat
 const follower = fleet.follow(registry, {
   onApplied: (revision, _report) => applied.push(revision), // the report of registry.apply
   onRefused: (revision, error) => {
-    console.error(revision, String(error)); // the process keeps its last good revision
+    refused.push(`${String(revision)}: ${String(error)}`); // it keeps its last good revision
   },
 });
 await follower.ready;
@@ -33,7 +42,18 @@ const status = await fleet.status(); // { 'host:pid': { revision, refused?, erro
 // #endregion
 
 while (follower.revision < revision) await new Promise((resolve) => setTimeout(resolve, 10));
-export const results = { revision, status, maxSize: users.options.maxSize };
+const rate = github.settings.rate;
+await fleet.publish(refusedYaml, { author: 'ops@example.com' });
+while (refused.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+export const results = {
+  revision,
+  status,
+  maxSize: users.options.maxSize,
+  rate,
+  after: { revision: follower.revision, rate: github.settings.rate },
+};
+await github.close();
+await search.close();
 await follower.close();
 await users.close();
 await redis.del(`${prefix}:revision`, `${prefix}:revisions`, `${prefix}:processes`);
