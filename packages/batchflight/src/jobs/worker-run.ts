@@ -1,12 +1,14 @@
 /**
  * What the runner part of `Worker` works with: a held job (its lazily made
- * abort signal, its step names), the context a handler sees, and the checks
- * of what a handler returned.
+ * abort signal, its step names), the context a handler sees, its
+ * `ctx.step`, and the checks of what a handler returned.
  */
-import { describe } from '../core/index.js';
+import { InvalidOptionError, describe } from '../core/index.js';
 import { BatchContractError } from '../batch/index.js';
+import { DuplicateStepError, LeaseLostError } from './errors.js';
+import { storableJson } from './store-json.js';
 import { errorText } from './store-kit.js';
-import type { JobRecord } from './store.js';
+import type { JobRecord, StepStore } from './store.js';
 import type { JobContext, JobOutcome } from './worker-types.js';
 
 /**
@@ -139,4 +141,59 @@ export function checkOutcomes(
         : `${where}: outcome ${String(i)} must be ${shape}, got ${describe(outcome)}.`;
     return { ok: false, error: new BatchContractError(message, count, length) };
   });
+}
+
+/**
+ * The batch of a `handleMany` handler that starts with `first`: it and the
+ * buffered jobs of the same name, in buffer order, `max` in all, taken out
+ * of `buffer`.
+ */
+export function takeBatch(buffer: Held[], first: Held, max: number): Held[] {
+  const batch = [first];
+  for (let i = 0; i < buffer.length && batch.length < max;) {
+    const h = buffer[i] as Held;
+    if (h.job.name === first.job.name) {
+      batch.push(h);
+      buffer.splice(i, 1);
+    } else i++;
+  }
+  return batch;
+}
+
+/**
+ * `ctx.step(name, fn)` of `held`: memoised under the job in `store` (a
+ * retried attempt gets the value an earlier one stored, without running
+ * `fn`), refused with a `LeaseLostError` when the job's epoch moved on (then
+ * `lost` is called). A name used twice in one execution is a
+ * `DuplicateStepError`: the second step would get the first one's value.
+ */
+export async function runStep<T>(
+  store: StepStore,
+  held: Held,
+  name: string,
+  fn: () => Promise<T> | T,
+  lost: () => void,
+): Promise<T> {
+  const { job } = held;
+  if (typeof name !== 'string' || name.length === 0 || name.includes('\0')) {
+    throw new InvalidOptionError(
+      'name',
+      `ctx.step(): name must be a non-empty string without U+0000, unique within one execution of the job, got ${describe(name)}.`,
+    );
+  }
+  held.steps ??= new Set();
+  if (held.steps.has(name)) throw new DuplicateStepError(job.id, name);
+  held.steps.add(name);
+  held.signal.throwIfAborted();
+  const memo = await store.getStep(job.id, name);
+  if (memo.found) return memo.value as T;
+  const value = await fn();
+  // Checked before the store sees it: a value the store refused would fail the step's write.
+  storableJson(value, 'value', `ctx.step(${JSON.stringify(name)}): `);
+  const stored = await store.putStep({ id: job.id, epoch: job.epoch, step: name, value });
+  if (!stored) {
+    lost();
+    throw new LeaseLostError(job.id, job.epoch);
+  }
+  return value;
 }

@@ -1,6 +1,6 @@
 /**
- * The stats part of `Worker`: latency reservoirs and the
- * `batchflight:jobs:settled` message of one commit.
+ * The stats part of `Worker`: latency reservoirs, the throughput window and
+ * the `batchflight:jobs:settled` message of one commit.
  */
 import type { JobRecord } from './store.js';
 import { waitedMs } from './worker-run.js';
@@ -22,6 +22,31 @@ export class Reservoir {
     const at = (q: number): number =>
       sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
     return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? 0 };
+  }
+}
+
+/**
+ * Successes per second over the last 10 s (fewer right after the start):
+ * a count per wall-clock second of the worker's clock, older seconds pruned.
+ */
+export class Throughput {
+  readonly #perSecond = new Map<number, number>();
+
+  /** Counts one success at `now` (ms). */
+  add(now: number): void {
+    const second = Math.floor(now / 1000);
+    this.#perSecond.set(second, (this.#perSecond.get(second) ?? 0) + 1);
+    if (this.#perSecond.size > 20) {
+      for (const key of this.#perSecond.keys()) if (key < second - 10) this.#perSecond.delete(key);
+    }
+  }
+
+  /** The rate at `now` of a worker started at `startedAt` (ms). */
+  perSecond(now: number, startedAt: number): number {
+    const second = Math.floor(now / 1000);
+    let recent = 0;
+    for (const [key, n] of this.#perSecond) if (key > second - 10 && key <= second) recent += n;
+    return recent / Math.min(10, Math.max(1, (now - startedAt) / 1000));
   }
 }
 

@@ -23,12 +23,15 @@
  * are reclaimed by the others once `leaseMs` passed: with the defaults
  * (lease 8 s, poll 1 s) within ~9 s.
  *
- * Files: the public types are in `worker-types.ts`, a held job, its context
- * and the checks of handler results in `worker-run.ts`, the group commit
- * (`Committer`: pending results, one flush in flight, retries, isolation of a
- * refused result) in `worker-commit.ts`, latency reservoirs and the settled
- * report in `worker-stats.ts`; claim, leases, dispatch and settle stay in
- * this class, which owns their state.
+ * Files: the public types are in `worker-types.ts`, the checks of the
+ * handlers and of the Worker's own options in `worker-options.ts`, a held
+ * job, its context and the checks of handler results in `worker-run.ts`,
+ * what a finished attempt becomes for the commit (and whether and when a
+ * failure is retried) in `worker-settle.ts`, the
+ * group commit (`Committer`: pending results, one flush in flight, retries,
+ * isolation of a refused result) in `worker-commit.ts`, latency reservoirs,
+ * the throughput window and the settled report in `worker-stats.ts`; claim,
+ * leases, dispatch and settle stay in this class, which owns their state.
  *
  * Closing: only jobs that never started are handed back (`release`, no
  * attempt spent). A started job either finishes and is committed, or — on a
@@ -38,11 +41,8 @@
  */
 import {
   ClosedError,
-  InvalidOptionError,
   Listeners,
-  describe,
   eventChannel,
-  integerOption,
   knownOptions,
   numberOption,
   systemClock,
@@ -50,29 +50,15 @@ import {
   type Subscription,
   type Timer,
 } from '../core/index.js';
-import { exponentialBackoff, toBackoff, type Backoff } from '../core/backoff.js';
-import {
-  DuplicateStepError,
-  LeaseLostError,
-  NonRetryableError,
-  UncommittedResultsError,
-  UnknownJobError,
-  UnstorableValueError,
-} from './errors.js';
-import { storableJson } from './store-json.js';
-import { backoffFromSpec } from './store-kit.js';
+import type { Backoff } from '../core/backoff.js';
+import { LeaseLostError, UncommittedResultsError, UnknownJobError } from './errors.js';
 import type { JobCounts, JobRecord, JobStore, Refusal, StepStore } from './store.js';
 import { Periodic, PollTimer, leaseSettings, storeArgument } from './worker-kit.js';
 import { Committer } from './worker-commit.js';
-import {
-  Context,
-  Held,
-  checkOutcomes,
-  failureText,
-  previousDelayMs,
-  waitedMs,
-} from './worker-run.js';
-import { Reservoir } from './worker-stats.js';
+import { Context, Held, checkOutcomes, runStep, takeBatch, waitedMs } from './worker-run.js';
+import { Reservoir, Throughput } from './worker-stats.js';
+import { WORKER_OPTIONS, handlersArgument, workerSettings } from './worker-options.js';
+import { DEFAULT_BACKOFF, retryDelayMs, settlement } from './worker-settle.js';
 import type {
   CloseOptions,
   JobCompletedEvent,
@@ -114,41 +100,6 @@ const chLeaseLost = eventChannel<{ workerId: string; jobId: string; epoch: numbe
   'lease-lost',
 );
 
-/** The retry delay when every other backoff failed: exponential 1 s … 5 min, full jitter. */
-const DEFAULT_BACKOFF = exponentialBackoff({ initialDelayMs: 1_000, maxDelayMs: 300_000 });
-
-/** `queues`: a non-empty array of non-empty strings (a bare string would match no queue). */
-function queuesOption(value: unknown): readonly string[] {
-  if (
-    !Array.isArray(value) ||
-    value.length === 0 ||
-    !value.every((q) => typeof q === 'string' && q.length > 0)
-  ) {
-    throw new InvalidOptionError(
-      'queues',
-      `${WHERE}: option queues must be a non-empty array of non-empty queue names, got ${Array.isArray(value) ? `[${value.map(describe).join(', ')}]` : describe(value)}.`,
-    );
-  }
-  return [...(value as string[])];
-}
-
-/** `weights`: an object of finite numbers > 0 (stores disagree on anything else). */
-function weightsOption(value: unknown): Readonly<Record<string, number>> {
-  const bad =
-    typeof value !== 'object' || value === null || Array.isArray(value)
-      ? [describe(value)]
-      : Object.entries(value as Record<string, unknown>)
-          .filter(([, w]) => typeof w !== 'number' || !Number.isFinite(w) || w <= 0)
-          .map(([key, w]) => `${JSON.stringify(key)}: ${describe(w)}`);
-  if (bad.length > 0) {
-    throw new InvalidOptionError(
-      'weights',
-      `${WHERE}: option weights must be an object of finite numbers > 0 by partition key, got ${bad.join(', ')}.`,
-    );
-  }
-  return { ...(value as Record<string, number>) };
-}
-
 /**
  * A worker.
  *
@@ -181,7 +132,7 @@ export class Worker {
   readonly #weights: Readonly<Record<string, number>> | undefined;
   readonly #agingMs: number | undefined;
   readonly #backoff: Backoff;
-  readonly #handlerBackoff = new Map<string, Backoff>();
+  readonly #handlerBackoff: ReadonlyMap<string, Backoff>;
   readonly #poll: PollTimer;
   readonly #renewal: Periodic;
   readonly #depthSampler: Periodic | undefined;
@@ -219,7 +170,7 @@ export class Worker {
   #claimCalls = 0;
   readonly #latency = new Reservoir();
   readonly #runTime = new Reservoir();
-  readonly #perSecond = new Map<number, number>();
+  readonly #throughput = new Throughput();
   #startedAt = 0;
   #depth: JobCounts | undefined;
 
@@ -229,73 +180,28 @@ export class Worker {
   readonly #onError = new Listeners<WorkerErrorEvent>();
 
   constructor(store: JobStore & StepStore, handlers: JobHandlers, options: WorkerOptions = {}) {
-    knownOptions(WHERE, options, [
-      'concurrency',
-      'claimBatch',
-      'leaseMs',
-      'heartbeatMs',
-      'pollMs',
-      'queues',
-      'workerId',
-      'clock',
-      'weights',
-      'agingMs',
-      'backoff',
-      'depthSampleMs',
-      'autoStart',
-    ]);
+    knownOptions(WHERE, options, WORKER_OPTIONS);
     this.#store = storeArgument<JobStore & StepStore>(WHERE, store, [
       'claim',
       'heartbeat',
       'complete',
       'fail',
     ]);
-    // Callers in plain JavaScript may leave the handlers out.
-    if (typeof (handlers as unknown) !== 'object' || (handlers as unknown) === null) {
-      throw new InvalidOptionError(
-        'handlers',
-        `${WHERE}: handlers (the second argument) must be an object of job handlers by job name, each a function (payload, ctx) => result or { handle } / { handleMany }, got ${describe(handlers)}.`,
-      );
-    }
+    this.#handlerBackoff = handlersArgument(WHERE, handlers);
     this.#handlers = handlers;
     this.#names = Object.keys(handlers);
-    if (this.#names.length === 0) {
-      throw new InvalidOptionError(
-        'handlers',
-        `${WHERE}: handlers must name at least one job handler, got ${describe(handlers)}.`,
-      );
-    }
-    for (const name of this.#names) {
-      const def = handlers[name];
-      if (typeof def === 'function') continue;
-      if (typeof def?.handle !== 'function' && typeof def?.handleMany !== 'function') {
-        throw new InvalidOptionError(
-          'handlers',
-          `${WHERE}: handler ${JSON.stringify(name)} must be a function or { handle } / { handleMany }, got ${describe(def)}.`,
-        );
-      }
-      if (def.maxBatch !== undefined) integerOption(WHERE, `${name}.maxBatch`, def.maxBatch);
-      if (def.backoff !== undefined) this.#handlerBackoff.set(name, toBackoff(WHERE, def.backoff));
-    }
     this.#clock = options.clock ?? systemClock;
     const settings = leaseSettings(WHERE, options, 10);
     this.#concurrency = settings.concurrency;
-    this.#claimBatch = integerOption(WHERE, 'claimBatch', options.claimBatch ?? 100);
     this.#leaseMs = settings.leaseMs;
     this.#pollMs = settings.pollMs;
-    const depthSampleMs = numberOption(WHERE, 'depthSampleMs', options.depthSampleMs ?? 5_000);
-    this.#queues = options.queues === undefined ? undefined : queuesOption(options.queues);
-    this.#weights = options.weights === undefined ? undefined : weightsOption(options.weights);
-    this.#agingMs =
-      options.agingMs === undefined
-        ? undefined
-        : numberOption(WHERE, 'agingMs', options.agingMs, {
-            min: 0,
-            exclusive: true,
-            allowInfinity: true,
-          });
-    this.#backoff =
-      options.backoff === undefined ? DEFAULT_BACKOFF : toBackoff(WHERE, options.backoff);
+    const own = workerSettings(WHERE, options, DEFAULT_BACKOFF);
+    this.#claimBatch = own.claimBatch;
+    const depthSampleMs = own.depthSampleMs;
+    this.#queues = own.queues;
+    this.#weights = own.weights;
+    this.#agingMs = own.agingMs;
+    this.#backoff = own.backoff;
     this.workerId = settings.workerId;
     this.#poll = new PollTimer(this.#clock, this.#pollMs, () => {
       this.#wake();
@@ -546,47 +452,18 @@ export class Worker {
     return new Context(held, this.workerId, this.#stepFn);
   }
 
-  /** `ctx.step`: memoized under the job, refused (lease lost) if the epoch moved on. */
-  readonly #stepFn = async <T>(held: Held, name: string, fn: () => Promise<T> | T): Promise<T> => {
-    const { job } = held;
-    if (typeof name !== 'string' || name.length === 0 || name.includes('\0')) {
-      throw new InvalidOptionError(
-        'name',
-        `ctx.step(): name must be a non-empty string without U+0000, unique within one execution of the job, got ${describe(name)}.`,
-      );
-    }
-    // Memoised by name: a second step of one name in one execution would get the first value.
-    held.steps ??= new Set();
-    if (held.steps.has(name)) throw new DuplicateStepError(job.id, name);
-    held.steps.add(name);
-    held.signal.throwIfAborted();
-    const memo = await this.#store.getStep(job.id, name);
-    if (memo.found) return memo.value as T;
-    const value = await fn();
-    // Checked before the store sees it: a value the store refused would fail the step's write.
-    storableJson(value, 'value', `ctx.step(${JSON.stringify(name)}): `);
-    const stored = await this.#store.putStep({ id: job.id, epoch: job.epoch, step: name, value });
-    if (!stored) {
+  /** `ctx.step`: see {@link runStep}; a refused write loses the lease here. */
+  readonly #stepFn = <T>(held: Held, name: string, fn: () => Promise<T> | T): Promise<T> =>
+    runStep(this.#store, held, name, fn, () => {
       this.#lose(held, undefined);
-      throw new LeaseLostError(job.id, job.epoch);
-    }
-    return value;
-  };
+    });
 
   #dispatch(): void {
     const first = this.#buffer.shift();
     if (first === undefined) return;
     const def = this.#handlers[first.job.name];
     if (def !== undefined && typeof def !== 'function' && def.handleMany !== undefined) {
-      const max = def.maxBatch ?? this.#claimBatch;
-      const batch = [first];
-      for (let i = 0; i < this.#buffer.length && batch.length < max;) {
-        const h = this.#buffer[i] as Held;
-        if (h.job.name === first.job.name) {
-          batch.push(h);
-          this.#buffer.splice(i, 1);
-        } else i++;
-      }
+      const batch = takeBatch(this.#buffer, first, def.maxBatch ?? this.#claimBatch);
       // Payloads are typed by the user's handler signature; the store hands back JSON.
       const many = def.handleMany.bind(def) as unknown as (
         jobs: readonly JobContext[],
@@ -660,95 +537,23 @@ export class Worker {
       this.#forget(held);
       return;
     }
-    const { job } = held;
-    let failure = outcome;
-    if (outcome.ok) {
-      try {
-        const raw = outcome.result ?? null;
-        // What the store will hold (and what onCompleted reports): the JSON form. A value
-        // that is not storable JSON would fail (or be changed) the same way on every attempt.
-        const result = raw === null ? null : (JSON.parse(storableJson(raw, 'result')) as unknown);
-        this.#committer.addCompletion({
-          held,
-          input: { id: job.id, epoch: job.epoch, result },
-          durationMs,
-        });
-        return;
-      } catch (error) {
-        failure = { ok: false, error, retry: false };
-      }
-    }
-    const error = failure.ok ? undefined : failure.error;
-    let dead = false;
-    try {
-      dead =
-        (!failure.ok && failure.retry === false) ||
-        NonRetryableError.is(error) ||
-        // A handler bug that fails the same way on every attempt.
-        UnstorableValueError.is(error) ||
-        DuplicateStepError.is(error);
-    } catch {
-      // An error whose properties throw: retried like any other.
-    }
-    const delayMs = this.#retryDelayMs(job);
-    this.#committer.addFailure({
-      held,
-      error,
-      durationMs,
-      input: {
-        id: job.id,
-        epoch: job.epoch,
-        error: failureText(error),
-        retryAt: this.#clock.now() + delayMs,
-        delayMs,
-        ...(dead ? { dead: true } : {}),
-      },
-    });
+    const pending = settlement(held, outcome, durationMs, this.#clock, (job) =>
+      this.#retryDelayMs(job),
+    );
+    if ('completion' in pending) this.#committer.addCompletion(pending.completion);
+    else this.#committer.addFailure(pending.failure);
   }
 
-  /**
-   * The retry delay of a failed attempt: by the job's stored backoff, else
-   * its handler's, else the worker's. One that throws or yields no finite
-   * delay is reported (`onError`, `'settle'`) and the worker's (or, if that
-   * is the culprit, the built-in) backoff used instead, so the failure is
-   * still committed instead of the job staying leased until its lease expires.
-   * `previousDelayMs` is the delay of the job's last retry as its store kept
-   * it (`retryDelayMs`), so a growing backoff grows across attempts and
-   * workers.
-   */
+  /** The retry delay of a failed attempt; see {@link retryDelayMs}. */
   #retryDelayMs(job: JobRecord): number {
-    const previous = previousDelayMs(job);
-    const own = (): Backoff =>
-      job.backoff !== null
-        ? backoffFromSpec(job.backoff)
-        : (this.#handlerBackoff.get(job.name) ?? this.#backoff);
-    const tried = new Set<Backoff>();
-    for (const pick of [own, () => this.#backoff]) {
-      try {
-        const backoff = pick();
-        if (tried.has(backoff)) continue;
-        tried.add(backoff);
-        const delay = backoff.delayMs(job.attempts, previous);
-        if (typeof delay === 'number' && Number.isFinite(delay)) {
-          return Math.max(0, Math.round(delay));
-        }
-        throw new RangeError(
-          `The backoff of job ${job.id} (${JSON.stringify(job.name)}) returned ${describe(delay)} for attempt ${String(job.attempts)}; a retry delay must be a finite number of ms (a fallback backoff is used).`,
-        );
-      } catch (error) {
-        this.#error(error, 'settle');
-      }
-    }
-    return Math.round(DEFAULT_BACKOFF.delayMs(job.attempts, previous));
+    return retryDelayMs(job, this.#handlerBackoff.get(job.name), this.#backoff, (error) => {
+      this.#error(error, 'settle');
+    });
   }
 
   #countSuccess(): void {
     this.#succeeded++;
-    const second = Math.floor(this.#clock.now() / 1000);
-    this.#perSecond.set(second, (this.#perSecond.get(second) ?? 0) + 1);
-    if (this.#perSecond.size > 20) {
-      for (const key of this.#perSecond.keys()) if (key < second - 10) this.#perSecond.delete(key);
-    }
+    this.#throughput.add(this.#clock.now());
   }
 
   async #releaseBuffered(): Promise<void> {
@@ -764,11 +569,6 @@ export class Worker {
 
   /** Counters, throughput, latencies and the last sampled depth. */
   stats(): WorkerStats {
-    const now = this.#clock.now();
-    const second = Math.floor(now / 1000);
-    let recent = 0;
-    for (const [key, n] of this.#perSecond) if (key > second - 10 && key <= second) recent += n;
-    const windowSec = Math.min(10, Math.max(1, (now - this.#startedAt) / 1000));
     const outcomes = this.#succeeded + this.#failed + this.#dead;
     return {
       workerId: this.workerId,
@@ -783,7 +583,7 @@ export class Worker {
       leaseLost: this.#leaseLost,
       claimCalls: this.#claimCalls,
       flushCalls: this.#committer.calls,
-      throughputPerSec: recent / windowSec,
+      throughputPerSec: this.#throughput.perSecond(this.#clock.now(), this.#startedAt),
       successRate: outcomes === 0 ? 1 : this.#succeeded / outcomes,
       enqueueToStartMs: this.#latency.summary(),
       runMs: this.#runTime.summary(),

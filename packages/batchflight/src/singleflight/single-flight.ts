@@ -64,6 +64,7 @@ import {
   reentryOf,
 } from './flight.js';
 import { GroupClose } from './close.js';
+import { FlightTables } from './tables.js';
 import { flightLayer } from './layer.js';
 import {
   type FlightContext,
@@ -125,8 +126,9 @@ export class SingleFlight<V = unknown> {
   /** `SingleFlight` or `SingleFlight "name"`: how messages name this group. */
   readonly #label: string;
   readonly #storage: ReturnType<typeof flightStorage> | undefined;
-  readonly #flights: Table<V> = new Map();
-  readonly #scoped = new Map<string, Table<V>>();
+  readonly #tables = new FlightTables<V>();
+  /** `#tables.root`, read on the hot path without the extra hop. */
+  readonly #flights: Table<V> = this.#tables.root;
   readonly #onShared = new Listeners<FlightSharedEvent>();
   readonly #onSettled = new Listeners<FlightSettledEvent>();
   readonly #leaveFlight: LeaveFlight<V> = (flight, reason) => {
@@ -136,8 +138,6 @@ export class SingleFlight<V = unknown> {
   #misses = 0;
   #errors = 0;
   #active = 0;
-  /** Head of the list of running flights, forgotten ones included. */
-  #firstActive: Flight<V> | undefined = undefined;
   #abandoned = 0;
   readonly #close = new GroupClose(
     (reason) => {
@@ -158,7 +158,7 @@ export class SingleFlight<V = unknown> {
   static {
     runApply = (group, key, scope, fn, thisArg, args) =>
       group.#runPinned(
-        group.#table(scope),
+        group.#tables.table(scope),
         key,
         scope,
         fn,
@@ -275,7 +275,7 @@ export class SingleFlight<V = unknown> {
   ): Promise<SharedResult<T>> {
     const promise = this.run(key, fn, options);
     // run() started or joined the flight synchronously, so it is the one in the table now.
-    const flight = this.#lookup(key, options?.scope);
+    const flight = this.#tables.lookup(key, options?.scope);
     return promise.then((value) => ({
       value,
       shared: flight !== undefined && flight.callers > 1,
@@ -340,16 +340,12 @@ export class SingleFlight<V = unknown> {
         `SingleFlight#forget(): scope must be a string or undefined, got ${describe(scope)}.`,
       );
     }
-    const table = scope === undefined ? this.#flights : this.#scoped.get(scope);
-    if (table === undefined || !(table.delete(key) || table.delete(numberKey(key)))) return false;
-    if (scope !== undefined && table.size === 0) this.#scoped.delete(scope);
-    return true;
+    return this.#tables.forget(key, scope);
   }
 
   /** Detaches every running flight; see {@link forget}. */
   forgetAll(): void {
-    this.#flights.clear();
-    this.#scoped.clear();
+    this.#tables.forgetAll();
   }
 
   /**
@@ -432,20 +428,6 @@ export class SingleFlight<V = unknown> {
 
   // --- internals -----------------------------------------------------------
 
-  #table(scope: string | undefined): Table<V> {
-    if (scope === undefined) return this.#flights;
-    let table = this.#scoped.get(scope);
-    if (table === undefined) {
-      table = new Map();
-      this.#scoped.set(scope, table);
-    }
-    return table;
-  }
-
-  #lookup(key: MapKey, scope: string | undefined): Flight<V> | undefined {
-    return (scope === undefined ? this.#flights : this.#scoped.get(scope))?.get(key);
-  }
-
   /** A caller that can never leave: joiners get the flight's promise itself. */
   #runPinned(
     table: Table<V>,
@@ -505,7 +487,7 @@ export class SingleFlight<V = unknown> {
       }
       if (signal.aborted) return Promise.reject(signal.reason as Error);
     }
-    const table = this.#table(scope);
+    const table = this.#tables.table(scope);
     if (signal === undefined && timeoutMs === undefined) {
       return this.#runPinned(table, key, scope, fn, thisArg, args, calling, from);
     }
@@ -557,11 +539,7 @@ export class SingleFlight<V = unknown> {
     });
     this.#misses++;
     this.#active++;
-    if (this.#firstActive !== undefined) {
-      flight.nextActive = this.#firstActive;
-      this.#firstActive.previousActive = flight;
-    }
-    this.#firstActive = flight;
+    this.#tables.link(flight);
     table.set(key, flight);
     if (from !== undefined) addWait(from, flight as Flight<unknown>);
     if (this.#onSettled.active || singleFlightChannels.settled.hasSubscribers) {
@@ -614,8 +592,8 @@ export class SingleFlight<V = unknown> {
     this.#active--;
     if (!ok) this.#errors++;
     flight.timer?.cancel();
-    this.#detach(flight);
-    this.#unlink(flight);
+    this.#tables.detach(flight);
+    this.#tables.unlink(flight);
     const channel = singleFlightChannels.settled;
     if (flight.startedAt !== undefined || this.#onSettled.active || channel.hasSubscribers) {
       const event: FlightSettledEvent = {
@@ -634,30 +612,6 @@ export class SingleFlight<V = unknown> {
     if (this.#active === 0) this.#close.idle();
   }
 
-  /** Removes `flight` from its table if it is still the one there (identity-checked). */
-  #detach(flight: Flight<V>): void {
-    const table = flight.table;
-    if (table.get(flight.mapKey) !== flight) return;
-    table.delete(flight.mapKey);
-    if (
-      flight.scope !== undefined &&
-      table.size === 0 &&
-      this.#scoped.get(flight.scope) === table
-    ) {
-      this.#scoped.delete(flight.scope);
-    }
-  }
-
-  /** Takes a settled flight out of the list of running ones. */
-  #unlink(flight: Flight<V>): void {
-    const { previousActive, nextActive } = flight;
-    if (previousActive === undefined) this.#firstActive = nextActive;
-    else previousActive.nextActive = nextActive;
-    if (nextActive !== undefined) nextActive.previousActive = previousActive;
-    flight.previousActive = undefined;
-    flight.nextActive = undefined;
-  }
-
   /** A caller that could leave did (abort or timeout); the last one out aborts the execution. */
   #leave(flight: Flight<V>, reason: unknown): void {
     flight.detachable--;
@@ -671,7 +625,7 @@ export class SingleFlight<V = unknown> {
     }
     if (flight.settled || flight.pinned || flight.detachable > 0) return;
     // The last caller left: free the key first, so nobody can join an aborted flight.
-    this.#detach(flight);
+    this.#tables.detach(flight);
     if (singleFlightChannels.abort.hasSubscribers) {
       singleFlightChannels.abort.publish({
         name: this.#name,
@@ -685,8 +639,7 @@ export class SingleFlight<V = unknown> {
 
   /** The forced close: every running flight settles with a `ClosedError` and its signal aborts. */
   #abandonAll(reason: unknown): void {
-    for (let flight = this.#firstActive; flight !== undefined;) {
-      const next = flight.nextActive;
+    this.#tables.forEachRunning((flight) => {
       this.#abandoned++;
       const error = new ClosedError(
         `${this.#label}: close() was forced while the flight of key ${JSON.stringify(flight.key)} ran; it was abandoned.`,
@@ -694,18 +647,10 @@ export class SingleFlight<V = unknown> {
       );
       this.#finish(flight, false, error);
       flight.controller?.abort(error);
-      flight = next;
-    }
+    });
   }
 
   #closedError(): ClosedError {
     return new ClosedError(`${this.#label}: closed; close() was called, so no new call is taken.`);
   }
-}
-
-/** The number a key such as `n42` stands for (see {@link MapKey}), or the key itself. */
-function numberKey(key: string): MapKey {
-  if (key.charCodeAt(0) !== 0x6e /* n */) return key;
-  const n = Number(key.slice(1));
-  return `n${String(n)}` === key ? n : key;
 }
