@@ -9,8 +9,10 @@
  *   together for whoever reads or moves them;
  * - capabilities meet only at their front doors: inside the core package a capability folder
  *   imports `core/` freely but another capability only through that capability's `index.ts`,
- *   `core/` imports no capability, and the adapter packages import `batchflight` by its package
- *   exports (`batchflight`, `batchflight/cache`, …), never by a path into its sources.
+ *   or through an internal entry (`internal.ts`) the capability declares for named importers
+ *   (see INTERNAL_ENTRIES); `core/` imports no capability, and the adapter packages import
+ *   `batchflight` by its package exports (`batchflight`, `batchflight/cache`, …), never by a path
+ *   into its sources.
  *
  * Workspace imports are followed into the TypeScript sources through the `@batchflight/source`
  * export condition, as vitest and `tsconfig.typecheck.json` resolve them, so the graph is the
@@ -24,11 +26,15 @@
  */
 const CAPABILITY = '([^/]+)';
 /**
- * The façades over batch()'s engine (ARCHITECTURE: "dataloader/ (a façade over batch)"; the
- * stream sink "on the one engine of batch()"), and the engine files they may drive.
+ * The internal entries: a capability's `internal.ts`, the second door beside its `index.ts`,
+ * for the capabilities named here and no other. Not public API (no package export points at
+ * one). Today one: batch/internal.ts, the engine of batch() that its façades drive
+ * (ARCHITECTURE: "dataloader/ (a façade over batch)"; the stream sink "on the one engine of
+ * batch()"). A façade needs nothing else from batch/ but its index.ts.
+ *
+ * @type {Readonly<Record<string, readonly string[]>>}
  */
-const ENGINE_FACADES = '(dataloader|stream)';
-const ENGINE_FILES = '(engine|routing|slots|options)';
+const INTERNAL_ENTRIES = { batch: ['dataloader', 'stream'] };
 const CORE_SRC = '^packages/batchflight/src/';
 /** Test files and fixtures, which are not shipped (see the `files` of each package.json). */
 const TEST_FILE = '(\\.test\\.ts|\\.test-d\\.ts|/__fixtures__/.*)$';
@@ -51,38 +57,34 @@ module.exports = {
       severity: 'error',
       comment:
         "A capability imports another capability only through that capability's index.ts (its " +
-        'public face); what both need belongs in core/.',
-      // The engine's façades have the rule below, the same but for the engine.
-      from: {
-        path: `${CORE_SRC}${CAPABILITY}/`,
-        pathNot: [`${CORE_SRC}core/`, `${CORE_SRC}${ENGINE_FACADES}/`],
-      },
-      to: {
-        path: `${CORE_SRC}[^/]+/`,
-        pathNot: [`${CORE_SRC}$1/`, `${CORE_SRC}core/`, `${CORE_SRC}[^/]+/index\\.ts$`],
-      },
-    },
-    {
-      // The one door besides the indexes, kept narrow on purpose: DataLoader (issue 11 item 1)
-      // and the stream sink are by design façades over batch()'s engine, so they drive the
-      // engine, its call protocol, its slots and its configuration, none of which is public API.
-      // Anything else they need from batch/ goes through batch/index.ts.
-      name: 'engine-facades-engine-only',
-      severity: 'error',
-      comment:
-        'dataloader/ and stream/ reach into batch/ only for the engine they are façades over ' +
-        '(engine.ts, routing.ts, slots.ts, options.ts); everything else through an index.ts.',
-      from: { path: `${CORE_SRC}${ENGINE_FACADES}/` },
+        'public face) or its declared internal.ts (see INTERNAL_ENTRIES); what both need belongs ' +
+        'in core/.',
+      from: { path: `${CORE_SRC}${CAPABILITY}/`, pathNot: `${CORE_SRC}core/` },
       to: {
         path: `${CORE_SRC}[^/]+/`,
         pathNot: [
           `${CORE_SRC}$1/`,
           `${CORE_SRC}core/`,
           `${CORE_SRC}[^/]+/index\\.ts$`,
-          `${CORE_SRC}batch/${ENGINE_FILES}\\.ts$`,
+          // The declared internal entries; who may use each is the rule below.
+          `${CORE_SRC}(${Object.keys(INTERNAL_ENTRIES).join('|')})/internal\\.ts$`,
         ],
       },
     },
+    // One rule per internal entry: only the importers it names may use it.
+    ...Object.entries(INTERNAL_ENTRIES).map(([capability, importers]) => ({
+      name: `internal-entry-declared-importers-${capability}`,
+      severity: /** @type {const} */ ('error'),
+      comment:
+        `${capability}/internal.ts is the internal entry of ${capability} for ` +
+        `${importers.join(' and ')} only (INTERNAL_ENTRIES in .dependency-cruiser.cjs); any other ` +
+        `capability imports ${capability}/index.ts.`,
+      from: {
+        path: `${CORE_SRC}[^/]+/`,
+        pathNot: [`${CORE_SRC}${capability}/`, `${CORE_SRC}(${importers.join('|')})/`],
+      },
+      to: { path: `${CORE_SRC}${capability}/internal\\.ts$` },
+    })),
     {
       name: 'capability-via-root',
       severity: 'error',

@@ -33,10 +33,8 @@
  *   flight to settle (#35, #172).
  */
 import { booleanOption, integerOption, systemClock } from '../core/index.js';
-import { BatcherImpl } from '../batch/engine.js';
-import { protocolConfig } from '../batch/options.js';
+import { BatcherImpl, protocolConfig, type Slot } from '../batch/internal.js';
 import { endOfTick } from '../batch/index.js';
-import type { Slot } from '../batch/slots.js';
 import { Hits, Primed, type Memo } from './hits.js';
 import { LoaderProtocol } from './protocol.js';
 import { TtlCacheMap } from './ttl-cache-map.js';

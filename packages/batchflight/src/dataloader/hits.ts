@@ -28,7 +28,7 @@ import {
   lastResolve,
   pushPromise,
   type Settle,
-} from '../batch/slots.js';
+} from '../batch/internal.js';
 
 /** A cached key: a slot of the engine (a miss) or a primed value; see `Slot.outcome`. */
 export interface Memo {

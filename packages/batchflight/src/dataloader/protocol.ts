@@ -7,8 +7,15 @@
  * else, or a rejection, fails the batch one turn later (the original's
  * `.then().catch()`), and a failed batch is cleared from the cache.
  */
-import type { CallProtocol, EngineCore } from '../batch/routing.js';
-import { FULFILLED, REJECTED, UNKNOWN, type Call, type Slot } from '../batch/slots.js';
+import {
+  FULFILLED,
+  REJECTED,
+  UNKNOWN,
+  type Call,
+  type CallProtocol,
+  type EngineCore,
+  type Slot,
+} from '../batch/internal.js';
 import { isThenable, type Hits } from './hits.js';
 import { CONTRACT, isArrayLike } from './validate.js';
 

@@ -17,7 +17,7 @@ import {
   type Backoff,
   type Clock,
 } from '../core/index.js';
-import { type BatchConfig, protocolConfig } from '../batch/options.js';
+import { type BatchConfig, protocolConfig } from '../batch/internal.js';
 import { endOfTick } from '../batch/index.js';
 import type { StreamDeadLetter, StreamOptions } from './types.js';
 

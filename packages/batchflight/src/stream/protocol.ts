@@ -20,8 +20,15 @@
  * concurrency: fewer, larger writes, which is what a hot key needs.
  */
 import { ClosedError, rejectWith, sleep } from '../core/index.js';
-import type { CallProtocol, EngineCore } from '../batch/routing.js';
-import { DONE, live, type Batch, type Call, type Slot } from '../batch/slots.js';
+import {
+  DONE,
+  live,
+  type Batch,
+  type Call,
+  type CallProtocol,
+  type EngineCore,
+  type Slot,
+} from '../batch/internal.js';
 import type { Entry, StreamConfig } from './options.js';
 import { streamChannels } from './channels.js';
 import type { StreamCallbackErrorEvent, StreamStats, StreamWriteContext } from './types.js';

@@ -25,7 +25,7 @@ import {
   rejectWith,
   type GracefulCloseOptions,
 } from '../core/index.js';
-import { BatcherImpl } from '../batch/engine.js';
+import { BatcherImpl } from '../batch/internal.js';
 import { streamChannels } from './channels.js';
 import { resolveStreamOptions, type Entry, type StreamConfig } from './options.js';
 import { StreamProtocol } from './protocol.js';
