@@ -74,7 +74,8 @@ function changedKeys(before: Record<string, unknown>, after: Record<string, unkn
  * const registry = new ConfigRegistry(await loadConfigFile('fleet.yaml', fleetConfigSchema));
  * const users = retunableBatch({ name: 'users', load, ...registry.settingsFor('users', 'batch') });
  * registry.register('users', users.tunable);
- * registry.apply(next); // users' next batch uses the new window
+ * registry.register('github', rateLimitTunable(github)); // every primitive's configure()
+ * registry.apply(next); // users' next batch uses the new window, github's waiters the new rate
  * ```
  */
 export class ConfigRegistry {

@@ -227,7 +227,9 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
    * now on is charged against the new limits, and every waiting call is asked again at once
    * under them (a raised rate admits waiters without waiting for the timer armed under the
    * old one; a lowered one makes them wait longer). The state of each key (its GCRA arrival
-   * time) is kept: the limits are parameters of the store, not state. Calls already admitted
+   * time) is kept: the limits are parameters of the store, not state, so the time charged
+   * under the old rate stays charged (a raised rate admits once that time has passed; a
+   * raised burst at once, as far as the new window has room). Calls already admitted
    * are not touched; a lowered `maxQueued` refuses new waiters, never the ones queued. A
    * waiter whose cost exceeds the new smallest burst could never pass and is rejected with
    * the error an acquire of that cost gets.

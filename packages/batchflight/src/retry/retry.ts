@@ -349,9 +349,9 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
       } catch (error) {
         first = rejectWith(error);
       }
-      return first.then(
-        (value) => this.#firstSucceeded(value, settings),
-        (error: unknown) => this.#afterFailure(inner, input, ctx, error, settings),
+      // The success path allocates no closure: its refill goes to the budget in force.
+      return first.then(this.#firstSucceeded, (error: unknown) =>
+        this.#afterFailure(inner, input, ctx, error, settings),
       );
     }) as unknown as Handler<In, Out>;
   }
@@ -399,11 +399,11 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
     };
   }
 
-  #firstSucceeded(value: O, settings: Settings): O {
+  readonly #firstSucceeded = (value: O): O => {
     this.#successes++;
-    settings.budget?.recordSuccess(false);
+    this.#settings.budget?.recordSuccess(false);
     return value;
-  }
+  };
 
   #afterFailure(
     next: Handler<I, O>,
@@ -422,7 +422,7 @@ export class RetryPolicy<I = unknown, O = unknown> implements Layer<I, O> {
     const settings = this.#settings;
     try {
       const value = await next(input, withAttempt ? attemptContext(ctx, 1) : ctx);
-      this.#firstSucceeded(value, settings);
+      this.#firstSucceeded(value);
       return value;
     } catch (error) {
       const delay = this.#decide(settings, error, 1, 0, ctx.signal);
