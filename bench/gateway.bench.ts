@@ -72,6 +72,7 @@ async function load(spec: {
   connections: number;
   durationMs: number;
   rate?: number;
+  maxRequests?: number;
 }): Promise<Load> {
   const proc = child('load.ts', [JSON.stringify(spec)]);
   return JSON.parse(await firstLine(proc)) as Load;
@@ -188,6 +189,8 @@ async function withNginx<T>(
   }
 }
 
+const WARMUP_REQUESTS = 20_000;
+
 const TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString()) || 100;
 
 /**
@@ -260,14 +263,19 @@ async function measure(
     connections: number;
     durationMs: number;
     rate?: number;
-    /** Untimed load first, so that every target is measured with its code already compiled. */
+    /**
+     * Untimed load first, so that every target is measured with its code already compiled: up
+     * to `WARMUP_REQUESTS` requests (what V8 needs to optimise the hot path), at most this long.
+     */
     warmupMs?: number;
   },
   /** The proxy's process, whose CPU time per request is measured. */
   pid?: number,
 ): Promise<Row> {
   const { warmupMs, ...timed } = spec;
-  if (warmupMs !== undefined) await load({ origin, ...timed, durationMs: warmupMs });
+  if (warmupMs !== undefined) {
+    await load({ origin, ...timed, durationMs: warmupMs, maxRequests: WARMUP_REQUESTS });
+  }
   await upstreamCalls(upstream); // reset
   const cpuBefore = pid === undefined ? 0 : await cpuMs(pid);
   const result = await load({ origin, ...timed });
@@ -332,7 +340,7 @@ async function passThrough(): Promise<void> {
     paths: ['/items/1'],
     connections: 50,
     durationMs: DURATION_MS,
-    warmupMs: quick ? 1_000 : 2_000,
+    warmupMs: quick ? 5_000 : 15_000,
   };
   const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? '2' : '3'));
   const targets: [name: string, run: () => Promise<Row>][] = [

@@ -1,7 +1,7 @@
 /**
  * The bench's load generator, in a process of its own (autocannon-like, on undici): either a
  * closed loop of `connections` workers, each sending its next request when the last answered,
- * or an open loop at `rate` requests per second. Paths are taken round-robin. Prints one JSON
+ * (at most `maxRequests` requests) or an open loop at `rate` requests per second. Paths are taken round-robin. Prints one JSON
  * line: requests, errors (non-2xx included), requests/s and client latency p50/p99 in ms.
  */
 import { Pool } from 'undici';
@@ -13,6 +13,8 @@ interface LoadSpec {
   readonly durationMs: number;
   /** Open loop: requests per second; closed loop when absent. */
   readonly rate?: number;
+  /** Closed loop: stop after this many requests even if `durationMs` is not over. */
+  readonly maxRequests?: number;
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec;
@@ -39,7 +41,7 @@ const end = started + spec.durationMs;
 if (spec.rate === undefined) {
   await Promise.all(
     Array.from({ length: spec.connections }, async () => {
-      while (performance.now() < end) await one();
+      while (performance.now() < end && next < (spec.maxRequests ?? Infinity)) await one();
     }),
   );
 } else {
