@@ -118,6 +118,28 @@ describe('streaming bodies', () => {
     expect(s.upstream.received).toHaveLength(1);
   });
 
+  it('cuts the client off when the upstream dies mid-body, and keeps serving', async () => {
+    let die = true;
+    const s = (current = await setup(
+      [{ method: 'GET', path: '/big', policies: [] }],
+      (_received, response) => {
+        response.writeHead(200, { 'content-type': 'text/plain' });
+        if (!die) {
+          response.end('whole');
+          return;
+        }
+        response.write('x'.repeat(100_000));
+        setImmediate(() => response.destroy());
+      },
+    ));
+    const broken = await request(`${s.base}/big`);
+    expect(broken.statusCode).toBe(200);
+    // A truncated body must not pass for a complete one.
+    await expect(broken.body.text()).rejects.toThrow();
+    die = false;
+    expect(await call(s.base, '/big')).toMatchObject({ status: 200, body: 'whole' });
+  });
+
   it('still gives composite parts and /batch sub-requests complete bodies', async () => {
     const s = (current = await setup(
       [{ method: 'GET', path: '/users/:id', policies: [] }],
