@@ -32,9 +32,11 @@ export { GatewayError, UpstreamStatusError } from './errors.js';
 export { freshnessMs } from './http-cache.js';
 export {
   gatewayChannels,
-  GATEWAY_METER,
   type GatewayRequestEvent,
   type GatewayUpstreamEvent,
+} from './channels.js';
+export {
+  GATEWAY_METER,
   type MeterProviderLike,
   type MeterLike,
   type ObservableCounterLike,

@@ -44,7 +44,7 @@ import { requestKey } from './keys.js';
 import { httpCache } from './http-cache.js';
 import { bulkSource } from './bulk.js';
 import type { Upstream } from './upstream.js';
-import { gatewayChannels } from './telemetry.js';
+import { gatewayChannels } from './channels.js';
 
 type RouteHandler = Handler<GatewayRequest, ProxiedResponse>;
 type RouteLayer = Layer<GatewayRequest, ProxiedResponse>;

@@ -4,7 +4,7 @@ import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { TestClock } from '@batchflight/testing';
 import { createGateway, type Gateway } from './gateway.js';
 import { call, json, startUpstream, type TestUpstream } from './__fixtures__/upstream.js';
-import type { GatewayRequestEvent, GatewayUpstreamEvent } from './telemetry.js';
+import type { GatewayRequestEvent, GatewayUpstreamEvent } from './channels.js';
 
 /** A reader that collects on demand: the SDK's own aggregation, no exporter. */
 class CollectingReader extends MetricReader {

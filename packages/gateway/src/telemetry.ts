@@ -8,13 +8,13 @@
  *
  * - `meterProvider` (an OpenTelemetry `MeterProvider`): observable counters that read the
  *   routes' stats at each collection, so the request path pays nothing for them;
- * - the `batchflight:gateway:request` and `batchflight:gateway:upstream` channels, one event per
- *   answered request and per upstream call, published only while someone subscribes.
+ * - the `batchflight:gateway:request` and `batchflight:gateway:upstream` channels (channels.ts),
+ *   one event per answered request and per upstream call, published only while someone
+ *   subscribes.
  *
  * The provider is typed structurally (the methods used, as `@opentelemetry/api` declares them),
  * so the gateway does not depend on the OpenTelemetry API package.
  */
-import { eventChannel } from 'batchflight/core';
 import type { RouteStats } from './route.js';
 
 /** One observation of an observable instrument (OpenTelemetry's `ObservableResult`). */
@@ -40,38 +40,6 @@ export interface MeterLike {
 export interface MeterProviderLike {
   getMeter(name: string, version?: string): MeterLike;
 }
-
-/** Payload of `batchflight:gateway:request`: a route answered a request. */
-export interface GatewayRequestEvent {
-  /** The route, `METHOD /path/pattern`. */
-  readonly name: string;
-  /** The request's method. */
-  readonly method: string;
-  /** The status answered (the gateway's own for a refusal: 429, 503, 504, …). */
-  readonly status: number;
-  /** From the route's first policy to its answer's headers, in ms of the gateway's clock. */
-  readonly durationMs: number;
-  /** True when the body streams through (its transfer is not in `durationMs`). */
-  readonly streamed: boolean;
-}
-
-/** Payload of `batchflight:gateway:upstream`: a call reached the upstream and was answered. */
-export interface GatewayUpstreamEvent {
-  /** The route that made the call. */
-  readonly name: string;
-  /** The configured upstream's name. */
-  readonly upstream: string;
-  /** The upstream's status, or undefined when the call failed without one (network, abort). */
-  readonly status: number | undefined;
-  /** From sending the request to the upstream's headers, in ms of the gateway's clock. */
-  readonly durationMs: number;
-}
-
-/** The diagnostics channels of the gateway (`batchflight:gateway:<event>`). */
-export const gatewayChannels = {
-  request: eventChannel<GatewayRequestEvent>('gateway', 'request'),
-  upstream: eventChannel<GatewayUpstreamEvent>('gateway', 'upstream'),
-} as const;
 
 /** Name of the meter the gateway's instruments belong to. */
 export const GATEWAY_METER = '@batchflight/gateway';
