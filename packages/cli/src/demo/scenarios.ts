@@ -10,6 +10,7 @@ import { protectionScenarios } from './scenarios/protection-outage.js';
 import { protectionCacheScenarios } from './scenarios/protection-cache.js';
 import { jobsScenarios } from './scenarios/jobs.js';
 import { importScenarios } from './scenarios/import.js';
+import { streamScenarios } from './scenarios/stream.js';
 import { gatewayScenarios } from './scenarios/gateway.js';
 import { metricsScenarios } from './scenarios/metrics.js';
 
@@ -21,6 +22,7 @@ export const scenarios: readonly Scenario[] = [
   ...fleetScenarios,
   ...jobsScenarios,
   ...importScenarios,
+  ...streamScenarios,
   ...metricsScenarios,
   ...gatewayScenarios,
 ];
