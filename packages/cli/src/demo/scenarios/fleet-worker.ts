@@ -5,7 +5,8 @@
  * through the distributed flight), and prints one JSON line with its figures.
  */
 import { createInterface } from 'node:readline';
-import { DistributedFlight, Redis, RedisFlightStore } from '@batchflight/redis';
+import { DistributedFlight } from 'batchflight/singleflight';
+import { Redis, RedisFlightStore } from '@batchflight/redis';
 import { SingleFlight } from 'batchflight/singleflight';
 
 interface Task {
