@@ -139,10 +139,15 @@ describe('RateLimitPolicy#configure()', () => {
       limiter.configure({ rate: 5 }, { dryRun: true });
     }).not.toThrow();
     expect(limiter.settings).toMatchObject({ rate: 1, burst: 1 });
-    const { admitted } = load(limiter, 3);
+    const { admitted, calls } = load(limiter, 3);
     await clock.advance(1_000);
     expect(admitted()).toBe(2);
+    // The third still waits at rate 1: closing rejects it, as close() promises.
+    const refused = expect(calls[2]).rejects.toThrow(
+      'the limiter was closed while the call waited',
+    );
     await limiter.close();
+    await refused;
   });
 
   it('a lowered maxQueued refuses new waiters and keeps the queued ones', async () => {

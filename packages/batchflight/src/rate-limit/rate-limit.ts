@@ -38,10 +38,8 @@ import {
   nameOption,
   rejectWith,
   type Subscription,
-  type Timer,
   describe,
   functionOption,
-  integerOption,
   knownOptions,
   oneOfOption,
   systemClock,
@@ -49,10 +47,8 @@ import {
 import { RateLimitedError, type RateLimitedReason } from './errors.js';
 import { MemoryRateLimitStore } from './memory-store.js';
 import {
-  limitsOption,
   OPTIONS,
   rateLimitChannels,
-  type Limit,
   type RateLimitCallOptions,
   type RateLimitDequeuedEvent,
   type RateLimitedEvent,
@@ -61,84 +57,20 @@ import {
   type RateLimitStats,
   SETTINGS,
 } from './options.js';
+import {
+  checkCost,
+  checkKey,
+  limitedError,
+  mergeSettings,
+  parseSettings,
+  publicSettings,
+  type Settings,
+  storeRules,
+  WHERE,
+} from './settings.js';
 import type { RateLimitDecision, RateLimitRule, RateLimitStore } from './store.js';
+import type { KeyQueue, Waiter } from './waiters.js';
 
-interface Waiter {
-  readonly queue: KeyQueue;
-  readonly cost: number;
-  readonly enqueuedAt: number;
-  /** When the store first said this waiter would pass (its first refusal plus retryAfterMs). */
-  dueAt: number | undefined;
-  readonly resolve: () => void;
-  readonly reject: (reason: unknown) => void;
-  readonly signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-}
-
-interface KeyQueue {
-  readonly id: string;
-  readonly key: string;
-  readonly scope: string | undefined;
-  readonly waiters: Waiter[];
-  /** The store rules of this key under the limits in force (replaced by configure()). */
-  rules: readonly RateLimitRule[];
-  timer: Timer | undefined;
-  /** An asynchronous store decision for the head is in flight. */
-  busy: boolean;
-}
-
-const WHERE = 'rateLimit()';
-
-/**
- * The settings in force, swapped as one object by configure(): a call reads them once, so a
- * change is atomic (no call sees the new rate with the old burst).
- */
-interface Settings {
-  /** What was given (for the next configure() to merge over), without the queue bounds. */
-  readonly given: Pick<RateLimitSettings, 'rate' | 'per' | 'burst' | 'limits'>;
-  readonly limits: readonly Limit[];
-  readonly minBurst: number;
-  readonly maxQueued: number;
-  readonly maxStallMs: number;
-}
-
-/** Validates settings with the constructor's messages (`where` is the constructor's). */
-function parseSettings(where: string, given: RateLimitSettings): Settings {
-  const spec = {
-    ...(given.rate !== undefined && { rate: given.rate }),
-    ...(given.per !== undefined && { per: given.per }),
-    ...(given.burst !== undefined && { burst: given.burst }),
-    ...(given.limits !== undefined && { limits: given.limits }),
-  };
-  const limits = limitsOption(where, spec);
-  return {
-    given: spec,
-    limits,
-    minBurst: Math.min(...limits.map((l) => l.burst)),
-    maxQueued: integerOption(where, 'maxQueued', given.maxQueued ?? 10_000, {
-      min: 0,
-      allowInfinity: true,
-    }),
-    maxStallMs: integerOption(where, 'maxStallMs', given.maxStallMs ?? 60_000, {
-      min: 0,
-      allowInfinity: true,
-    }),
-  };
-}
-
-/** The public view of settings: what runs, with the limits as given (one limit, or `limits`). */
-function publicSettings(settings: Settings): RateLimitSettings {
-  const { limits, maxQueued, maxStallMs } = settings;
-  if (settings.given.limits !== undefined) {
-    return {
-      limits: limits.map((l) => ({ rate: l.rate, per: l.perMs, burst: l.burst })),
-      maxQueued,
-      maxStallMs,
-    };
-  }
-  const l = limits[0] as Limit;
-  return { rate: l.rate, per: l.perMs, burst: l.burst, maxQueued, maxStallMs };
-}
 /** The names `acquire`, `schedule` and `tryAcquire` accept. */
 const ACQUIRE_OPTIONS: readonly string[] = [...CALL_OPTIONS, 'key', 'cost'];
 
@@ -250,16 +182,8 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
         `${this.#where}.configure(): settings must be an object of ${SETTINGS.join(', ')}, got ${describe(settings)}.`,
       );
     }
-    knownOptions(WHERE, settings, SETTINGS);
     const previous = this.#settings;
-    const { maxQueued, maxStallMs } = previous;
-    // `limits` alone replaces a single limit (and the other way round): no mix is left behind.
-    const switching =
-      'limits' in settings && !('rate' in settings || 'per' in settings || 'burst' in settings);
-    const base = switching
-      ? { maxQueued, maxStallMs }
-      : { maxQueued, maxStallMs, ...previous.given };
-    const next = parseSettings(WHERE, { ...base, ...settings });
+    const next = mergeSettings(previous, settings);
     if (options?.dryRun === true) return;
     this.#settings = next;
     for (const queue of [...this.#queues.values()]) this.#retune(queue);
@@ -357,10 +281,10 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
     if (this.#closed !== undefined) {
       throw new ClosedError(`${this.#where}: tryAcquire() after close().`);
     }
-    this.#checkKey(options?.key ?? '');
-    const cost = this.#checkCost(options?.cost ?? 1);
+    checkKey(this.#where, options?.key ?? '');
+    const cost = checkCost(this.#where, this.#settings, options?.cost ?? 1);
     const decision = await this.#store.acquire({
-      rules: this.#rules(this.#queueId(options?.key ?? '', options?.scope)),
+      rules: storeRules(this.#settings, this.#queueId(options?.key ?? '', options?.scope)),
       cost,
     });
     if (decision.allowed) this.#admitted++;
@@ -370,9 +294,11 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
 
   /** Forgets the state of `key` (in `scope`): it gets a full burst again. */
   async reset(key = '', options?: { readonly scope?: string | undefined }): Promise<void> {
-    this.#checkKey(key);
+    checkKey(this.#where, key);
     callOptions(`${this.#where}.reset()`, options, ['scope']);
-    await this.#store.reset(this.#rules(this.#queueId(key, options?.scope)).map((r) => r.key));
+    await this.#store.reset(
+      storeRules(this.#settings, this.#queueId(key, options?.scope)).map((r) => r.key),
+    );
   }
 
   /** The counters since construction; see {@link RateLimitStats}. */
@@ -463,14 +389,14 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
 
   /** Re-asks the store for the head of `queue` under the new limits (configure()). */
   #retune(queue: KeyQueue): void {
-    queue.rules = this.#rules(queue.id);
+    queue.rules = storeRules(this.#settings, queue.id);
     const minBurst = this.#settings.minBurst;
     for (const waiter of [...queue.waiters]) {
       // The time the store promised was under the old limits: the stall bound starts again.
       waiter.dueAt = undefined;
       if (waiter.cost > minBurst) {
         try {
-          this.#checkCost(waiter.cost);
+          checkCost(this.#where, this.#settings, waiter.cost);
         } catch (error) {
           this.#fail(waiter, error);
         }
@@ -487,8 +413,8 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
   /** Undefined when admitted synchronously; a promise when waiting or asking an async store. Throws when refused. */
   #admit(key: string, cost: number, ctx: CallOptions): Promise<void> | undefined {
     if (this.#closed !== undefined) throw new ClosedError(`${this.#where}: call after close().`);
-    this.#checkKey(key);
-    this.#checkCost(cost);
+    checkKey(this.#where, key);
+    checkCost(this.#where, this.#settings, cost);
     const signal = ctx.signal;
     if (signal?.aborted === true) throw signal.reason;
     const id = this.#queueId(key, ctx.scope);
@@ -497,7 +423,7 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
     if (queue !== undefined && queue.waiters.length > 0 && ctx.urgent !== true) {
       return this.#enqueue(queue, cost, ctx, undefined);
     }
-    const rules = queue?.rules ?? this.#rules(id);
+    const rules = queue?.rules ?? storeRules(this.#settings, id);
     const decision = this.#store.acquire({ rules, cost });
     if (isThenable(decision)) {
       const asked = this.#settings;
@@ -710,44 +636,11 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
     }
   }
 
-  #checkKey(key: unknown): void {
-    if (typeof key !== 'string') {
-      throw new TypeError(
-        `${this.#where}: a key must be a string (acquire({ key }), or the key(input) option), got ${describe(key)}.`,
-      );
-    }
-  }
-
-  #checkCost(cost: unknown): number {
-    const minBurst = this.#settings.minBurst;
-    if (typeof cost !== 'number' || !(cost >= 0) || cost > minBurst) {
-      throw new InvalidOptionError(
-        'cost',
-        `${this.#where}: a call's cost must be a number >= 0 and <= the smallest burst (${String(minBurst)}), or it could never be admitted; got ${describe(cost)}.`,
-      );
-    }
-    return cost;
-  }
-
   #queueId(key: string, scope: string | undefined): string {
     // The scope's length keeps scope "a:b" + key "c" apart from scope "a" + key "b:c".
     return scope === undefined
       ? `${this.#name}:-:${key}`
       : `${this.#name}:${String(scope.length)}:${scope}:${key}`;
-  }
-
-  #rules(id: string): RateLimitRule[] {
-    const limits = this.#settings.limits;
-    if (limits.length === 1) {
-      const l = limits[0] as Limit;
-      return [{ key: id, rate: l.rate, perMs: l.perMs, burst: l.burst }];
-    }
-    return limits.map((l, i) => ({
-      key: `${id}#${String(i)}`,
-      rate: l.rate,
-      perMs: l.perMs,
-      burst: l.burst,
-    }));
   }
 
   /** The error of a refused call, published on the `rejected` channel. */
@@ -758,7 +651,7 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
     decision: RateLimitDecision | undefined,
     reason: RateLimitedReason,
   ): RateLimitedError {
-    const error = this.#error(decision, reason);
+    const error = limitedError(this.#where, this.#settings, decision, reason);
     if (rateLimitChannels.rejected.hasSubscribers) {
       rateLimitChannels.rejected.publish({
         name: this.#name,
@@ -770,29 +663,6 @@ export class RateLimitPolicy<I = unknown> implements Layer<I, unknown>, AsyncDis
       });
     }
     return error;
-  }
-
-  #error(decision: RateLimitDecision | undefined, reason: RateLimitedReason): RateLimitedError {
-    const { maxQueued, maxStallMs } = this.#settings;
-    const limit = this.#settings.limits[
-      decision === undefined ? 0 : Math.max(0, decision.limitedBy)
-    ] as Limit;
-    const retryAfterMs = decision?.retryAfterMs ?? Infinity;
-    return new RateLimitedError(
-      reason === 'limited'
-        ? `Rate limit of ${String(limit.rate)} per ${String(limit.perMs)} ms exceeded; retry after ${String(Math.ceil(retryAfterMs))} ms.`
-        : reason === 'queue-full'
-          ? `Rate limit queue is full (${String(maxQueued)} callers already wait).`
-          : `${this.#where}: the store kept refusing this waiter more than maxStallMs (${String(maxStallMs)} ms) past the time it said the call would pass (now retry after ${String(Math.ceil(retryAfterMs))} ms); a store that refuses every call (fail-closed while its server is down) ends here.`,
-      {
-        retryAfterMs,
-        limit: limit.rate,
-        perMs: limit.perMs,
-        remaining: decision?.remaining ?? 0,
-        resetAfterMs: decision?.resetAfterMs ?? Infinity,
-        reason,
-      },
-    );
   }
 
   #emitLimited(
