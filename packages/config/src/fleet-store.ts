@@ -49,6 +49,12 @@ export interface FollowerStatus {
 /** Stops a {@link FleetStore.listen}. */
 export interface FleetSubscription {
   /**
+   * Resolves once listening, or once the first attempt failed (it never rejects: a store
+   * that cannot listen now is polled). May never resolve when the store does not answer;
+   * the follower waits for it at most its `timeoutMs`.
+   */
+  readonly listening: Promise<void>;
+  /**
    * Called on every poll: re-establishes a notification connection that was lost. A store
    * whose driver reconnects by itself (ioredis resubscribes) leaves it out.
    */
@@ -77,14 +83,15 @@ export interface FleetStore {
   /** Every process's last report. */
   reports(): Promise<Record<string, FollowerStatus>>;
   /**
-   * Calls `onPublished` with the number of each revision appended from now on. Resolves
-   * once listening; rejects when the store cannot be reached (the follower polls anyway).
-   * `onError` gets the errors of the notification connection afterwards.
+   * Starts calling `onPublished` with the number of each revision appended from now on;
+   * returns at once (the subscription's `listening` says when it listens), so that a store
+   * that does not answer cannot keep the follower from closing it. `onError` gets the
+   * errors of the notification connection.
    */
   listen(
     onPublished: (revision: number) => void,
     onError: (error: unknown) => void,
-  ): Promise<FleetSubscription>;
+  ): FleetSubscription;
 }
 
 /** The validated configuration of a revision's text; throws ConfigError naming `source`. */

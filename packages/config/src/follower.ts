@@ -220,35 +220,22 @@ export function followRevisions(
     return queue;
   };
 
-  let subscription: FleetSubscription | undefined;
-  const listening = store
-    .listen(
-      () => {
-        if (!closed) void enqueue(catchUp);
-      },
-      (error) => {
-        // The notification connection's errors: polling carries on; the poll's own calls
-        // say whether the store itself answers.
-        lastError = message(error);
-      },
-    )
-    .then(
-      (s) => {
-        subscription = s;
-        if (closed) return s.close();
-        return undefined;
-      },
-      (error: unknown) => {
-        unreachable(error);
-      },
-    );
+  const subscription: FleetSubscription = store.listen(
+    () => {
+      if (!closed) void enqueue(catchUp);
+    },
+    (error) => {
+      // The notification connection's errors: polling carries on; the poll's own calls
+      // say whether the store itself answers.
+      lastError = message(error);
+    },
+  );
   // Read the current revision once listening (or once listening failed): a revision
-  // published in between is seen by this read or by its notification.
-  // A store that does not answer at all must not hold `ready`: wait for it at most
-  // timeoutMs (the subscription is still taken when it comes).
+  // published in between is seen by this read or by its notification. A store that does
+  // not answer at all must not hold `ready`: wait for it at most timeoutMs.
   const ready = new Promise<void>((resolve) => {
     const timer = clock.setTimer(resolve, timeoutMs);
-    void listening.then(() => {
+    void subscription.listening.then(() => {
       timer.cancel();
       resolve();
     });
@@ -266,7 +253,7 @@ export function followRevisions(
       void enqueue(async () => {
         // Re-listen after a lost notification connection; a failure here is not the
         // store's (the read below says whether it answers), and polling goes on meanwhile.
-        const ensure = subscription?.ensure?.();
+        const ensure = subscription.ensure?.();
         if (ensure !== undefined) await call(ensure).catch(() => undefined);
         await catchUp();
       }).finally(schedulePoll);
@@ -293,7 +280,7 @@ export function followRevisions(
       beatTimer?.cancel();
       await ready;
       await queue;
-      await subscription?.close().catch(() => undefined);
+      await subscription.close().catch(() => undefined);
     })());
   return {
     ready,

@@ -175,10 +175,10 @@ export class PostgresFleetStore implements FleetStore {
     return Object.fromEntries(rows.map((row) => [row.process_id, row.status]));
   }
 
-  async listen(
+  listen(
     onPublished: (revision: number) => void,
     onError: (error: unknown) => void,
-  ): Promise<FleetSubscription> {
+  ): FleetSubscription {
     let client: pg.PoolClient | undefined;
     let connecting: Promise<void> | undefined;
     let closed = false;
@@ -225,8 +225,9 @@ export class PostgresFleetStore implements FleetStore {
       }));
     let releaseHeld: ((error?: Error) => void) | undefined;
     // Not listening now is not fatal: the follower polls, and ensure() retries on each poll.
-    await connect().catch(onError);
+    const listening = connect().catch(onError);
     return {
+      listening,
       ensure: async () => {
         if (client === undefined && !closed) await connect();
       },

@@ -106,24 +106,20 @@ export class RedisFleetStore implements FleetStore {
   listen(
     onPublished: (revision: number) => void,
     onError: (error: unknown) => void,
-  ): Promise<FleetSubscription> {
+  ): FleetSubscription {
     // A subscribed connection can run nothing else; ioredis resubscribes it after a reconnect.
     const subscriber = this.#redis.duplicate();
     subscriber.on('error', onError);
     subscriber.on('message', (_channel: string, revision: string) => {
       onPublished(Number(revision));
     });
-    const close = (): Promise<void> => {
-      subscriber.disconnect();
-      return Promise.resolve();
-    };
     // Listening once subscribed, or once the connection failed (ioredis then keeps
     // reconnecting, subscribes once connected and again after every reconnect, and the
     // follower polls meanwhile).
-    return new Promise((resolve) => {
+    const listening = new Promise<void>((resolve) => {
       const done = (): void => {
         subscriber.off('error', done);
-        resolve({ close });
+        resolve();
       };
       subscriber.once('error', done);
       subscriber.subscribe(this.#channel).then(done, (error: unknown) => {
@@ -131,6 +127,13 @@ export class RedisFleetStore implements FleetStore {
         done();
       });
     });
+    return {
+      listening,
+      close: () => {
+        subscriber.disconnect();
+        return Promise.resolve();
+      },
+    };
   }
 }
 
