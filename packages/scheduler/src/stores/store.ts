@@ -9,7 +9,7 @@
  * first wins and the others are told so. Firing itself is made exactly once
  * by the job store's idempotency ledger, not by this store.
  */
-import type { ScheduleDefinition, ScheduleInfo } from '../types.js';
+import type { ScheduleDefinition, ScheduleInfo } from '../definitions.js';
 
 /** The stored state of schedules. */
 export interface ScheduleStore {
